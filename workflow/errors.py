@@ -1,0 +1,110 @@
+"""The one error hierarchy of the engine.
+
+Every error says what was wrong and what is allowed instead, so that a message shown by the
+CLI or an API is enough for a user to correct the call.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+
+class RectifyError(Exception):
+    """Base class of every error the engine raises on purpose."""
+
+
+class NotFoundError(RectifyError):
+    """A referenced issue, definition or evidence file does not exist."""
+
+
+class ConfigurationError(RectifyError):
+    """The environment (database URL, directories) is not usable."""
+
+
+@dataclass(frozen=True)
+class DefinitionFault:
+    """One problem found in a process definition file.
+
+    Attributes:
+        file: path of the definition file.
+        line: 1-based line of the offending key (0 when the whole file is at fault).
+        key: dotted path of the key, e.g. ``transitions[2].to``.
+        message: what is wrong and what is allowed.
+    """
+
+    file: str
+    line: int
+    key: str
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{self.file}:{self.line}" if self.line else self.file
+        return f"{where}: {self.key}: {self.message}" if self.key else f"{where}: {self.message}"
+
+
+class DefinitionError(RectifyError):
+    """A process definition failed validation; carries every fault, not just the first."""
+
+    def __init__(self, faults: Sequence[DefinitionFault]):
+        self.faults = list(faults)
+        lines = "\n".join(f"  {fault}" for fault in self.faults)
+        super().__init__(f"{len(self.faults)} problem(s) in process definitions:\n{lines}")
+
+
+class TransitionError(RectifyError):
+    """Base class of the errors a refused ``fire`` raises; nothing was changed."""
+
+
+class IllegalTriggerError(TransitionError):
+    """The trigger does not exist from the issue's current state for the actor's role."""
+
+    def __init__(self, *, issue_id: int, trigger: str, state: str, role: str,
+                 allowed: Sequence[str]):
+        self.issue_id, self.trigger, self.state, self.role = issue_id, trigger, state, role
+        self.allowed = list(allowed)
+        choices = ", ".join(self.allowed) if self.allowed else "none"
+        super().__init__(
+            f"issue {issue_id}: trigger '{trigger}' is not allowed from state '{state}' "
+            f"for role '{role}'; allowed triggers: {choices}"
+        )
+
+
+class PermissionDeniedError(TransitionError):
+    """The trigger exists from the current state, but not for the actor's role."""
+
+    def __init__(self, *, issue_id: int, trigger: str, role: str, roles: Sequence[str],
+                 allowed: Sequence[str]):
+        self.issue_id, self.trigger, self.role = issue_id, trigger, role
+        self.roles, self.allowed = list(roles), list(allowed)
+        super().__init__(
+            f"issue {issue_id}: role '{role}' may not fire '{trigger}' (roles allowed: "
+            f"{', '.join(self.roles)}); triggers role '{role}' may fire here: "
+            f"{', '.join(self.allowed) or 'none'}"
+        )
+
+
+class RequirementError(TransitionError):
+    """A guard of the transition rejected the call (missing comment, evidence, checklist...)."""
+
+    def __init__(self, *, issue_id: int, trigger: str, problems: Sequence[str]):
+        self.issue_id, self.trigger = issue_id, trigger
+        self.problems = list(problems)
+        details = "; ".join(self.problems)
+        super().__init__(f"issue {issue_id}: '{trigger}' refused: {details}")
+
+
+class ConflictError(TransitionError):
+    """Another writer changed the issue first (optimistic version check failed)."""
+
+    def __init__(self, *, issue_id: int, expected: int, actual: int | None = None):
+        self.issue_id, self.expected, self.actual = issue_id, expected, actual
+        now = f"; it is now at version {actual}" if actual is not None else ""
+        super().__init__(
+            f"issue {issue_id} was changed by someone else: expected version {expected}{now}. "
+            "Reload the issue and try again."
+        )
+
+
+class InputError(RectifyError):
+    """A value given by the user is malformed (a date, a role name, a file path...)."""

@@ -1,0 +1,139 @@
+"""One shared ``transitions.Machine`` per definition version, and the guards it runs.
+
+The machine has no models (``model=None``): each ``fire`` hands it a short-lived
+``FireContext`` carrying the issue's current state and the caller's inputs. The machine picks
+the transition, runs the requirement guard as its condition, and moves the context's state.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+from transitions import EventData, Machine
+
+from workflow.definitions import ProcessDefinition, TransitionSpec
+from workflow.errors import RequirementError
+
+
+@dataclass
+class FireContext:
+    """What a guard sees: the issue and the inputs of one ``fire`` call."""
+
+    issue_id: int
+    state: str
+    comment: str | None
+    evidence: Sequence[Any]
+    checklist: Mapping[str, Any] | None
+    fields: Mapping[str, Any]
+    accepted_fields: dict[str, Any] = field(default_factory=dict)
+
+
+class RequirementGuard:
+    """The condition of one transition: checks comment, evidence, checklist and fields,
+    and raises ``RequirementError`` listing everything missing (not just the first)."""
+
+    def __init__(self, spec: TransitionSpec, definition: ProcessDefinition):
+        self.spec = spec
+        requires = spec.requires
+        self.checklist = definition.checklists[requires.checklist] if requires.checklist else None
+
+    def __call__(self, event: EventData) -> bool:
+        context: FireContext = event.model
+        requires = self.spec.requires
+        problems: list[str] = []
+        if requires.comment and not (context.comment or "").strip():
+            problems.append("a comment is required (说明/理由)")
+        if len(context.evidence) < requires.evidence:
+            problems.append(f"at least {requires.evidence} evidence file(s) are required "
+                            f"(佐证材料); {len(context.evidence)} given")
+        problems += self._checklist_problems(context.checklist)
+        problems += self._field_problems(context)
+        if problems:
+            raise RequirementError(issue_id=context.issue_id, trigger=self.spec.trigger,
+                                   problems=problems)
+        return True
+
+    def _checklist_problems(self, given: Mapping[str, Any] | None) -> list[str]:
+        if self.checklist is None:
+            if given:
+                return [f"'{self.spec.trigger}' takes no checklist"]
+            return []
+        given = given or {}
+        keys = [item.key for item in self.checklist.items]
+        problems = [f"unknown checklist item '{key}'; items of {self.spec.requires.checklist}: "
+                    f"{', '.join(keys)}" for key in given if key not in keys]
+        for item in self.checklist.items:
+            value = given.get(item.key)
+            affirmed = value is True or (isinstance(value, str) and value.strip() != "")
+            if not affirmed:
+                problems.append(f"checklist {self.checklist.label_zh} item '{item.key}' "
+                                f"({item.label_zh}) must be affirmed with a note")
+        return problems
+
+    def _field_problems(self, context: FireContext) -> list[str]:
+        specs = self.spec.requires.fields
+        problems = [f"unknown field '{name}'; fields of '{self.spec.trigger}': "
+                    f"{', '.join(specs) or 'none'}" for name in context.fields if name not in specs]
+        for name, spec in specs.items():
+            value = context.fields.get(name)
+            if value is None or (isinstance(value, str) and not value.strip()):
+                problems.append(f"field '{name}' ({spec.label_zh}) is required, type {spec.type}")
+                continue
+            try:
+                context.accepted_fields[name] = _coerce(spec.type, value)
+            except ValueError:
+                expected = {"date": "a date like 2026-12-31", "number": "a number",
+                            "text": "text"}[spec.type]
+                problems.append(f"field '{name}' ({spec.label_zh}) = {value!r} is not {expected}")
+        return problems
+
+
+def _coerce(kind: str, value: Any) -> Any:
+    if kind == "date":
+        return value.isoformat() if isinstance(value, date) else date.fromisoformat(str(value))\
+            .isoformat()
+    if kind == "number":
+        if isinstance(value, bool):
+            raise ValueError(value)
+        return float(value) if not isinstance(value, int) else value
+    return str(value)
+
+
+class CompiledDefinition:
+    """A definition version ready to run: its shared machine and lookup tables."""
+
+    def __init__(self, definition: ProcessDefinition):
+        self.definition = definition
+        self.states = {state.key: state for state in definition.states}
+        self.transitions: dict[tuple[str, str], TransitionSpec] = {}
+        machine_transitions = []
+        for spec in definition.transitions:
+            for source in spec.source:
+                self.transitions[(source, spec.trigger)] = spec
+            machine_transitions.append({
+                "trigger": spec.trigger, "source": list(spec.source), "dest": spec.dest,
+                "conditions": [RequirementGuard(spec, definition)],
+            })
+        self.machine = Machine(model=None, states=list(self.states), initial=definition.initial,
+                               transitions=machine_transitions, auto_transitions=False,
+                               send_event=True)
+
+    def transition(self, state: str, trigger: str) -> TransitionSpec | None:
+        return self.transitions.get((state, trigger))
+
+    def allowed_triggers(self, state: str, role: str | None = None) -> list[str]:
+        """Triggers that leave ``state``, only those ``role`` may fire when a role is given."""
+        return [trigger for (source, trigger), spec in self.transitions.items()
+                if source == state and (role is None or role in spec.roles)]
+
+    def run(self, context: FireContext, trigger: str) -> str:
+        """Let the shared machine execute ``trigger`` on ``context``; returns the new state.
+
+        Raises:
+            RequirementError: a guard rejected the call.
+        """
+        self.machine.events[trigger].trigger(context)
+        return context.state
