@@ -1,0 +1,360 @@
+"""The `rectify` command line (Typer + Rich): every engine capability, `--json` on reads."""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+import tempfile
+from collections.abc import Callable
+from datetime import date
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+from rich.table import Table
+from sqlalchemy import func, select
+
+from workflow import service
+from workflow.clock import local
+from workflow.config import Settings
+from workflow.definitions import load_all
+from workflow.demo import run_demo
+from workflow.engine import Actor, Engine, NewIssue
+from workflow.errors import DefinitionError, InputError, RectifyError, RequirementError
+from workflow.history import verify as verify_history
+from workflow.migrate import current_revision, upgrade
+from workflow.models import DefinitionRecord, Issue
+from workflow.registry import load_definitions
+from workflow.render import history_table, ledger_table
+from workflow.runtime import initialize, open_engine
+
+app = typer.Typer(help="rectify: carries rectification work from assignment to clearance.",
+                  no_args_is_help=True, pretty_exceptions_enable=False)
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+definitions_app = typer.Typer(help="Process definitions.", no_args_is_help=True)
+issue_app = typer.Typer(help="Rectification issues.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(definitions_app, name="definitions")
+app.add_typer(issue_app, name="issue")
+
+console = Console(width=None if sys.stdout.isatty() else 160)
+errors = Console(stderr=True)
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")]
+ActorName = Annotated[str, typer.Option("--as", help="Who acts (person or unit name).")]
+RoleName = Annotated[str, typer.Option("--role", help="Role of the actor: office, unit, "
+                                       "acceptor, leader, discipline, public.")]
+
+
+def reports_errors(command: F) -> F:
+    """Turn engine errors into a red message and exit code 1 (2 for bad input)."""
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except DefinitionError as exc:
+            for fault in exc.faults:
+                errors.print(f"[red]{fault}[/red]", highlight=False, markup=False)
+            errors.print(f"{len(exc.faults)} problem(s) found", style="red")
+            raise typer.Exit(1) from None
+        except InputError as exc:
+            errors.print(f"error: {exc}", style="red", highlight=False, markup=False)
+            raise typer.Exit(2) from None
+        except RectifyError as exc:
+            errors.print(f"error: {exc}", style="red", highlight=False, markup=False)
+            raise typer.Exit(1) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _print_json(value: Any) -> None:
+    sys.stdout.write(json.dumps(value, ensure_ascii=False, indent=2, default=str) + "\n")
+
+
+def _engine() -> Engine:
+    return open_engine(Settings.from_env())
+
+
+def _parse_date(text: str | None, option: str) -> date | None:
+    if text is None:
+        return None
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise InputError(f"{option} {text!r} is not a date; use YYYY-MM-DD, e.g. 2026-12-31")\
+            from None
+
+
+def _pairs(values: list[str], option: str) -> dict[str, str]:
+    pairs = {}
+    for value in values:
+        key, sep, rest = value.partition("=")
+        if not sep or not key.strip():
+            raise InputError(f"{option} {value!r} must look like KEY=VALUE")
+        pairs[key.strip()] = rest
+    return pairs
+
+
+@app.command()
+@reports_errors
+def init() -> None:
+    """Create or upgrade the database and load the process definitions."""
+    settings = Settings.from_env()
+    engine = open_engine(settings, require_schema=False)
+    outcomes = initialize(engine, settings.definitions_dir)
+    console.print(f"database ready: {settings.database_url}")
+    for outcome in outcomes:
+        console.print(f"  {outcome.ref}: {outcome.status} ({outcome.path})")
+
+
+@db_app.command("upgrade")
+@reports_errors
+def db_upgrade() -> None:
+    """Apply pending schema migrations (Alembic)."""
+    engine = open_engine(Settings.from_env(), require_schema=False)
+    upgrade(engine.db)
+    console.print(f"database at revision {current_revision(engine.db)}")
+
+
+@definitions_app.command("check")
+@reports_errors
+def definitions_check(
+    path: Annotated[Path | None, typer.Argument(help="File or directory; default: the "
+                                                "definitions directory.")] = None,
+) -> None:
+    """Validate definitions; print every problem with file, line and key."""
+    target = path or Settings.from_env().definitions_dir
+    loaded = load_all(target)
+    for item in loaded:
+        console.print(f"ok  {item.definition.ref}  {item.path}")
+    console.print(f"{len(loaded)} definition(s) valid")
+
+
+@definitions_app.command("load")
+@reports_errors
+def definitions_load(
+    path: Annotated[Path | None, typer.Argument(help="File or directory.")] = None,
+) -> None:
+    """Load new definition versions into the database (running issues keep theirs)."""
+    settings = Settings.from_env()
+    engine = _engine()
+    outcomes = load_definitions(engine.db, load_all(path or settings.definitions_dir),
+                                now=engine.clock.now())
+    for outcome in outcomes:
+        console.print(f"{outcome.ref}: {outcome.status} ({outcome.path})")
+
+
+@definitions_app.command("list")
+@reports_errors
+def definitions_list(as_json: JsonOption = False) -> None:
+    """Loaded definition versions and how many issues run on each."""
+    engine = _engine()
+    counts = (select(Issue.definition_id, Issue.definition_version, func.count())
+              .group_by(Issue.definition_id, Issue.definition_version))
+    with engine.db.session() as session:
+        usage = {(d, v): n for d, v, n in session.execute(counts)}
+        records = session.scalars(select(DefinitionRecord)
+                                  .order_by(DefinitionRecord.id, DefinitionRecord.version)).all()
+    rows = [{"id": r.id, "version": r.version, "label_zh": r.label_zh, "label_en": r.label_en,
+             "loaded_at": local(r.loaded_at).isoformat(), "path": r.path,
+             "issues": usage.get((r.id, r.version), 0)} for r in records]
+    if as_json:
+        _print_json(rows)
+        return
+    table = Table(title="流程定义 / Process definitions", header_style="bold")
+    for header in ("id", "version", "名称", "name", "loaded (Asia/Shanghai)", "issues"):
+        table.add_column(header)
+    for row in rows:
+        table.add_row(row["id"], str(row["version"]), row["label_zh"], row["label_en"],
+                      row["loaded_at"][:16], str(row["issues"]))
+    console.print(table)
+
+
+@issue_app.command("create")
+@reports_errors
+def issue_create(
+    title: Annotated[str, typer.Option(help="反馈问题: the problem as fed back.")],
+    actor: ActorName = "整改办",
+    role: RoleName = "office",
+    plan: Annotated[str | None, typer.Option(help="整改方案 name.")] = None,
+    number: Annotated[str | None, typer.Option(help="序号 within the plan.")] = None,
+    category: Annotated[str | None, typer.Option(help="问题类别.")] = None,
+    target: Annotated[str | None, typer.Option(help="整改目标.")] = None,
+    measures: Annotated[str | None, typer.Option(help="整改措施.")] = None,
+    leader: Annotated[str | None, typer.Option(help="责任领导 (包保领导).")] = None,
+    lead_unit: Annotated[str | None, typer.Option(help="牵头单位.")] = None,
+    unit: Annotated[str | None, typer.Option(help="责任单位.")] = None,
+    deadline: Annotated[str | None, typer.Option(help="整改时限, YYYY-MM-DD.")] = None,
+    long_term: Annotated[bool, typer.Option("--long-term", help="长期坚持 (no deadline).")] = False,
+    definition: Annotated[str, typer.Option(help="Process definition id.")] = "rectification",
+    as_json: JsonOption = False,
+) -> None:
+    """Create an issue in the definition's initial state (已交办)."""
+    engine = _engine()
+    new = NewIssue(title=title, plan=plan, number=number, category=category, target=target,
+                   measures=measures, leader=leader, lead_unit=lead_unit, unit=unit,
+                   deadline=_parse_date(deadline, "--deadline"), long_term=long_term)
+    issue_id = engine.create_issue(new, actor=Actor(actor, role), definition=definition)
+    view = service.issue_view(service.get_issue(engine.db, issue_id), engine.registry,
+                              engine.clock.now())
+    if as_json:
+        _print_json(view)
+    else:
+        console.print(f"created issue {issue_id} ({view['state_label_zh']}, {view['definition']})")
+
+
+@issue_app.command("list")
+@reports_errors
+def issue_list(
+    state: Annotated[str | None, typer.Option(help="State key, e.g. in_progress.")] = None,
+    unit: Annotated[str | None, typer.Option(help="Responsible or lead unit.")] = None,
+    leader: Annotated[str | None, typer.Option(help="Supervising leader.")] = None,
+    plan: Annotated[str | None, typer.Option(help="Plan name.")] = None,
+    overdue: Annotated[bool, typer.Option("--overdue", help="Only issues past their "
+                                          "deadline and not yet completed.")] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """The ledger, filtered."""
+    engine = _engine()
+    now = engine.clock.now()
+    filters = service.IssueFilter(state=state, unit=unit, leader=leader, plan=plan,
+                                  overdue=overdue)
+    views = [service.issue_view(issue, engine.registry, now)
+             for issue in service.list_issues(engine.db, engine.registry, filters, now=now)]
+    if as_json:
+        _print_json(views)
+    else:
+        console.print(ledger_table(views))
+
+
+@issue_app.command("show")
+@reports_errors
+def issue_show(issue_id: Annotated[int, typer.Argument(help="Issue id.")],
+               as_json: JsonOption = False) -> None:
+    """One issue with its state, deadline and the triggers allowed now."""
+    engine = _engine()
+    view = service.issue_view(service.get_issue(engine.db, issue_id), engine.registry,
+                              engine.clock.now())
+    if as_json:
+        _print_json(view)
+        return
+    table = Table(show_header=False, title=f"issue {issue_id}")
+    for key, value in view.items():
+        table.add_row(key, ", ".join(value) if isinstance(value, list) else str(value))
+    console.print(table)
+
+
+@issue_app.command("fire")
+@reports_errors
+def issue_fire(
+    issue_id: Annotated[int, typer.Argument(help="Issue id.")],
+    trigger: Annotated[str, typer.Argument(help="Trigger, e.g. start, apply_acceptance.")],
+    actor: ActorName,
+    role: RoleName,
+    comment: Annotated[str | None, typer.Option(help="Comment or reasons.")] = None,
+    evidence: Annotated[list[Path] | None, typer.Option(help="Evidence file (repeatable).")]
+    = None,
+    check: Annotated[list[str] | None, typer.Option(help="Checklist item affirmed, "
+                                                    "KEY=NOTE (repeatable).")] = None,
+    field: Annotated[list[str] | None, typer.Option(help="Transition field, KEY=VALUE "
+                                                    "(repeatable).")] = None,
+    expected_version: Annotated[int | None, typer.Option(help="Refuse if the issue is no "
+                                                         "longer at this version.")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Fire a trigger on an issue (one transaction; nothing changes when refused)."""
+    engine = _engine()
+    try:
+        result = engine.fire(issue_id, trigger, actor=Actor(actor, role), comment=comment,
+                             evidence=evidence or [], checklist=_pairs(check or [], "--check"),
+                             fields=_pairs(field or [], "--field"),
+                             expected_version=expected_version)
+    except RequirementError as exc:
+        errors.print(f"error: issue {exc.issue_id}: '{exc.trigger}' refused:", style="red")
+        for problem in exc.problems:
+            errors.print(f"  - {problem}", style="red", highlight=False, markup=False)
+        raise typer.Exit(1) from None
+    if as_json:
+        _print_json(result.__dict__)
+    else:
+        console.print(f"issue {issue_id}: {result.from_state} → {result.to_state} "
+                      f"(version {result.version})")
+
+
+@issue_app.command("history")
+@reports_errors
+def issue_history(issue_id: Annotated[int, typer.Argument(help="Issue id.")],
+                  as_json: JsonOption = False) -> None:
+    """The issue's append-only history, oldest first."""
+    engine = _engine()
+    issue = service.get_issue(engine.db, issue_id)
+    events = service.history(engine.db, issue_id)
+    if as_json:
+        _print_json([service.event_view(event) for event in events])
+    else:
+        console.print(history_table(events, engine.registry, issue.definition_id,
+                                    issue.definition_version,
+                                    title=f"issue {issue_id} · {issue.title}"))
+
+
+@app.command()
+@reports_errors
+def verify(issue: Annotated[int | None, typer.Option(help="Only this issue.")] = None,
+           as_json: JsonOption = False) -> None:
+    """Walk every history hash chain; report the first altered or missing event (exit 1)."""
+    report = verify_history(_engine().db, issue)
+    if as_json:
+        _print_json({"ok": report.ok, "issues": report.issues, "events": report.events,
+                     "problem": str(report.problem) if report.problem else None})
+    elif report.ok:
+        console.print(f"history intact: {report.issues} issue(s), {report.events} event(s)")
+    else:
+        errors.print(f"history check FAILED: {report.problem}", style="red", highlight=False)
+    if not report.ok:
+        raise typer.Exit(1)
+
+
+@app.command()
+@reports_errors
+def demo(keep: Annotated[Path | None, typer.Option(help="Keep the demo database in this "
+                                                   "directory instead of a temporary one.")]
+         = None) -> None:
+    """Play a small sample plan on a throw-away SQLite file and print ledger and histories."""
+    with tempfile.TemporaryDirectory(prefix="rectify-demo-") as scratch:
+        workdir = keep or Path(scratch)
+        workdir.mkdir(parents=True, exist_ok=True)
+        console.rule("rectify demo")
+        engine, plan = run_demo(workdir, on_step=lambda line: console.print(f"  {line}"))
+        now = engine.clock.now()
+        issues = service.list_issues(engine.db, engine.registry,
+                                     service.IssueFilter(plan=plan.plan), now=now)
+        views = [service.issue_view(issue, engine.registry, now) for issue in issues]
+        console.print(ledger_table(views, title=f"{plan.plan} · 截至 {local(now):%Y-%m-%d}"))
+        for issue in issues:
+            console.print(history_table(service.history(engine.db, issue.id), engine.registry,
+                                        issue.definition_id, issue.definition_version,
+                                        title=f"#{issue.number} {issue.title}"))
+        pending = next(v for v in views if v["state"] == "acceptance")
+        try:
+            engine.fire(pending["id"], "clear", actor=Actor("市整改办", "office"),
+                        comment="申请销号")
+        except RequirementError as exc:
+            console.print("A clearance without the 五个决不放过 checklist is refused:",
+                          style="bold")
+            for problem in exc.problems:
+                console.print(f"  - {problem}", highlight=False, markup=False)
+        report = verify_history(engine.db)
+        console.print(f"history verified: {report.issues} issues, {report.events} events, "
+                      f"{'intact' if report.ok else report.problem}")
+        if keep:
+            console.print(f"demo database kept in {workdir / 'demo.db'}")
+        engine.db.dispose()
+
+
+if __name__ == "__main__":
+    app()
