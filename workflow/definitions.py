@@ -242,8 +242,8 @@ def _graph_faults(d: ProcessDefinition, path: str, lines: _LineMap) -> Iterable[
         where = ("transitions", index)
         for position, source in enumerate(spec.source):
             if source not in known:
-                yield fault((*where, "from", position) if len(spec.source) > 1 else (*where, "from"),
-                            f"unknown state '{source}'; defined states: {allowed_states}")
+                key = (*where, "from", position) if len(spec.source) > 1 else (*where, "from")
+                yield fault(key, f"unknown state '{source}'; defined states: {allowed_states}")
                 continue
             outgoing[source].append(spec.dest)
             first = triggers_from.setdefault((source, spec.trigger), index)
@@ -295,7 +295,8 @@ def load_file(path: Path) -> LoadedDefinition:
     try:
         source = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
-        raise DefinitionError([DefinitionFault(str(path), 0, "", f"cannot read file: {exc}")])
+        fault = DefinitionFault(str(path), 0, "", f"cannot read file: {exc}")
+        raise DefinitionError([fault]) from None
     return parse_text(source, str(path))
 
 

@@ -37,7 +37,8 @@ def history_table(events: Iterable[IssueEvent], registry: Registry, definition_i
     """One issue's events with state labels, times in Asia/Shanghai and short hashes."""
     definition = registry.get(definition_id, version).definition
     labels = {state.key: state.label_zh for state in definition.states}
-    triggers = {"create": "交办", **{spec.trigger: spec.label_zh for spec in definition.transitions}}
+    triggers = {spec.trigger: spec.label_zh for spec in definition.transitions}
+    triggers["create"] = "交办"
     table = Table(title=title, header_style="bold")
     for header in ("#", "时间 (Asia/Shanghai)", "操作", "人员/单位", "角色", "状态变化", "说明",
                    "佐证/清单", "hash"):
