@@ -1,8 +1,8 @@
 """The one place that makes database engines, connections and sessions.
 
-SQLite (the embedded default) runs in WAL mode with a busy timeout, and every transaction
-starts with ``BEGIN IMMEDIATE`` so two writers queue on the lock instead of failing when one
-upgrades a read to a write. PostgreSQL URLs are routed to the psycopg 3 driver.
+SQLite (the embedded default) runs in WAL mode with a busy timeout, and write
+transactions start with ``BEGIN IMMEDIATE`` so two writers queue on the lock instead of
+failing when one upgrades a read to a write; reads use a plain ``BEGIN`` and never wait. PostgreSQL URLs are routed to the psycopg 3 driver.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from workflow.errors import ConfigurationError
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+WRITE_OPTION = "rectify_write"
 
 
 def normalize_url(url: str) -> str:
@@ -42,7 +43,8 @@ def _configure_sqlite(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Connection) -> None:
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        write = connection.get_execution_options().get(WRITE_OPTION, False)
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
 
 
 class Database:
@@ -68,18 +70,25 @@ class Database:
         self.engine = create_engine(url, **options)
         if self.is_sqlite:
             _configure_sqlite(self.engine)
-        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self._writer = self.engine.execution_options(**{WRITE_OPTION: True})
+        self._read_sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self._write_sessions = sessionmaker(self._writer, expire_on_commit=False)
 
     @contextmanager
     def transaction(self) -> Iterator[Connection]:
         """One write transaction on a Core connection; commits on success, rolls back on error."""
-        with self.engine.begin() as connection:
+        with self._writer.begin() as connection:
             yield connection
 
     @contextmanager
-    def session(self) -> Iterator[Session]:
-        """An ORM session in one transaction; commits on success, rolls back on error."""
-        with self._sessions.begin() as session:
+    def session(self, *, write: bool = False) -> Iterator[Session]:
+        """An ORM session in one transaction; commits on success, rolls back on error.
+
+        Args:
+            write: take the write lock at the start (SQLite ``BEGIN IMMEDIATE``).
+        """
+        factory = self._write_sessions if write else self._read_sessions
+        with factory.begin() as session:
             yield session
 
     def dispose(self) -> None:

@@ -166,7 +166,8 @@ class Engine:
             state, version, head_hash, definition_id, definition_version = row
             if expected_version is not None and version != expected_version:
                 raise ConflictError(issue_id=issue_id, expected=expected_version, actual=version)
-            compiled = self.registry.get(definition_id, definition_version)
+            compiled = self.registry.get(definition_id, definition_version,
+                                         connection=conn)
             roles = compiled.definition.roles
             if actor.role not in roles:
                 raise InputError(f"unknown role '{actor.role}'; roles of "

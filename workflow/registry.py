@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import Connection, func, select
 
 from workflow.db import Database
 from workflow.definitions import LoadedDefinition, parse_text, version_line
@@ -37,7 +37,7 @@ def load_definitions(db: Database, items: Iterable[LoadedDefinition], *,
     """
     outcomes: list[LoadOutcome] = []
     faults: list[DefinitionFault] = []
-    with db.session() as session:
+    with db.session(write=True) as session:
         for item in items:
             d = item.definition
             stored = session.get(DefinitionRecord, (d.id, d.version))
@@ -68,14 +68,22 @@ class Registry:
         self._compiled: dict[tuple[str, int], CompiledDefinition] = {}
         self._lock = threading.Lock()
 
-    def get(self, definition_id: str, version: int) -> CompiledDefinition:
+    def get(self, definition_id: str, version: int, *,
+            connection: Connection | None = None) -> CompiledDefinition:
+        """The compiled definition version.
+
+        Args:
+            connection: read through this connection (pass the caller's open transaction,
+                so a cache miss never waits on a lock that transaction holds).
+        """
         key = (definition_id, version)
         compiled = self._compiled.get(key)
         if compiled is None:
             with self._lock:
                 compiled = self._compiled.get(key)
                 if compiled is None:
-                    compiled = self._compiled[key] = self._compile(definition_id, version)
+                    compiled = self._compiled[key] = self._compile(definition_id, version,
+                                                                   connection)
         return compiled
 
     def latest_version(self, definition_id: str) -> int:
@@ -89,10 +97,15 @@ class Registry:
                     f"{', '.join(known) or 'none (run rectify init)'}")
             return version
 
-    def _compile(self, definition_id: str, version: int) -> CompiledDefinition:
-        with self._db.session() as session:
-            record = session.get(DefinitionRecord, (definition_id, version))
-            if record is None:
-                raise NotFoundError(f"process definition {definition_id}@{version} is not loaded")
-            source, path = record.source, record.path
-        return CompiledDefinition(parse_text(source, f"{path} (stored)").definition)
+    def _compile(self, definition_id: str, version: int,
+                 connection: Connection | None) -> CompiledDefinition:
+        query = select(DefinitionRecord.source, DefinitionRecord.path).where(
+            DefinitionRecord.id == definition_id, DefinitionRecord.version == version)
+        if connection is not None:
+            row = connection.execute(query).first()
+        else:
+            with self._db.session() as session:
+                row = session.execute(query).first()
+        if row is None:
+            raise NotFoundError(f"process definition {definition_id}@{version} is not loaded")
+        return CompiledDefinition(parse_text(row.source, f"{row.path} (stored)").definition)

@@ -1,0 +1,51 @@
+"""Shared test vocabulary: actors in each role and the inputs each default transition needs."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+from workflow.clock import SHANGHAI
+from workflow.engine import Actor, Engine, NewIssue
+
+START = datetime(2026, 1, 5, 9, 0, tzinfo=SHANGHAI)
+
+OFFICE = Actor("市整改办", "office")
+UNIT = Actor("相山区人民政府", "unit")
+ACCEPTOR = Actor("市生态环境局", "acceptor")
+LEADER = Actor("王副市长", "leader")
+PUBLIC = Actor("群众", "public")
+
+FIVE_NEVER = {
+    "problem_investigated": "已查明",
+    "problem_solved": "已解决",
+    "violations_punished": "已立案查处",
+    "accountability_done": "已问责",
+    "public_satisfied": "公示无异议",
+}
+
+
+def new_issue(engine: Engine, **overrides: Any) -> int:
+    facts: dict[str, Any] = {"title": "部分建筑工地扬尘防控不到位", "plan": "示例方案",
+                             "unit": UNIT.name, "leader": LEADER.name,
+                             "deadline": date(2026, 6, 30), **overrides}
+    return engine.create_issue(NewIssue(**facts), actor=OFFICE)
+
+
+def inputs_for(trigger: str, evidence: Path) -> dict[str, Any]:
+    """Actor and the minimal valid inputs for each trigger of rectification@1."""
+    return {
+        "start": {"actor": UNIT},
+        "apply_acceptance": {"actor": UNIT, "comment": "整改完成", "evidence": [evidence]},
+        "reject": {"actor": ACCEPTOR, "comment": "现场核查发现问题未整改到位"},
+        "clear": {"actor": OFFICE, "comment": "同意销号", "checklist": FIVE_NEVER},
+        "start_follow_up": {"actor": OFFICE},
+        "consolidate": {"actor": OFFICE, "comment": "巩固"},
+        "rebound": {"actor": OFFICE, "comment": "问题反弹",
+                    "fields": {"new_deadline": "2026-12-31"}},
+    }[trigger]
+
+
+def fire_valid(engine: Engine, issue_id: int, trigger: str, evidence: Path, **extra: Any) -> Any:
+    return engine.fire(issue_id, trigger, **{**inputs_for(trigger, evidence), **extra})

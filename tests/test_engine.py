@@ -1,0 +1,229 @@
+"""Firing the default definition: every transition, every guard, and refusals that change
+nothing. Runs on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from tests.support import ACCEPTOR, FIVE_NEVER, LEADER, OFFICE, PUBLIC, UNIT, fire_valid, new_issue
+from workflow import service
+from workflow.engine import Actor, Engine, NewIssue
+from workflow.errors import (
+    ConflictError,
+    IllegalTriggerError,
+    InputError,
+    NotFoundError,
+    PermissionDeniedError,
+    RequirementError,
+)
+from workflow.models import IssueEvent
+
+
+def snapshot(engine: Engine, issue_id: int) -> tuple[str, int, str, int]:
+    issue = service.get_issue(engine.db, issue_id)
+    with engine.db.session() as session:
+        events = session.scalar(select(func.count()).select_from(IssueEvent)
+                                .where(IssueEvent.issue_id == issue_id))
+    return issue.state, issue.version, issue.head_hash, events
+
+
+def test_new_issue_starts_assigned_on_the_latest_definition(engine: Engine) -> None:
+    # When an issue is created
+    issue_id = new_issue(engine)
+    # Then it is assigned (已交办), at version 1, with a creation event pinned to rectification@1
+    issue = service.get_issue(engine.db, issue_id)
+    assert (issue.state, issue.version) == ("assigned", 1)
+    assert (issue.definition_id, issue.definition_version) == ("rectification", 1)
+    [event] = service.history(engine.db, issue_id)
+    assert (event.trigger, event.from_state, event.to_state) == ("create", None, "assigned")
+    assert event.payload == {"definition": "rectification@1"}
+
+
+def test_deadline_is_end_of_day_in_shanghai_stored_as_utc(engine: Engine) -> None:
+    issue = service.get_issue(engine.db, new_issue(engine))
+    # 2026-06-30 23:59:59 Asia/Shanghai is 15:59:59 UTC the same day
+    assert issue.deadline_at == datetime(2026, 6, 30, 15, 59, 59, tzinfo=UTC)
+
+
+@pytest.mark.parametrize("path", [
+    ["start", "apply_acceptance", "clear", "start_follow_up", "consolidate"],
+    ["start", "apply_acceptance", "reject", "apply_acceptance", "clear"],
+    ["start", "apply_acceptance", "clear", "start_follow_up", "rebound", "apply_acceptance"],
+])
+def test_every_transition_of_the_default_definition(engine: Engine, evidence_file: Path,
+                                                    path: list[str]) -> None:
+    # Given an issue in 已交办
+    issue_id = new_issue(engine)
+    compiled = engine.registry.get("rectification", 1)
+    state = "assigned"
+    for step, trigger in enumerate(path, start=2):
+        # When each trigger is fired by a role allowed to fire it, with valid inputs
+        result = fire_valid(engine, issue_id, trigger, evidence_file)
+        # Then the issue moves exactly as the definition says, one version per transition
+        expected = compiled.transition(state, trigger)
+        assert expected is not None
+        assert (result.from_state, result.to_state, result.version) == (state, expected.dest,
+                                                                         step)
+        state = expected.dest
+    events = service.history(engine.db, issue_id)
+    assert [event.trigger for event in events] == ["create", *path]
+    assert service.get_issue(engine.db, issue_id).state == state
+
+
+def test_all_seven_default_transitions_are_covered(engine: Engine) -> None:
+    triggers = {spec.trigger for spec in engine.registry.get("rectification", 1)
+                .definition.transitions}
+    assert triggers == {"start", "apply_acceptance", "reject", "clear", "start_follow_up",
+                        "consolidate", "rebound"}
+
+
+def test_rebound_sets_the_new_deadline_and_records_it(engine: Engine,
+                                                      evidence_file: Path) -> None:
+    issue_id = new_issue(engine)
+    for trigger in ("start", "apply_acceptance", "clear", "start_follow_up"):
+        fire_valid(engine, issue_id, trigger, evidence_file)
+    fire_valid(engine, issue_id, "rebound", evidence_file)
+    issue = service.get_issue(engine.db, issue_id)
+    assert issue.state == "in_progress"
+    assert issue.deadline_at == datetime(2026, 12, 31, 15, 59, 59, tzinfo=UTC)
+    assert service.history(engine.db, issue_id)[-1].payload == {
+        "fields": {"new_deadline": "2026-12-31"}}
+
+
+def test_evidence_is_stored_content_addressed_and_hashed_in_the_event(
+        engine: Engine, evidence_file: Path, tmp_path: Path) -> None:
+    issue_id = new_issue(engine)
+    fire_valid(engine, issue_id, "start", evidence_file)
+    copy = tmp_path / "copy.txt"
+    copy.write_bytes(evidence_file.read_bytes())
+    # When the same content is attached twice under two names
+    engine.fire(issue_id, "apply_acceptance", actor=UNIT, comment="完成",
+                evidence=[evidence_file, copy])
+    # Then the store keeps one file named by its sha256, and the event lists both names
+    [stored] = [p for p in (tmp_path / "evidence").rglob("*") if p.is_file()]
+    payload = service.history(engine.db, issue_id)[-1].payload
+    assert [item["name"] for item in payload["evidence"]] == [evidence_file.name, "copy.txt"]
+    assert {item["sha256"] for item in payload["evidence"]} == {stored.name}
+    assert stored.read_bytes() == evidence_file.read_bytes()
+
+
+# --- guards: each rejects with a clear message, and nothing changes ---------------------------
+
+GUARD_CASES = [
+    # trigger, state to reach first, inputs, message fragments expected
+    ("apply_acceptance", ["start"], {"actor": UNIT, "evidence": ["EVIDENCE"]},
+     ["a comment is required"]),
+    ("apply_acceptance", ["start"], {"actor": UNIT, "comment": "完成"},
+     ["at least 1 evidence file(s) are required", "0 given"]),
+    ("reject", ["start", "apply_acceptance"], {"actor": ACCEPTOR, "comment": "   "},
+     ["a comment is required"]),
+    ("clear", ["start", "apply_acceptance"], {"actor": OFFICE, "comment": "同意"},
+     ["checklist 五个决不放过 item 'problem_investigated'", "must be affirmed with a note"]),
+    ("clear", ["start", "apply_acceptance"],
+     {"actor": OFFICE, "comment": "同意", "checklist": {**FIVE_NEVER, "public_satisfied": ""}},
+     ["item 'public_satisfied' (群众不满意决不放过) must be affirmed"]),
+    ("clear", ["start", "apply_acceptance"],
+     {"actor": OFFICE, "comment": "同意", "checklist": {**FIVE_NEVER, "extra": "x"}},
+     ["unknown checklist item 'extra'", "problem_investigated, problem_solved"]),
+    ("consolidate", ["start", "apply_acceptance", "clear", "start_follow_up"],
+     {"actor": OFFICE}, ["a comment is required"]),
+    ("rebound", ["start", "apply_acceptance", "clear", "start_follow_up"],
+     {"actor": OFFICE, "comment": "反弹"}, ["field 'new_deadline' (新整改时限) is required"]),
+    ("rebound", ["start", "apply_acceptance", "clear", "start_follow_up"],
+     {"actor": OFFICE, "comment": "反弹", "fields": {"new_deadline": "明年"}},
+     ["'明年' is not a date like 2026-12-31"]),
+    ("rebound", ["start", "apply_acceptance", "clear", "start_follow_up"],
+     {"actor": OFFICE, "comment": "反弹", "fields": {"new_deadline": "2026-12-31", "x": 1}},
+     ["unknown field 'x'; fields of 'rebound': new_deadline"]),
+    ("start", [], {"actor": UNIT, "checklist": {"a": "b"}}, ["'start' takes no checklist"]),
+]
+
+
+@pytest.mark.parametrize(("trigger", "before", "inputs", "fragments"), GUARD_CASES)
+def test_every_guard_rejects_with_a_clear_message_and_changes_nothing(
+        engine: Engine, evidence_file: Path, trigger: str, before: list[str],
+        inputs: dict, fragments: list[str]) -> None:
+    issue_id = new_issue(engine)
+    for step in before:
+        fire_valid(engine, issue_id, step, evidence_file)
+    inputs = {**inputs, "evidence": [evidence_file for _ in inputs.get("evidence", [])]}
+    unchanged = snapshot(engine, issue_id)
+    with pytest.raises(RequirementError) as refused:
+        engine.fire(issue_id, trigger, **inputs)
+    for fragment in fragments:
+        assert fragment in str(refused.value)
+    assert snapshot(engine, issue_id) == unchanged
+
+
+def test_a_guard_lists_every_missing_requirement_at_once(engine: Engine,
+                                                          evidence_file: Path) -> None:
+    issue_id = new_issue(engine)
+    fire_valid(engine, issue_id, "start", evidence_file)
+    with pytest.raises(RequirementError) as refused:
+        engine.fire(issue_id, "apply_acceptance", actor=UNIT)
+    assert len(refused.value.problems) == 2
+
+
+def test_illegal_trigger_lists_the_triggers_allowed_for_that_role(engine: Engine,
+                                                                  evidence_file: Path) -> None:
+    issue_id = new_issue(engine)
+    fire_valid(engine, issue_id, "start", evidence_file)
+    fire_valid(engine, issue_id, "apply_acceptance", evidence_file)
+    unchanged = snapshot(engine, issue_id)
+    with pytest.raises(IllegalTriggerError) as refused:
+        engine.fire(issue_id, "consolidate", actor=OFFICE, comment="x")
+    assert refused.value.allowed == ["reject", "clear"]
+    assert ("trigger 'consolidate' is not allowed from state 'acceptance' for role 'office'; "
+            "allowed triggers: reject, clear") in str(refused.value)
+    assert snapshot(engine, issue_id) == unchanged
+
+
+def test_a_role_not_allowed_on_the_transition_is_refused(engine: Engine,
+                                                         evidence_file: Path) -> None:
+    issue_id = new_issue(engine)
+    fire_valid(engine, issue_id, "start", evidence_file)
+    fire_valid(engine, issue_id, "apply_acceptance", evidence_file)
+    unchanged = snapshot(engine, issue_id)
+    # The acceptor may reject but not clear; the public may do nothing
+    with pytest.raises(PermissionDeniedError) as refused:
+        engine.fire(issue_id, "clear", actor=ACCEPTOR, comment="同意", checklist=FIVE_NEVER)
+    assert "role 'acceptor' may not fire 'clear' (roles allowed: office)" in str(refused.value)
+    assert refused.value.allowed == ["reject"]
+    with pytest.raises(PermissionDeniedError):
+        engine.fire(issue_id, "reject", actor=PUBLIC, comment="不满意")
+    with pytest.raises(PermissionDeniedError):
+        engine.fire(issue_id, "reject", actor=LEADER, comment="批示")
+    assert snapshot(engine, issue_id) == unchanged
+
+
+def test_unknown_role_and_unknown_issue_are_clear_errors(engine: Engine) -> None:
+    issue_id = new_issue(engine)
+    with pytest.raises(InputError, match="unknown role 'mayor'; roles of rectification@1: "
+                                         "office, unit"):
+        engine.fire(issue_id, "start", actor=Actor("x", "mayor"))
+    with pytest.raises(NotFoundError, match="issue 999 does not exist"):
+        engine.fire(999, "start", actor=UNIT)
+
+
+def test_stale_expected_version_is_a_conflict(engine: Engine, evidence_file: Path) -> None:
+    issue_id = new_issue(engine)
+    fire_valid(engine, issue_id, "start", evidence_file)
+    unchanged = snapshot(engine, issue_id)
+    with pytest.raises(ConflictError, match="expected version 1; it is now at version 2"):
+        engine.fire(issue_id, "apply_acceptance", actor=UNIT, comment="x",
+                    evidence=[evidence_file], expected_version=1)
+    assert snapshot(engine, issue_id) == unchanged
+
+
+def test_bad_new_issues_are_refused(engine: Engine) -> None:
+    with pytest.raises(InputError, match="needs a title"):
+        engine.create_issue(NewIssue(title="  "), actor=OFFICE)
+    with pytest.raises(InputError, match="long-term item"):
+        new_issue(engine, long_term=True)
+    with pytest.raises(NotFoundError, match="no process definition 'nope' is loaded; loaded: "
+                                            "rectification"):
+        engine.create_issue(NewIssue(title="x"), actor=OFFICE, definition="nope")
