@@ -2,7 +2,8 @@
 
 SQLite (the embedded default) runs in WAL mode with a busy timeout, and write
 transactions start with ``BEGIN IMMEDIATE`` so two writers queue on the lock instead of
-failing when one upgrades a read to a write; reads use a plain ``BEGIN`` and never wait. PostgreSQL URLs are routed to the psycopg 3 driver.
+failing when one upgrades a read to a write; reads use a plain ``BEGIN`` and never wait.
+PostgreSQL URLs are routed to the psycopg 3 driver.
 """
 
 from __future__ import annotations
