@@ -334,7 +334,8 @@ def demo(keep: Annotated[Path | None, typer.Option(help="Keep the demo database 
         issues = service.list_issues(engine.db, engine.registry,
                                      service.IssueFilter(plan=plan.plan), now=now)
         views = [service.issue_view(issue, engine.registry, now) for issue in issues]
-        console.print(ledger_table(views, title=f"{plan.plan} · 截至 {local(now):%Y-%m-%d}"))
+        console.print(ledger_table(
+            views, title=f"整改情况清单 · {plan.plan} · 截至 {local(now):%Y-%m-%d}"))
         for issue in issues:
             console.print(history_table(service.history(engine.db, issue.id), engine.registry,
                                         issue.definition_id, issue.definition_version,

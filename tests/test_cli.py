@@ -1,0 +1,121 @@
+"""The `rectify` command line, run in-process against a real database (SQLite and
+PostgreSQL): exit codes, tables, --json, and errors users can act on."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from workflow.cli import app
+from workflow.db import Database
+
+
+@pytest.fixture
+def rectify(db: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """Run `rectify ARGS` with DATABASE_URL pointing at the test database."""
+    monkeypatch.setenv("DATABASE_URL", db.engine.url.render_as_string(hide_password=False))
+    monkeypatch.setenv("RECTIFY_EVIDENCE_DIR", str(tmp_path / "evidence"))
+    runner = CliRunner()
+
+    def run(*args: str, code: int = 0) -> str:
+        result = runner.invoke(app, list(args))
+        assert result.exit_code == code, (args, result.output, result.exception)
+        return result.output
+
+    run("init")
+    return run
+
+
+def test_init_is_idempotent_and_lists_definitions(rectify) -> None:
+    assert "rectification@1: unchanged" in rectify("init")
+    [row] = json.loads(rectify("definitions", "list", "--json"))
+    assert (row["id"], row["version"], row["label_zh"], row["issues"]) == (
+        "rectification", 1, "督察整改问题", 0)
+
+
+def test_create_fire_show_history_and_list_filters(rectify, tmp_path: Path) -> None:
+    created = json.loads(rectify("issue", "create", "--title", "餐饮油烟扰民", "--unit", "相山区",
+                                 "--leader", "王副市长", "--deadline", "2026-01-31", "--json"))
+    assert (created["state"], created["state_label_zh"], created["deadline"]) == (
+        "assigned", "已交办", "2026-01-31")
+    other = json.loads(rectify("issue", "create", "--title", "黑臭水体", "--unit", "杜集区",
+                               "--deadline", "2099-12-31", "--json"))
+    issue_id = str(created["id"])
+    assert "assigned → in_progress (version 2)" in rectify(
+        "issue", "fire", issue_id, "start", "--as", "相山区", "--role", "unit")
+    evidence = tmp_path / "清单.txt"
+    evidence.write_text("整改清单", encoding="utf-8")
+    rectify("issue", "fire", issue_id, "apply_acceptance", "--as", "相山区", "--role", "unit",
+            "--comment", "已完成", "--evidence", str(evidence))
+    shown = json.loads(rectify("issue", "show", issue_id, "--json"))
+    assert (shown["state"], shown["version"], shown["allowed_triggers"]) == (
+        "acceptance", 3, ["reject", "clear"])
+    history = json.loads(rectify("issue", "history", issue_id, "--json"))
+    assert [e["trigger"] for e in history] == ["create", "start", "apply_acceptance"]
+    assert history[2]["payload"]["evidence"][0]["name"] == "清单.txt"
+    assert history[0]["at"].endswith("+08:00")
+    by_unit = json.loads(rectify("issue", "list", "--unit", "杜集区", "--json"))
+    assert [v["id"] for v in by_unit] == [other["id"]]
+    by_state = json.loads(rectify("issue", "list", "--state", "acceptance", "--json"))
+    assert [v["id"] for v in by_state] == [created["id"]]
+    by_leader = json.loads(rectify("issue", "list", "--leader", "王副市长", "--json"))
+    assert [v["id"] for v in by_leader] == [created["id"]]
+    overdue = json.loads(rectify("issue", "list", "--overdue", "--json"))
+    assert [v["id"] for v in overdue] == [created["id"]]
+    assert overdue[0]["days_overdue"] > 0
+    table = rectify("issue", "list")
+    assert "整改情况清单" in table and "待验收" in table
+    assert "history intact: 2 issue(s), 4 event(s)" in rectify("verify")
+
+
+def test_refusals_exit_non_zero_and_say_what_is_allowed(rectify) -> None:
+    issue_id = str(json.loads(rectify("issue", "create", "--title", "x", "--json"))["id"])
+    out = rectify("issue", "fire", issue_id, "clear", "--as", "办", "--role", "office", code=1)
+    assert "allowed triggers: start" in out
+    rectify("issue", "fire", issue_id, "start", "--as", "办", "--role", "office")
+    out = rectify("issue", "fire", issue_id, "apply_acceptance", "--as", "u", "--role", "unit",
+                  code=1)
+    assert "a comment is required" in out and "evidence file(s) are required" in out
+    out = rectify("issue", "create", "--title", "x", "--deadline", "2026/13/01", code=2)
+    assert "use YYYY-MM-DD" in out
+    assert "issue 999 does not exist" in rectify("issue", "show", "999", code=1)
+
+
+def test_definitions_check_prints_every_fault_and_exits_non_zero(rectify,
+                                                                 tmp_path: Path) -> None:
+    source = (Path(__file__).parent.parent / "definitions" / "rectification.yaml").read_text(
+        encoding="utf-8")
+    broken = tmp_path / "broken.yaml"
+    broken.write_text(source.replace("to: cleared", "to: closed", 1)
+                      .replace("roles: [unit]", "roles: [mayor]", 1), encoding="utf-8")
+    out = rectify("definitions", "check", str(broken), code=1)
+    assert "unknown state 'closed'" in out and "unknown role 'mayor'" in out
+    assert f"{broken}:" in out and "problem(s) found" in out
+    assert "1 definition(s) valid" in rectify("definitions", "check")
+
+
+def test_verify_reports_tampering_with_exit_code_1(rectify, db: Database) -> None:
+    rectify("issue", "create", "--title", "x")
+    with db.transaction() as conn:
+        conn.exec_driver_sql("UPDATE issues SET state = 'cleared'")
+    out = rectify("verify", code=1)
+    assert "history check FAILED: issue 1" in out
+
+
+def test_commands_on_an_uninitialised_database_say_to_run_init(tmp_path: Path,
+                                                                monkeypatch) -> None:
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'new.db'}")
+    result = CliRunner().invoke(app, ["issue", "list"])
+    assert result.exit_code == 1 and "run `rectify init`" in result.output
+
+
+def test_demo_runs_the_sample_plan_without_servers(tmp_path: Path) -> None:
+    result = CliRunner().invoke(app, ["demo", "--keep", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    for text in ("整改情况清单", "已销号", "验收不通过", "待验收", "五个决不放过",
+                 "history verified: 5 issues, 19 events, intact"):
+        assert text in result.output
+    assert (tmp_path / "demo.db").exists()
