@@ -13,8 +13,6 @@ from dataclasses import dataclass
 from datetime import date, datetime, time
 from typing import Any
 
-from sqlalchemy import bindparam, insert, select, update
-
 from workflow.clock import SHANGHAI, Clock, SystemClock, to_utc
 from workflow.db import Database
 from workflow.errors import (
@@ -27,27 +25,13 @@ from workflow.errors import (
 from workflow.evidence import EvidenceRef, EvidenceStore
 from workflow.history import GENESIS, event_hash
 from workflow.machine import FireContext
-from workflow.models import Issue, IssueEvent
 from workflow.registry import Registry
+from workflow.statements import WriteStatements
 
 logger = logging.getLogger(__name__)
 
-ISSUES = Issue.__table__
-EVENTS = IssueEvent.__table__
 CREATE_TRIGGER = "create"
 END_OF_DAY = time(23, 59, 59)
-
-_SELECT_FOR_FIRE = select(
-    ISSUES.c.state, ISSUES.c.version, ISSUES.c.head_hash, ISSUES.c.definition_id,
-    ISSUES.c.definition_version,
-).where(ISSUES.c.id == bindparam("issue_id"))
-_GUARDED_UPDATE = (
-    update(ISSUES)
-    .where(ISSUES.c.id == bindparam("issue_id"), ISSUES.c.version == bindparam("old_version"))
-    .values(state=bindparam("new_state"), version=bindparam("new_version"),
-            head_hash=bindparam("new_hash"), updated_at=bindparam("now"))
-)
-_INSERT_EVENT = insert(EVENTS)
 
 
 @dataclass(frozen=True)
@@ -106,6 +90,7 @@ class Engine:
         self.evidence = evidence
         self.clock = clock or SystemClock()
         self.registry = registry or Registry(db)
+        self._sql = WriteStatements(db)
 
     def create_issue(self, new: NewIssue, *, actor: Actor, definition: str = "rectification",
                      version: int | None = None, comment: str | None = None) -> int:
@@ -122,16 +107,19 @@ class Engine:
         compiled = self.registry.get(definition, version)
         initial = compiled.definition.initial
         now = self.clock.now()
-        with self.db.transaction() as conn:
-            issue_id = conn.execute(insert(ISSUES).values(
-                plan=new.plan, number=new.number, category=new.category, title=new.title,
-                target=new.target, measures=new.measures, leader=new.leader,
-                lead_unit=new.lead_unit, unit=new.unit, long_term=new.long_term,
-                deadline_at=deadline_instant(new.deadline) if new.deadline else None,
-                definition_id=definition, definition_version=version, state=initial,
-                version=0, head_hash=GENESIS, created_at=now, updated_at=now,
-            )).inserted_primary_key[0]
-            self._append(conn, issue_id=issue_id, old_version=0, prev_hash=GENESIS, now=now,
+        sql = self._sql
+        deadline_at = deadline_instant(new.deadline) if new.deadline else None
+        with sql.transaction() as cursor:
+            cursor.execute(sql.insert_issue, {
+                "plan": new.plan, "number": new.number, "category": new.category,
+                "title": new.title, "target": new.target, "measures": new.measures,
+                "leader": new.leader, "lead_unit": new.lead_unit, "unit": new.unit,
+                "deadline_at": sql.time(deadline_at) if deadline_at else None,
+                "long_term": new.long_term, "definition_id": definition,
+                "definition_version": version, "state": initial, "version": 0,
+                "head_hash": GENESIS, "created_at": sql.time(now), "updated_at": sql.time(now)})
+            issue_id = cursor.fetchone()[0]
+            self._append(cursor, issue_id=issue_id, old_version=0, prev_hash=GENESIS, now=now,
                          actor=actor, trigger=CREATE_TRIGGER, from_state=None, to_state=initial,
                          comment=comment, payload={"definition": compiled.definition.ref})
         logger.info("issue %s created in %s by %s", issue_id, initial, actor.name)
@@ -159,15 +147,16 @@ class Engine:
         """
         refs = self.evidence.resolve(evidence)
         now = self.clock.now()
-        with self.db.transaction() as conn:
-            row = conn.execute(_SELECT_FOR_FIRE, {"issue_id": issue_id}).first()
+        sql = self._sql
+        with sql.transaction() as cursor:
+            cursor.execute(sql.select_for_fire, {"issue_id": issue_id})
+            row = cursor.fetchone()
             if row is None:
                 raise NotFoundError(f"issue {issue_id} does not exist")
             state, version, head_hash, definition_id, definition_version = row
             if expected_version is not None and version != expected_version:
                 raise ConflictError(issue_id=issue_id, expected=expected_version, actual=version)
-            compiled = self.registry.get(definition_id, definition_version,
-                                         connection=conn)
+            compiled = self.registry.get(definition_id, definition_version)
             roles = compiled.definition.roles
             if actor.role not in roles:
                 raise InputError(f"unknown role '{actor.role}'; roles of "
@@ -191,20 +180,19 @@ class Engine:
                                         for key, value in checklist.items()}
             if context.accepted_fields:
                 payload["fields"] = context.accepted_fields
-            new_hash = self._append(conn, issue_id=issue_id, old_version=version,
+            new_hash = self._append(cursor, issue_id=issue_id, old_version=version,
                                     prev_hash=head_hash, now=now, actor=actor, trigger=trigger,
                                     from_state=state, to_state=to_state, comment=comment,
                                     payload=payload)
             for name, field in spec.requires.fields.items():
                 if field.sets == "deadline":
                     new_day = date.fromisoformat(context.accepted_fields[name])
-                    conn.execute(update(ISSUES).where(ISSUES.c.id == issue_id)
-                                 .values(deadline_at=deadline_instant(new_day)))
+                    cursor.execute(sql.set_deadline, {
+                        "issue_id": issue_id, "new_deadline": sql.time(deadline_instant(new_day))})
         return FireResult(issue_id, trigger, state, to_state, version + 1, new_hash)
 
-    @staticmethod
-    def _append(conn: Any, *, issue_id: int, old_version: int, prev_hash: str, now: datetime,
-                actor: Actor, trigger: str, from_state: str | None, to_state: str,
+    def _append(self, cursor: Any, *, issue_id: int, old_version: int, prev_hash: str,
+                now: datetime, actor: Actor, trigger: str, from_state: str | None, to_state: str,
                 comment: str | None, payload: dict[str, Any]) -> str:
         """Move the issue to ``to_state`` under the version guard and append its event."""
         seq = old_version + 1
@@ -212,13 +200,16 @@ class Engine:
                               role=actor.role, trigger=trigger, from_state=from_state,
                               to_state=to_state, comment=comment, payload=payload,
                               prev_hash=prev_hash)
-        moved = conn.execute(_GUARDED_UPDATE, {
+        sql = self._sql
+        at = sql.time(now)
+        cursor.execute(sql.guarded_update, {
             "issue_id": issue_id, "old_version": old_version, "new_state": to_state,
-            "new_version": seq, "new_hash": new_hash, "now": now})
-        if moved.rowcount != 1:
+            "new_version": seq, "new_hash": new_hash, "now": at})
+        if cursor.rowcount != 1:
             raise ConflictError(issue_id=issue_id, expected=old_version)
-        conn.execute(_INSERT_EVENT, {
-            "issue_id": issue_id, "seq": seq, "at": now, "actor": actor.name, "role": actor.role,
+        cursor.execute(sql.insert_event, {
+            "issue_id": issue_id, "seq": seq, "at": at, "actor": actor.name, "role": actor.role,
             "trigger": trigger, "from_state": from_state, "to_state": to_state,
-            "comment": comment, "payload": payload, "prev_hash": prev_hash, "hash": new_hash})
+            "comment": comment, "payload": sql.json(payload), "prev_hash": prev_hash,
+            "hash": new_hash})
         return new_hash

@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Connection, func, select
+from sqlalchemy import func, select
 
 from workflow.db import Database
 from workflow.definitions import LoadedDefinition, parse_text, version_line
@@ -68,22 +68,16 @@ class Registry:
         self._compiled: dict[tuple[str, int], CompiledDefinition] = {}
         self._lock = threading.Lock()
 
-    def get(self, definition_id: str, version: int, *,
-            connection: Connection | None = None) -> CompiledDefinition:
-        """The compiled definition version.
-
-        Args:
-            connection: read through this connection (pass the caller's open transaction,
-                so a cache miss never waits on a lock that transaction holds).
-        """
+    def get(self, definition_id: str, version: int) -> CompiledDefinition:
+        """The compiled definition version (read-only access on a cache miss, so a caller
+        holding a write transaction never waits on itself)."""
         key = (definition_id, version)
         compiled = self._compiled.get(key)
         if compiled is None:
             with self._lock:
                 compiled = self._compiled.get(key)
                 if compiled is None:
-                    compiled = self._compiled[key] = self._compile(definition_id, version,
-                                                                   connection)
+                    compiled = self._compiled[key] = self._compile(definition_id, version)
         return compiled
 
     def latest_version(self, definition_id: str) -> int:
@@ -97,15 +91,11 @@ class Registry:
                     f"{', '.join(known) or 'none (run rectify init)'}")
             return version
 
-    def _compile(self, definition_id: str, version: int,
-                 connection: Connection | None) -> CompiledDefinition:
+    def _compile(self, definition_id: str, version: int) -> CompiledDefinition:
         query = select(DefinitionRecord.source, DefinitionRecord.path).where(
             DefinitionRecord.id == definition_id, DefinitionRecord.version == version)
-        if connection is not None:
-            row = connection.execute(query).first()
-        else:
-            with self._db.session() as session:
-                row = session.execute(query).first()
+        with self._db.session() as session:
+            row = session.execute(query).first()
         if row is None:
             raise NotFoundError(f"process definition {definition_id}@{version} is not loaded")
         return CompiledDefinition(parse_text(row.source, f"{row.path} (stored)").definition)
