@@ -3,14 +3,18 @@ half-written. Real threads, real connections, on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+import multiprocessing
 import threading
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from tests.support import UNIT, fire_valid, new_issue
 from workflow import service
+from workflow.db import Database
 from workflow.engine import Engine
 from workflow.errors import ConflictError, IllegalTriggerError
+from workflow.evidence import EvidenceStore
 from workflow.history import verify
 
 
@@ -81,3 +85,37 @@ def test_writers_on_different_issues_all_succeed(engine: Engine) -> None:
     outcomes = race(6, start_next)
     assert not [o for o in outcomes if isinstance(o, Exception)], outcomes
     assert {service.get_issue(engine.db, i).state for i in ids} == {"in_progress"}
+
+
+def _fire_in_process(url: str, evidence_dir: str, issue_id: int, version: int,
+                     barrier: Any, results: Any) -> None:
+    engine = Engine(Database(url), EvidenceStore(Path(evidence_dir)))
+    barrier.wait()
+    try:
+        engine.fire(issue_id, "start", actor=UNIT, expected_version=version)
+        results.put("ok")
+    except ConflictError:
+        results.put("conflict")
+    except Exception as exc:  # reported to the parent, which fails the test
+        results.put(repr(exc))
+
+
+def test_two_processes_firing_at_once_one_succeeds_one_conflicts(engine: Engine,
+                                                                 tmp_path: Path) -> None:
+    # Given an issue at version 1 and two separate processes that both saw version 1
+    issue_id = new_issue(engine)
+    url = engine.db.engine.url.render_as_string(hide_password=False)
+    context = multiprocessing.get_context("spawn")
+    barrier, results = context.Barrier(2), context.Queue()
+    workers = [context.Process(target=_fire_in_process,
+                               args=(url, str(tmp_path / "evidence"), issue_id, 1, barrier,
+                                     results)) for _ in range(2)]
+    # When both fire at the same moment
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(timeout=120)
+    # Then exactly one wins and the other gets ConflictError
+    assert sorted(results.get(timeout=10) for _ in workers) == ["conflict", "ok"]
+    assert service.get_issue(engine.db, issue_id).version == 2
+    assert verify(engine.db).ok
