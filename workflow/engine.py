@@ -162,13 +162,14 @@ class Engine:
                 raise InputError(f"unknown role '{actor.role}'; roles of "
                                  f"{compiled.definition.ref}: {', '.join(roles)}")
             spec = compiled.transition(state, trigger)
-            allowed = compiled.allowed_triggers(state, actor.role)
             if spec is None:
                 raise IllegalTriggerError(issue_id=issue_id, trigger=trigger, state=state,
-                                          role=actor.role, allowed=allowed)
+                                          role=actor.role,
+                                          allowed=compiled.allowed_triggers(state, actor.role))
             if actor.role not in spec.roles:
                 raise PermissionDeniedError(issue_id=issue_id, trigger=trigger, role=actor.role,
-                                            roles=spec.roles, allowed=allowed)
+                                            roles=spec.roles,
+                                            allowed=compiled.allowed_triggers(state, actor.role))
             context = FireContext(issue_id=issue_id, state=state, comment=comment,
                                   evidence=refs, checklist=checklist, fields=fields or {})
             to_state = compiled.run(context, trigger)

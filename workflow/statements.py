@@ -23,7 +23,6 @@ from workflow.models import Issue, IssueEvent
 
 ISSUES = Issue.__table__
 EVENTS = IssueEvent.__table__
-SQLITE_DATETIME = "%Y-%m-%d %H:%M:%S.%f"  # SQLAlchemy's storage format for SQLite DATETIME
 
 ISSUE_COLUMNS = [c.key for c in ISSUES.columns if c.key != "id"]
 EVENT_COLUMNS = [c.key for c in EVENTS.columns if c.key != "id"]
@@ -61,7 +60,9 @@ class WriteStatements:
     def time(self, value: datetime) -> Any:
         """An aware datetime as the column stores it (naive-UTC text on SQLite)."""
         value = value.astimezone(UTC)
-        return value.strftime(SQLITE_DATETIME) if self._sqlite else value
+        if self._sqlite:  # SQLAlchemy's storage format for SQLite DATETIME
+            return value.replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds")
+        return value
 
     @staticmethod
     def json(value: Any) -> str:
