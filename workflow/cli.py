@@ -40,7 +40,7 @@ app.add_typer(definitions_app, name="definitions")
 app.add_typer(issue_app, name="issue")
 
 console = Console(width=None if sys.stdout.isatty() else 160)
-errors = Console(stderr=True)
+errors = Console(stderr=True, soft_wrap=True)
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -59,7 +59,7 @@ def reports_errors(command: F) -> F:
             return command(*args, **kwargs)
         except DefinitionError as exc:
             for fault in exc.faults:
-                errors.print(f"[red]{fault}[/red]", highlight=False, markup=False)
+                errors.print(str(fault), style="red", highlight=False, markup=False)
             errors.print(f"{len(exc.faults)} problem(s) found", style="red")
             raise typer.Exit(1) from None
         except InputError as exc:

@@ -10,13 +10,20 @@ from __future__ import annotations
 import hashlib
 import re
 from collections import deque
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from workflow.errors import DefinitionError, DefinitionFault
 
@@ -51,7 +58,7 @@ def parse_duration(text: str) -> Duration:
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", populate_by_name=True, frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 class Labelled(_Strict):
@@ -97,6 +104,13 @@ class FieldSpec(Labelled):
     sets: Literal["deadline"] | None = Field(
         default=None, description="issue attribute this field overwrites when the transition fires"
     )
+
+    @model_validator(mode="after")
+    def _deadline_needs_a_date(self) -> FieldSpec:
+        if self.sets == "deadline" and self.type != "date":
+            raise ValueError(f"a field with 'sets: deadline' must have type: date, not "
+                             f"'{self.type}'")
+        return self
 
 
 class Requirements(_Strict):
@@ -158,6 +172,7 @@ class _LineMap:
 
     def __init__(self, root: yaml.Node | None):
         self._lines: dict[tuple[Any, ...], int] = {}
+        self.repeated: list[tuple[tuple[Any, ...], int, int]] = []  # (path, line, first line)
         if root is not None:
             self._walk(root, ())
 
@@ -166,7 +181,10 @@ class _LineMap:
         if isinstance(node, yaml.MappingNode):
             for key_node, value_node in node.value:
                 child = (*path, key_node.value)
-                self._lines[child] = key_node.start_mark.line + 1
+                line = key_node.start_mark.line + 1
+                if child in self._lines:
+                    self.repeated.append((child, line, self._lines[child]))
+                self._lines[child] = line
                 self._walk(value_node, child)
         elif isinstance(node, yaml.SequenceNode):
             for index, item in enumerate(node.value):
@@ -188,26 +206,35 @@ def format_key(path: Sequence[Any]) -> str:
 
 
 def parse_text(source: str, path: str) -> LoadedDefinition:
-    """Validate one definition's YAML text; raise ``DefinitionError`` with every fault."""
+    """Validate one definition's YAML text; raise ``DefinitionError`` with every fault.
+
+    Schema faults (pydantic) and graph faults (states, roles, checklists, reachability) are
+    collected together and reported in line order.
+    """
     try:
         root = yaml.compose(source, Loader=yaml.SafeLoader)
         raw = yaml.safe_load(source)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
-        line = mark.line + 1 if mark else 0
-        raise DefinitionError([DefinitionFault(path, line, "", f"not valid YAML: {exc}")]) from None
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        fault = DefinitionFault(path, mark.line + 1 if mark else 0, "",
+                                f"not valid YAML: {problem}")
+        raise DefinitionError([fault]) from None
     lines = _LineMap(root)
     if not isinstance(raw, dict):
         raise DefinitionError([DefinitionFault(path, 1, "", "expected a mapping at the top level "
                                                "(id, version, states, transitions, ...)")])
+    faults = [DefinitionFault(path, line, format_key(key),
+                              f"key repeated (first at line {first}); each key may appear "
+                              "once in a mapping") for key, line, first in lines.repeated]
+    definition = None
     try:
         definition = ProcessDefinition.model_validate(raw)
     except ValidationError as exc:
-        raise DefinitionError([_fault_from_pydantic(error, path, lines)
-                               for error in exc.errors()]) from None
-    faults = list(_graph_faults(definition, path, lines))
-    if faults:
-        raise DefinitionError(faults)
+        faults += [_fault_from_pydantic(error, path, lines) for error in exc.errors()]
+    faults += _graph_faults(_Graph.of(raw), path, lines, schema_valid=definition is not None)
+    if faults or definition is None:
+        raise DefinitionError(sorted(set(faults), key=lambda fault: (fault.line, fault.key)))
     return LoadedDefinition(definition, path, source)
 
 
@@ -221,73 +248,117 @@ def _fault_from_pydantic(error: Any, path: str, lines: _LineMap) -> DefinitionFa
     return DefinitionFault(path, lines.line(loc), format_key(loc), message)
 
 
-def _graph_faults(d: ProcessDefinition, path: str, lines: _LineMap) -> Iterable[DefinitionFault]:
-    def fault(loc: tuple[Any, ...], message: str) -> DefinitionFault:
-        return DefinitionFault(path, lines.line(loc), format_key(loc), message)
+@dataclass
+class _Graph:
+    """The parts of a definition the graph checks need, read leniently from the raw YAML so
+    they run even when the schema check fails (ill-typed parts are simply left out)."""
 
-    keys = [state.key for state in d.states]
+    states: list[tuple[int, str, bool]]  # (index, key, terminal)
+    initial: Any
+    roles: list[str] | None
+    checklists: list[str]
+    transitions: list[tuple[int, dict[str, Any]]]
+
+    @classmethod
+    def of(cls, raw: dict[str, Any]) -> _Graph:
+        raw_states = raw.get("states") if isinstance(raw.get("states"), list) else []
+        states = [(index, item["key"], item.get("terminal") is True)
+                  for index, item in enumerate(raw_states)
+                  if isinstance(item, dict) and isinstance(item.get("key"), str)]
+        roles = raw.get("roles")
+        checklists = raw.get("checklists")
+        raw_transitions = raw.get("transitions")
+        return cls(
+            states=states, initial=raw.get("initial"),
+            roles=list(roles) if isinstance(roles, dict) else None,
+            checklists=list(checklists) if isinstance(checklists, dict) else [],
+            transitions=[(index, item) for index, item in enumerate(raw_transitions)
+                         if isinstance(item, dict)] if isinstance(raw_transitions, list) else [],
+        )
+
+
+def _graph_faults(g: _Graph, path: str, lines: _LineMap, *,
+                  schema_valid: bool) -> list[DefinitionFault]:
+    """Reference checks always; the flow checks (ways out, reachability) only on a definition
+    that passed the schema, where a missing or ill-typed key cannot fake a dead end."""
+    faults: list[DefinitionFault] = []
+
+    def fault(loc: tuple[Any, ...], message: str) -> None:
+        faults.append(DefinitionFault(path, lines.line(loc), format_key(loc), message))
+
+    keys = [key for _, key, _ in g.states]
     known = set(keys)
     allowed_states = ", ".join(keys)
     seen: set[str] = set()
-    for index, state in enumerate(d.states):
-        if state.key in seen:
-            yield fault(("states", index, "key"), f"state '{state.key}' is defined twice")
-        seen.add(state.key)
-    if d.initial not in known:
-        yield fault(("initial",), f"unknown state '{d.initial}'; defined states: {allowed_states}")
+    for index, key, _ in g.states:
+        if key in seen:
+            fault(("states", index, "key"), f"state '{key}' is defined twice")
+        seen.add(key)
+    if known and isinstance(g.initial, str) and g.initial not in known:
+        fault(("initial",), f"unknown state '{g.initial}'; defined states: {allowed_states}")
 
     outgoing: dict[str, list[str]] = {key: [] for key in keys}
     triggers_from: dict[tuple[str, str], int] = {}
-    for index, spec in enumerate(d.transitions):
+    for index, spec in g.transitions:
         where = ("transitions", index)
-        for position, source in enumerate(spec.source):
-            if source not in known:
-                key = (*where, "from", position) if len(spec.source) > 1 else (*where, "from")
-                yield fault(key, f"unknown state '{source}'; defined states: {allowed_states}")
+        trigger, dest = spec.get("trigger"), spec.get("to")
+        sources = spec.get("from")
+        listed = isinstance(sources, list)
+        sources = sources if listed else [sources]
+        for position, source in enumerate(sources):
+            if not isinstance(source, str) or not known:
                 continue
-            outgoing[source].append(spec.dest)
-            first = triggers_from.setdefault((source, spec.trigger), index)
-            if first != index:
-                yield fault((*where, "trigger"),
-                            f"trigger '{spec.trigger}' from state '{source}' is already defined "
-                            f"by transitions[{first}]; a trigger must be unique per source state")
-        if spec.dest not in known:
-            yield fault((*where, "to"), f"unknown state '{spec.dest}'; defined states: "
-                                        f"{allowed_states}")
-        for position, role in enumerate(spec.roles):
-            if role not in d.roles:
-                yield fault((*where, "roles", position),
-                            f"unknown role '{role}'; declared roles: {', '.join(d.roles)}")
-        checklist = spec.requires.checklist
-        if checklist is not None and checklist not in d.checklists:
-            names = ", ".join(d.checklists) or "none declared"
-            yield fault((*where, "requires", "checklist"),
-                        f"unknown checklist '{checklist}'; declared checklists: {names}")
+            if source not in known:
+                key = (*where, "from", position) if listed else (*where, "from")
+                fault(key, f"unknown state '{source}'; defined states: {allowed_states}")
+                continue
+            if isinstance(dest, str):
+                outgoing[source].append(dest)
+            if isinstance(trigger, str):
+                first = triggers_from.setdefault((source, trigger), index)
+                if first != index:
+                    fault((*where, "trigger"),
+                          f"trigger '{trigger}' from state '{source}' is already defined by "
+                          f"transitions[{first}]; a trigger must be unique per source state")
+        if known and isinstance(dest, str) and dest not in known:
+            fault((*where, "to"), f"unknown state '{dest}'; defined states: {allowed_states}")
+        roles = spec.get("roles")
+        if g.roles is not None and isinstance(roles, list):
+            for position, role in enumerate(roles):
+                if isinstance(role, str) and role not in g.roles:
+                    fault((*where, "roles", position),
+                          f"unknown role '{role}'; declared roles: {', '.join(g.roles)}")
+        requires = spec.get("requires")
+        checklist = requires.get("checklist") if isinstance(requires, dict) else None
+        if isinstance(checklist, str) and checklist not in g.checklists:
+            names = ", ".join(g.checklists) or "none declared"
+            fault((*where, "requires", "checklist"),
+                  f"unknown checklist '{checklist}'; declared checklists: {names}")
 
-    for index, state in enumerate(d.states):
-        exits = outgoing.get(state.key, [])
-        if state.terminal and exits:
-            yield fault(("states", index, "terminal"),
-                        f"terminal state '{state.key}' has outgoing transitions; "
-                        "remove them or set terminal: false")
-        if not state.terminal and not exits:
-            yield fault(("states", index, "key"),
-                        f"no way out of non-terminal state '{state.key}': add a transition "
-                        "from it or mark it terminal: true")
+    if not schema_valid:
+        return faults
+    for index, key, terminal in g.states:
+        exits = outgoing.get(key, [])
+        if terminal and exits:
+            fault(("states", index, "terminal"), f"terminal state '{key}' has outgoing "
+                                                 "transitions; remove them or set terminal: false")
+        if not terminal and not exits:
+            fault(("states", index, "key"), f"no way out of non-terminal state '{key}': add a "
+                                            "transition from it or mark it terminal: true")
 
-    if d.initial in known:
-        reached = {d.initial}
-        queue = deque([d.initial])
+    if isinstance(g.initial, str) and g.initial in known:
+        reached = {g.initial}
+        queue = deque([g.initial])
         while queue:
             for dest in outgoing[queue.popleft()]:
                 if dest in known and dest not in reached:
                     reached.add(dest)
                     queue.append(dest)
-        for index, state in enumerate(d.states):
-            if state.key not in reached:
-                yield fault(("states", index, "key"),
-                            f"state '{state.key}' is unreachable from the initial state "
-                            f"'{d.initial}'")
+        for index, key, _ in g.states:
+            if key not in reached:
+                fault(("states", index, "key"),
+                      f"state '{key}' is unreachable from the initial state '{g.initial}'")
+    return faults
 
 
 def load_file(path: Path) -> LoadedDefinition:
