@@ -409,22 +409,25 @@ def test_a_missing_top_level_key_is_reported_where_the_document_begins(
                                     "required key is missing")
 
 
-@pytest.mark.parametrize(("after", "inserted", "key"), [
-    ("    label_en: Cleared\n", "    terminl: true\n", "states[3].terminl"),
-    ("      comment: true\n", "      evidense: 2\n", f"transitions[{APPLY}].requires.evidense"),
-    ("initial: assigned\n", "initail: assigned\n", "initail"),
+@pytest.mark.parametrize(("after", "inserted", "key", "allowed"), [
+    ("    label_en: Cleared\n", "    terminl: true\n", "states[3].terminl",
+     "label_zh, label_en, key, terminal, completed, deadline"),
+    ("      comment: true\n", "      evidense: 2\n", f"transitions[{APPLY}].requires.evidense",
+     "comment, evidence, checklist, fields"),
+    ("initial: assigned\n", "initail: assigned\n", "initail",
+     "label_zh, label_en, id, version, initial, roles, checklists, states, transitions"),
 ], ids=["in-a-state", "in-requires", "top-level"])
 def test_a_misspelled_key_is_reported_as_unknown(tmp_path: Path, after: str, inserted: str,
-                                                 key: str) -> None:
+                                                 key: str, allowed: str) -> None:
     # Given a key nobody defines, inserted where a real key was meant
     text = edit(SOURCE, after, after + inserted)
     path = write(tmp_path, text)
     # When the file is loaded
     fault = only_fault(path)
-    # Then it is reported on its own line and the reader is sent to the reference
+    # Then it is reported on its own line with the keys allowed there
     assert fault == DefinitionFault(
         str(path), line_of(text, inserted.strip()), key,
-        "unknown key; check its spelling against docs/definitions.md")
+        f"unknown key; allowed keys here: {allowed}")
 
 
 def test_invalid_yaml_syntax_reports_the_line(tmp_path: Path) -> None:

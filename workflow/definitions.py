@@ -13,7 +13,8 @@ from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from types import UnionType
+from typing import Any, Literal, Union, get_args, get_origin
 
 import yaml
 from pydantic import (
@@ -242,10 +243,29 @@ def _fault_from_pydantic(error: Any, path: str, lines: _LineMap) -> DefinitionFa
     loc = tuple(error["loc"])
     message = error["msg"].removeprefix("Value error, ")
     if error["type"] == "extra_forbidden":
-        message = "unknown key; check its spelling against docs/definitions.md"
+        model = _model_at(loc[:-1])
+        allowed = ", ".join(field.alias or name for name, field in model.model_fields.items())\
+            if model else "see docs/definitions.md"
+        message = f"unknown key; allowed keys here: {allowed}"
     elif error["type"] == "missing":
         message = "required key is missing"
     return DefinitionFault(path, lines.line(loc), format_key(loc), message)
+
+
+def _model_at(loc: Sequence[Any]) -> type[BaseModel] | None:
+    """The schema model that validates the mapping at ``loc`` (to list its allowed keys)."""
+    current: Any = ProcessDefinition
+    for part in loc:
+        if isinstance(current, type) and issubclass(current, BaseModel):
+            current = next((field.annotation for name, field in current.model_fields.items()
+                            if (field.alias or name) == part), None)
+        elif get_origin(current) in (list, dict):
+            current = get_args(current)[-1]
+        else:
+            return None
+        if get_origin(current) in (Union, UnionType):
+            current = next(arg for arg in get_args(current) if arg is not type(None))
+    return current if isinstance(current, type) and issubclass(current, BaseModel) else None
 
 
 @dataclass
