@@ -94,6 +94,10 @@ def test_definitions_check_prints_every_fault_and_exits_non_zero(rectify,
     out = rectify("definitions", "check", str(broken), code=1)
     assert "unknown state 'closed'" in out and "unknown role 'mayor'" in out
     assert f"{broken}:" in out and "problem(s) found" in out
+    report = json.loads(rectify("definitions", "check", str(broken), "--json", code=1))
+    assert not report["ok"]
+    assert {(f["key"], f["file"]) for f in report["faults"]} >= {
+        ("transitions[3].to", str(broken)), ("transitions[1].roles[0]", str(broken))}
     assert "1 definition(s) valid" in rectify("definitions", "check")
 
 

@@ -126,9 +126,21 @@ def db_upgrade() -> None:
 def definitions_check(
     path: Annotated[Path | None, typer.Argument(help="File or directory; default: the "
                                                 "definitions directory.")] = None,
+    as_json: JsonOption = False,
 ) -> None:
-    """Validate definitions; print every problem with file, line and key."""
+    """Validate definitions; print every problem with file, line and key (exit 1 if any)."""
     target = path or Settings.from_env().definitions_dir
+    if as_json:
+        try:
+            loaded, faults = load_all(target), []
+        except DefinitionError as exc:
+            loaded, faults = [], exc.faults
+        _print_json({"ok": not faults, "definitions": [
+            {"ref": item.definition.ref, "path": item.path} for item in loaded],
+            "faults": [fault.__dict__ for fault in faults]})
+        if faults:
+            raise typer.Exit(1)
+        return
     loaded = load_all(target)
     for item in loaded:
         console.print(f"ok  {item.definition.ref}  {item.path}")
