@@ -7,7 +7,8 @@ the real year it imitates. Everything goes through the same ``Engine.fire`` as r
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import date, datetime
+from dataclasses import replace
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -26,19 +27,6 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-class DemoIssue(_Model):
-    number: str
-    category: str
-    title: str
-    target: str | None = None
-    measures: str | None = None
-    leader: str | None = None
-    lead_unit: str | None = None
-    unit: str | None = None
-    deadline: date | None = None
-    long_term: bool = False
-
-
 class DemoStep(_Model):
     at: datetime
     issue: str
@@ -54,7 +42,7 @@ class DemoStep(_Model):
 class DemoPlan(_Model):
     plan: str
     definition: str
-    issues: list[DemoIssue]
+    issues: list[NewIssue]
     steps: list[DemoStep]
     as_of: datetime
 
@@ -81,9 +69,9 @@ def run_demo(workdir: Path, *, on_step: Callable[[str], None] = lambda _: None,
     ids: dict[str, int] = {}
     clock.set(min(step.at for step in plan.steps).replace(hour=8, minute=0))
     for item in plan.issues:
-        ids[item.number] = engine.create_issue(
-            NewIssue(plan=plan.plan, **item.model_dump()), actor=office,
-            definition=plan.definition, comment="按整改方案交办")
+        ids[item.number or ""] = engine.create_issue(
+            replace(item, plan=plan.plan), actor=office, definition=plan.definition,
+            comment="按整改方案交办")
     on_step(f"交办 {len(ids)} 个问题 / assigned {len(ids)} issues")
     for step in plan.steps:
         clock.set(step.at)
