@@ -79,6 +79,7 @@ class Issue(Base):
         Index("ix_issues_unit", "unit"),
         Index("ix_issues_leader", "leader"),
         Index("ix_issues_deadline_at", "deadline_at"),
+        Index("ix_issues_due_at", "due_at"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
@@ -93,6 +94,10 @@ class Issue(Base):
     unit: Mapped[str | None] = mapped_column(String(200))
     deadline_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     long_term: Mapped[bool] = mapped_column(default=False)
+    due_at: Mapped[datetime | None] = mapped_column(UTCDateTime())  # current state's deadline
+    due_provisional: Mapped[bool] = mapped_column(default=False)
+    escalation_level: Mapped[str | None] = mapped_column(String(64))
+    key_supervision: Mapped[bool] = mapped_column(default=False)  # 重点督办
     definition_id: Mapped[str] = mapped_column(String(64))
     definition_version: Mapped[int] = mapped_column(Integer)
     state: Mapped[str] = mapped_column(String(64))
@@ -123,3 +128,108 @@ class IssueEvent(Base):
     payload: Mapped[dict[str, Any]] = mapped_column(JSON)
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64))
+
+
+class Timer(Base):
+    """A durable timer: a reminder, a milestone check or an escalation level that falls due
+    at ``due_at``. A sweep claims due rows with a lease; an expired lease is claimable again."""
+
+    __tablename__ = "timers"
+    __table_args__ = (
+        ForeignKeyConstraint(["issue_id"], ["issues.id"]),
+        Index("ix_timers_status_due_at", "status", "due_at"),
+        Index("ix_timers_issue_status", "issue_id", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    issue_id: Mapped[int] = mapped_column(Integer)
+    state: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(32))  # reminder | milestone | escalation
+    level: Mapped[str] = mapped_column(String(64))
+    rank: Mapped[int] = mapped_column(Integer)  # order of levels within one deadline
+    deadline_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    due_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    status: Mapped[str] = mapped_column(String(16))  # pending | leased | done | skipped | cancelled
+    lease_owner: Mapped[str | None] = mapped_column(String(100))
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class Notification(Base):
+    """The outbox: one row per message to one recipient on one channel. ``dedupe_key`` is
+    unique, so the same notice can never be queued twice; delivery is at-least-once with the
+    key sent as ``Idempotency-Key``."""
+
+    __tablename__ = "notifications"
+    __table_args__ = (
+        UniqueConstraint("dedupe_key", name="uq_notifications_dedupe_key"),
+        Index("ix_notifications_status_next", "status", "next_attempt_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    dedupe_key: Mapped[str] = mapped_column(String(300))
+    issue_id: Mapped[int | None] = mapped_column(Integer)
+    timer_id: Mapped[int | None] = mapped_column(Integer)
+    kind: Mapped[str] = mapped_column(String(32))  # reminder | notice | digest
+    level: Mapped[str] = mapped_column(String(64))
+    recipient: Mapped[str] = mapped_column(String(200))
+    channel: Mapped[str] = mapped_column(String(32))
+    address: Mapped[str | None] = mapped_column(String(500))
+    subject: Mapped[str] = mapped_column(String(500))
+    body: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16))  # pending | sending | sent | dead
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    lease_owner: Mapped[str | None] = mapped_column(String(100))
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class Contact(Base):
+    """Where a recipient (a unit, a leader, the office) is reached on one channel."""
+
+    __tablename__ = "contacts"
+    __table_args__ = (UniqueConstraint("name", "channel", "address",
+                                       name="uq_contacts_name_channel_address"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(200))
+    channel: Mapped[str] = mapped_column(String(32))  # log | email | webhook
+    address: Mapped[str] = mapped_column(String(500))
+    options: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class Milestone(Base):
+    """A stage deadline (阶段性节点) of an issue; missing one turns the light yellow."""
+
+    __tablename__ = "milestones"
+    __table_args__ = (ForeignKeyConstraint(["issue_id"], ["issues.id"]),
+                      UniqueConstraint("issue_id", "name", name="uq_milestones_issue_name"))
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    issue_id: Mapped[int] = mapped_column(Integer)
+    name: Mapped[str] = mapped_column(String(200))
+    due_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    reached_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class AccountabilityProposal(Base):
+    """A proposal (问责建议) opened by escalation for the office to decide; never a sanction."""
+
+    __tablename__ = "accountability_proposals"
+    __table_args__ = (ForeignKeyConstraint(["issue_id"], ["issues.id"]),
+                      UniqueConstraint("issue_id", "timer_id", name="uq_proposals_issue_timer"))
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    issue_id: Mapped[int] = mapped_column(Integer)
+    timer_id: Mapped[int | None] = mapped_column(Integer)
+    reason: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16))  # open | adopted | dismissed
+    opened_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    decided_by: Mapped[str | None] = mapped_column(String(200))
