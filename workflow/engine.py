@@ -117,7 +117,9 @@ class Engine:
                 "deadline_at": sql.time(deadline_at) if deadline_at else None,
                 "long_term": new.long_term, "definition_id": definition,
                 "definition_version": version, "state": initial, "version": 0,
-                "head_hash": GENESIS, "created_at": sql.time(now), "updated_at": sql.time(now)})
+                "head_hash": GENESIS, "created_at": sql.time(now), "updated_at": sql.time(now),
+                "due_at": None, "due_provisional": False, "escalation_level": None,
+                "key_supervision": False})
             issue_id = cursor.fetchone()[0]
             self._append(cursor, issue_id=issue_id, old_version=0, prev_hash=GENESIS, now=now,
                          actor=actor, trigger=CREATE_TRIGGER, from_state=None, to_state=initial,
