@@ -44,6 +44,8 @@ def inputs_for(trigger: str, evidence: Path) -> dict[str, Any]:
         "consolidate": {"actor": OFFICE, "comment": "巩固"},
         "rebound": {"actor": OFFICE, "comment": "问题反弹",
                     "fields": {"new_deadline": "2026-12-31"}},
+        "extend": {"actor": OFFICE, "comment": "确有正当理由，同意延期",
+                   "fields": {"new_deadline": "2026-09-30"}},
     }[trigger]
 
 

@@ -31,7 +31,7 @@ ROLES = "office, unit, acceptor, leader, discipline, public"
 NOW = datetime(2026, 1, 5, 12, 0, tzinfo=SHANGHAI)
 
 # Transition indexes in the shipped file, as they appear in key paths.
-START, APPLY, REJECT, CLEAR, FOLLOW_UP, CONSOLIDATE, REBOUND = range(7)
+START, APPLY, REJECT, CLEAR, FOLLOW_UP, CONSOLIDATE, REBOUND, EXTEND = range(8)
 
 
 # --- helpers ---------------------------------------------------------------------------------
@@ -83,7 +83,7 @@ def test_the_shipped_definition_loads_clean() -> None:
     assert [item.definition.ref for item in loaded] == ["rectification@1"]
     definition = loaded[0].definition
     assert ", ".join(state.key for state in definition.states) == STATES
-    assert len(definition.transitions) == 7
+    assert len(definition.transitions) == 8
     assert loaded[0].source == SOURCE
 
 
@@ -201,14 +201,14 @@ DUPLICATE_REJECT = ("  - trigger: reject\n    label_zh: 直接销号\n    label_
 
 
 def test_the_same_trigger_twice_from_one_state_is_refused(tmp_path: Path) -> None:
-    # Given a second 'reject' transition leaving 'acceptance', appended as transitions[7]
+    # Given a second 'reject' transition leaving 'acceptance', appended as transitions[8]
     text = SOURCE + DUPLICATE_REJECT.format(source="acceptance")
     path = write(tmp_path, text)
     # When the file is loaded
     fault = only_fault(path)
     # Then the later one is reported on its trigger line, naming the first definition
     assert fault == DefinitionFault(
-        str(path), line_of(text, "- trigger: reject", last=True), "transitions[7].trigger",
+        str(path), line_of(text, "- trigger: reject", last=True), "transitions[8].trigger",
         f"trigger 'reject' from state 'acceptance' is already defined by "
         f"transitions[{REJECT}]; a trigger must be unique per source state")
 
@@ -217,7 +217,7 @@ def test_the_same_trigger_from_different_states_is_allowed(tmp_path: Path) -> No
     # Given a second 'reject' transition that leaves a different state (follow_up)
     path = write(tmp_path, SOURCE + DUPLICATE_REJECT.format(source="follow_up"))
     # When the file is loaded, Then it is valid
-    assert len(load_file(path).definition.transitions) == 8
+    assert len(load_file(path).definition.transitions) == 9
 
 
 # --- 5. unknown role and 6. unknown checklist ------------------------------------------------
@@ -411,11 +411,12 @@ def test_a_missing_top_level_key_is_reported_where_the_document_begins(
 
 @pytest.mark.parametrize(("after", "inserted", "key", "allowed"), [
     ("    label_en: Cleared\n", "    terminl: true\n", "states[3].terminl",
-     "label_zh, label_en, key, terminal, completed, deadline"),
+     "label_zh, label_en, key, terminal, completed, deadline, escalate"),
     ("      comment: true\n", "      evidense: 2\n", f"transitions[{APPLY}].requires.evidense",
      "comment, evidence, checklist, fields"),
     ("initial: assigned\n", "initail: assigned\n", "initail",
-     "label_zh, label_en, id, version, initial, roles, checklists, states, transitions"),
+     "label_zh, label_en, id, version, initial, roles, checklists, states, transitions, "
+     "notices"),
 ], ids=["in-a-state", "in-requires", "top-level"])
 def test_a_misspelled_key_is_reported_as_unknown(tmp_path: Path, after: str, inserted: str,
                                                  key: str, allowed: str) -> None:
@@ -478,7 +479,7 @@ def test_a_file_with_several_graph_faults_reports_all_of_them(tmp_path: Path) ->
         (line_of(text, "to: closed_out"), f"transitions[{REJECT}].to"),
         (line_of(text, "roles: [office, inspector]"), f"transitions[{CLEAR}].roles[1]"),
         (line_of(text, "checklist: five_nevers"), f"transitions[{CLEAR}].requires.checklist"),
-        (line_of(text, "- trigger: reject", last=True), "transitions[7].trigger"),
+        (line_of(text, "- trigger: reject", last=True), "transitions[8].trigger"),
     ]
     assert {f.file for f in faults} == {str(path)}
 

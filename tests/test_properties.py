@@ -20,7 +20,7 @@ from workflow.errors import TransitionError
 from workflow.history import replay_state, verify
 
 TRIGGERS = ["start", "apply_acceptance", "reject", "clear", "start_follow_up", "consolidate",
-            "rebound", "no_such_trigger"]
+            "rebound", "extend", "no_such_trigger"]
 ACTORS = [OFFICE, UNIT, ACCEPTOR, LEADER, PUBLIC]
 
 

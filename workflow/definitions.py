@@ -12,6 +12,7 @@ import re
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from types import UnionType
 from typing import Any, Literal, Union, get_args, get_origin
@@ -88,6 +89,10 @@ class StateSpec(Labelled):
         default=None,
         description="'issue' (the issue's own 整改时限) or a duration such as '15 working days'",
     )
+    escalate: bool = Field(
+        default=True,
+        description="past the deadline, climb the escalation ladder (otherwise reminders only)",
+    )
 
     @field_validator("deadline")
     @classmethod
@@ -136,6 +141,85 @@ class TransitionSpec(Labelled):
         return [value] if isinstance(value, str) else value
 
 
+Recipient = Literal["unit", "leader", "office"]
+
+
+def _offset(value: str) -> timedelta:
+    """A reminder or escalation offset: calendar days or hours (not working days)."""
+    duration = parse_duration(value)
+    if duration.unit == "working_days":
+        raise ValueError(f"offset {value!r}: use calendar 'days' or 'hours' here; working days "
+                         "apply to state deadlines only")
+    return timedelta(days=duration.count) if duration.unit == "days" \
+        else timedelta(hours=duration.count)
+
+
+class EscalationLevel(Labelled):
+    """One rung of the ladder past a deadline (督办): who is told, and what it sets."""
+
+    key: str = Field(pattern=KEY_PATTERN)
+    after: str | None = Field(default=None, description="offset past the deadline; none = at it")
+    light: Literal["yellow", "red"] = "red"
+    notify: list[Recipient] = Field(min_length=1)
+    flag: Literal["key_supervision"] | None = None
+    opens_proposal: bool = False
+
+    @field_validator("after")
+    @classmethod
+    def _after_is_offset(cls, value: str | None) -> str | None:
+        if value is not None:
+            _offset(value)
+        return value
+
+    @property
+    def offset(self) -> timedelta:
+        return _offset(self.after) if self.after else timedelta(0)
+
+
+def _default_ladder() -> list[EscalationLevel]:
+    return [
+        EscalationLevel(key="red", label_zh="红灯督办", label_en="Red notice",
+                        notify=["leader", "office"]),
+        EscalationLevel(key="key_supervision", label_zh="重点督办", label_en="Key supervision",
+                        after="7 days", notify=["leader", "office"], flag="key_supervision"),
+        EscalationLevel(key="accountability", label_zh="问责建议",
+                        label_en="Accountability proposal", after="30 days", notify=["office"],
+                        opens_proposal=True),
+    ]
+
+
+class Notices(_Strict):
+    """Reminders before deadlines and the escalation ladder after them (催办 · 督办)."""
+
+    reminders_before: list[str] = Field(default_factory=lambda: ["7 days", "3 days", "1 day"])
+    remind: list[Recipient] = Field(default_factory=lambda: ["unit"])
+    milestone_missed: list[Recipient] = Field(default_factory=lambda: ["unit", "leader"])
+    digest_reminders: bool = False
+    escalation: list[EscalationLevel] = Field(default_factory=_default_ladder)
+
+    @field_validator("reminders_before")
+    @classmethod
+    def _reminders_are_offsets(cls, values: list[str]) -> list[str]:
+        for value in values:
+            _offset(value)
+        return values
+
+    @field_validator("escalation")
+    @classmethod
+    def _ladder_climbs(cls, levels: list[EscalationLevel]) -> list[EscalationLevel]:
+        offsets = [level.offset for level in levels]
+        if offsets != sorted(set(offsets)):
+            raise ValueError("escalation levels must be listed in order of strictly growing "
+                             "'after' offsets")
+        if len({level.key for level in levels}) != len(levels):
+            raise ValueError("escalation level keys must be unique")
+        return levels
+
+    def reminder_offsets(self) -> list[timedelta]:
+        """Offsets before a deadline, farthest first."""
+        return sorted((_offset(value) for value in self.reminders_before), reverse=True)
+
+
 class ProcessDefinition(Labelled):
     """A validated process definition (one id at one version)."""
 
@@ -146,6 +230,7 @@ class ProcessDefinition(Labelled):
     checklists: dict[str, Checklist] = Field(default_factory=dict)
     states: list[StateSpec] = Field(min_length=1)
     transitions: list[TransitionSpec] = Field(min_length=1)
+    notices: Notices = Field(default_factory=Notices)
 
     @property
     def ref(self) -> str:
