@@ -26,6 +26,7 @@ from workflow.definitions import load_all
 from workflow.engine import Engine
 from workflow.evidence import EvidenceStore
 from workflow.migrate import upgrade
+from workflow.models import Base
 from workflow.registry import load_definitions
 
 POSTGRES_ENV = "RECTIFY_TEST_POSTGRES_URL"
@@ -75,9 +76,9 @@ def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
         database.dispose()
         return
     database = request.getfixturevalue("postgres_database")
+    tables = ", ".join(table.name for table in Base.metadata.sorted_tables)
     with database.transaction() as conn:
-        conn.exec_driver_sql(
-            "TRUNCATE issue_events, issues, process_definitions RESTART IDENTITY CASCADE")
+        conn.exec_driver_sql(f"TRUNCATE {tables} RESTART IDENTITY CASCADE")
     yield database
 
 

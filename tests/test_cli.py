@@ -123,3 +123,35 @@ def test_demo_runs_the_sample_plan_without_servers(tmp_path: Path) -> None:
                  "history verified: 5 issues, 19 events, intact"):
         assert text in result.output
     assert (tmp_path / "demo.db").exists()
+
+
+def test_deadline_commands_sweep_extend_timers_outbox(rectify) -> None:
+    # Given an issue in progress whose deadline (2026-01-31) has passed
+    issue_id = str(json.loads(rectify("issue", "create", "--title", "扬尘", "--unit", "杜集区",
+                                      "--leader", "李副市长", "--deadline", "2026-01-31",
+                                      "--json"))["id"])
+    rectify("issue", "fire", issue_id, "start", "--as", "杜集区", "--role", "unit")
+    timers = json.loads(rectify("timers", "list", "--issue", issue_id, "--json"))
+    assert [t["level"] for t in timers] == ["reminder:7 days", "reminder:3 days",
+                                            "reminder:1 day", "red", "key_supervision",
+                                            "accountability"]
+    # When one sweep runs as of 2026-02-03, three days past it
+    report = json.loads(rectify("sweep", "--now", "2026-02-03T09:00", "--json"))
+    # Then the issue got one red notice (to leader and office) and shows a red light
+    assert (report["sent"], report["notifications"], report["levels"]) == (1, 2, {"red": 1})
+    red = json.loads(rectify("issue", "list", "--light", "red", "--json"))
+    assert [v["id"] for v in red] == [int(issue_id)]
+    assert "unknown light 'purple'" in rectify("issue", "list", "--light", "purple", code=2)
+    queued = json.loads(rectify("outbox", "list", "--status", "pending", "--json"))
+    assert sorted(n["recipient"] for n in queued) == ["整改办", "李副市长"]
+    # And delivering sends them through the default log channel
+    assert "sent 2" in rectify("outbox", "deliver")
+    assert "0 digest(s) queued" in rectify("outbox", "digest")
+    assert "sent" in rectify("outbox", "list", "--status", "sent")
+    rectify("outbox", "dead")  # exit 0: no dead letters
+    # When the office approves an extension, the old timers go and new ones come
+    rectify("issue", "extend", issue_id, "--until", "2026-12-31", "--reason", "正当理由")
+    pending = json.loads(rectify("timers", "list", "--issue", issue_id, "--json"))
+    assert {t["deadline_at"][:10] for t in pending} == {"2026-12-31"}
+    assert "--until '2026-13-01' is not a date" in rectify(
+        "issue", "extend", issue_id, "--until", "2026-13-01", "--reason", "x", code=2)

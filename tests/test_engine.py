@@ -40,7 +40,8 @@ def test_new_issue_starts_assigned_on_the_latest_definition(engine: Engine) -> N
     assert (issue.definition_id, issue.definition_version) == ("rectification", 1)
     [event] = service.history(engine.db, issue_id)
     assert (event.trigger, event.from_state, event.to_state) == ("create", None, "assigned")
-    assert event.payload == {"definition": "rectification@1"}
+    # and the 3-working-day deadline of 已交办 (Mon 2026-01-05 → Thu 2026-01-08, end of day)
+    assert event.payload == {"definition": "rectification@1", "due": "2026-01-08T23:59:59+08:00"}
 
 
 def test_deadline_is_end_of_day_in_shanghai_stored_as_utc(engine: Engine) -> None:
@@ -92,7 +93,8 @@ def test_rebound_sets_the_new_deadline_and_records_it(engine: Engine,
     assert issue.state == "in_progress"
     assert issue.deadline_at == datetime(2026, 12, 31, 15, 59, 59, tzinfo=UTC)
     assert service.history(engine.db, issue_id)[-1].payload == {
-        "fields": {"new_deadline": "2026-12-31"}}
+        "fields": {"new_deadline": "2026-12-31"}, "previous_deadline": "2026-06-30",
+        "due": "2026-12-31T23:59:59+08:00"}
 
 
 def test_evidence_is_stored_content_addressed_and_hashed_in_the_event(

@@ -7,7 +7,7 @@ import json
 import sys
 import tempfile
 from collections.abc import Callable
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
@@ -17,7 +17,7 @@ from rich.table import Table
 from sqlalchemy import func, select
 
 from workflow import service
-from workflow.clock import local
+from workflow.clock import local, to_utc
 from workflow.config import Settings
 from workflow.definitions import load_all
 from workflow.demo import run_demo
@@ -26,18 +26,26 @@ from workflow.errors import DefinitionError, InputError, RectifyError, Requireme
 from workflow.history import verify as verify_history
 from workflow.migrate import current_revision, upgrade
 from workflow.models import DefinitionRecord, Issue
+from workflow.notify.channels import channels_from_env
+from workflow.notify.outbox import compose_digests, deliver_due, list_notifications
+from workflow.notify.outbox import retry as retry_notifications
 from workflow.registry import load_definitions
 from workflow.render import history_table, ledger_table
 from workflow.runtime import initialize, open_engine
+from workflow.sweep import default_owner, sweep
 
 app = typer.Typer(help="rectify: carries rectification work from assignment to clearance.",
                   no_args_is_help=True, pretty_exceptions_enable=False)
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 definitions_app = typer.Typer(help="Process definitions.", no_args_is_help=True)
 issue_app = typer.Typer(help="Rectification issues.", no_args_is_help=True)
+timers_app = typer.Typer(help="Durable timers (reminders, escalation).", no_args_is_help=True)
+outbox_app = typer.Typer(help="Notification outbox.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(definitions_app, name="definitions")
 app.add_typer(issue_app, name="issue")
+app.add_typer(timers_app, name="timers")
+app.add_typer(outbox_app, name="outbox")
 
 console = Console(width=None if sys.stdout.isatty() else 160)
 errors = Console(stderr=True, soft_wrap=True)
@@ -88,6 +96,14 @@ def _parse_date(text: str | None, option: str) -> date | None:
     except ValueError:
         raise InputError(f"{option} {text!r} is not a date; use YYYY-MM-DD, e.g. 2026-12-31")\
             from None
+
+
+def _parse_time(text: str) -> datetime:
+    try:
+        return to_utc(datetime.fromisoformat(text))
+    except ValueError:
+        raise InputError(f"{text!r} is not a time; use ISO 8601, e.g. 2026-12-31T09:00 "
+                         "(Asia/Shanghai) or 2026-12-31T01:00+00:00") from None
 
 
 def _pairs(values: list[str], option: str) -> dict[str, str]:
@@ -212,7 +228,8 @@ def issue_create(
                    measures=measures, leader=leader, lead_unit=lead_unit, unit=unit,
                    deadline=_parse_date(deadline, "--deadline"), long_term=long_term)
     issue_id = engine.create_issue(new, actor=Actor(actor, role), definition=definition)
-    view = service.issue_view(service.get_issue(engine.db, issue_id), engine.registry,
+    view = service.issue_view(engine.db, service.get_issue(engine.db, issue_id),
+                              engine.registry,
                               engine.clock.now())
     if as_json:
         _print_json(view)
@@ -229,14 +246,16 @@ def issue_list(
     plan: Annotated[str | None, typer.Option(help="Plan name.")] = None,
     overdue: Annotated[bool, typer.Option("--overdue", help="Only issues past their "
                                           "deadline and not yet completed.")] = False,
+    light: Annotated[str | None, typer.Option(help="Warning light: green, blue, yellow, "
+                                              "red.")] = None,
     as_json: JsonOption = False,
 ) -> None:
     """The ledger, filtered."""
     engine = _engine()
     now = engine.clock.now()
     filters = service.IssueFilter(state=state, unit=unit, leader=leader, plan=plan,
-                                  overdue=overdue)
-    views = [service.issue_view(issue, engine.registry, now)
+                                  overdue=overdue, light=light)
+    views = [service.issue_view(engine.db, issue, engine.registry, now)
              for issue in service.list_issues(engine.db, engine.registry, filters, now=now)]
     if as_json:
         _print_json(views)
@@ -250,7 +269,8 @@ def issue_show(issue_id: Annotated[int, typer.Argument(help="Issue id.")],
                as_json: JsonOption = False) -> None:
     """One issue with its state, deadline and the triggers allowed now."""
     engine = _engine()
-    view = service.issue_view(service.get_issue(engine.db, issue_id), engine.registry,
+    view = service.issue_view(engine.db, service.get_issue(engine.db, issue_id),
+                              engine.registry,
                               engine.clock.now())
     if as_json:
         _print_json(view)
@@ -314,6 +334,152 @@ def issue_history(issue_id: Annotated[int, typer.Argument(help="Issue id.")],
                                     title=f"issue {issue_id} · {issue.title}"))
 
 
+@issue_app.command("extend")
+@reports_errors
+def issue_extend(
+    issue_id: Annotated[int, typer.Argument(help="Issue id.")],
+    until: Annotated[str, typer.Option(help="New deadline, YYYY-MM-DD.")],
+    reason: Annotated[str, typer.Option(help="Why the extension is justified (正当理由).")],
+    actor: ActorName = "整改办",
+    role: RoleName = "office",
+) -> None:
+    """Approve an extension (申请延期): move the deadline, keep the old one in history."""
+    day = _parse_date(until, "--until")
+    result = _engine().fire(issue_id, "extend", actor=Actor(actor, role), comment=reason,
+                            fields={"new_deadline": day.isoformat() if day else until})
+    console.print(f"issue {issue_id}: deadline moved to {until} (version {result.version})")
+
+
+@timers_app.command("list")
+@reports_errors
+def timers_list(
+    due: Annotated[bool, typer.Option("--due", help="Only timers due now.")] = False,
+    issue: Annotated[int | None, typer.Option(help="Only this issue.")] = None,
+    every: Annotated[bool, typer.Option("--all", help="Include settled and cancelled "
+                                        "timers.")] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Pending timers (reminders and escalation levels) with their due times."""
+    engine = _engine()
+    rows = service.list_timers(engine.db, now=engine.clock.now(), due=due, issue_id=issue,
+                               pending_only=not every)
+    if as_json:
+        _print_json(rows)
+        return
+    table = Table(title="定时任务 / Timers", header_style="bold")
+    for header in ("id", "issue", "state", "kind", "level", "due (Asia/Shanghai)", "status",
+                   "attempts"):
+        table.add_column(header)
+    for row in rows:
+        table.add_row(str(row["id"]), str(row["issue_id"]), row["state"], row["kind"],
+                      row["level"], row["due_at"][:16], row["status"], str(row["attempts"]))
+    console.print(table)
+
+
+@app.command("sweep")
+@reports_errors
+def sweep_command(
+    now: Annotated[str | None, typer.Option(help="Sweep as of this time (ISO 8601; without "
+                                            "an offset it is Asia/Shanghai).")] = None,
+    limit: Annotated[int, typer.Option(help="Timers to claim at most.")] = 1000,
+    as_json: JsonOption = False,
+) -> None:
+    """Run one timer sweep: claim what is due, notify once per issue, record skips."""
+    engine = _engine()
+    at = _parse_time(now) if now else engine.clock.now()
+    report = sweep(engine, now=at, limit=limit)
+    if as_json:
+        _print_json(report.__dict__)
+    else:
+        console.print(f"claimed {report.claimed}, notified {report.sent} level(s) with "
+                      f"{report.notifications} message(s), skipped {report.skipped}, "
+                      f"conflicts {report.conflicts}, failed {report.failed}")
+
+
+def _outbox_rows(engine: Engine, status: str | None, limit: int) -> list[dict[str, Any]]:
+    return [{"id": n.id, "issue_id": n.issue_id, "kind": n.kind, "level": n.level,
+             "recipient": n.recipient, "channel": n.channel, "address": n.address,
+             "subject": n.subject, "status": n.status, "attempts": n.attempts,
+             "next_attempt_at": local(n.next_attempt_at).isoformat(),
+             "sent_at": local(n.sent_at).isoformat() if n.sent_at else None,
+             "last_error": n.last_error}
+            for n in list_notifications(engine.db, status=status, limit=limit)]
+
+
+def _print_outbox(rows: list[dict[str, Any]], title: str, as_json: bool) -> None:
+    if as_json:
+        _print_json(rows)
+        return
+    table = Table(title=title, header_style="bold")
+    for header in ("id", "issue", "level", "recipient", "channel", "status", "attempts",
+                   "next attempt (Asia/Shanghai)", "last error"):
+        table.add_column(header, overflow="fold")
+    for row in rows:
+        table.add_row(str(row["id"]), str(row["issue_id"] or "—"), row["level"],
+                      row["recipient"], row["channel"], row["status"], str(row["attempts"]),
+                      row["next_attempt_at"][:16], row["last_error"] or "")
+    console.print(table)
+
+
+@outbox_app.command("list")
+@reports_errors
+def outbox_list(
+    status: Annotated[str | None, typer.Option(help="pending, sending, sent, dead, digest, "
+                                               "digested.")] = None,
+    limit: Annotated[int, typer.Option(help="Rows at most, newest first.")] = 50,
+    as_json: JsonOption = False,
+) -> None:
+    """The notification outbox, newest first."""
+    _print_outbox(_outbox_rows(_engine(), status, limit), "通知发件箱 / Outbox", as_json)
+
+
+@outbox_app.command("dead")
+@reports_errors
+def outbox_dead(limit: Annotated[int, typer.Option(help="Rows at most.")] = 50,
+                as_json: JsonOption = False) -> None:
+    """Dead letters: messages that failed every attempt (exit 1 when there are any)."""
+    rows = _outbox_rows(_engine(), "dead", limit)
+    _print_outbox(rows, "死信 / Dead letters", as_json)
+    if rows:
+        raise typer.Exit(1)
+
+
+@outbox_app.command("retry")
+@reports_errors
+def outbox_retry(
+    ids: Annotated[list[int] | None, typer.Argument(help="Notification ids.")] = None,
+    all_dead: Annotated[bool, typer.Option("--all-dead", help="Every dead letter.")] = False,
+) -> None:
+    """Put dead letters back in the queue, due now."""
+    engine = _engine()
+    revived = retry_notifications(engine.db, ids or None, now=engine.clock.now(),
+                                  all_dead=all_dead)
+    console.print(f"{revived} notification(s) queued again")
+
+
+@outbox_app.command("deliver")
+@reports_errors
+def outbox_deliver(limit: Annotated[int, typer.Option(help="Messages at most.")] = 100,
+                   as_json: JsonOption = False) -> None:
+    """Send what is due now through the configured channels (RECTIFY_SMTP_*, webhooks)."""
+    engine = _engine()
+    report = deliver_due(engine.db, channels_from_env(), now=engine.clock.now(),
+                         owner=default_owner(), limit=limit)
+    if as_json:
+        _print_json(report.__dict__)
+    else:
+        console.print(f"sent {report.sent}, failed {report.failed} (will retry), "
+                      f"dead {report.dead}")
+
+
+@outbox_app.command("digest")
+@reports_errors
+def outbox_digest() -> None:
+    """Compose today's digest (每日汇总): one message per recipient for held reminders."""
+    engine = _engine()
+    console.print(f"{compose_digests(engine.db, now=engine.clock.now())} digest(s) queued")
+
+
 @app.command()
 @reports_errors
 def verify(issue: Annotated[int | None, typer.Option(help="Only this issue.")] = None,
@@ -345,7 +511,7 @@ def demo(keep: Annotated[Path | None, typer.Option(help="Keep the demo database 
         now = engine.clock.now()
         issues = service.list_issues(engine.db, engine.registry,
                                      service.IssueFilter(plan=plan.plan), now=now)
-        views = [service.issue_view(issue, engine.registry, now) for issue in issues]
+        views = [service.issue_view(engine.db, issue, engine.registry, now) for issue in issues]
         console.print(ledger_table(
             views, title=f"整改情况清单 · {plan.plan} · 截至 {local(now):%Y-%m-%d}"))
         for issue in issues:

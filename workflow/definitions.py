@@ -32,6 +32,7 @@ from workflow.errors import DefinitionError, DefinitionFault
 DURATION_PATTERN = re.compile(r"^\s*(?P<count>\d+)\s+(?P<unit>days?|working days?|hours?)\s*$")
 KEY_PATTERN = r"^[a-z][a-z0-9_]*$"
 FROM_ISSUE = "issue"
+CALENDAR_FILE_NAME = "calendar.yaml"  # the working-day override file, not a process definition
 
 
 @dataclass(frozen=True)
@@ -217,7 +218,11 @@ class Notices(_Strict):
 
     def reminder_offsets(self) -> list[timedelta]:
         """Offsets before a deadline, farthest first."""
-        return sorted((_offset(value) for value in self.reminders_before), reverse=True)
+        return sorted(self.reminder_offsets_by_text(), reverse=True)
+
+    def reminder_offsets_by_text(self) -> list[timedelta]:
+        """The offsets of ``reminders_before``, in the order they are written."""
+        return [_offset(value) for value in self.reminders_before]
 
 
 class ProcessDefinition(Labelled):
@@ -477,12 +482,14 @@ def load_file(path: Path) -> LoadedDefinition:
 
 
 def definition_files(path: Path) -> list[Path]:
-    """The ``*.yaml``/``*.yml`` files under ``path`` (or ``path`` itself when it is a file)."""
+    """The ``*.yaml``/``*.yml`` files under ``path`` (or ``path`` itself when it is a file),
+    except the working-day calendar override that lives beside them."""
     if path.is_file():
         return [path]
     if not path.is_dir():
         raise DefinitionError([DefinitionFault(str(path), 0, "", "no such file or directory")])
-    return sorted([*path.glob("*.yaml"), *path.glob("*.yml")])
+    return sorted(file for file in [*path.glob("*.yaml"), *path.glob("*.yml")]
+                  if file.name != CALENDAR_FILE_NAME)
 
 
 def load_all(path: Path) -> list[LoadedDefinition]:

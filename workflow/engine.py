@@ -13,8 +13,10 @@ from dataclasses import dataclass
 from datetime import date, datetime, time
 from typing import Any
 
-from workflow.clock import SHANGHAI, Clock, SystemClock, to_utc
+from workflow.calendar import WorkCalendar, load_calendar
+from workflow.clock import SHANGHAI, Clock, SystemClock, local, to_utc
 from workflow.db import Database
+from workflow.definitions import FROM_ISSUE, parse_duration
 from workflow.errors import (
     ConflictError,
     IllegalTriggerError,
@@ -23,10 +25,11 @@ from workflow.errors import (
     PermissionDeniedError,
 )
 from workflow.evidence import EvidenceRef, EvidenceStore
-from workflow.history import GENESIS, event_hash
-from workflow.machine import FireContext
+from workflow.history import GENESIS
+from workflow.machine import CompiledDefinition, FireContext
 from workflow.registry import Registry
-from workflow.statements import WriteStatements
+from workflow.statements import Due, EventDraft, IssueRow, WriteStatements
+from workflow.timers import plan_timers
 
 logger = logging.getLogger(__name__)
 
@@ -82,15 +85,17 @@ class Engine:
         evidence: where evidence files are stored.
         clock: source of the current time (inject a ``FrozenClock`` in tests).
         registry: compiled-definition cache; one is made when not given.
+        calendar: working-day calendar for state deadlines; the default one when not given.
     """
 
     def __init__(self, db: Database, evidence: EvidenceStore, *, clock: Clock | None = None,
-                 registry: Registry | None = None):
+                 registry: Registry | None = None, calendar: WorkCalendar | None = None):
         self.db = db
         self.evidence = evidence
         self.clock = clock or SystemClock()
         self.registry = registry or Registry(db)
-        self._sql = WriteStatements(db)
+        self.calendar = calendar or load_calendar()
+        self.statements = WriteStatements(db)
 
     def create_issue(self, new: NewIssue, *, actor: Actor, definition: str = "rectification",
                      version: int | None = None, comment: str | None = None) -> int:
@@ -107,7 +112,7 @@ class Engine:
         compiled = self.registry.get(definition, version)
         initial = compiled.definition.initial
         now = self.clock.now()
-        sql = self._sql
+        sql = self.statements
         deadline_at = deadline_instant(new.deadline) if new.deadline else None
         with sql.transaction() as cursor:
             cursor.execute(sql.insert_issue, {
@@ -121,9 +126,12 @@ class Engine:
                 "due_at": None, "due_provisional": False, "escalation_level": None,
                 "key_supervision": False})
             issue_id = cursor.fetchone()[0]
-            self._append(cursor, issue_id=issue_id, old_version=0, prev_hash=GENESIS, now=now,
-                         actor=actor, trigger=CREATE_TRIGGER, from_state=None, to_state=initial,
-                         comment=comment, payload={"definition": compiled.definition.ref})
+            due = self._enter(cursor, compiled, issue_id=issue_id, state=initial,
+                              deadline_at=deadline_at, previous=None, now=now)
+            sql.record(cursor, issue_id=issue_id, old_version=0, prev_hash=GENESIS, now=now,
+                       due=due, event=EventDraft(
+                           actor.name, actor.role, CREATE_TRIGGER, None, initial, comment,
+                           {"definition": compiled.definition.ref, **self._due_payload(due)}))
         logger.info("issue %s created in %s by %s", issue_id, initial, actor.name)
         return issue_id
 
@@ -149,16 +157,15 @@ class Engine:
         """
         refs = self.evidence.resolve(evidence)
         now = self.clock.now()
-        sql = self._sql
+        sql = self.statements
         with sql.transaction() as cursor:
-            cursor.execute(sql.select_for_fire, {"issue_id": issue_id})
-            row = cursor.fetchone()
+            row = sql.read_issue(cursor, issue_id)
             if row is None:
                 raise NotFoundError(f"issue {issue_id} does not exist")
-            state, version, head_hash, definition_id, definition_version = row
+            state, version = row.state, row.version
             if expected_version is not None and version != expected_version:
                 raise ConflictError(issue_id=issue_id, expected=expected_version, actual=version)
-            compiled = self.registry.get(definition_id, definition_version)
+            compiled = self.registry.get(row.definition_id, row.definition_version)
             roles = compiled.definition.roles
             if actor.role not in roles:
                 raise InputError(f"unknown role '{actor.role}'; roles of "
@@ -183,36 +190,55 @@ class Engine:
                                         for key, value in checklist.items()}
             if context.accepted_fields:
                 payload["fields"] = context.accepted_fields
-            new_hash = self._append(cursor, issue_id=issue_id, old_version=version,
-                                    prev_hash=head_hash, now=now, actor=actor, trigger=trigger,
-                                    from_state=state, to_state=to_state, comment=comment,
-                                    payload=payload)
+            deadline_at = row.deadline_at
             for name, field in spec.requires.fields.items():
                 if field.sets == "deadline":
-                    new_day = date.fromisoformat(context.accepted_fields[name])
+                    deadline_at = deadline_instant(
+                        date.fromisoformat(context.accepted_fields[name]))
                     cursor.execute(sql.set_deadline, {
-                        "issue_id": issue_id, "new_deadline": sql.time(deadline_instant(new_day))})
+                        "issue_id": issue_id, "new_deadline": sql.time(deadline_at)})
+                    if row.deadline_at is not None:
+                        payload["previous_deadline"] = local(row.deadline_at).date().isoformat()
+            due = self._enter(cursor, compiled, issue_id=issue_id, state=to_state,
+                              deadline_at=deadline_at, previous=row, now=now)
+            payload.update(self._due_payload(due))
+            new_hash = sql.record(cursor, issue_id=issue_id, old_version=version,
+                                  prev_hash=row.head_hash, now=now, due=due,
+                                  event=EventDraft(actor.name, actor.role, trigger, state,
+                                                   to_state, comment, payload))
         return FireResult(issue_id, trigger, state, to_state, version + 1, new_hash)
 
-    def _append(self, cursor: Any, *, issue_id: int, old_version: int, prev_hash: str,
-                now: datetime, actor: Actor, trigger: str, from_state: str | None, to_state: str,
-                comment: str | None, payload: dict[str, Any]) -> str:
-        """Move the issue to ``to_state`` under the version guard and append its event."""
-        seq = old_version + 1
-        new_hash = event_hash(issue_id=issue_id, seq=seq, at=now, actor=actor.name,
-                              role=actor.role, trigger=trigger, from_state=from_state,
-                              to_state=to_state, comment=comment, payload=payload,
-                              prev_hash=prev_hash)
-        sql = self._sql
-        at = sql.time(now)
-        cursor.execute(sql.guarded_update, {
-            "issue_id": issue_id, "old_version": old_version, "new_state": to_state,
-            "new_version": seq, "new_hash": new_hash, "now": at})
-        if cursor.rowcount != 1:
-            raise ConflictError(issue_id=issue_id, expected=old_version)
-        cursor.execute(sql.insert_event, {
-            "issue_id": issue_id, "seq": seq, "at": at, "actor": actor.name, "role": actor.role,
-            "trigger": trigger, "from_state": from_state, "to_state": to_state,
-            "comment": comment, "payload": sql.json(payload), "prev_hash": prev_hash,
-            "hash": new_hash})
-        return new_hash
+    def _enter(self, cursor: Any, compiled: CompiledDefinition, *, issue_id: int, state: str,
+               deadline_at: datetime | None, previous: IssueRow | None, now: datetime) -> Due:
+        """Cancel the timers of the state being left and schedule those of ``state``.
+
+        Returns:
+            the issue's deadline bookkeeping in the new state.
+        """
+        if previous is not None and previous.due_at is not None:
+            cursor.execute(self.statements.cancel_timers, {"issue_id": issue_id,
+                                                     "now": self.statements.time(now)})
+        spec = compiled.states[state]
+        key_supervision = previous.key_supervision if previous and not spec.completed else False
+        if spec.deadline is None or spec.completed or spec.terminal:
+            return Due(None, False, None, key_supervision)
+        if spec.deadline == FROM_ISSUE:
+            if deadline_at is None:
+                return Due(None, False, None, key_supervision)
+            due_at, provisional = deadline_at, self.calendar.is_provisional(
+                local(deadline_at).date())
+        else:
+            due_at, provisional = self.calendar.deadline_after(now, parse_duration(spec.deadline))
+        self.statements.schedule(cursor, issue_id=issue_id, state=state, deadline=due_at,
+                                 timers=plan_timers(compiled.timelines[spec.escalate], due_at),
+                                 now=now)
+        return Due(due_at, provisional, None, key_supervision)
+
+    @staticmethod
+    def _due_payload(due: Due) -> dict[str, Any]:
+        if due.at is None:
+            return {}
+        payload: dict[str, Any] = {"due": local(due.at).isoformat()}
+        if due.provisional:
+            payload["due_provisional"] = True
+        return payload

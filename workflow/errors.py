@@ -108,3 +108,7 @@ class ConflictError(TransitionError):
 
 class InputError(RectifyError):
     """A value given by the user is malformed (a date, a role name, a file path...)."""
+
+
+class DeliveryError(RectifyError):
+    """A channel could not hand a message over; the outbox retries it after a back-off."""

@@ -16,6 +16,7 @@ from transitions import EventData, Machine
 
 from workflow.definitions import ProcessDefinition, TransitionSpec
 from workflow.errors import RequirementError
+from workflow.timers import timeline
 
 
 @dataclass
@@ -117,9 +118,18 @@ class CompiledDefinition:
                 "trigger": spec.trigger, "source": list(spec.source), "dest": spec.dest,
                 "conditions": [RequirementGuard(spec, definition)],
             })
+        # The reminder/escalation steps, computed once: with and without the ladder.
+        self.timelines = {escalate: timeline(definition.notices, escalate=escalate)
+                          for escalate in (True, False)}
+        self.level_ranks = {level: rank for rank, (_, level, _) in
+                            enumerate(self.timelines[True])}
         self.machine = Machine(model=None, states=list(self.states), initial=definition.initial,
                                transitions=machine_transitions, auto_transitions=False,
                                send_event=True)
+
+    def level_rank(self, level: str | None) -> int:
+        """Rank of a level on the deadline's timeline (-1 for none or unknown)."""
+        return self.level_ranks.get(level, -1) if level else -1
 
     def transition(self, state: str, trigger: str) -> TransitionSpec | None:
         return self.transitions.get((state, trigger))

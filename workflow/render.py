@@ -12,13 +12,14 @@ from workflow.models import IssueEvent
 from workflow.registry import Registry
 
 LONG_TERM_LABEL = "长期坚持"
+LIGHT_STYLES = {"green": "green", "blue": "blue", "yellow": "yellow", "red": "bold red"}
 
 
 def ledger_table(views: Iterable[dict[str, Any]], *, title: str = "整改情况清单 / Ledger") -> Table:
     """The ledger columns officials use, from ``service.issue_view`` dicts."""
     table = Table(title=title, show_lines=False, header_style="bold")
     for header in ("ID", "序号", "问题类别", "反馈问题", "责任领导", "牵头单位", "责任单位",
-                   "整改时限", "整改状态", "逾期天数"):
+                   "整改时限", "整改状态", "逾期天数", "预警"):
         table.add_column(header, overflow="fold")
     for view in views:
         deadline = LONG_TERM_LABEL if view["long_term"] else (view["deadline"] or "—")
@@ -28,6 +29,7 @@ def ledger_table(views: Iterable[dict[str, Any]], *, title: str = "整改情况�
             view["leader"] or "—", view["lead_unit"] or "—", view["unit"] or "—", deadline,
             f"{view['state_label_zh']} {view['state_label_en']}",
             f"[red]{overdue}[/red]" if overdue else "0",
+            f"[{LIGHT_STYLES[view['light']]}]●[/] {view['light_label_zh']}",
         )
     return table
 
@@ -38,7 +40,7 @@ def history_table(events: Iterable[IssueEvent], registry: Registry, definition_i
     definition = registry.get(definition_id, version).definition
     labels = {state.key: state.label_zh for state in definition.states}
     triggers = {spec.trigger: spec.label_zh for spec in definition.transitions}
-    triggers["create"] = "交办"
+    triggers.update(create="交办", remind="催办提醒", escalate="督办升级", skip="跳过过期提醒")
     table = Table(title=title, header_style="bold")
     for header in ("#", "时间 (Asia/Shanghai)", "操作", "人员/单位", "角色", "状态变化", "说明",
                    "佐证/清单", "hash"):

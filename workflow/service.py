@@ -6,13 +6,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, false, or_, select
+from sqlalchemy import and_, exists, false, func, or_, select
 
 from workflow.clock import local
 from workflow.db import Database
-from workflow.errors import NotFoundError
-from workflow.models import DefinitionRecord, Issue, IssueEvent
+from workflow.errors import InputError, NotFoundError
+from workflow.models import DefinitionRecord, Issue, IssueEvent, Milestone, Timer
 from workflow.registry import Registry
+from workflow.timers import LEASED, LIGHT_LABELS, PENDING, light_of
 
 
 @dataclass(frozen=True)
@@ -24,6 +25,7 @@ class IssueFilter:
     leader: str | None = None
     plan: str | None = None
     overdue: bool = False
+    light: str | None = None
 
 
 def _open_states_clause(db: Database, registry: Registry) -> Any:
@@ -53,8 +55,36 @@ def list_issues(db: Database, registry: Registry, filters: IssueFilter, *,
         query = query.where(Issue.plan == filters.plan)
     if filters.overdue:
         query = query.where(Issue.deadline_at < now, _open_states_clause(db, registry))
+    if filters.light:
+        query = query.where(_light_clause(db, registry, filters.light, now))
     with db.session() as session:
         return list(session.scalars(query))
+
+
+def _light_clause(db: Database, registry: Registry, light: str, now: datetime) -> Any:
+    """SQL condition for issues showing ``light`` now (see ``timers.light_of``)."""
+    if light not in LIGHT_LABELS:
+        raise InputError(f"unknown light {light!r}; lights: {', '.join(LIGHT_LABELS)}")
+    red = Issue.due_at < now
+    with db.session() as session:
+        refs = session.execute(select(DefinitionRecord.id, DefinitionRecord.version)).all()
+    blue_parts = []
+    for definition_id, version in refs:
+        offsets = registry.get(definition_id, version).definition.notices.reminder_offsets()
+        if offsets:
+            blue_parts.append(and_(Issue.definition_id == definition_id,
+                                   Issue.definition_version == version,
+                                   Issue.due_at >= now, Issue.due_at <= now + offsets[0]))
+    blue = or_(*blue_parts) if blue_parts else false()
+    yellow = and_(Issue.due_at.is_(None) | (Issue.due_at >= now), ~blue, _missed_milestone(now))
+    return {"red": red, "blue": blue, "yellow": yellow,
+            "green": and_(or_(Issue.due_at.is_(None), Issue.due_at >= now), ~blue,
+                          ~_missed_milestone(now))}[light]
+
+
+def _missed_milestone(now: datetime) -> Any:
+    return exists().where(Milestone.issue_id == Issue.id, Milestone.due_at < now,
+                          Milestone.reached_at.is_(None))
 
 
 def get_issue(db: Database, issue_id: int) -> Issue:
@@ -84,10 +114,13 @@ def days_overdue(issue: Issue, registry: Registry, now: datetime) -> int:
     return (now - issue.deadline_at).days + 1
 
 
-def issue_view(issue: Issue, registry: Registry, now: datetime) -> dict[str, Any]:
+def issue_view(db: Database, issue: Issue, registry: Registry, now: datetime) -> dict[str, Any]:
     """A JSON-ready view of an issue, with labels and times in Asia/Shanghai."""
     compiled = registry.get(issue.definition_id, issue.definition_version)
     state = compiled.definition.state(issue.state)
+    light = light_of(due_at=issue.due_at, completed=state.completed or state.terminal,
+                     notices=compiled.definition.notices, now=now,
+                     milestone_missed=missed_milestones(db, issue.id, now) > 0)
     return {
         "id": issue.id, "plan": issue.plan, "number": issue.number, "category": issue.category,
         "title": issue.title, "target": issue.target, "measures": issue.measures,
@@ -97,9 +130,39 @@ def issue_view(issue: Issue, registry: Registry, now: datetime) -> dict[str, Any
         "state_label_en": state.label_en, "version": issue.version,
         "definition": compiled.definition.ref, "days_overdue": days_overdue(issue, registry, now),
         "allowed_triggers": compiled.allowed_triggers(issue.state),
+        "light": light, "light_label_zh": LIGHT_LABELS[light][0],
+        "light_label_en": LIGHT_LABELS[light][1],
+        "due": local(issue.due_at).isoformat() if issue.due_at else None,
+        "due_provisional": issue.due_provisional, "escalation_level": issue.escalation_level,
+        "key_supervision": issue.key_supervision,
         "created_at": local(issue.created_at).isoformat(),
         "updated_at": local(issue.updated_at).isoformat(),
     }
+
+
+def missed_milestones(db: Database, issue_id: int, now: datetime) -> int:
+    with db.session() as session:
+        return session.scalar(select(func.count()).select_from(Milestone).where(
+            Milestone.issue_id == issue_id, Milestone.due_at < now,
+            Milestone.reached_at.is_(None))) or 0
+
+
+def list_timers(db: Database, *, now: datetime, due: bool = False, issue_id: int | None = None,
+                pending_only: bool = True, limit: int = 500) -> list[dict[str, Any]]:
+    """Timers as JSON-ready dicts, soonest first."""
+    query = select(Timer).order_by(Timer.due_at, Timer.id).limit(limit)
+    if pending_only:
+        query = query.where(Timer.status.in_([PENDING, LEASED]))
+    if due:
+        query = query.where(Timer.due_at <= now)
+    if issue_id is not None:
+        query = query.where(Timer.issue_id == issue_id)
+    with db.session() as session:
+        return [{"id": t.id, "issue_id": t.issue_id, "state": t.state, "kind": t.kind,
+                 "level": t.level, "rank": t.rank, "deadline_at": local(t.deadline_at).isoformat(),
+                 "due_at": local(t.due_at).isoformat(), "status": t.status,
+                 "attempts": t.attempts, "last_error": t.last_error}
+                for t in session.scalars(query)]
 
 
 def event_view(event: IssueEvent) -> dict[str, Any]:

@@ -12,20 +12,87 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import and_, bindparam, insert, literal_column, null, or_, select, update
 from sqlalchemy.dialects import sqlite
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from workflow.db import Database
-from workflow.models import Issue, IssueEvent
+from workflow.errors import ConflictError
+from workflow.history import event_hash
+from workflow.models import AccountabilityProposal, Issue, IssueEvent, Notification, Timer
+from workflow.timers import CANCELLED, LEASED, PENDING, PlannedTimer
 
 ISSUES = Issue.__table__
 EVENTS = IssueEvent.__table__
 
+TIMERS = Timer.__table__
+NOTIFICATIONS = Notification.__table__
+PROPOSALS = AccountabilityProposal.__table__
+NOTIFICATION_COLUMNS = ["dedupe_key", "issue_id", "timer_id", "kind", "level", "recipient",
+                        "channel", "address", "subject", "body", "status", "attempts",
+                        "next_attempt_at", "created_at"]
 ISSUE_COLUMNS = [c.key for c in ISSUES.columns if c.key != "id"]
 EVENT_COLUMNS = [c.key for c in EVENTS.columns if c.key != "id"]
+TIMER_COLUMNS = ["issue_id", "state", "kind", "level", "rank", "deadline_at", "due_at", "status",
+                 "attempts", "created_at"]
+
+
+class IssueRow(NamedTuple):
+    """What a write needs to know about an issue, read at the start of its transaction."""
+
+    state: str
+    version: int
+    head_hash: str
+    definition_id: str
+    definition_version: int
+    deadline_at: datetime | None
+    due_at: datetime | None
+    due_provisional: bool
+    escalation_level: str | None
+    key_supervision: bool
+    unit: str | None
+    lead_unit: str | None
+    leader: str | None
+    number: str | None
+    title: str
+
+
+@dataclass(frozen=True)
+class Due:
+    """The deadline bookkeeping an issue carries after a write."""
+
+    at: datetime | None
+    provisional: bool
+    level: str | None
+    key_supervision: bool
+
+    @classmethod
+    def of(cls, row: IssueRow) -> Due:
+        return cls(row.due_at, row.due_provisional, row.escalation_level, row.key_supervision)
+
+
+@dataclass(frozen=True)
+class EventDraft:
+    """One history event to append (who, what, and the state change)."""
+
+    actor: str
+    role: str
+    trigger: str
+    from_state: str | None
+    to_state: str
+    comment: str | None
+    payload: dict[str, Any]
+
+
+def constant(value: str) -> Any:
+    """A string constant written into the SQL text: the statements run with the caller's
+    parameters only, so nothing may hide in SQLAlchemy's own bound values."""
+    return literal_column("'" + value.replace("'", "''") + "'")
 
 
 class WriteStatements:
@@ -43,19 +110,139 @@ class WriteStatements:
         def sql(statement: Any, keys: list[str] | None = None) -> str:
             return str(statement.compile(dialect=dialect, column_keys=keys))
 
-        self.select_for_fire = sql(select(
-            ISSUES.c.state, ISSUES.c.version, ISSUES.c.head_hash, ISSUES.c.definition_id,
-            ISSUES.c.definition_version).where(ISSUES.c.id == bindparam("issue_id")))
+        self.select_for_fire = sql(select(*(ISSUES.c[name] for name in IssueRow._fields))
+                                   .where(ISSUES.c.id == bindparam("issue_id")))
         self.guarded_update = sql(
             update(ISSUES)
             .where(ISSUES.c.id == bindparam("issue_id"),
                    ISSUES.c.version == bindparam("old_version"))
             .values(state=bindparam("new_state"), version=bindparam("new_version"),
-                    head_hash=bindparam("new_hash"), updated_at=bindparam("now")))
+                    head_hash=bindparam("new_hash"), updated_at=bindparam("now"),
+                    due_at=bindparam("new_due_at"), due_provisional=bindparam("new_provisional"),
+                    escalation_level=bindparam("new_level"),
+                    key_supervision=bindparam("new_key_supervision")))
+        self.cancel_timers = sql(
+            update(TIMERS)
+            .where(TIMERS.c.issue_id == bindparam("issue_id"),
+                   TIMERS.c.status.in_([constant(PENDING), constant(LEASED)]))
+            .values(status=constant(CANCELLED), finished_at=bindparam("now"), lease_owner=null(),
+                    lease_until=null()))
+        self.insert_timer = sql(insert(TIMERS), TIMER_COLUMNS)
+        # A sweeper settles a timer that is pending, leased to it, or whose lease ran out;
+        # never one another sweeper holds right now.
+        self.finish_timer_sql = sql(
+            update(TIMERS)
+            .where(TIMERS.c.id == bindparam("timer_id"),
+                   or_(TIMERS.c.status == constant(PENDING),
+                       and_(TIMERS.c.status == constant(LEASED),
+                            or_(TIMERS.c.lease_owner == bindparam("owner"),
+                                TIMERS.c.lease_until < bindparam("now")))))
+            .values(status=bindparam("new_status"), finished_at=bindparam("now"),
+                    lease_owner=null(), lease_until=null()))
+        self.select_due_timers = sql(
+            select(TIMERS.c.id, TIMERS.c.issue_id, TIMERS.c.state, TIMERS.c.kind,
+                   TIMERS.c.level, TIMERS.c.rank, TIMERS.c.deadline_at, TIMERS.c.due_at)
+            .where(TIMERS.c.issue_id == bindparam("issue_id"),
+                   TIMERS.c.status.in_([constant(PENDING), constant(LEASED)]),
+                   TIMERS.c.due_at <= bindparam("now"))
+            .order_by(TIMERS.c.id))
+        upsert = sqlite_insert if db.is_sqlite else postgresql_insert
+        self.insert_notification = sql(
+            upsert(NOTIFICATIONS).on_conflict_do_nothing(index_elements=["dedupe_key"]),
+            NOTIFICATION_COLUMNS)
+        self.insert_proposal = sql(
+            upsert(PROPOSALS).on_conflict_do_nothing(index_elements=["issue_id", "timer_id"]),
+            ["issue_id", "timer_id", "reason", "status", "opened_at"])
         self.set_deadline = sql(update(ISSUES).where(ISSUES.c.id == bindparam("issue_id"))
                                 .values(deadline_at=bindparam("new_deadline")))
         self.insert_issue = sql(insert(ISSUES).returning(ISSUES.c.id), ISSUE_COLUMNS)
         self.insert_event = sql(insert(EVENTS), EVENT_COLUMNS)
+
+    def read_issue(self, cursor: Any, issue_id: int) -> IssueRow | None:
+        """The issue's row inside the caller's transaction, times as aware UTC."""
+        cursor.execute(self.select_for_fire, {"issue_id": issue_id})
+        row = cursor.fetchone()
+        if row is None:
+            return None
+        values = list(row)
+        for index in (5, 6):  # deadline_at, due_at
+            values[index] = self.from_time(values[index])
+        values[7], values[9] = bool(values[7]), bool(values[9])
+        return IssueRow(*values)
+
+    def record(self, cursor: Any, *, issue_id: int, old_version: int, prev_hash: str,
+               now: datetime, event: EventDraft, due: Due) -> str:
+        """Move the issue under the version guard and append its hash-chained event.
+
+        Raises:
+            ConflictError: the issue is no longer at ``old_version``.
+        """
+        seq = old_version + 1
+        new_hash = event_hash(issue_id=issue_id, seq=seq, at=now, actor=event.actor,
+                              role=event.role, trigger=event.trigger,
+                              from_state=event.from_state, to_state=event.to_state,
+                              comment=event.comment, payload=event.payload,
+                              prev_hash=prev_hash)
+        at = self.time(now)
+        cursor.execute(self.guarded_update, {
+            "issue_id": issue_id, "old_version": old_version, "new_state": event.to_state,
+            "new_version": seq, "new_hash": new_hash, "now": at,
+            "new_due_at": self.time(due.at) if due.at else None,
+            "new_provisional": due.provisional, "new_level": due.level,
+            "new_key_supervision": due.key_supervision})
+        if cursor.rowcount != 1:
+            raise ConflictError(issue_id=issue_id, expected=old_version)
+        cursor.execute(self.insert_event, {
+            "issue_id": issue_id, "seq": seq, "at": at, "actor": event.actor,
+            "role": event.role, "trigger": event.trigger, "from_state": event.from_state,
+            "to_state": event.to_state, "comment": event.comment,
+            "payload": self.json(event.payload), "prev_hash": prev_hash, "hash": new_hash})
+        return new_hash
+
+    def schedule(self, cursor: Any, *, issue_id: int, state: str, deadline: datetime,
+                 timers: list[PlannedTimer], now: datetime) -> None:
+        """Write the planned timers of a state's deadline (one round trip)."""
+        if timers:
+            cursor.executemany(self.insert_timer, [{
+                "issue_id": issue_id, "state": state, "kind": timer.kind, "level": timer.level,
+                "rank": timer.rank, "deadline_at": self.time(deadline),
+                "due_at": self.time(timer.due_at), "status": PENDING, "attempts": 0,
+                "created_at": self.time(now)} for timer in timers])
+
+    def due_timers(self, cursor: Any, issue_id: int, now: datetime) -> list[tuple[Any, ...]]:
+        """The issue's unsettled timers that are due, oldest first (times as aware UTC)."""
+        cursor.execute(self.select_due_timers, {"issue_id": issue_id, "now": self.time(now)})
+        return [(*row[:6], self.from_time(row[6]), self.from_time(row[7]))
+                for row in cursor.fetchall()]
+
+    def finish_timer(self, cursor: Any, timer_id: int, *, owner: str, status: str,
+                     now: datetime) -> bool:
+        """Settle a timer; False when another sweeper holds it (or it is settled already)."""
+        cursor.execute(self.finish_timer_sql, {"timer_id": timer_id, "owner": owner,
+                                               "new_status": status, "now": self.time(now)})
+        return cursor.rowcount == 1
+
+    def enqueue(self, cursor: Any, values: dict[str, Any]) -> int:
+        """Queue one notification unless its dedupe key is queued already; returns 1 or 0."""
+        values = {**values, "next_attempt_at": self.time(values["next_attempt_at"]),
+                  "created_at": self.time(values["created_at"])}
+        cursor.execute(self.insert_notification, values)
+        return max(cursor.rowcount, 0)
+
+    def open_proposal(self, cursor: Any, *, issue_id: int, timer_id: int, now: datetime,
+                      reason: str) -> None:
+        """Open an accountability proposal (问责建议) for the office, once per timer."""
+        cursor.execute(self.insert_proposal, {"issue_id": issue_id, "timer_id": timer_id,
+                                              "reason": reason, "status": "open",
+                                              "opened_at": self.time(now)})
+
+    def from_time(self, value: Any) -> datetime | None:
+        """A stored time read through the DBAPI, as an aware UTC datetime."""
+        if value is None:
+            return None
+        if isinstance(value, str):
+            value = datetime.fromisoformat(value)
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
     def time(self, value: datetime) -> Any:
         """An aware datetime as the column stores it (naive-UTC text on SQLite)."""

@@ -1,0 +1,147 @@
+"""Sweep cost against the number of pending timers: it must grow with the DUE rows only.
+
+For each size (10k, 100k, 1M pending timers on PostgreSQL; 10k and 100k on SQLite), a fresh
+database gets 1,000 issues in progress whose 7-day reminder is due now, plus filler timers
+due in the far future up to the size. One ``sweep`` then claims and settles the 1,000 due
+timers (lease, history event, notification row each). The figure is the ratio of the
+largest size's time to the smallest's, per database; the target is ≤ 1.5.
+
+Usage: python bench/sweep.py [--postgres URL] [--sizes 10000,100000,1000000] [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable
+from datetime import date, timedelta
+from pathlib import Path
+
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from workflow.clock import FrozenClock
+from workflow.config import PROJECT_ROOT
+from workflow.db import Database, normalize_url
+from workflow.definitions import load_all
+from workflow.engine import Actor, Engine, NewIssue, deadline_instant
+from workflow.evidence import EvidenceStore
+from workflow.migrate import upgrade
+from workflow.registry import load_definitions
+from workflow.sweep import sweep
+
+DUE = 1000
+DEADLINE = date(2026, 12, 31)
+OFFICE, UNIT = Actor("整改办", "office"), Actor("相山区人民政府", "unit")
+LOCAL_POSTGRES = "postgresql://postgres@127.0.0.1:5432/postgres"
+
+
+def prepare(db: Database, workdir: Path, size: int) -> Engine:
+    upgrade(db)
+    clock = FrozenClock(deadline_instant(DEADLINE) - timedelta(days=30))
+    load_definitions(db, load_all(PROJECT_ROOT / "definitions"), now=clock.now())
+    engine = Engine(db, EvidenceStore(workdir / "evidence"), clock=clock)
+    for n in range(DUE):
+        issue_id = engine.create_issue(NewIssue(title=f"问题 {n}", unit=UNIT.name,
+                                                leader="王副市长", deadline=DEADLINE),
+                                       actor=OFFICE)
+        engine.fire(issue_id, "start", actor=UNIT)
+    filler = size - DUE * 6  # each issue already holds 6 pending timers
+    far = (deadline_instant(DEADLINE) + timedelta(days=3650)).replace(tzinfo=None)
+    created = clock.now().replace(tzinfo=None)
+    with db.transaction() as conn:
+        if db.is_sqlite:
+            conn.exec_driver_sql(
+                "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?) "
+                "INSERT INTO timers (issue_id, state, kind, level, rank, deadline_at, due_at, "
+                "status, attempts, created_at) SELECT 1 + i % ?, 'in_progress', 'reminder', "
+                "'reminder:7 days', 0, ?, ?, 'pending', 0, ? FROM n",
+                (filler, DUE, far.isoformat(" "), far.isoformat(" "), created.isoformat(" ")))
+        else:
+            conn.execute(text(
+                "INSERT INTO timers (issue_id, state, kind, level, rank, deadline_at, due_at, "
+                "status, attempts, created_at) SELECT 1 + i % :due, 'in_progress', 'reminder', "
+                "'reminder:7 days', 0, :far, :far, 'pending', 0, :created "
+                "FROM generate_series(1, :filler) AS i"),
+                {"due": DUE, "far": far.isoformat(" ") + "+00", "filler": filler,
+                 "created": created.isoformat(" ") + "+00"})
+            conn.exec_driver_sql("ANALYZE timers")
+    clock.set(deadline_instant(DEADLINE) - timedelta(days=7) + timedelta(hours=1))
+    return engine
+
+
+def measure(url: str, workdir: Path, size: int) -> dict[str, float]:
+    db = Database(url)
+    engine = prepare(db, workdir, size)
+    with db.engine.connect() as conn:
+        pending = conn.exec_driver_sql("SELECT count(*) FROM timers WHERE status = 'pending'")\
+            .scalar_one()
+    started = time.perf_counter()
+    report = sweep(engine, limit=DUE)
+    elapsed = time.perf_counter() - started
+    db.dispose()
+    if report.claimed != DUE or report.sent != DUE:
+        raise SystemExit(f"size {size}: expected {DUE} due timers settled, got {report}")
+    return {"size": size, "pending": pending, "seconds": round(elapsed, 3),
+            "timers_per_s": round(DUE / elapsed)}
+
+
+def postgres_database(server: str) -> tuple[str, Callable[[], None]]:
+    admin = create_engine(normalize_url(server), isolation_level="AUTOCOMMIT")
+    name = f"rectify_bench_{uuid.uuid4().hex[:8]}"
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+
+    def drop() -> None:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+    url = make_url(normalize_url(server)).set(database=name)
+    return url.render_as_string(hide_password=False), drop
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--postgres", default=os.environ.get("RECTIFY_TEST_POSTGRES_URL")
+                        or LOCAL_POSTGRES, help="PostgreSQL server URL")
+    parser.add_argument("--sizes", default="10000,100000,1000000")
+    parser.add_argument("--sqlite-max", type=int, default=100_000)
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    sizes = [int(size) for size in args.sizes.split(",")]
+    results: dict[str, list[dict[str, float]]] = {"postgresql": [], "sqlite": []}
+    for size in sizes:
+        with tempfile.TemporaryDirectory(prefix="rectify-sweep-") as scratch:
+            print(f"postgresql {size:>9} pending …", file=sys.stderr)
+            url, drop = postgres_database(args.postgres)
+            try:
+                results["postgresql"].append(measure(url, Path(scratch), size))
+            finally:
+                drop()
+            if size <= args.sqlite_max:
+                print(f"sqlite     {size:>9} pending …", file=sys.stderr)
+                results["sqlite"].append(measure(f"sqlite:///{Path(scratch) / 'b.db'}",
+                                                 Path(scratch), size))
+    ratios = {name: round(rows[-1]["seconds"] / rows[0]["seconds"], 2)
+              for name, rows in results.items() if len(rows) > 1}
+    if args.json:
+        print(json.dumps({"results": results, "ratios": ratios, "due": DUE}))
+        return 0
+    print(f"{'database':<11} {'pending':>9} {'sweep of 1,000 due':>19} {'timers/s':>9}")
+    for name, rows in results.items():
+        for row in rows:
+            print(f"{name:<11} {row['pending']:>9} {row['seconds']:>17.3f} s "
+                  f"{row['timers_per_s']:>9}")
+    for name, ratio in ratios.items():
+        print(f"{name}: largest/smallest = {ratio} (target ≤ 1.5)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,644 @@
+"""Notification delivery: templates, channels against real SMTP and HTTP sinks on loopback,
+the outbox lease, back-off, dead letters and the daily digest, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import base64
+import email
+import email.policy
+import hashlib
+import hmac
+import json
+import socket
+import threading
+import urllib.parse
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiosmtpd.controller import Controller
+from jinja2 import UndefinedError
+from sqlalchemy import delete, select
+
+from workflow.clock import FrozenClock
+from workflow.db import Database
+from workflow.errors import ConfigurationError, InputError
+from workflow.models import Contact, Notification
+from workflow.notify.channels import (
+    ChannelRegistry,
+    EmailChannel,
+    LogChannel,
+    WebhookChannel,
+    channels_from_env,
+    idempotency_key,
+)
+from workflow.notify.outbox import (
+    BACKOFF_BASE,
+    BACKOFF_CAP,
+    DEAD,
+    DIGESTED,
+    HELD,
+    PENDING,
+    SENDING,
+    SENT,
+    backoff,
+    claim_due_notifications,
+    compose_digests,
+    count_by_status,
+    deliver_due,
+    list_notifications,
+    recipients,
+    record_sent,
+    retry,
+)
+from workflow.notify.render import render
+
+UNIT_NAME = "相山区人民政府"
+ISSUE_CONTEXT: dict[str, Any] = {
+    "issue_id": 7, "number": "12", "title": "部分建筑工地扬尘防控不到位", "unit": UNIT_NAME,
+    "leader": "王副市长", "deadline": "2026-06-30", "days_left": 3, "days_overdue": 0,
+    "light": "blue", "level": "reminder:3 days", "level_label": "催办提醒",
+}
+DINGTALK_SECRET = "SEC0123456789abcdef"
+
+
+# --- fixtures: the outbox tables, an SMTP sink and an HTTP sink ---------------------------
+
+def _empty_outbox(db: Database) -> None:
+    with db.session(write=True) as session:
+        session.execute(delete(Notification))
+        session.execute(delete(Contact))
+
+
+@pytest.fixture
+def outbox(db: Database) -> Iterator[Database]:
+    """The database with empty outbox and contact tables, emptied again afterwards (the
+    PostgreSQL database is shared by the whole session)."""
+    _empty_outbox(db)
+    yield db
+    _empty_outbox(db)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+class Mailbox:
+    """aiosmtpd handler that keeps every accepted message."""
+
+    def __init__(self) -> None:
+        self.envelopes: list[Any] = []
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        self.envelopes.append(envelope)
+        return "250 Message accepted for delivery"
+
+
+@dataclass
+class SmtpSink:
+    host: str
+    port: int
+    mailbox: Mailbox
+
+
+@pytest.fixture
+def smtp_sink() -> Iterator[SmtpSink]:
+    mailbox = Mailbox()
+    controller = Controller(mailbox, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    try:
+        yield SmtpSink(controller.hostname, controller.port, mailbox)
+    finally:
+        controller.stop()
+
+
+@dataclass
+class Received:
+    path: str
+    query: dict[str, list[str]]
+    headers: dict[str, str]
+    body: Any
+    status: int
+    errcode: int
+
+
+@dataclass
+class HttpSink:
+    """A webhook receiver: records each POST and answers from ``script`` (then 200 with
+    ``errcode 0``). With ``secret`` set it checks DingTalk's signature like DingTalk does."""
+
+    base: str = ""
+    script: list[tuple[int, dict[str, Any]]] = field(default_factory=list)
+    secret: str | None = None
+    received: list[Received] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def url(self, path: str = "/hook") -> str:
+        return self.base + path
+
+    def answer(self, query: dict[str, list[str]]) -> tuple[int, dict[str, Any]]:
+        with self.lock:
+            if self.script:
+                return self.script.pop(0)
+        if self.secret is not None:
+            timestamp, sign = query.get("timestamp", [""])[0], query.get("sign", [""])[0]
+            expected = base64.b64encode(hmac.new(
+                self.secret.encode(), f"{timestamp}\n{self.secret}".encode(),
+                hashlib.sha256).digest()).decode()
+            if not timestamp or sign != expected:
+                return 200, {"errcode": 310000, "errmsg": "sign not match"}
+        return 200, {"errcode": 0, "errmsg": "ok"}
+
+    @property
+    def accepted(self) -> list[Received]:
+        return [r for r in self.received if r.status == 200 and r.errcode == 0]
+
+
+@pytest.fixture
+def http_sink() -> Iterator[HttpSink]:
+    sink = HttpSink()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            length = int(self.headers.get("Content-Length", "0"))
+            payload = json.loads(self.rfile.read(length).decode("utf-8"))
+            parts = urllib.parse.urlsplit(self.path)
+            query = urllib.parse.parse_qs(parts.query)
+            status, reply = sink.answer(query)
+            headers = {key.lower(): value for key, value in self.headers.items()}
+            with sink.lock:
+                sink.received.append(Received(parts.path, query, headers, payload, status,
+                                              reply.get("errcode", 0)))
+            data = json.dumps(reply).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    sink.base = f"http://127.0.0.1:{server.server_address[1]}"
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
+                              daemon=True)
+    thread.start()
+    try:
+        yield sink
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
+
+# --- helpers ------------------------------------------------------------------------------
+
+def queue(db: Database, now: datetime, *, recipient: str = UNIT_NAME, channel: str = "log",
+          address: str | None = None, kind: str = "reminder", status: str = PENDING,
+          issue_id: int = 7, level: str = "reminder:3 days", key: str | None = None,
+          subject: str = "【催办提醒】距整改时限还有3天：部分建筑工地扬尘防控不到位",
+          body: str = "请抓紧推进整改。\n") -> int:
+    """Insert one outbox row as the sweep would, and return its id."""
+    row = Notification(
+        dedupe_key=key or f"{issue_id}:1:{level}:{recipient}:{channel}:{address or recipient}",
+        issue_id=issue_id, timer_id=1, kind=kind, level=level, recipient=recipient,
+        channel=channel, address=address if address is not None else recipient,
+        subject=subject, body=body, status=status, attempts=0, next_attempt_at=now,
+        created_at=now)
+    with db.session(write=True) as session:
+        session.add(row)
+        session.flush()
+        return row.id
+
+
+def add_contact(db: Database, name: str, channel: str, address: str,
+                **options: Any) -> None:
+    with db.session(write=True) as session:
+        session.add(Contact(name=name, channel=channel, address=address, options=options))
+
+
+def row(db: Database, notification_id: int) -> Notification:
+    with db.session() as session:
+        return session.get_one(Notification, notification_id)
+
+
+def webhook_channels(clock: FrozenClock) -> ChannelRegistry:
+    return ChannelRegistry([LogChannel(), WebhookChannel(timeout=5, clock=clock)])
+
+
+# --- templates ----------------------------------------------------------------------------
+
+def test_reminder_renders_in_chinese_with_the_issue_fields() -> None:
+    # Given an issue three days before its deadline
+    # When its reminder is rendered with a base URL
+    subject, body = render("reminder", ISSUE_CONTEXT, base_url="https://zg.example.gov.cn/")
+
+    # Then subject and body carry the facts officials need, in Chinese
+    assert subject == "【催办提醒】距整改时限还有3天：部分建筑工地扬尘防控不到位"
+    assert "距整改时限还有 3 天" in body
+    for line in ("问题序号：12", "问题：部分建筑工地扬尘防控不到位", f"责任单位：{UNIT_NAME}",
+                 "责任领导：王副市长", "整改时限：2026年6月30日", "预警状态：蓝灯（提醒）",
+                 "查看详情：https://zg.example.gov.cn/issues/7"):
+        assert line in body
+
+
+def test_notice_levels_and_missing_link(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given no base URL configured
+    monkeypatch.delenv("RECTIFY_BASE_URL", raising=False)
+    overdue = {**ISSUE_CONTEXT, "days_overdue": 8, "light": "red"}
+
+    # When the red, key-supervision and accountability notices are rendered
+    red = render("notice", {**overdue, "level": "red", "level_label": "红灯督办"})
+    key = render("notice", {**overdue, "level": "key_supervision", "level_label": "重点督办"})
+    proposal = render("notice", {**overdue, "level": "accountability",
+                                 "level_label": "问责建议"})
+
+    # Then each says what the level means, and no link is printed
+    assert red[0] == "【督办通知·红灯督办】已逾期8天：部分建筑工地扬尘防控不到位"
+    assert "预警状态：红灯（督办）" in red[1] and "逾期天数：8 天" in red[1]
+    assert "3个工作日内书面报告" in red[1]
+    assert "已列为重点督办事项" in key[1]
+    assert "已形成问责建议" in proposal[1]
+    assert all("查看详情" not in body for _, body in (red, key, proposal))
+
+
+def test_render_refuses_missing_facts_and_unknown_kinds() -> None:
+    # Given a context without the title
+    context = {key: value for key, value in ISSUE_CONTEXT.items() if key != "title"}
+
+    # When / Then rendering fails loudly instead of sending a notice with a hole
+    with pytest.raises(UndefinedError, match="title"):
+        render("reminder", context)
+    with pytest.raises(InputError, match="allowed: reminder, notice, digest"):
+        render("telegram", ISSUE_CONTEXT)
+
+
+def test_backoff_doubles_from_30_seconds_up_to_one_hour() -> None:
+    assert [backoff(n) for n in (1, 2, 3)] == [BACKOFF_BASE, BACKOFF_BASE * 2, BACKOFF_BASE * 4]
+    assert backoff(8) == BACKOFF_CAP
+    assert backoff(1000) == BACKOFF_CAP
+
+
+# --- channels against real sinks -----------------------------------------------------------
+
+def test_log_channel_records_messages_and_writes_json_lines(
+        outbox: Database, clock: FrozenClock, tmp_path: Path) -> None:
+    # Given a due reminder for a recipient without contacts (the log channel)
+    notification_id = queue(outbox, clock.now())
+    log = LogChannel(tmp_path / "notifications.jsonl")
+
+    # When the outbox is delivered
+    report = deliver_due(outbox, ChannelRegistry([log]), now=clock.now(), owner="w1")
+
+    # Then the log holds it in memory and on disk, and the row is sent
+    assert (report.sent, report.failed, report.dead) == (1, 0, 0)
+    assert [m.id for m in log.messages] == [notification_id]
+    [record] = log.read()
+    assert record["subject"].startswith("【催办提醒】") and record["recipient"] == UNIT_NAME
+    sent = row(outbox, notification_id)
+    assert (sent.status, sent.attempts, sent.sent_at) == (SENT, 1, clock.now())
+
+
+def test_email_reaches_a_real_smtp_server_in_chinese(
+        outbox: Database, clock: FrozenClock, smtp_sink: SmtpSink) -> None:
+    # Given a unit reached by e-mail and a reminder for it
+    add_contact(outbox, UNIT_NAME, "email", "xiangshan@example.gov.cn")
+    [(channel, address, _)] = recipients(outbox, UNIT_NAME)
+    notification_id = queue(outbox, clock.now(), channel=channel, address=address)
+    channels = ChannelRegistry([EmailChannel(smtp_sink.host, smtp_sink.port,
+                                             "整改办 <rectify@example.gov.cn>", timeout=5)])
+
+    # When the outbox is delivered
+    report = deliver_due(outbox, channels, now=clock.now(), owner="w1")
+
+    # Then the SMTP server received one UTF-8 message with the Chinese text intact
+    assert report.sent == 1
+    [envelope] = smtp_sink.mailbox.envelopes
+    assert envelope.rcpt_tos == ["xiangshan@example.gov.cn"]
+    message = email.message_from_bytes(envelope.original_content, policy=email.policy.default)
+    assert message["Subject"] == "【催办提醒】距整改时限还有3天：部分建筑工地扬尘防控不到位"
+    assert message["To"].addresses[0].display_name == UNIT_NAME
+    assert message.get_content() == "请抓紧推进整改。\n"
+    sent = row(outbox, notification_id)
+    assert message["X-Idempotency-Key"] == idempotency_key(sent.dedupe_key)
+    assert urllib.parse.unquote(message["X-Idempotency-Key"]) == sent.dedupe_key
+    assert message["Message-ID"].endswith("@example.gov.cn>")
+    assert sent.status == SENT
+
+
+def test_webhook_posts_json_with_the_idempotency_key(
+        outbox: Database, clock: FrozenClock, http_sink: HttpSink) -> None:
+    # Given a recipient reached by a plain JSON webhook
+    notification_id = queue(outbox, clock.now(), channel="webhook", address=http_sink.url())
+
+    # When the outbox is delivered
+    report = deliver_due(outbox, webhook_channels(clock), now=clock.now(), owner="w1")
+
+    # Then the sink got the message fields and the key
+    assert report.sent == 1
+    [received] = http_sink.received
+    sent = row(outbox, notification_id)
+    assert received.headers["idempotency-key"] == idempotency_key(sent.dedupe_key)
+    assert received.body["subject"] == sent.subject and received.body["id"] == notification_id
+    assert received.body["dedupe_key"] == sent.dedupe_key
+
+
+def test_failing_sink_gets_exactly_one_accepted_message_after_backoff(
+        outbox: Database, clock: FrozenClock, http_sink: HttpSink) -> None:
+    # Given a webhook that fails three times before it works
+    http_sink.script = [(500, {"error": "busy"})] * 3
+    notification_id = queue(outbox, clock.now(), channel="webhook", address=http_sink.url())
+    channels = webhook_channels(clock)
+
+    # When the outbox is delivered, waiting out each back-off (and once too early)
+    reports = [deliver_due(outbox, channels, now=clock.now(), owner="w1")]
+    for attempt in (1, 2, 3):
+        clock.advance(backoff(attempt) - timedelta(seconds=1))
+        early = deliver_due(outbox, channels, now=clock.now(), owner="w1")
+        assert (early.sent, early.failed) == (0, 0)  # still backing off: not claimed
+        clock.advance(timedelta(seconds=1))
+        reports.append(deliver_due(outbox, channels, now=clock.now(), owner="w1"))
+
+    # Then there were four attempts, one accepted, all with the same key, and one "sent"
+    assert [(r.sent, r.failed) for r in reports] == [(0, 1), (0, 1), (0, 1), (1, 0)]
+    assert [r.status for r in http_sink.received] == [500, 500, 500, 200]
+    assert len(http_sink.accepted) == 1
+    assert len({r.headers["idempotency-key"] for r in http_sink.received}) == 1
+    sent = row(outbox, notification_id)
+    assert (sent.status, sent.attempts, sent.sent_at) == (SENT, 4, clock.now())
+    assert "HTTP 500" in (sent.last_error or "")
+
+
+def test_dead_letter_after_max_attempts_then_retry_revives_it(
+        outbox: Database, clock: FrozenClock, http_sink: HttpSink) -> None:
+    # Given a webhook that keeps failing
+    http_sink.script = [(503, {"error": "down"})] * 3
+    notification_id = queue(outbox, clock.now(), channel="webhook", address=http_sink.url())
+    channels = webhook_channels(clock)
+
+    # When three attempts (the maximum here) fail
+    reports = []
+    for _ in range(3):
+        reports.append(deliver_due(outbox, channels, now=clock.now(), owner="w1",
+                                   max_attempts=3))
+        clock.advance(BACKOFF_CAP)
+
+    # Then the row is dead, listed as such, and no longer claimed
+    assert [(r.failed, r.dead) for r in reports] == [(1, 0), (1, 0), (0, 1)]
+    dead = row(outbox, notification_id)
+    assert (dead.status, dead.attempts) == (DEAD, 3) and "HTTP 503" in (dead.last_error or "")
+    assert [n.id for n in list_notifications(outbox, status=DEAD)] == [notification_id]
+    assert count_by_status(outbox)[DEAD] == 1
+    assert deliver_due(outbox, channels, now=clock.now(), owner="w1").sent == 0
+
+    # When it is retried after the receiver is repaired
+    assert retry(outbox, [notification_id], now=clock.now()) == 1
+    report = deliver_due(outbox, channels, now=clock.now(), owner="w1", max_attempts=3)
+
+    # Then it is delivered once, its attempt history kept
+    assert report.sent == 1 and len(http_sink.accepted) == 1
+    assert (row(outbox, notification_id).status, row(outbox, notification_id).attempts) == \
+        (SENT, 4)
+    with pytest.raises(InputError):
+        retry(outbox, now=clock.now())
+
+
+def test_unconfigured_channel_fails_and_waits_for_a_retry(
+        outbox: Database, clock: FrozenClock) -> None:
+    # Given an e-mail notification but no e-mail channel configured
+    notification_id = queue(outbox, clock.now(), channel="email", address="a@example.gov.cn")
+
+    # When the outbox is delivered
+    report = deliver_due(outbox, ChannelRegistry([LogChannel()]), now=clock.now(), owner="w1")
+
+    # Then it is not recorded as sent; the error names the missing channel
+    assert (report.sent, report.failed) == (0, 1)
+    failed = row(outbox, notification_id)
+    assert failed.status == PENDING and failed.next_attempt_at == clock.now() + BACKOFF_BASE
+    assert "no channel 'email'" in (failed.last_error or "")
+
+
+# --- webhook presets ------------------------------------------------------------------------
+
+def test_dingtalk_preset_is_signed_and_shaped_as_a_markdown_robot_message(
+        outbox: Database, clock: FrozenClock, http_sink: HttpSink) -> None:
+    # Given a DingTalk group robot with a signing secret, as the unit's contact
+    http_sink.secret = DINGTALK_SECRET
+    robot = http_sink.url("/robot/send?access_token=abc123")
+    add_contact(outbox, UNIT_NAME, "webhook", robot, preset="dingtalk", secret=DINGTALK_SECRET)
+    notification_id = queue(outbox, clock.now(), channel="webhook", address=robot)
+
+    # When the outbox is delivered
+    report = deliver_due(outbox, webhook_channels(clock), now=clock.now(), owner="w1")
+
+    # Then DingTalk's checks pass: the token stays, timestamp and sign verify
+    assert report.sent == 1
+    [received] = http_sink.received
+    assert received.path == "/robot/send" and received.query["access_token"] == ["abc123"]
+    timestamp = received.query["timestamp"][0]
+    assert int(timestamp) == int(clock.now().timestamp() * 1000)
+    expected = base64.b64encode(hmac.new(DINGTALK_SECRET.encode(),
+                                         f"{timestamp}\n{DINGTALK_SECRET}".encode(),
+                                         hashlib.sha256).digest()).decode()
+    assert received.query["sign"] == [expected]
+    # And the body is DingTalk's markdown message
+    sent = row(outbox, notification_id)
+    assert received.body["msgtype"] == "markdown"
+    assert received.body["markdown"]["title"] == sent.subject
+    assert sent.subject in received.body["markdown"]["text"]
+    assert sent.status == SENT
+
+
+def test_dingtalk_errcode_is_a_failure(
+        outbox: Database, clock: FrozenClock, http_sink: HttpSink) -> None:
+    # Given a DingTalk robot that expects a signature, and a contact without the secret
+    http_sink.secret = DINGTALK_SECRET
+    robot = http_sink.url("/robot/send?access_token=abc123")
+    add_contact(outbox, UNIT_NAME, "webhook", robot, preset="dingtalk")
+    notification_id = queue(outbox, clock.now(), channel="webhook", address=robot)
+
+    # When the outbox is delivered
+    report = deliver_due(outbox, webhook_channels(clock), now=clock.now(), owner="w1")
+
+    # Then the HTTP 200 with errcode 310000 counts as a failure, not as sent
+    assert (report.sent, report.failed) == (0, 1)
+    failed = row(outbox, notification_id)
+    assert failed.status == PENDING and "errcode 310000" in (failed.last_error or "")
+    assert "abc123" not in (failed.last_error or "")  # the robot's token stays out of logs
+
+
+def test_wecom_preset_is_shaped_as_a_markdown_robot_message(
+        outbox: Database, clock: FrozenClock, http_sink: HttpSink) -> None:
+    # Given a WeCom group robot as the unit's contact
+    robot = http_sink.url("/cgi-bin/webhook/send?key=k-1")
+    add_contact(outbox, UNIT_NAME, "webhook", robot, preset="wecom")
+    notification_id = queue(outbox, clock.now(), channel="webhook", address=robot)
+
+    # When the outbox is delivered
+    report = deliver_due(outbox, webhook_channels(clock), now=clock.now(), owner="w1")
+
+    # Then WeCom's markdown message was posted, with no DingTalk signature
+    assert report.sent == 1
+    [received] = http_sink.received
+    sent = row(outbox, notification_id)
+    assert received.body == {"msgtype": "markdown",
+                             "markdown": {"content": f"**{sent.subject}**\n{sent.body}"}}
+    assert received.query == {"key": ["k-1"]}
+    assert received.headers["idempotency-key"] == idempotency_key(sent.dedupe_key)
+
+
+# --- leases and concurrency -----------------------------------------------------------------
+
+def test_expired_lease_is_claimable_again(outbox: Database, clock: FrozenClock) -> None:
+    # Given worker A claimed a message and stopped before finishing it
+    notification_id = queue(outbox, clock.now())
+    [claimed_by_a] = claim_due_notifications(outbox, now=clock.now(), limit=10, owner="A")
+    assert row(outbox, notification_id).status == SENDING
+
+    # When worker B looks while the lease holds, and again after it expired
+    during = claim_due_notifications(outbox, now=clock.now(), limit=10, owner="B")
+    clock.advance(timedelta(minutes=5, seconds=1))
+    after = claim_due_notifications(outbox, now=clock.now(), limit=10, owner="B")
+
+    # Then B gets it only after expiry, and A can no longer record an outcome
+    assert during == []
+    assert [m.id for m in after] == [notification_id] and after[0].attempt == 2
+    assert not record_sent(outbox, claimed_by_a, owner="A", now=clock.now())
+    assert record_sent(outbox, after[0], owner="B", now=clock.now())
+    assert row(outbox, notification_id).lease_owner == "B"
+
+
+def test_message_whose_worker_keeps_dying_goes_dead(outbox: Database,
+                                                    clock: FrozenClock) -> None:
+    # Given a message whose every worker stops mid-send (the lease always runs out)
+    notification_id = queue(outbox, clock.now())
+    for owner in ("A", "B"):
+        assert claim_due_notifications(outbox, now=clock.now(), limit=1, owner=owner,
+                                       max_attempts=2)
+        clock.advance(timedelta(minutes=6))
+
+    # When a third worker claims after the second lease expired
+    third = claim_due_notifications(outbox, now=clock.now(), limit=1, owner="C",
+                                    max_attempts=2)
+
+    # Then the message is dead rather than tried forever
+    assert third == []
+    dead = row(outbox, notification_id)
+    assert (dead.status, dead.attempts) == (DEAD, 2) and "lease expired" in dead.last_error
+
+
+def test_concurrent_claimers_never_get_the_same_row(outbox: Database,
+                                                    clock: FrozenClock) -> None:
+    # Given 60 due messages and four workers starting at the same moment
+    ids = {queue(outbox, clock.now(), issue_id=n, key=f"k{n}") for n in range(60)}
+    start = threading.Barrier(4)
+    claims: dict[str, list[int]] = {}
+    errors: list[BaseException] = []
+
+    def work(owner: str) -> None:
+        try:
+            start.wait()
+            claims[owner] = [m.id for m in claim_due_notifications(
+                outbox, now=clock.now(), limit=20, owner=owner)]
+        except BaseException as exc:
+            errors.append(exc)
+
+    # When they all claim at once
+    threads = [threading.Thread(target=work, args=(f"w{n}",)) for n in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    # Then every row went to exactly one worker
+    assert errors == []
+    claimed = [i for owned in claims.values() for i in owned]
+    assert len(claimed) == len(set(claimed)) == 60 and set(claimed) == ids
+    with outbox.session() as session:
+        owners = dict(session.execute(select(Notification.id, Notification.lease_owner)).all())
+    assert all(owners[i] == owner for owner, owned in claims.items() for i in owned)
+
+
+# --- digest and contacts --------------------------------------------------------------------
+
+def test_digest_groups_held_reminders_per_recipient_and_is_idempotent(
+        outbox: Database, clock: FrozenClock) -> None:
+    # Given three reminders held for one unit's digest and one for another recipient
+    held = [queue(outbox, clock.now(), status=HELD, issue_id=n, key=f"held-{n}",
+                  subject=f"【催办提醒】距整改时限还有3天：问题{n}") for n in (1, 2, 3)]
+    other = queue(outbox, clock.now(), recipient="王副市长", status=HELD, issue_id=4,
+                  key="held-4", subject="【催办提醒】距整改时限还有1天：问题4")
+
+    # When the digest is composed twice the same day
+    first = compose_digests(outbox, now=clock.now(), base_url="https://zg.example.gov.cn")
+    second = compose_digests(outbox, now=clock.now() + timedelta(hours=2))
+
+    # Then each recipient has one digest listing all its items; the second run added nothing
+    assert (first, second) == (2, 0)
+    digests = [n for n in list_notifications(outbox, limit=100) if n.kind == "digest"]
+    assert sorted(n.recipient for n in digests) == ["王副市长", UNIT_NAME]
+    [unit_digest] = [n for n in digests if n.recipient == UNIT_NAME]
+    assert unit_digest.dedupe_key == f"digest:{UNIT_NAME}:log:{UNIT_NAME}:2026-01-05"
+    assert unit_digest.subject == "【每日汇总】2026年1月5日催办提醒3项"
+    for n in (1, 2, 3):
+        assert f"{n}. 【催办提醒】距整改时限还有3天：问题{n}" in unit_digest.body
+        assert f"https://zg.example.gov.cn/issues/{n}" in unit_digest.body
+    assert {row(outbox, i).status for i in [*held, other]} == {DIGESTED}
+
+    # When a reminder is held after today's digest went out
+    late = queue(outbox, clock.now(), status=HELD, issue_id=5, key="held-5",
+                 subject="【催办提醒】问题5")
+
+    # Then it waits for tomorrow's digest instead of being lost
+    assert compose_digests(outbox, now=clock.now() + timedelta(hours=3)) == 0
+    assert row(outbox, late).status == HELD
+    assert compose_digests(outbox, now=clock.now() + timedelta(days=1)) == 1
+    assert row(outbox, late).status == DIGESTED
+
+    # And the digests are delivered like any message; held rows never are
+    log = LogChannel()
+    report = deliver_due(outbox, ChannelRegistry([log]), now=clock.now() + timedelta(days=1),
+                         owner="w1")
+    assert report.sent == 3 and {m.kind for m in log.messages} == {"digest"}
+
+
+def test_recipients_come_from_contacts_or_fall_back_to_the_log(outbox: Database) -> None:
+    # Given a unit with two contacts and a leader with none
+    add_contact(outbox, UNIT_NAME, "email", "xiangshan@example.gov.cn")
+    add_contact(outbox, UNIT_NAME, "webhook", "https://oapi.dingtalk.com/robot/send?x=1",
+                preset="dingtalk")
+
+    # When / Then both contacts are listed; the leader is reached by the log channel
+    assert recipients(outbox, UNIT_NAME) == [
+        ("email", "xiangshan@example.gov.cn", {}),
+        ("webhook", "https://oapi.dingtalk.com/robot/send?x=1", {"preset": "dingtalk"}),
+    ]
+    assert recipients(outbox, "王副市长") == [("log", "王副市长", {})]
+
+
+def test_channels_from_env(tmp_path: Path) -> None:
+    # Given no SMTP host, only log and webhook exist
+    assert sorted(channels_from_env({})) == ["log", "webhook"]
+
+    # Given SMTP settings
+    channels = channels_from_env({
+        "RECTIFY_SMTP_HOST": "smtp.example.gov.cn", "RECTIFY_SMTP_STARTTLS": "true",
+        "RECTIFY_SMTP_USER": "rectify@example.gov.cn", "RECTIFY_SMTP_PASSWORD": "pw",
+        "RECTIFY_NOTIFY_LOG": str(tmp_path / "log.jsonl")})
+
+    # Then the e-mail channel is configured from them
+    mail = channels["email"]
+    assert isinstance(mail, EmailChannel)
+    assert (mail.host, mail.port, mail.starttls, mail.sender) == \
+        ("smtp.example.gov.cn", 587, True, "rectify@example.gov.cn")
+    assert isinstance(channels["log"], LogChannel)
+    assert channels["log"].path == tmp_path / "log.jsonl"
+    with pytest.raises(ConfigurationError, match="RECTIFY_SMTP_SSL"):
+        channels_from_env({"RECTIFY_SMTP_HOST": "h", "RECTIFY_SMTP_SSL": "maybe"})

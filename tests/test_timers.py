@@ -1,0 +1,256 @@
+"""Durable deadlines: timers written with transitions, swept with leases, one notice per
+level, skipped levels recorded, extensions stopping the climb. Runs on SQLite and PostgreSQL
+with an injected clock (no sleeping)."""
+
+from __future__ import annotations
+
+import multiprocessing
+from collections import Counter
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import func, select
+
+from tests.support import OFFICE, UNIT, fire_valid, new_issue
+from workflow import service
+from workflow.clock import SHANGHAI, FrozenClock
+from workflow.db import Database
+from workflow.engine import Engine
+from workflow.evidence import EvidenceStore
+from workflow.history import verify
+from workflow.models import AccountabilityProposal, Notification, Timer
+from workflow.sweep import claim_due_timers, sweep
+
+DEADLINE_DAY = date(2026, 3, 31)
+DEADLINE = datetime(2026, 3, 31, 23, 59, 59, tzinfo=SHANGHAI)
+
+
+def started_issue(engine: Engine, evidence: Path, **facts: Any) -> int:
+    issue_id = new_issue(engine, deadline=DEADLINE_DAY, **facts)
+    fire_valid(engine, issue_id, "start", evidence)
+    return issue_id
+
+
+def notices(db: Database, issue_id: int) -> Counter[str]:
+    with db.session() as session:
+        return Counter(session.scalars(select(Notification.level)
+                                       .where(Notification.issue_id == issue_id)))
+
+
+def timer_statuses(db: Database, issue_id: int) -> Counter[tuple[str, str]]:
+    with db.session() as session:
+        return Counter(session.execute(select(Timer.state, Timer.status)
+                                       .where(Timer.issue_id == issue_id)))
+
+
+def run_until(engine: Engine, clock: FrozenClock, end: datetime, step: timedelta) -> None:
+    while clock.now() < end:
+        clock.advance(step)
+        sweep(engine)
+
+
+def test_from_creation_to_40_days_overdue_each_level_is_sent_once(
+        engine: Engine, clock: FrozenClock, evidence_file: Path) -> None:
+    # Given an issue in progress with its deadline on 2026-03-31
+    issue_id = started_issue(engine, evidence_file)
+    # When the clock runs to 40 days past the deadline with a sweep every 6 hours
+    run_until(engine, clock, DEADLINE + timedelta(days=40), timedelta(hours=6))
+    # Then each reminder and each escalation level went out exactly once
+    sent = notices(engine.db, issue_id)
+    assert sent == Counter({"reminder:7 days": 1, "reminder:3 days": 1, "reminder:1 day": 1,
+                            "red": 2, "key_supervision": 2, "accountability": 1})
+    # (reminders to the unit; red and 重点督办 to the leader and the office; 问责建议 to the office)
+    with engine.db.session() as session:
+        recipients = set(session.execute(select(Notification.level, Notification.recipient)
+                                          .where(Notification.issue_id == issue_id)))
+        proposals = session.scalars(select(AccountabilityProposal)).all()
+    assert ("reminder:1 day", UNIT.name) in recipients
+    assert {("red", "王副市长"), ("red", "整改办"), ("accountability", "整改办")} <= recipients
+    # And one accountability proposal is open for the office to decide, never a sanction
+    assert [(p.issue_id, p.status) for p in proposals] == [(issue_id, "open")]
+    issue = service.get_issue(engine.db, issue_id)
+    assert (issue.escalation_level, issue.key_supervision) == ("accountability", True)
+    events = [e.trigger for e in service.history(engine.db, issue_id)]
+    assert events.count("remind") == 3 and events.count("escalate") == 3
+    assert "skip" not in events
+    assert verify(engine.db).ok
+
+
+def test_notices_fall_due_at_the_right_moments(engine: Engine, clock: FrozenClock,
+                                               evidence_file: Path) -> None:
+    issue_id = started_issue(engine, evidence_file)
+    # One second before the 7-day reminder nothing is due; at it, the reminder is
+    clock.set(DEADLINE - timedelta(days=7, seconds=1))
+    assert sweep(engine).claimed == 0
+    clock.advance(timedelta(seconds=1))
+    assert sweep(engine).levels == {"reminder:7 days": 1}
+    # The red notice comes exactly at the deadline, 重点督办 at 7 days past it
+    clock.set(DEADLINE)
+    sweep(engine)
+    assert notices(engine.db, issue_id)["red"] == 2
+    clock.set(DEADLINE + timedelta(days=7) - timedelta(seconds=1))
+    sweep(engine)
+    assert notices(engine.db, issue_id)["key_supervision"] == 0
+    clock.set(DEADLINE + timedelta(days=7))
+    sweep(engine)
+    assert notices(engine.db, issue_id)["key_supervision"] == 2
+
+
+def test_an_approved_extension_moves_the_deadline_and_stops_the_climb(
+        engine: Engine, clock: FrozenClock, evidence_file: Path) -> None:
+    # Given an issue that went red at its deadline
+    issue_id = started_issue(engine, evidence_file)
+    run_until(engine, clock, DEADLINE + timedelta(days=2), timedelta(hours=12))
+    assert notices(engine.db, issue_id)["red"] == 2
+    # When the office approves an extension to 2026-06-30
+    engine.fire(issue_id, "extend", actor=OFFICE, comment="汛期施工受阻，确有正当理由",
+                fields={"new_deadline": "2026-06-30"})
+    # Then the old deadline is kept in history and the new one is in force
+    event = service.history(engine.db, issue_id)[-1]
+    assert event.payload["previous_deadline"] == "2026-03-31"
+    assert event.payload["fields"] == {"new_deadline": "2026-06-30"}
+    issue = service.get_issue(engine.db, issue_id)
+    assert issue.due_at == datetime(2026, 6, 30, 15, 59, 59, tzinfo=UTC)
+    assert issue.escalation_level is None
+    # And no 重点督办 or 问责建议 follows from the old deadline
+    run_until(engine, clock, DEADLINE + timedelta(days=40), timedelta(hours=12))
+    sent = notices(engine.db, issue_id)
+    assert sent["key_supervision"] == 0 and sent["accountability"] == 0
+    assert sent["red"] == 2  # only the one from before the extension
+    # On 2026-05-10 the new deadline is 51 days away: the light is green again
+    view = service.issue_view(engine.db, issue, engine.registry, clock.now())
+    assert view["light"] == "green"
+
+
+def test_leaving_a_state_cancels_every_pending_timer_of_it(
+        engine: Engine, clock: FrozenClock, evidence_file: Path) -> None:
+    issue_id = started_issue(engine, evidence_file)
+    assert timer_statuses(engine.db, issue_id)[("in_progress", "pending")] == 6
+    # When the unit applies for acceptance
+    fire_valid(engine, issue_id, "apply_acceptance", evidence_file)
+    # Then none of in_progress's timers is left pending, and acceptance has its reminders
+    statuses = timer_statuses(engine.db, issue_id)
+    assert statuses[("in_progress", "pending")] == 0
+    assert statuses[("in_progress", "cancelled")] == 6
+    assert statuses[("acceptance", "pending")] == 3  # acceptance does not escalate
+    # And sweeping past the old deadline sends nothing for it
+    run_until(engine, clock, DEADLINE + timedelta(days=10), timedelta(days=1))
+    assert not [level for level in notices(engine.db, issue_id)
+                if not level.startswith("reminder")]
+
+
+def test_after_a_72_hour_gap_one_sweep_sends_only_the_current_level(
+        engine: Engine, clock: FrozenClock, evidence_file: Path) -> None:
+    # Given an issue swept until 2 days before its deadline (7- and 3-day reminders went out)
+    issue_id = started_issue(engine, evidence_file)
+    run_until(engine, clock, DEADLINE - timedelta(days=2), timedelta(hours=6))
+    assert notices(engine.db, issue_id) == Counter({"reminder:7 days": 1, "reminder:3 days": 1})
+    # When no sweep runs for 72 hours, across the deadline
+    clock.advance(timedelta(hours=72))
+    report = sweep(engine)
+    # Then that one sweep sends the red notice only; the 1-day reminder is skipped silently
+    assert report.levels == {"red": 1}
+    assert notices(engine.db, issue_id) == Counter(
+        {"reminder:7 days": 1, "reminder:3 days": 1, "red": 2})
+    last = service.history(engine.db, issue_id)[-1]
+    assert (last.trigger, last.payload["level"], last.payload["skipped"]) == (
+        "escalate", "red", ["reminder:1 day"])
+    assert timer_statuses(engine.db, issue_id)[("in_progress", "skipped")] == 1
+    # And sweeping again sends nothing more
+    assert sweep(engine).sent == 0
+
+
+def test_a_long_outage_jumps_straight_to_the_right_level(
+        engine: Engine, clock: FrozenClock, evidence_file: Path) -> None:
+    issue_id = started_issue(engine, evidence_file)
+    # No sweep at all until 31 days past the deadline
+    clock.set(DEADLINE + timedelta(days=31))
+    assert sweep(engine).levels == {"accountability": 1}
+    assert notices(engine.db, issue_id) == Counter({"accountability": 1})
+    issue = service.get_issue(engine.db, issue_id)
+    assert issue.escalation_level == "accountability"
+    assert service.history(engine.db, issue_id)[-1].payload["skipped"] == [
+        "reminder:7 days", "reminder:3 days", "reminder:1 day", "red", "key_supervision"]
+
+
+def test_an_expired_lease_is_claimable_again(engine: Engine, clock: FrozenClock,
+                                             evidence_file: Path) -> None:
+    issue_id = started_issue(engine, evidence_file)
+    clock.set(DEADLINE + timedelta(hours=1))
+    # Given a sweeper that claimed the due timers and died before settling them
+    claimed = claim_due_timers(engine.db, now=clock.now(), limit=100, owner="dead",
+                               lease=timedelta(minutes=5))
+    assert len(claimed) == 4
+    # Then a second sweeper does not see them while the lease runs
+    assert sweep(engine, now=clock.now() + timedelta(minutes=4)).claimed == 0
+    # But after the lease it claims and settles them, sending the red notice once
+    clock.advance(timedelta(minutes=6))
+    assert sweep(engine).levels == {"red": 1}
+    assert notices(engine.db, issue_id)["red"] == 2
+    with engine.db.session() as session:
+        attempts = session.scalars(select(Timer.attempts).where(
+            Timer.issue_id == issue_id, Timer.level == "red")).one()
+    assert attempts == 2
+
+
+def test_light_filter_and_view(engine: Engine, clock: FrozenClock,
+                               evidence_file: Path) -> None:
+    late = started_issue(engine, evidence_file, number="1")
+    soon = new_issue(engine, number="2", deadline=date(2026, 4, 5))
+    fire_valid(engine, soon, "start", evidence_file)
+    calm = new_issue(engine, number="3", deadline=date(2026, 12, 31))
+    fire_valid(engine, calm, "start", evidence_file)
+    clock.set(DEADLINE + timedelta(days=1))
+
+    def ids(light: str) -> list[int]:
+        return [i.id for i in service.list_issues(
+            engine.db, engine.registry, service.IssueFilter(light=light), now=clock.now())]
+
+    assert (ids("red"), ids("blue"), ids("green")) == ([late], [soon], [calm])
+    view = service.issue_view(engine.db, service.get_issue(engine.db, late), engine.registry,
+                              clock.now())
+    assert (view["light"], view["light_label_zh"]) == ("red", "督办")
+
+
+def _sweep_in_process(url: str, evidence_dir: str, now: str, barrier: Any, out: Any) -> None:
+    engine = Engine(Database(url), EvidenceStore(Path(evidence_dir)),
+                    clock=FrozenClock(datetime.fromisoformat(now)))
+    barrier.wait()
+    total = 0
+    while True:
+        report = sweep(engine, limit=7)
+        total += report.sent
+        if report.claimed == 0:
+            break
+    out.put(total)
+
+
+def test_two_sweepers_at_once_never_send_the_same_notice_twice(
+        engine: Engine, clock: FrozenClock, evidence_file: Path, tmp_path: Path) -> None:
+    # Given 40 issues all past their deadline, with reminders and the red notice due
+    ids = [started_issue(engine, evidence_file, number=str(n)) for n in range(40)]
+    clock.set(DEADLINE + timedelta(hours=2))
+    # When two sweeper processes start at the same moment, in small batches
+    url = engine.db.engine.url.render_as_string(hide_password=False)
+    context = multiprocessing.get_context("spawn")
+    barrier, out = context.Barrier(2), context.Queue()
+    workers = [context.Process(target=_sweep_in_process, args=(
+        url, str(tmp_path / "evidence"), clock.now().isoformat(), barrier, out))
+        for _ in range(2)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(timeout=180)
+    # Then every issue got its red notice exactly once between them
+    assert sum(out.get(timeout=10) for _ in workers) == len(ids)
+    with engine.db.session() as session:
+        per_issue = Counter(session.scalars(select(Notification.issue_id)
+                                            .where(Notification.level == "red")))
+        keys = session.scalar(select(func.count(func.distinct(Notification.dedupe_key))))
+        rows = session.scalar(select(func.count()).select_from(Notification))
+    assert per_issue == Counter({issue_id: 2 for issue_id in ids})
+    assert keys == rows
+    for issue_id in ids:
+        assert [e.trigger for e in service.history(engine.db, issue_id)].count("escalate") == 1
+    assert verify(engine.db).ok

@@ -1,0 +1,360 @@
+"""The notification outbox worker: claim due rows under a lease, send them, record the
+outcome; back off and dead-letter failures; fold held reminders into a daily digest.
+
+Every outcome is written by a guarded ``UPDATE … WHERE id = ? AND lease_owner = ? AND
+status = 'sending'``, so a worker whose lease ran out never overwrites the row another
+worker now holds. ``attempts`` counts delivery attempts started (it goes up when a row is
+claimed), so a message whose worker dies mid-send still reaches ``dead`` after
+``max_attempts`` and cannot loop forever. A row is marked ``sent`` only after its channel
+returned without an error.
+
+Statuses: ``pending`` (waiting for ``next_attempt_at``), ``sending`` (leased to a worker),
+``sent``, ``dead`` (gave up; ``retry`` revives it), ``digest`` (a reminder held for the
+daily digest) and ``digested`` (folded into a digest row).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from itertools import groupby
+from typing import Any
+
+from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+from workflow.clock import local
+from workflow.db import Database
+from workflow.errors import InputError
+from workflow.models import Contact, Notification
+from workflow.notify.channels import LOG, Channel, DeliveryError, OutgoingMessage
+from workflow.notify.render import render
+
+logger = logging.getLogger(__name__)
+
+PENDING, SENDING, SENT, DEAD = "pending", "sending", "sent", "dead"
+HELD, DIGESTED = "digest", "digested"
+STATUSES = (PENDING, SENDING, SENT, DEAD, HELD, DIGESTED)
+
+# Retry policy, in one place: wait BACKOFF_BASE after the first failure, BACKOFF_FACTOR times
+# longer after each further one, never more than BACKOFF_CAP; give up after MAX_ATTEMPTS.
+BACKOFF_BASE = timedelta(seconds=30)
+BACKOFF_FACTOR = 2
+BACKOFF_CAP = timedelta(hours=1)
+MAX_ATTEMPTS = 8
+DEFAULT_LEASE = timedelta(minutes=5)
+DEFAULT_BATCH = 100
+ERROR_TEXT_LIMIT = 2000
+LEASE_EXPIRED_ERROR = ("the lease expired {n} time(s) without a result (did the worker stop "
+                       "mid-send?); given up after {n} attempts")
+
+NOTIFICATIONS = Notification.__table__
+CONTACTS = Contact.__table__
+
+
+@dataclass
+class DeliveryReport:
+    """What one ``deliver_due`` call did.
+
+    Attributes:
+        sent: messages delivered and recorded as sent.
+        failed: messages that failed and wait for a retry.
+        dead: messages that failed for the last time.
+        lost: messages whose lease passed to another worker before the result was recorded.
+    """
+
+    sent: int = 0
+    failed: int = 0
+    dead: int = 0
+    lost: int = 0
+
+
+def backoff(attempts: int) -> timedelta:
+    """The wait after the ``attempts``-th failed attempt: 30 s, 1 min, 2 min, … up to 1 h."""
+    steps = min(max(attempts - 1, 0), 30)  # 2**30 × 30 s is far past any cap, and finite
+    return min(BACKOFF_CAP, BACKOFF_BASE * BACKOFF_FACTOR ** steps)
+
+
+def recipients(db: Database, name: str) -> list[tuple[str, str, dict[str, Any]]]:
+    """Where ``name`` is reached: ``(channel, address, options)`` for each of its contacts,
+    or the log channel (address = the name) when it has none."""
+    with db.session() as session:
+        contacts = session.scalars(select(Contact).where(Contact.name == name)
+                                   .order_by(Contact.id)).all()
+        found = [(c.channel, c.address, dict(c.options or {})) for c in contacts]
+    return found or [(LOG, name, {})]
+
+
+def claim_due_notifications(db: Database, *, now: datetime, limit: int, owner: str,
+                            lease: timedelta = DEFAULT_LEASE,
+                            max_attempts: int = MAX_ATTEMPTS) -> list[OutgoingMessage]:
+    """Lease up to ``limit`` due messages to ``owner``.
+
+    Due are pending rows whose ``next_attempt_at`` has come and sending rows whose lease
+    expired (their worker is gone). An expired row that already had ``max_attempts`` goes to
+    ``dead`` instead. PostgreSQL skips rows another worker is claiming (``FOR UPDATE SKIP
+    LOCKED``); SQLite serialises claimers on its write lock (``BEGIN IMMEDIATE``).
+
+    Args:
+        db: the database.
+        now: the current time (aware).
+        limit: most messages to claim.
+        owner: this worker's lease name.
+        lease: how long the claim holds; choose it longer than sending a whole batch takes.
+        max_attempts: attempts after which a message is given up.
+
+    Returns:
+        The claimed messages, in row order, with their contact options.
+    """
+    t = NOTIFICATIONS
+    expired = and_(t.c.status == SENDING, t.c.lease_until < now)
+    bury = (update(t).where(expired, t.c.attempts >= max_attempts)
+            .values(status=DEAD, lease_until=None,
+                    last_error=LEASE_EXPIRED_ERROR.format(n=max_attempts)))
+    due = or_(and_(t.c.status == PENDING, t.c.next_attempt_at <= now), expired)
+    pick = (select(t.c.id).where(due).order_by(t.c.next_attempt_at, t.c.id).limit(limit)
+            .with_for_update(skip_locked=True))
+    claim = (update(t).where(t.c.id.in_(pick.scalar_subquery()))
+             .values(status=SENDING, lease_owner=owner, lease_until=now + lease,
+                     attempts=t.c.attempts + 1)
+             .returning(t.c.id, t.c.dedupe_key, t.c.recipient, t.c.channel, t.c.address,
+                        t.c.subject, t.c.body, t.c.kind, t.c.level, t.c.issue_id,
+                        t.c.attempts))
+    with db.transaction() as conn:
+        buried = conn.execute(bury).rowcount
+        rows = sorted(conn.execute(claim).all(), key=lambda row: row.id)
+        options = _contact_options(conn, rows)
+    if buried:
+        logger.warning("%s notification(s) dead after their last lease expired", buried)
+    return [OutgoingMessage(id=row.id, dedupe_key=row.dedupe_key, recipient=row.recipient,
+                            channel=row.channel, address=row.address, subject=row.subject,
+                            body=row.body, kind=row.kind, level=row.level,
+                            issue_id=row.issue_id, attempt=row.attempts,
+                            options=options.get((row.recipient, row.channel, row.address), {}))
+            for row in rows]
+
+
+def _contact_options(conn: Any, rows: list[Any]) -> dict[tuple[str, str, str], dict[str, Any]]:
+    # Options are read at send time, so a corrected secret applies to the next retry.
+    wanted = {(row.recipient, row.channel, row.address) for row in rows
+              if row.channel != LOG and row.address is not None}
+    if not wanted:
+        return {}
+    c = CONTACTS
+    found = conn.execute(select(c.c.name, c.c.channel, c.c.address, c.c.options)
+                         .where(c.c.name.in_(sorted({name for name, _, _ in wanted}))))
+    return {(name, channel, address): dict(options or {})
+            for name, channel, address, options in found
+            if (name, channel, address) in wanted}
+
+
+def record_sent(db: Database, message: OutgoingMessage, *, owner: str, now: datetime) -> bool:
+    """Mark a delivered message ``sent``; False when its lease is no longer ``owner``'s
+    (another worker holds it now and records its own outcome)."""
+    t = NOTIFICATIONS
+    with db.transaction() as conn:
+        done = conn.execute(
+            update(t).where(t.c.id == message.id, t.c.lease_owner == owner,
+                            t.c.status == SENDING)
+            .values(status=SENT, sent_at=now, lease_until=None)).rowcount
+    return done == 1
+
+
+def record_failure(db: Database, message: OutgoingMessage, error: str, *, owner: str,
+                   now: datetime, max_attempts: int = MAX_ATTEMPTS) -> str | None:
+    """Record a failed attempt: back to ``pending`` after the back-off, or ``dead`` once
+    ``max_attempts`` were made.
+
+    Returns:
+        The new status, or None when the lease is no longer ``owner``'s.
+    """
+    t = NOTIFICATIONS
+    status = DEAD if message.attempt >= max_attempts else PENDING
+    with db.transaction() as conn:
+        done = conn.execute(
+            update(t).where(t.c.id == message.id, t.c.lease_owner == owner,
+                            t.c.status == SENDING)
+            .values(status=status, last_error=error[:ERROR_TEXT_LIMIT],
+                    next_attempt_at=now + backoff(message.attempt), lease_owner=None,
+                    lease_until=None)).rowcount
+    return status if done == 1 else None
+
+
+def deliver_due(db: Database, channels: Mapping[str, Channel], *, now: datetime,
+                owner: str, limit: int = DEFAULT_BATCH, lease: timedelta = DEFAULT_LEASE,
+                max_attempts: int = MAX_ATTEMPTS) -> DeliveryReport:
+    """Claim due messages, send each on its channel and record each outcome in its own
+    short transaction.
+
+    Args:
+        db: the database.
+        channels: channels by name (``channels_from_env()``); a message whose channel is
+            missing fails like a refused delivery and is retried.
+        now: the current time (aware).
+        owner: this worker's lease name.
+        limit: most messages to send in this call.
+        lease: how long the claim holds.
+        max_attempts: attempts after which a message is given up (``dead``).
+    """
+    report = DeliveryReport()
+    for message in claim_due_notifications(db, now=now, limit=limit, owner=owner,
+                                           lease=lease, max_attempts=max_attempts):
+        try:
+            channel = channels.get(message.channel)
+            if channel is None:
+                raise DeliveryError(f"no channel {message.channel!r} is configured (configured: "
+                                    f"{', '.join(sorted(channels)) or 'none'})")
+            channel.send(message)
+        except DeliveryError as exc:
+            error = str(exc)
+        except Exception as exc:
+            # A bug or an unexpected library error must not stop the batch; it is kept on
+            # the row like any failure so that it shows in the dead letters.
+            logger.exception("channel %s crashed on notification %s", message.channel,
+                             message.id)
+            error = f"{type(exc).__name__}: {exc}"
+        else:
+            if record_sent(db, message, owner=owner, now=now):
+                report.sent += 1
+            else:
+                report.lost += 1
+                logger.warning("notification %s was sent but its lease had passed to another "
+                               "worker; the receiver drops the repeat by its idempotency key",
+                               message.id)
+            continue
+        status = record_failure(db, message, error, owner=owner, now=now,
+                                max_attempts=max_attempts)
+        if status == DEAD:
+            report.dead += 1
+            logger.error("notification %s to %s via %s is dead after %s attempts: %s",
+                         message.id, message.recipient, message.channel, message.attempt, error)
+        elif status == PENDING:
+            report.failed += 1
+            logger.warning("notification %s attempt %s failed, retry after %s: %s", message.id,
+                           message.attempt, backoff(message.attempt), error)
+        else:
+            report.lost += 1
+    return report
+
+
+def retry(db: Database, ids: Iterable[int] | None = None, *, now: datetime,
+          all_dead: bool = False) -> int:
+    """Put dead messages back to ``pending``, due at ``now``; ``attempts`` keeps its count,
+    so a revived message that fails again is dead again at once.
+
+    Args:
+        db: the database.
+        ids: the rows to revive (rows not dead are left alone).
+        now: the current time (aware).
+        all_dead: revive every dead row instead of ``ids``.
+
+    Returns:
+        How many rows were revived.
+
+    Raises:
+        InputError: neither or both of ``ids`` and ``all_dead`` were given.
+    """
+    if (ids is None) == (not all_dead):
+        raise InputError("retry needs either notification ids or all_dead=True, not both "
+                         "and not neither")
+    t = NOTIFICATIONS
+    statement = (update(t).where(t.c.status == DEAD)
+                 .values(status=PENDING, next_attempt_at=now, lease_owner=None,
+                         lease_until=None))
+    if not all_dead:
+        wanted = sorted(set(ids or ()))
+        if not wanted:
+            return 0
+        statement = statement.where(t.c.id.in_(wanted))
+    with db.transaction() as conn:
+        revived = conn.execute(statement).rowcount
+    logger.info("revived %s dead notification(s)", revived)
+    return revived
+
+
+def list_notifications(db: Database, *, status: str | None = None,
+                       limit: int = 50) -> list[Notification]:
+    """The newest outbox rows first, optionally only those of one status.
+
+    Raises:
+        InputError: ``status`` is not a known status.
+    """
+    if status is not None and status not in STATUSES:
+        raise InputError(f"unknown notification status {status!r}; allowed: "
+                         f"{', '.join(STATUSES)}")
+    query = select(Notification).order_by(Notification.id.desc()).limit(limit)
+    if status is not None:
+        query = query.where(Notification.status == status)
+    with db.session() as session:
+        return list(session.scalars(query).all())
+
+
+def count_by_status(db: Database) -> dict[str, int]:
+    """How many outbox rows are in each status (every status listed, zeros included)."""
+    with db.session() as session:
+        rows = session.execute(select(Notification.status, func.count())
+                               .group_by(Notification.status)).all()
+    counts = dict.fromkeys(STATUSES, 0)
+    counts.update({status: count for status, count in rows})
+    return counts
+
+
+def compose_digests(db: Database, *, now: datetime, base_url: str | None = None) -> int:
+    """Fold the held reminders (status ``digest``) into one ``digest`` message per
+    recipient, channel and address, and mark them ``digested``.
+
+    The digest's dedupe key names the Asia/Shanghai date, so a second run on the same day
+    queues nothing; reminders held after that day's digest was queued stay held for the next
+    day's.
+
+    Args:
+        db: the database.
+        now: the current time (aware); held rows due later are left for a later digest.
+        base_url: the system's web address for links; ``RECTIFY_BASE_URL`` when None.
+
+    Returns:
+        How many digest messages were queued.
+    """
+    t = NOTIFICATIONS
+    day = local(now).date().isoformat()
+    upsert = sqlite_insert if db.is_sqlite else postgresql_insert
+    queued = 0
+    with db.transaction() as conn:
+        held = conn.execute(
+            select(t.c.id, t.c.recipient, t.c.channel, t.c.address, t.c.subject,
+                   t.c.issue_id, t.c.level)
+            .where(t.c.status == HELD, t.c.next_attempt_at <= now)
+            .order_by(t.c.recipient, t.c.channel, t.c.address, t.c.id)
+            .with_for_update()).all()
+
+        def group_key(row: Any) -> tuple[str, str, str]:
+            return row.recipient, row.channel, row.address or ""
+
+        for (recipient, channel, address), group in groupby(held, key=group_key):
+            rows = list(group)
+            items = [{"subject": row.subject, "issue_id": row.issue_id, "level": row.level}
+                     for row in rows]
+            subject, body = render("digest", {"recipient": recipient, "date": day,
+                                              "items": items}, base_url=base_url)
+            inserted = conn.execute(
+                upsert(t).values(
+                    dedupe_key=f"digest:{recipient}:{channel}:{address}:{day}",
+                    issue_id=None, timer_id=None, kind="digest", level="digest",
+                    recipient=recipient, channel=channel, address=address or None,
+                    subject=subject, body=body, status=PENDING, attempts=0,
+                    next_attempt_at=now, created_at=now)
+                .on_conflict_do_nothing(index_elements=["dedupe_key"])
+                .returning(t.c.id)).scalar_one_or_none()
+            if inserted is None:
+                continue  # today's digest is queued already; these wait for tomorrow's
+            queued += 1
+            conn.execute(update(t).where(t.c.id.in_([row.id for row in rows]),
+                                         t.c.status == HELD)
+                         .values(status=DIGESTED))
+    if queued:
+        logger.info("queued %s digest(s) for %s", queued, day)
+    return queued
+

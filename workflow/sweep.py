@@ -1,0 +1,220 @@
+"""The timer sweep: claim due timer rows under a lease, then settle each issue's claimed
+timers in one transaction — send the current level once, record the ones it skipped.
+
+The database decides everything: what is due comes from ``timers.due_at <= now`` (so a sweep
+after an outage catches up from the rows themselves), the lease makes a crashed sweeper's
+rows claimable again, and the unique dedupe key of each notification makes a repeated
+settlement harmless.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import socket
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from itertools import groupby
+from typing import Any
+
+from sqlalchemy import and_, or_, select, update
+
+from workflow.clock import local
+from workflow.db import Database
+from workflow.definitions import Notices
+from workflow.engine import Engine
+from workflow.errors import ConflictError
+from workflow.notify.outbox import recipients
+from workflow.notify.render import render
+from workflow.statements import TIMERS, Due, EventDraft, IssueRow
+from workflow.timers import (
+    CANCELLED,
+    DONE,
+    LEASED,
+    LIGHT_LABELS,
+    PENDING,
+    REMINDER,
+    SKIPPED,
+    days_overdue,
+    light_of,
+)
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_LEASE = timedelta(minutes=5)
+DEFAULT_BATCH = 1000
+SETTLE_ATTEMPTS = 3
+SYSTEM_ACTOR, SYSTEM_ROLE = "rectify", "system"
+OFFICE_NAME = os.environ.get("RECTIFY_OFFICE_NAME", "整改办")
+
+
+@dataclass(frozen=True)
+class ClaimedTimer:
+    id: int
+    issue_id: int
+    state: str
+    kind: str
+    level: str
+    rank: int
+    deadline_at: datetime
+    due_at: datetime
+
+
+@dataclass
+class SweepReport:
+    """What one sweep did (counts of timers and of notifications queued)."""
+
+    claimed: int = 0
+    sent: int = 0
+    skipped: int = 0
+    cancelled: int = 0
+    notifications: int = 0
+    conflicts: int = 0
+    failed: int = 0
+    levels: dict[str, int] = field(default_factory=dict)
+
+
+def default_owner() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+def claim_due_timers(db: Database, *, now: datetime, limit: int, owner: str,
+                     lease: timedelta = DEFAULT_LEASE) -> list[ClaimedTimer]:
+    """Lease up to ``limit`` due timers: pending ones whose time has come, and leased ones
+    whose lease expired. PostgreSQL skips rows another sweeper holds (``SKIP LOCKED``);
+    SQLite serialises sweepers on its write lock (``BEGIN IMMEDIATE``)."""
+    t = TIMERS
+    due = or_(and_(t.c.status == PENDING, t.c.due_at <= now),
+              and_(t.c.status == LEASED, t.c.lease_until < now))
+    pick = (select(t.c.id).where(due).order_by(t.c.due_at).limit(limit)
+            .with_for_update(skip_locked=True))
+    claim = (update(t).where(t.c.id.in_(pick.scalar_subquery()))
+             .values(status=LEASED, lease_owner=owner, lease_until=now + lease,
+                     attempts=t.c.attempts + 1)
+             .returning(t.c.id, t.c.issue_id, t.c.state, t.c.kind, t.c.level, t.c.rank,
+                        t.c.deadline_at, t.c.due_at))
+    with db.transaction() as conn:
+        return [ClaimedTimer(*row) for row in conn.execute(claim)]
+
+
+def sweep(engine: Engine, *, now: datetime | None = None, limit: int = DEFAULT_BATCH,
+          owner: str | None = None, lease: timedelta = DEFAULT_LEASE) -> SweepReport:
+    """Claim what is due and settle it, issue by issue (one transaction each)."""
+    now = now or engine.clock.now()
+    owner = owner or default_owner()
+    claimed = claim_due_timers(engine.db, now=now, limit=limit, owner=owner, lease=lease)
+    report = SweepReport(claimed=len(claimed))
+    for issue_id, timers in groupby(sorted(claimed, key=lambda t: (t.issue_id, t.id)),
+                                    key=lambda t: t.issue_id):
+        batch = list(timers)
+        try:
+            for attempt in range(1, SETTLE_ATTEMPTS + 1):
+                try:
+                    _settle(engine, issue_id, batch, owner=owner, now=now, report=report)
+                    break
+                except ConflictError:
+                    # Someone moved the issue (or settled its other timers) meanwhile: the
+                    # transaction rolled back and the leases are still ours, so settle again
+                    # against the issue as it is now.
+                    report.conflicts += 1
+                    if attempt == SETTLE_ATTEMPTS:
+                        raise
+        except Exception:
+            report.failed += 1
+            logger.exception("settling timers of issue %s failed; they are retried after "
+                             "their lease", issue_id)
+    if claimed:
+        logger.info("sweep %s: %s", owner, report)
+    return report
+
+
+def _settle(engine: Engine, issue_id: int, timers: list[ClaimedTimer], *, owner: str,
+            now: datetime, report: SweepReport) -> None:
+    sql = engine.statements
+    with sql.transaction() as cursor:
+        row = sql.read_issue(cursor, issue_id)
+        if row is None:
+            return
+        compiled = engine.registry.get(row.definition_id, row.definition_version)
+        notices = compiled.definition.notices
+        # The current level comes from everything due now, not just this batch's share of it,
+        # so a batch limit never splits an issue's catch-up into several notices.
+        due = {t.id: t for t in timers}
+        due.update((t[0], ClaimedTimer(*t)) for t in sql.due_timers(cursor, issue_id, now))
+        candidates = sorted(due.values(), key=lambda t: t.id)
+        live = [t for t in candidates if t.state == row.state and t.deadline_at == row.due_at]
+        reached = compiled.level_rank(row.escalation_level)
+        fresh = sorted((t for t in live if t.rank > reached), key=lambda t: t.rank)
+        top = fresh[-1] if fresh else None
+        finish = {t.id: (CANCELLED if t not in live else DONE if t is top else SKIPPED)
+                  for t in candidates}
+        ours = {t.id for t in candidates if sql.finish_timer(cursor, t.id, owner=owner,
+                                                              status=finish[t.id], now=now)}
+        if top is not None and top.id not in ours:
+            top = None
+        skipped = sorted((t for t in live if t is not top and t.id in ours),
+                         key=lambda t: t.rank)
+        report.cancelled += sum(1 for t in candidates if t not in live and t.id in ours)
+        if top is None and not skipped:
+            return
+        level = next((lv for lv in notices.escalation if lv.key == top.level), None) \
+            if top and top.kind != REMINDER else None
+        key_supervision = row.key_supervision or bool(level and level.flag == "key_supervision")
+        due = Due(row.due_at, row.due_provisional, top.level if top else row.escalation_level,
+                  key_supervision)
+        light = light_of(due_at=row.due_at, completed=False, notices=notices, now=now)
+        overdue = days_overdue(row.due_at, now)
+        payload: dict[str, Any] = {"skipped": [t.level for t in skipped], "light": light,
+                                   "days_overdue": overdue}
+        if top is not None:
+            payload["level"] = top.level
+        trigger = "skip" if top is None else "remind" if top.kind == REMINDER else "escalate"
+        sql.record(cursor, issue_id=issue_id, old_version=row.version, prev_hash=row.head_hash,
+                   now=now, due=due, event=EventDraft(SYSTEM_ACTOR, SYSTEM_ROLE, trigger,
+                                                      row.state, row.state, None, payload))
+        report.skipped += len(skipped)
+        if top is None:
+            return
+        report.sent += 1
+        report.levels[top.level] = report.levels.get(top.level, 0) + 1
+        if level is not None and level.opens_proposal:
+            sql.open_proposal(cursor, issue_id=issue_id, timer_id=top.id, now=now,
+                              reason=f"逾期{overdue}天未完成整改（{level.label_zh}）")
+        report.notifications += _enqueue(engine.db, sql, cursor, row, notices, top, level,
+                                         light=light, overdue=overdue, now=now)
+
+
+def _recipient_names(row: IssueRow, kinds: list[str]) -> list[str]:
+    names = {"unit": row.unit or row.lead_unit, "leader": row.leader, "office": OFFICE_NAME}
+    return list(dict.fromkeys(name for kind in kinds if (name := names[kind])))
+
+
+def _enqueue(db: Database, sql: Any, cursor: Any, row: IssueRow, notices: Notices,
+             top: ClaimedTimer, level: Any, *, light: str, overdue: int, now: datetime) -> int:
+    """Queue the notice of ``top`` for each recipient on each of their channels."""
+    reminder = top.kind == REMINDER
+    kinds = notices.remind if reminder else level.notify
+    context = {
+        "issue_id": top.issue_id, "number": row.number, "title": row.title, "unit": row.unit,
+        "leader": row.leader, "deadline": local(row.due_at).date().isoformat(),
+        "days_left": max(0, math.ceil((row.due_at - now) / timedelta(days=1))),
+        "days_overdue": overdue, "light": light, "light_label": LIGHT_LABELS[light][0],
+        "level": top.level, "level_label": level.label_zh if level else "催办提醒",
+        "key_supervision": bool(level and level.flag == "key_supervision"),
+        "proposal": bool(level and level.opens_proposal),
+    }
+    subject, body = render("reminder" if reminder else "notice", context)
+    status = "digest" if reminder and notices.digest_reminders else PENDING
+    queued = 0
+    for name in _recipient_names(row, kinds):
+        for channel, address, _options in recipients(db, name):
+            queued += sql.enqueue(cursor, {
+                "dedupe_key": f"{top.issue_id}:{top.id}:{top.level}:{name}:{channel}:{address}",
+                "issue_id": top.issue_id, "timer_id": top.id,
+                "kind": "reminder" if reminder else "notice", "level": top.level,
+                "recipient": name, "channel": channel, "address": address,
+                "subject": subject, "body": body, "status": status, "attempts": 0,
+                "next_attempt_at": now, "created_at": now})
+    return queued
