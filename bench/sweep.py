@@ -11,16 +11,21 @@ Usage: python bench/sweep.py [--postgres URL] [--sizes 10000,100000,1000000] [--
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
+# Run as a script, this file's folder comes first on sys.path, and bench/transitions.py would
+# shadow the `transitions` library the engine imports.
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).parent.resolve()]
+
 import argparse
 import json
 import os
-import sys
 import tempfile
 import time
 import uuid
 from collections.abc import Callable
 from datetime import date, timedelta
-from pathlib import Path
 
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url

@@ -14,6 +14,7 @@ from sqlalchemy import func, select
 
 from tests.support import OFFICE, UNIT, fire_valid, new_issue
 from workflow import service
+from workflow.calendar import load_calendar
 from workflow.clock import SHANGHAI, FrozenClock
 from workflow.db import Database
 from workflow.engine import Engine
@@ -254,3 +255,38 @@ def test_two_sweepers_at_once_never_send_the_same_notice_twice(
     for issue_id in ids:
         assert [e.trigger for e in service.history(engine.db, issue_id)].count("escalate") == 1
     assert verify(engine.db).ok
+
+
+def test_a_deadline_over_an_unannounced_year_is_provisional_until_recomputed(
+        engine: Engine, clock: FrozenClock, tmp_path: Path) -> None:
+    # Given an issue assigned on Wednesday 2026-12-30: its 3-working-day deadline reaches
+    # into 2027, for which no State Council notice is entered yet
+    clock.set(datetime(2026, 12, 30, 10, 0, tzinfo=SHANGHAI))
+    issue_id = new_issue(engine, deadline=date(2027, 6, 30))
+    issue = service.get_issue(engine.db, issue_id)
+    assert issue.due_provisional
+    assert issue.due_at == datetime(2027, 1, 5, 15, 59, 59, tzinfo=UTC)  # 31 Dec, 4 Jan, 5 Jan
+    # When the office enters the 2027 notice (New Year off 1-4 January) and recomputes
+    override = tmp_path / "calendar.yaml"
+    override.write_text("years:\n  2027:\n    notice: 测试通知（非官方）\n"
+                        "    holidays:\n      - 2027-01-01..2027-01-04\n", encoding="utf-8")
+    engine.calendar = load_calendar(override)
+    assert engine.recompute_provisional_deadlines() == [issue_id]
+    # Then the deadline moves to the official third working day and is no longer provisional
+    issue = service.get_issue(engine.db, issue_id)
+    assert not issue.due_provisional
+    assert issue.due_at == datetime(2027, 1, 6, 15, 59, 59, tzinfo=UTC)  # 31 Dec, 5 Jan, 6 Jan
+    # And its timers follow the new deadline, and the history says what happened
+    pending = {t.deadline_at for t in service_timers(engine, issue_id)}
+    assert pending == {issue.due_at}
+    event = service.history(engine.db, issue_id)[-1]
+    assert (event.trigger, event.actor) == ("recompute_deadline", "rectify")
+    assert event.payload["previous_due"] == "2027-01-05T23:59:59+08:00"
+    assert engine.recompute_provisional_deadlines() == []
+    assert verify(engine.db).ok
+
+
+def service_timers(engine: Engine, issue_id: int) -> list[Timer]:
+    with engine.db.session() as session:
+        return list(session.scalars(select(Timer).where(Timer.issue_id == issue_id,
+                                                        Timer.status == "pending")))

@@ -17,6 +17,7 @@ from rich.table import Table
 from sqlalchemy import func, select
 
 from workflow import service
+from workflow.calendar import load_calendar
 from workflow.clock import local, to_utc
 from workflow.config import Settings
 from workflow.definitions import load_all
@@ -41,11 +42,13 @@ definitions_app = typer.Typer(help="Process definitions.", no_args_is_help=True)
 issue_app = typer.Typer(help="Rectification issues.", no_args_is_help=True)
 timers_app = typer.Typer(help="Durable timers (reminders, escalation).", no_args_is_help=True)
 outbox_app = typer.Typer(help="Notification outbox.", no_args_is_help=True)
+calendar_app = typer.Typer(help="Working-day calendar (工作日, 调休).", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(definitions_app, name="definitions")
 app.add_typer(issue_app, name="issue")
 app.add_typer(timers_app, name="timers")
 app.add_typer(outbox_app, name="outbox")
+app.add_typer(calendar_app, name="calendar")
 
 console = Console(width=None if sys.stdout.isatty() else 160)
 errors = Console(stderr=True, soft_wrap=True)
@@ -478,6 +481,27 @@ def outbox_digest() -> None:
     """Compose today's digest (每日汇总): one message per recipient for held reminders."""
     engine = _engine()
     console.print(f"{compose_digests(engine.db, now=engine.clock.now())} digest(s) queued")
+
+
+@calendar_app.command("check")
+@reports_errors
+def calendar_check(path: Annotated[Path | None, typer.Argument(
+        help="Override file; default RECTIFY_CALENDAR or definitions/calendar.yaml.")] = None,
+) -> None:
+    """Validate the working-day override file and list the years it enters."""
+    calendar = load_calendar(path)
+    years = calendar.notice_years
+    console.print(f"calendar ok; years entered: "
+                  f"{', '.join(f'{y} ({calendar.notice(y)})' for y in years) or 'none'}")
+
+
+@calendar_app.command("recompute")
+@reports_errors
+def calendar_recompute() -> None:
+    """After entering a new year's notice: recompute every provisional deadline."""
+    changed = _engine().recompute_provisional_deadlines()
+    console.print(f"{len(changed)} provisional deadline(s) recomputed"
+                  + (f": issues {', '.join(map(str, changed))}" if changed else ""))
 
 
 @app.command()

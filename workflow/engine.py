@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from datetime import date, datetime, time
 from typing import Any
 
+from sqlalchemy import select
+
 from workflow.calendar import WorkCalendar, load_calendar
 from workflow.clock import SHANGHAI, Clock, SystemClock, local, to_utc
 from workflow.db import Database
@@ -27,13 +29,22 @@ from workflow.errors import (
 from workflow.evidence import EvidenceRef, EvidenceStore
 from workflow.history import GENESIS
 from workflow.machine import CompiledDefinition, FireContext
+from workflow.models import Issue
 from workflow.registry import Registry
-from workflow.statements import Due, EventDraft, IssueRow, WriteStatements
+from workflow.statements import (
+    SYSTEM_ACTOR,
+    SYSTEM_ROLE,
+    Due,
+    EventDraft,
+    IssueRow,
+    WriteStatements,
+)
 from workflow.timers import plan_timers
 
 logger = logging.getLogger(__name__)
 
 CREATE_TRIGGER = "create"
+RECOMPUTE_TRIGGER = "recompute_deadline"
 END_OF_DAY = time(23, 59, 59)
 
 
@@ -207,6 +218,54 @@ class Engine:
                                   event=EventDraft(actor.name, actor.role, trigger, state,
                                                    to_state, comment, payload))
         return FireResult(issue_id, trigger, state, to_state, version + 1, new_hash)
+
+    def recompute_provisional_deadlines(self) -> list[int]:
+        """Recompute every provisional deadline with the calendar as it is now (after an office
+        entered a new year's notice): a moved deadline gets new timers, and either way the
+        issue's history records the recomputation.
+
+        Returns:
+            the ids of the issues whose deadline or provisional mark changed.
+        """
+        with self.db.session() as session:
+            ids = list(session.scalars(select(Issue.id).where(Issue.due_provisional.is_(True))
+                                       .order_by(Issue.id)))
+        return [issue_id for issue_id in ids if self._recompute(issue_id)]
+
+    def _recompute(self, issue_id: int) -> bool:
+        sql = self.statements
+        now = self.clock.now()
+        with sql.transaction() as cursor:
+            row = sql.read_issue(cursor, issue_id)
+            if row is None or not row.due_provisional or row.due_at is None:
+                return False
+            compiled = self.registry.get(row.definition_id, row.definition_version)
+            spec = compiled.states[row.state]
+            if spec.deadline == FROM_ISSUE:
+                due_at = row.due_at
+                provisional = self.calendar.is_provisional(local(due_at).date())
+            else:
+                entered = sql.entered_at(cursor, issue_id, row.state, row.version)
+                due_at, provisional = self.calendar.deadline_after(
+                    entered, parse_duration(spec.deadline))
+            if (due_at, provisional) == (row.due_at, row.due_provisional):
+                return False
+            if due_at == row.due_at:
+                due = Due(due_at, provisional, row.escalation_level, row.key_supervision)
+            else:
+                cursor.execute(sql.cancel_timers, {"issue_id": issue_id, "now": sql.time(now)})
+                sql.schedule(cursor, issue_id=issue_id, state=row.state, deadline=due_at,
+                             timers=plan_timers(compiled.timelines[spec.escalate], due_at),
+                             now=now)
+                due = Due(due_at, provisional, None, row.key_supervision)
+            sql.record(cursor, issue_id=issue_id, old_version=row.version,
+                       prev_hash=row.head_hash, now=now, due=due, event=EventDraft(
+                           SYSTEM_ACTOR, SYSTEM_ROLE, RECOMPUTE_TRIGGER, row.state, row.state,
+                           None, {"previous_due": local(row.due_at).isoformat(),
+                                  **self._due_payload(due)}))
+        logger.info("issue %s: deadline recomputed to %s (provisional: %s)", issue_id, due_at,
+                    provisional)
+        return True
 
     def _enter(self, cursor: Any, compiled: CompiledDefinition, *, issue_id: int, state: str,
                deadline_at: datetime | None, previous: IssueRow | None, now: datetime) -> Due:

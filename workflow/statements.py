@@ -33,6 +33,10 @@ EVENTS = IssueEvent.__table__
 TIMERS = Timer.__table__
 NOTIFICATIONS = Notification.__table__
 PROPOSALS = AccountabilityProposal.__table__
+# Events the engine writes by itself (timers, calendar updates) carry this actor and role and
+# one of these triggers; they never move an issue to another state.
+SYSTEM_ACTOR, SYSTEM_ROLE = "rectify", "system"
+ENGINE_TRIGGERS = ("remind", "escalate", "skip", "recompute_deadline")
 NOTIFICATION_COLUMNS = ["dedupe_key", "issue_id", "timer_id", "kind", "level", "recipient",
                         "channel", "address", "subject", "body", "status", "attempts",
                         "next_attempt_at", "created_at"]
@@ -139,6 +143,13 @@ class WriteStatements:
                                 TIMERS.c.lease_until < bindparam("now")))))
             .values(status=bindparam("new_status"), finished_at=bindparam("now"),
                     lease_owner=null(), lease_until=null()))
+        self.select_entered_at = sql(
+            select(EVENTS.c.at)
+            .where(EVENTS.c.issue_id == bindparam("issue_id"),
+                   EVENTS.c.to_state == bindparam("state"),
+                   EVENTS.c.seq <= bindparam("version"),
+                   EVENTS.c.trigger.notin_([constant(t) for t in ENGINE_TRIGGERS]))
+            .order_by(EVENTS.c.seq.desc()))
         self.select_due_timers = sql(
             select(TIMERS.c.id, TIMERS.c.issue_id, TIMERS.c.state, TIMERS.c.kind,
                    TIMERS.c.level, TIMERS.c.rank, TIMERS.c.deadline_at, TIMERS.c.due_at)
@@ -208,6 +219,14 @@ class WriteStatements:
                 "rank": timer.rank, "deadline_at": self.time(deadline),
                 "due_at": self.time(timer.due_at), "status": PENDING, "attempts": 0,
                 "created_at": self.time(now)} for timer in timers])
+
+    def entered_at(self, cursor: Any, issue_id: int, state: str, version: int) -> datetime:
+        """When the issue last entered ``state`` by a user's action (or its creation)."""
+        cursor.execute(self.select_entered_at, {"issue_id": issue_id, "state": state,
+                                                "version": version})
+        entered = self.from_time(cursor.fetchone()[0])
+        cursor.fetchall()  # the older entries, not needed
+        return entered
 
     def due_timers(self, cursor: Any, issue_id: int, now: datetime) -> list[tuple[Any, ...]]:
         """The issue's unsettled timers that are due, oldest first (times as aware UTC)."""

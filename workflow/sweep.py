@@ -28,7 +28,7 @@ from workflow.engine import Engine
 from workflow.errors import ConflictError
 from workflow.notify.outbox import recipients
 from workflow.notify.render import render
-from workflow.statements import TIMERS, Due, EventDraft, IssueRow
+from workflow.statements import SYSTEM_ACTOR, SYSTEM_ROLE, TIMERS, Due, EventDraft, IssueRow
 from workflow.timers import (
     CANCELLED,
     DONE,
@@ -46,7 +46,6 @@ logger = logging.getLogger(__name__)
 DEFAULT_LEASE = timedelta(minutes=5)
 DEFAULT_BATCH = 1000
 SETTLE_ATTEMPTS = 3
-SYSTEM_ACTOR, SYSTEM_ROLE = "rectify", "system"
 OFFICE_NAME = os.environ.get("RECTIFY_OFFICE_NAME", "整改办")
 
 
