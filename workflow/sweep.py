@@ -75,6 +75,19 @@ class SweepReport:
     levels: dict[str, int] = field(default_factory=dict)
 
 
+class Contacts:
+    """Recipients' channels, looked up once per sweep rather than once per notice."""
+
+    def __init__(self, db: Database):
+        self._db = db
+        self._known: dict[str, list[tuple[str, str, dict[str, Any]]]] = {}
+
+    def of(self, name: str) -> list[tuple[str, str, dict[str, Any]]]:
+        if name not in self._known:
+            self._known[name] = recipients(self._db, name)
+        return self._known[name]
+
+
 def default_owner() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
@@ -105,13 +118,15 @@ def sweep(engine: Engine, *, now: datetime | None = None, limit: int = DEFAULT_B
     owner = owner or default_owner()
     claimed = claim_due_timers(engine.db, now=now, limit=limit, owner=owner, lease=lease)
     report = SweepReport(claimed=len(claimed))
+    contacts = Contacts(engine.db)
     for issue_id, timers in groupby(sorted(claimed, key=lambda t: (t.issue_id, t.id)),
                                     key=lambda t: t.issue_id):
         batch = list(timers)
         try:
             for attempt in range(1, SETTLE_ATTEMPTS + 1):
                 try:
-                    _settle(engine, issue_id, batch, owner=owner, now=now, report=report)
+                    _settle(engine, issue_id, batch, owner=owner, now=now, report=report,
+                            contacts=contacts)
                     break
                 except ConflictError:
                     # Someone moved the issue (or settled its other timers) meanwhile: the
@@ -130,7 +145,7 @@ def sweep(engine: Engine, *, now: datetime | None = None, limit: int = DEFAULT_B
 
 
 def _settle(engine: Engine, issue_id: int, timers: list[ClaimedTimer], *, owner: str,
-            now: datetime, report: SweepReport) -> None:
+            now: datetime, report: SweepReport, contacts: Contacts) -> None:
     sql = engine.statements
     with sql.transaction() as cursor:
         row = sql.read_issue(cursor, issue_id)
@@ -181,7 +196,7 @@ def _settle(engine: Engine, issue_id: int, timers: list[ClaimedTimer], *, owner:
         if level is not None and level.opens_proposal:
             sql.open_proposal(cursor, issue_id=issue_id, timer_id=top.id, now=now,
                               reason=f"逾期{overdue}天未完成整改（{level.label_zh}）")
-        report.notifications += _enqueue(engine.db, sql, cursor, row, notices, top, level,
+        report.notifications += _enqueue(contacts, sql, cursor, row, notices, top, level,
                                          light=light, overdue=overdue, now=now)
 
 
@@ -190,7 +205,7 @@ def _recipient_names(row: IssueRow, kinds: list[str]) -> list[str]:
     return list(dict.fromkeys(name for kind in kinds if (name := names[kind])))
 
 
-def _enqueue(db: Database, sql: Any, cursor: Any, row: IssueRow, notices: Notices,
+def _enqueue(contacts: Contacts, sql: Any, cursor: Any, row: IssueRow, notices: Notices,
              top: ClaimedTimer, level: Any, *, light: str, overdue: int, now: datetime) -> int:
     """Queue the notice of ``top`` for each recipient on each of their channels."""
     reminder = top.kind == REMINDER
@@ -208,7 +223,7 @@ def _enqueue(db: Database, sql: Any, cursor: Any, row: IssueRow, notices: Notice
     status = "digest" if reminder and notices.digest_reminders else PENDING
     queued = 0
     for name in _recipient_names(row, kinds):
-        for channel, address, _options in recipients(db, name):
+        for channel, address, _options in contacts.of(name):
             queued += sql.enqueue(cursor, {
                 "dedupe_key": f"{top.issue_id}:{top.id}:{top.level}:{name}:{channel}:{address}",
                 "issue_id": top.issue_id, "timer_id": top.id,
