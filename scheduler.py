@@ -1,8 +1,9 @@
 """The scheduler process (APScheduler): timer sweep, outbox relay, digests and reports.
 
-Not built yet: the deadlines/reminders issue adds the timer rows and ``sweep``; the
-workers/scheduler issue turns this module into the leader-locked APScheduler process behind
-``rectify scheduler``. Until then, the engine runs without any scheduled work.
+Not built yet: the workers/scheduler work turns this module into the leader-locked
+APScheduler process behind ``rectify scheduler``. The jobs it will run exist already as
+commands: ``rectify sweep``, ``rectify outbox deliver`` and ``rectify outbox digest``; run
+them from cron until then.
 """
 
 from __future__ import annotations
@@ -11,8 +12,8 @@ import sys
 
 
 def main() -> int:
-    sys.stderr.write("rectify scheduler: no scheduled jobs exist yet (timers come with the "
-                     "deadlines feature)\n")
+    sys.stderr.write("rectify scheduler is not built yet; run `rectify sweep`, "
+                     "`rectify outbox deliver` and `rectify outbox digest` from cron\n")
     return 2
 
 
