@@ -10,6 +10,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
 from sqlalchemy import func, select
 
 from tests.support import OFFICE, UNIT, fire_valid, new_issue
@@ -17,7 +18,9 @@ from workflow import service
 from workflow.calendar import load_calendar
 from workflow.clock import SHANGHAI, FrozenClock
 from workflow.db import Database
+from workflow.definitions import parse_duration
 from workflow.engine import Engine
+from workflow.errors import InputError
 from workflow.evidence import EvidenceStore
 from workflow.history import verify
 from workflow.models import AccountabilityProposal, Notification, Timer
@@ -290,3 +293,40 @@ def service_timers(engine: Engine, issue_id: int) -> list[Timer]:
     with engine.db.session() as session:
         return list(session.scalars(select(Timer).where(Timer.issue_id == issue_id,
                                                         Timer.status == "pending")))
+
+
+def test_milestones_are_planned_backwards_and_a_missed_one_turns_the_light_yellow(
+        engine: Engine, clock: FrozenClock, evidence_file: Path) -> None:
+    # Given an issue due 2026-03-31, planned in three stages (倒排工期)
+    issue_id = started_issue(engine, evidence_file)
+    plan = engine.set_milestones(issue_id, [
+        ("方案编制", parse_duration("10 working days")),
+        ("工程实施", parse_duration("30 days")),
+        ("自查验收", parse_duration("5 working days"))], actor=OFFICE, comment="按整改方案")
+    # Then the last stage takes the last 5 working days to the deadline, the 30 days before
+    # end on the working day before them, and 方案编制 is due the day 工程实施 begins
+    assert plan == [("方案编制", date(2026, 2, 22)), ("工程实施", date(2026, 3, 24)),
+                    ("自查验收", date(2026, 3, 31))]
+    assert service.history(engine.db, issue_id)[-1].payload == {"milestones": {
+        "方案编制": "2026-02-22", "工程实施": "2026-03-24", "自查验收": "2026-03-31"}}
+
+    def view() -> dict[str, Any]:
+        return service.issue_view(engine.db, service.get_issue(engine.db, issue_id),
+                                  engine.registry, clock.now())
+
+    # When the first milestone passes unreported, the light is yellow
+    clock.set(datetime(2026, 2, 23, 9, 0, tzinfo=SHANGHAI))
+    assert view()["light"] == "yellow"
+    assert [i.id for i in service.list_issues(
+        engine.db, engine.registry, service.IssueFilter(light="yellow"), now=clock.now())] == [
+        issue_id]
+    # And once the unit reports it reached, the light is green again
+    engine.reach_milestone(issue_id, "方案编制", actor=UNIT, comment="方案已印发")
+    assert view()["light"] == "green"
+    assert view()["milestones"][0]["reached_at"] is not None
+    with pytest.raises(InputError, match="no open milestone named '方案编制'"):
+        engine.reach_milestone(issue_id, "方案编制", actor=UNIT)
+    with pytest.raises(InputError, match="do not fit"):
+        engine.set_milestones(issue_id, [("全部", parse_duration("90 working days"))],
+                              actor=OFFICE)
+    assert verify(engine.db).ok

@@ -20,7 +20,7 @@ from workflow import service
 from workflow.calendar import load_calendar
 from workflow.clock import local, to_utc
 from workflow.config import Settings
-from workflow.definitions import load_all
+from workflow.definitions import load_all, parse_duration
 from workflow.demo import run_demo
 from workflow.engine import Actor, Engine, NewIssue
 from workflow.errors import DefinitionError, InputError, RectifyError, RequirementError
@@ -280,7 +280,11 @@ def issue_show(issue_id: Annotated[int, typer.Argument(help="Issue id.")],
         return
     table = Table(show_header=False, title=f"issue {issue_id}")
     for key, value in view.items():
-        table.add_row(key, ", ".join(value) if isinstance(value, list) else str(value))
+        if key == "milestones":
+            value = [f"{m['due']} {m['name']}" + (" ✔" if m["reached_at"] else
+                                                    " ✗ 未按期完成" if m["missed"] else "")
+                     for m in value]
+        table.add_row(key, "\n".join(value) if isinstance(value, list) else str(value))
     console.print(table)
 
 
@@ -351,6 +355,40 @@ def issue_extend(
     result = _engine().fire(issue_id, "extend", actor=Actor(actor, role), comment=reason,
                             fields={"new_deadline": day.isoformat() if day else until})
     console.print(f"issue {issue_id}: deadline moved to {until} (version {result.version})")
+
+
+@issue_app.command("milestones")
+@reports_errors
+def issue_milestones(
+    issue_id: Annotated[int, typer.Argument(help="Issue id.")],
+    stage: Annotated[list[str], typer.Option(help="NAME=DURATION in working order, e.g. "
+                                             "'方案编制=10 working days' (repeatable).")],
+    actor: ActorName = "整改办",
+    role: RoleName = "office",
+    comment: Annotated[str | None, typer.Option(help="Where the plan comes from.")] = None,
+) -> None:
+    """Plan milestones backwards from the deadline (倒排工期); a missed one shows yellow."""
+    try:
+        stages = [(name, parse_duration(text)) for name, text in _pairs(stage, "--stage").items()]
+    except ValueError as exc:
+        raise InputError(f"--stage: {exc}") from None
+    plan = _engine().set_milestones(issue_id, stages, actor=Actor(actor, role), comment=comment)
+    for name, day in plan:
+        console.print(f"  {day.isoformat()}  {name}")
+
+
+@issue_app.command("reach")
+@reports_errors
+def issue_reach(
+    issue_id: Annotated[int, typer.Argument(help="Issue id.")],
+    name: Annotated[str, typer.Argument(help="Milestone name.")],
+    actor: ActorName = "整改办",
+    role: RoleName = "office",
+    comment: Annotated[str | None, typer.Option(help="What was done.")] = None,
+) -> None:
+    """Record that a milestone was reached."""
+    _engine().reach_milestone(issue_id, name, actor=Actor(actor, role), comment=comment)
+    console.print(f"issue {issue_id}: milestone {name!r} reached")
 
 
 @timers_app.command("list")

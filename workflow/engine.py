@@ -8,7 +8,7 @@ appends the hash-chained history event. Nothing is written when any check fails.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time
 from typing import Any
@@ -18,7 +18,7 @@ from sqlalchemy import select
 from workflow.calendar import WorkCalendar, load_calendar
 from workflow.clock import SHANGHAI, Clock, SystemClock, local, to_utc
 from workflow.db import Database
-from workflow.definitions import FROM_ISSUE, parse_duration
+from workflow.definitions import FROM_ISSUE, Duration, parse_duration
 from workflow.errors import (
     ConflictError,
     IllegalTriggerError,
@@ -45,6 +45,7 @@ logger = logging.getLogger(__name__)
 
 CREATE_TRIGGER = "create"
 RECOMPUTE_TRIGGER = "recompute_deadline"
+MILESTONE_ROLES = ("office", "unit")
 END_OF_DAY = time(23, 59, 59)
 
 
@@ -218,6 +219,73 @@ class Engine:
                                   event=EventDraft(actor.name, actor.role, trigger, state,
                                                    to_state, comment, payload))
         return FireResult(issue_id, trigger, state, to_state, version + 1, new_hash)
+
+    def set_milestones(self, issue_id: int, stages: Sequence[tuple[str, Duration]], *,
+                       actor: Actor, comment: str | None = None) -> list[tuple[str, date]]:
+        """Plan the issue's stages backwards from its deadline (倒排工期) and record them as
+        milestones (阶段性节点); a missed milestone turns the light yellow.
+
+        Args:
+            issue_id: the issue; it needs a deadline (整改时限).
+            stages: (name, duration) in the order the stages are worked.
+            actor: the office or the responsible unit.
+            comment: why (e.g. the plan the dates come from).
+
+        Returns:
+            (name, due date) of each milestone, in Asia/Shanghai dates.
+
+        Raises:
+            InputError: no stages, a repeated name, a role that may not plan, no deadline, or
+                stages that do not fit between today and the deadline.
+        """
+        names = [name for name, _ in stages]
+        if not names or len(set(names)) != len(names) or not all(n.strip() for n in names):
+            raise InputError("milestones need at least one stage, each with its own non-empty "
+                             f"name; got {names}")
+        if actor.role not in MILESTONE_ROLES:
+            raise InputError(f"role '{actor.role}' may not plan milestones; roles allowed: "
+                             f"{', '.join(MILESTONE_ROLES)}")
+        sql = self.statements
+        now = self.clock.now()
+        with sql.transaction() as cursor:
+            row = sql.read_issue(cursor, issue_id)
+            if row is None:
+                raise NotFoundError(f"issue {issue_id} does not exist")
+            if row.deadline_at is None:
+                raise InputError(f"issue {issue_id} has no deadline (整改时限) to plan back from")
+            plan = self.calendar.reverse_schedule(local(row.deadline_at).date(), list(stages),
+                                                  start=local(now).date())
+            sql.replace_milestones(cursor, issue_id,
+                                   [(name, deadline_instant(day)) for name, day in plan])
+            sql.record(cursor, issue_id=issue_id, old_version=row.version,
+                       prev_hash=row.head_hash, now=now, due=Due.of(row), event=EventDraft(
+                           actor.name, actor.role, "set_milestones", row.state, row.state,
+                           comment, {"milestones": {name: day.isoformat()
+                                                    for name, day in plan}}))
+        return plan
+
+    def reach_milestone(self, issue_id: int, name: str, *, actor: Actor,
+                        comment: str | None = None) -> None:
+        """Record that a milestone was reached (its light no longer counts as missed).
+
+        Raises:
+            InputError: the role may not, or no open milestone has that name.
+        """
+        if actor.role not in MILESTONE_ROLES:
+            raise InputError(f"role '{actor.role}' may not report milestones; roles allowed: "
+                             f"{', '.join(MILESTONE_ROLES)}")
+        sql = self.statements
+        now = self.clock.now()
+        with sql.transaction() as cursor:
+            row = sql.read_issue(cursor, issue_id)
+            if row is None:
+                raise NotFoundError(f"issue {issue_id} does not exist")
+            if not sql.reach_milestone(cursor, issue_id, name, now):
+                raise InputError(f"issue {issue_id} has no open milestone named {name!r}")
+            sql.record(cursor, issue_id=issue_id, old_version=row.version,
+                       prev_hash=row.head_hash, now=now, due=Due.of(row), event=EventDraft(
+                           actor.name, actor.role, "reach_milestone", row.state, row.state,
+                           comment, {"milestone": name}))
 
     def recompute_provisional_deadlines(self) -> list[int]:
         """Recompute every provisional deadline with the calendar as it is now (after an office

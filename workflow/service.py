@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, exists, false, func, or_, select
+from sqlalchemy import and_, exists, false, or_, select
 
 from workflow.clock import local
 from workflow.db import Database
@@ -118,9 +118,11 @@ def issue_view(db: Database, issue: Issue, registry: Registry, now: datetime) ->
     """A JSON-ready view of an issue, with labels and times in Asia/Shanghai."""
     compiled = registry.get(issue.definition_id, issue.definition_version)
     state = compiled.definition.state(issue.state)
+    stages = milestones(db, issue.id)
     light = light_of(due_at=issue.due_at, completed=state.completed or state.terminal,
                      notices=compiled.definition.notices, now=now,
-                     milestone_missed=missed_milestones(db, issue.id, now) > 0)
+                     milestone_missed=any(m.reached_at is None and m.due_at < now
+                                          for m in stages))
     return {
         "id": issue.id, "plan": issue.plan, "number": issue.number, "category": issue.category,
         "title": issue.title, "target": issue.target, "measures": issue.measures,
@@ -135,16 +137,19 @@ def issue_view(db: Database, issue: Issue, registry: Registry, now: datetime) ->
         "due": local(issue.due_at).isoformat() if issue.due_at else None,
         "due_provisional": issue.due_provisional, "escalation_level": issue.escalation_level,
         "key_supervision": issue.key_supervision,
+        "milestones": [{"name": m.name, "due": local(m.due_at).date().isoformat(),
+                        "reached_at": local(m.reached_at).isoformat() if m.reached_at else None,
+                        "missed": m.reached_at is None and m.due_at < now} for m in stages],
         "created_at": local(issue.created_at).isoformat(),
         "updated_at": local(issue.updated_at).isoformat(),
     }
 
 
-def missed_milestones(db: Database, issue_id: int, now: datetime) -> int:
+def milestones(db: Database, issue_id: int) -> list[Milestone]:
+    """The issue's milestones (阶段性节点), earliest first."""
     with db.session() as session:
-        return session.scalar(select(func.count()).select_from(Milestone).where(
-            Milestone.issue_id == issue_id, Milestone.due_at < now,
-            Milestone.reached_at.is_(None))) or 0
+        return list(session.scalars(select(Milestone).where(Milestone.issue_id == issue_id)
+                                    .order_by(Milestone.due_at, Milestone.id)))
 
 
 def list_timers(db: Database, *, now: datetime, due: bool = False, issue_id: int | None = None,

@@ -16,7 +16,17 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import and_, bindparam, insert, literal_column, null, or_, select, update
+from sqlalchemy import (
+    and_,
+    bindparam,
+    delete,
+    insert,
+    literal_column,
+    null,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -24,19 +34,25 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from workflow.db import Database
 from workflow.errors import ConflictError
 from workflow.history import event_hash
-from workflow.models import AccountabilityProposal, Issue, IssueEvent, Notification, Timer
+from workflow.models import (
+    AccountabilityProposal,
+    Issue,
+    IssueEvent,
+    Milestone,
+    Notification,
+    Timer,
+)
 from workflow.timers import CANCELLED, LEASED, PENDING, PlannedTimer
 
 ISSUES = Issue.__table__
 EVENTS = IssueEvent.__table__
 
 TIMERS = Timer.__table__
+MILESTONES = Milestone.__table__
 NOTIFICATIONS = Notification.__table__
 PROPOSALS = AccountabilityProposal.__table__
-# Events the engine writes by itself (timers, calendar updates) carry this actor and role and
-# one of these triggers; they never move an issue to another state.
+# Events the engine writes by itself (timers, calendar updates) carry this actor and role.
 SYSTEM_ACTOR, SYSTEM_ROLE = "rectify", "system"
-ENGINE_TRIGGERS = ("remind", "escalate", "skip", "recompute_deadline")
 NOTIFICATION_COLUMNS = ["dedupe_key", "issue_id", "timer_id", "kind", "level", "recipient",
                         "channel", "address", "subject", "body", "status", "attempts",
                         "next_attempt_at", "created_at"]
@@ -148,8 +164,17 @@ class WriteStatements:
             .where(EVENTS.c.issue_id == bindparam("issue_id"),
                    EVENTS.c.to_state == bindparam("state"),
                    EVENTS.c.seq <= bindparam("version"),
-                   EVENTS.c.trigger.notin_([constant(t) for t in ENGINE_TRIGGERS]))
+                   or_(EVENTS.c.from_state.is_(None), EVENTS.c.from_state != EVENTS.c.to_state))
             .order_by(EVENTS.c.seq.desc()))
+        self.delete_open_milestones = sql(
+            delete(MILESTONES).where(MILESTONES.c.issue_id == bindparam("issue_id"),
+                                     MILESTONES.c.reached_at.is_(None)))
+        self.insert_milestone = sql(insert(MILESTONES), ["issue_id", "name", "due_at"])
+        self.reach_milestone_sql = sql(
+            update(MILESTONES)
+            .where(MILESTONES.c.issue_id == bindparam("issue_id"),
+                   MILESTONES.c.name == bindparam("name"), MILESTONES.c.reached_at.is_(None))
+            .values(reached_at=bindparam("now")))
         self.select_due_timers = sql(
             select(TIMERS.c.id, TIMERS.c.issue_id, TIMERS.c.state, TIMERS.c.kind,
                    TIMERS.c.level, TIMERS.c.rank, TIMERS.c.deadline_at, TIMERS.c.due_at)
@@ -221,12 +246,25 @@ class WriteStatements:
                 "created_at": self.time(now)} for timer in timers])
 
     def entered_at(self, cursor: Any, issue_id: int, state: str, version: int) -> datetime:
-        """When the issue last entered ``state`` by a user's action (or its creation)."""
+        """When the issue last moved into ``state`` (or was created in it)."""
         cursor.execute(self.select_entered_at, {"issue_id": issue_id, "state": state,
                                                 "version": version})
         entered = self.from_time(cursor.fetchone()[0])
         cursor.fetchall()  # the older entries, not needed
         return entered
+
+    def replace_milestones(self, cursor: Any, issue_id: int,
+                           milestones: list[tuple[str, datetime]]) -> None:
+        """Replace the issue's unreached milestones; reached ones stay on record."""
+        cursor.execute(self.delete_open_milestones, {"issue_id": issue_id})
+        cursor.executemany(self.insert_milestone, [
+            {"issue_id": issue_id, "name": name, "due_at": self.time(due)}
+            for name, due in milestones])
+
+    def reach_milestone(self, cursor: Any, issue_id: int, name: str, now: datetime) -> bool:
+        cursor.execute(self.reach_milestone_sql, {"issue_id": issue_id, "name": name,
+                                                  "now": self.time(now)})
+        return cursor.rowcount == 1
 
     def due_timers(self, cursor: Any, issue_id: int, now: datetime) -> list[tuple[Any, ...]]:
         """The issue's unsettled timers that are due, oldest first (times as aware UTC)."""
