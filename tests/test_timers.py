@@ -330,3 +330,30 @@ def test_milestones_are_planned_backwards_and_a_missed_one_turns_the_light_yello
         engine.set_milestones(issue_id, [("全部", parse_duration("90 working days"))],
                               actor=OFFICE)
     assert verify(engine.db).ok
+
+
+def test_milestone_reminders_and_the_missed_notice_go_out_once(
+        engine: Engine, clock: FrozenClock, evidence_file: Path) -> None:
+    # Given an issue whose first milestone '方案编制' is due 2026-02-24 (35 days before the end)
+    issue_id = started_issue(engine, evidence_file)
+    engine.set_milestones(issue_id, [("方案编制", parse_duration("10 working days")),
+                                     ("工程实施", parse_duration("35 days"))], actor=OFFICE)
+    # When the clock runs past it with a sweep every 6 hours
+    run_until(engine, clock, datetime(2026, 2, 26, 9, 0, tzinfo=SHANGHAI), timedelta(hours=6))
+    # Then the unit was reminded 7, 3 and 1 days before, and the unit and the leader were told
+    # once that it was missed (yellow)
+    sent = notices(engine.db, issue_id)
+    assert sent == Counter({"方案编制|reminder:7 days": 1, "方案编制|reminder:3 days": 1,
+                            "方案编制|reminder:1 day": 1, "方案编制|missed": 2})
+    event = service.history(engine.db, issue_id)[-1]
+    assert (event.trigger, event.payload["level"], event.payload["light"]) == (
+        "escalate", "方案编制|missed", "yellow")
+    with engine.db.session() as session:
+        missed_to = set(session.scalars(select(Notification.recipient).where(
+            Notification.level == "方案编制|missed")))
+    assert missed_to == {UNIT.name, "王副市长"}
+    # And reaching the second milestone early cancels its pending timers
+    engine.reach_milestone(issue_id, "工程实施", actor=UNIT)
+    run_until(engine, clock, DEADLINE - timedelta(days=8), timedelta(days=1))
+    assert not [level for level in notices(engine.db, issue_id) if level.startswith("工程实施")]
+    assert verify(engine.db).ok

@@ -39,13 +39,14 @@ from workflow.statements import (
     IssueRow,
     WriteStatements,
 )
-from workflow.timers import plan_timers
+from workflow.timers import MILESTONE_SEP, plan_milestone_timers, plan_timers
 
 logger = logging.getLogger(__name__)
 
 CREATE_TRIGGER = "create"
 RECOMPUTE_TRIGGER = "recompute_deadline"
 MILESTONE_ROLES = ("office", "unit")
+MILESTONE_NAME_MAX = 40
 END_OF_DAY = time(23, 59, 59)
 
 
@@ -239,9 +240,12 @@ class Engine:
                 stages that do not fit between today and the deadline.
         """
         names = [name for name, _ in stages]
-        if not names or len(set(names)) != len(names) or not all(n.strip() for n in names):
-            raise InputError("milestones need at least one stage, each with its own non-empty "
-                             f"name; got {names}")
+        if not names or len(set(names)) != len(names) or not all(
+                name.strip() and len(name) <= MILESTONE_NAME_MAX and MILESTONE_SEP not in name
+                for name in names):
+            raise InputError(f"milestones need at least one stage, each with its own name of 1 "
+                             f"to {MILESTONE_NAME_MAX} characters without '{MILESTONE_SEP}'; "
+                             f"got {names}")
         if actor.role not in MILESTONE_ROLES:
             raise InputError(f"role '{actor.role}' may not plan milestones; roles allowed: "
                              f"{', '.join(MILESTONE_ROLES)}")
@@ -255,8 +259,14 @@ class Engine:
                 raise InputError(f"issue {issue_id} has no deadline (整改时限) to plan back from")
             plan = self.calendar.reverse_schedule(local(row.deadline_at).date(), list(stages),
                                                   start=local(now).date())
-            sql.replace_milestones(cursor, issue_id,
-                                   [(name, deadline_instant(day)) for name, day in plan])
+            planned = [(name, deadline_instant(day)) for name, day in plan]
+            sql.replace_milestones(cursor, issue_id, planned)
+            sql.cancel_milestones(cursor, issue_id, now)
+            reminders = self.registry.get(row.definition_id, row.definition_version).timelines[
+                False]
+            for name, due in planned:
+                sql.schedule(cursor, issue_id=issue_id, state=row.state, deadline=due,
+                             timers=plan_milestone_timers(reminders, name, due), now=now)
             sql.record(cursor, issue_id=issue_id, old_version=row.version,
                        prev_hash=row.head_hash, now=now, due=Due.of(row), event=EventDraft(
                            actor.name, actor.role, "set_milestones", row.state, row.state,
@@ -282,6 +292,7 @@ class Engine:
                 raise NotFoundError(f"issue {issue_id} does not exist")
             if not sql.reach_milestone(cursor, issue_id, name, now):
                 raise InputError(f"issue {issue_id} has no open milestone named {name!r}")
+            sql.cancel_milestones(cursor, issue_id, now, name)
             sql.record(cursor, issue_id=issue_id, old_version=row.version,
                        prev_hash=row.head_hash, now=now, due=Due.of(row), event=EventDraft(
                            actor.name, actor.role, "reach_milestone", row.state, row.state,
@@ -321,7 +332,8 @@ class Engine:
             if due_at == row.due_at:
                 due = Due(due_at, provisional, row.escalation_level, row.key_supervision)
             else:
-                cursor.execute(sql.cancel_timers, {"issue_id": issue_id, "now": sql.time(now)})
+                cursor.execute(sql.cancel_timers, {"issue_id": issue_id, "now": sql.time(now),
+                                                   "with_milestones": False})
                 sql.schedule(cursor, issue_id=issue_id, state=row.state, deadline=due_at,
                              timers=plan_timers(compiled.timelines[spec.escalate], due_at),
                              now=now)
@@ -343,8 +355,9 @@ class Engine:
             the issue's deadline bookkeeping in the new state.
         """
         if previous is not None and previous.due_at is not None:
-            cursor.execute(self.statements.cancel_timers, {"issue_id": issue_id,
-                                                     "now": self.statements.time(now)})
+            cursor.execute(self.statements.cancel_timers, {
+                "issue_id": issue_id, "now": self.statements.time(now),
+                "with_milestones": previous.state != state})
         spec = compiled.states[state]
         key_supervision = previous.key_supervision if previous and not spec.completed else False
         if spec.deadline is None or spec.completed or spec.terminal:

@@ -17,14 +17,17 @@ from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
 from sqlalchemy import (
+    Boolean,
     and_,
     bindparam,
     delete,
+    func,
     insert,
     literal_column,
     null,
     or_,
     select,
+    true,
     update,
 )
 from sqlalchemy.dialects import sqlite
@@ -42,7 +45,15 @@ from workflow.models import (
     Notification,
     Timer,
 )
-from workflow.timers import CANCELLED, LEASED, PENDING, PlannedTimer
+from workflow.timers import (
+    CANCELLED,
+    DONE,
+    LEASED,
+    MILESTONE,
+    MILESTONE_SEP,
+    PENDING,
+    PlannedTimer,
+)
 
 ISSUES = Issue.__table__
 EVENTS = IssueEvent.__table__
@@ -109,6 +120,11 @@ class EventDraft:
     payload: dict[str, Any]
 
 
+def _like_prefix(prefix: str) -> str:
+    escaped = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return escaped + "%"
+
+
 def constant(value: str) -> Any:
     """A string constant written into the SQL text: the statements run with the caller's
     parameters only, so nothing may hide in SQLAlchemy's own bound values."""
@@ -141,10 +157,14 @@ class WriteStatements:
                     due_at=bindparam("new_due_at"), due_provisional=bindparam("new_provisional"),
                     escalation_level=bindparam("new_level"),
                     key_supervision=bindparam("new_key_supervision")))
+        # Milestone timers outlive a transition within the same state (an extension), not a
+        # change of state.
         self.cancel_timers = sql(
             update(TIMERS)
             .where(TIMERS.c.issue_id == bindparam("issue_id"),
-                   TIMERS.c.status.in_([constant(PENDING), constant(LEASED)]))
+                   TIMERS.c.status.in_([constant(PENDING), constant(LEASED)]),
+                   or_(TIMERS.c.kind != constant(MILESTONE),
+                       bindparam("with_milestones", type_=Boolean) == true()))
             .values(status=constant(CANCELLED), finished_at=bindparam("now"), lease_owner=null(),
                     lease_until=null()))
         self.insert_timer = sql(insert(TIMERS), TIMER_COLUMNS)
@@ -175,6 +195,24 @@ class WriteStatements:
             .where(MILESTONES.c.issue_id == bindparam("issue_id"),
                    MILESTONES.c.name == bindparam("name"), MILESTONES.c.reached_at.is_(None))
             .values(reached_at=bindparam("now")))
+        self.cancel_milestone_timers = sql(
+            update(TIMERS)
+            .where(TIMERS.c.issue_id == bindparam("issue_id"),
+                   TIMERS.c.status.in_([constant(PENDING), constant(LEASED)]),
+                   TIMERS.c.kind == constant(MILESTONE),
+                   TIMERS.c.level.like(bindparam("level_like"), escape="\\"))
+            .values(status=constant(CANCELLED), finished_at=bindparam("now"), lease_owner=null(),
+                    lease_until=null()))
+        self.select_open_milestones = sql(
+            select(MILESTONES.c.name, MILESTONES.c.due_at)
+            .where(MILESTONES.c.issue_id == bindparam("issue_id"),
+                   MILESTONES.c.reached_at.is_(None)))
+        self.select_milestone_rank = sql(
+            select(func.max(TIMERS.c.rank))
+            .where(TIMERS.c.issue_id == bindparam("issue_id"),
+                   TIMERS.c.kind == constant(MILESTONE), TIMERS.c.status == constant(DONE),
+                   TIMERS.c.level.like(bindparam("level_like"), escape="\\"),
+                   TIMERS.c.deadline_at == bindparam("deadline_at")))
         self.select_due_timers = sql(
             select(TIMERS.c.id, TIMERS.c.issue_id, TIMERS.c.state, TIMERS.c.kind,
                    TIMERS.c.level, TIMERS.c.rank, TIMERS.c.deadline_at, TIMERS.c.due_at)
@@ -265,6 +303,27 @@ class WriteStatements:
         cursor.execute(self.reach_milestone_sql, {"issue_id": issue_id, "name": name,
                                                   "now": self.time(now)})
         return cursor.rowcount == 1
+
+    def cancel_milestones(self, cursor: Any, issue_id: int, now: datetime,
+                          name: str | None = None) -> None:
+        """Cancel the pending timers of one milestone (or of all of them)."""
+        pattern = "%" if name is None else _like_prefix(f"{name}{MILESTONE_SEP}")
+        cursor.execute(self.cancel_milestone_timers, {"issue_id": issue_id, "now": self.time(now),
+                                                      "level_like": pattern})
+
+    def open_milestones(self, cursor: Any, issue_id: int) -> dict[str, datetime | None]:
+        """Unreached milestones of the issue: name → due time."""
+        cursor.execute(self.select_open_milestones, {"issue_id": issue_id})
+        return {name: self.from_time(due) for name, due in cursor.fetchall()}
+
+    def milestone_reached_rank(self, cursor: Any, issue_id: int, name: str,
+                               deadline_at: datetime) -> int:
+        """The highest step already sent on a milestone's timeline (-1 for none)."""
+        cursor.execute(self.select_milestone_rank, {
+            "issue_id": issue_id, "level_like": _like_prefix(f"{name}{MILESTONE_SEP}"),
+            "deadline_at": self.time(deadline_at)})
+        rank = cursor.fetchone()[0]
+        return -1 if rank is None else rank
 
     def due_timers(self, cursor: Any, issue_id: int, now: datetime) -> list[tuple[Any, ...]]:
         """The issue's unsettled timers that are due, oldest first (times as aware UTC)."""

@@ -34,11 +34,14 @@ from workflow.timers import (
     DONE,
     LEASED,
     LIGHT_LABELS,
+    MILESTONE,
+    MISSED,
     PENDING,
     REMINDER,
     SKIPPED,
     days_overdue,
     light_of,
+    milestone_of,
 )
 
 logger = logging.getLogger(__name__)
@@ -144,6 +147,37 @@ def sweep(engine: Engine, *, now: datetime | None = None, limit: int = DEFAULT_B
     return report
 
 
+@dataclass
+class _Timeline:
+    """One deadline's steps for an issue: the issue's own deadline, or one milestone."""
+
+    timers: list[ClaimedTimer]
+    live: list[ClaimedTimer]
+    reached: int
+    milestone: str | None = None
+
+
+def _timelines(sql: Any, cursor: Any, compiled: Any, row: IssueRow,
+               candidates: list[ClaimedTimer]) -> list[_Timeline]:
+    main = [t for t in candidates if t.kind != MILESTONE]
+    timelines = [_Timeline(main, [t for t in main if t.state == row.state
+                                  and t.deadline_at == row.due_at],
+                           compiled.level_rank(row.escalation_level))]
+    by_name: dict[str, list[ClaimedTimer]] = {}
+    for t in candidates:
+        if t.kind == MILESTONE:
+            by_name.setdefault(milestone_of(t.level), []).append(t)
+    if by_name:
+        open_due = sql.open_milestones(cursor, candidates[0].issue_id)
+        for name, group in by_name.items():
+            live = [t for t in group
+                    if t.state == row.state and open_due.get(name) == t.deadline_at]
+            reached = sql.milestone_reached_rank(cursor, group[0].issue_id, name,
+                                                 group[0].deadline_at)
+            timelines.append(_Timeline(group, live, reached, name))
+    return timelines
+
+
 def _settle(engine: Engine, issue_id: int, timers: list[ClaimedTimer], *, owner: str,
             now: datetime, report: SweepReport, contacts: Contacts) -> None:
     sql = engine.statements
@@ -152,52 +186,83 @@ def _settle(engine: Engine, issue_id: int, timers: list[ClaimedTimer], *, owner:
         if row is None:
             return
         compiled = engine.registry.get(row.definition_id, row.definition_version)
-        notices = compiled.definition.notices
         # The current level comes from everything due now, not just this batch's share of it,
         # so a batch limit never splits an issue's catch-up into several notices.
         due = {t.id: t for t in timers}
         due.update((t[0], ClaimedTimer(*t)) for t in sql.due_timers(cursor, issue_id, now))
         candidates = sorted(due.values(), key=lambda t: t.id)
-        live = [t for t in candidates if t.state == row.state and t.deadline_at == row.due_at]
-        reached = compiled.level_rank(row.escalation_level)
-        fresh = sorted((t for t in live if t.rank > reached), key=lambda t: t.rank)
-        top = fresh[-1] if fresh else None
-        finish = {t.id: (CANCELLED if t not in live else DONE if t is top else SKIPPED)
-                  for t in candidates}
-        ours = {t.id for t in candidates if sql.finish_timer(cursor, t.id, owner=owner,
-                                                              status=finish[t.id], now=now)}
-        if top is not None and top.id not in ours:
-            top = None
-        skipped = sorted((t for t in live if t is not top and t.id in ours),
-                         key=lambda t: t.rank)
-        report.cancelled += sum(1 for t in candidates if t not in live and t.id in ours)
-        if top is None and not skipped:
-            return
-        level = next((lv for lv in notices.escalation if lv.key == top.level), None) \
-            if top and top.kind != REMINDER else None
-        key_supervision = row.key_supervision or bool(level and level.flag == "key_supervision")
+        for timeline in _timelines(sql, cursor, compiled, row, candidates):
+            row = _settle_timeline(sql, cursor, row, compiled, timeline, owner=owner, now=now,
+                                   report=report, contacts=contacts)
+
+
+def _settle_timeline(sql: Any, cursor: Any, row: IssueRow, compiled: Any, timeline: _Timeline,
+                     *, owner: str, now: datetime, report: SweepReport,
+                     contacts: Contacts) -> IssueRow:
+    """Send the timeline's current step once, skip the ones it passed; returns the issue row
+    as it is after the history event (version and head hash moved on)."""
+    notices = compiled.definition.notices
+    live = timeline.live
+    fresh = sorted((t for t in live if t.rank > timeline.reached), key=lambda t: t.rank)
+    top = fresh[-1] if fresh else None
+    finish = {t.id: (CANCELLED if t not in live else DONE if t is top else SKIPPED)
+              for t in timeline.timers}
+    ours = {t.id for t in sorted(timeline.timers, key=lambda t: t.id)
+            if sql.finish_timer(cursor, t.id, owner=owner, status=finish[t.id], now=now)}
+    if top is not None and top.id not in ours:
+        top = None
+    skipped = sorted((t for t in live if t is not top and t.id in ours), key=lambda t: t.rank)
+    report.cancelled += sum(1 for t in timeline.timers if t not in live and t.id in ours)
+    if top is None and not skipped:
+        return row
+    milestone = timeline.milestone
+    missed = top is not None and milestone is not None and top.level.endswith(MISSED)
+    level = None if top is None or milestone is not None or top.kind == REMINDER else next(
+        lv for lv in notices.escalation if lv.key == top.level)
+    key_supervision = row.key_supervision or bool(level and level.flag == "key_supervision")
+    if milestone is None:
         due = Due(row.due_at, row.due_provisional, top.level if top else row.escalation_level,
                   key_supervision)
-        light = light_of(due_at=row.due_at, completed=False, notices=notices, now=now)
-        overdue = days_overdue(row.due_at, now)
-        payload: dict[str, Any] = {"skipped": [t.level for t in skipped], "light": light,
-                                   "days_overdue": overdue}
-        if top is not None:
-            payload["level"] = top.level
-        trigger = "skip" if top is None else "remind" if top.kind == REMINDER else "escalate"
-        sql.record(cursor, issue_id=issue_id, old_version=row.version, prev_hash=row.head_hash,
-                   now=now, due=due, event=EventDraft(SYSTEM_ACTOR, SYSTEM_ROLE, trigger,
-                                                      row.state, row.state, None, payload))
-        report.skipped += len(skipped)
-        if top is None:
-            return
-        report.sent += 1
-        report.levels[top.level] = report.levels.get(top.level, 0) + 1
-        if level is not None and level.opens_proposal:
-            sql.open_proposal(cursor, issue_id=issue_id, timer_id=top.id, now=now,
-                              reason=f"逾期{overdue}天未完成整改（{level.label_zh}）")
-        report.notifications += _enqueue(contacts, sql, cursor, row, notices, top, level,
-                                         light=light, overdue=overdue, now=now)
+        deadline = row.due_at
+    else:
+        due = Due.of(row)
+        deadline = (top or skipped[-1]).deadline_at
+    light = "yellow" if missed and not (row.due_at and now > row.due_at) else light_of(
+        due_at=row.due_at, completed=False, notices=notices, now=now)
+    overdue = days_overdue(deadline, now)
+    payload: dict[str, Any] = {"skipped": [t.level for t in skipped], "light": light,
+                               "days_overdue": overdue}
+    if top is not None:
+        payload["level"] = top.level
+    trigger = "skip" if top is None else "remind" if top.kind == REMINDER or (
+        milestone and not missed) else "escalate"
+    new_hash = sql.record(cursor, issue_id=timeline.timers[0].issue_id,
+                          old_version=row.version, prev_hash=row.head_hash, now=now, due=due,
+                          event=EventDraft(SYSTEM_ACTOR, SYSTEM_ROLE, trigger, row.state,
+                                           row.state, None, payload))
+    after = row._replace(version=row.version + 1, head_hash=new_hash, escalation_level=due.level,
+                         key_supervision=due.key_supervision)
+    report.skipped += len(skipped)
+    if top is None:
+        return after
+    report.sent += 1
+    report.levels[top.level] = report.levels.get(top.level, 0) + 1
+    if level is not None and level.opens_proposal:
+        sql.open_proposal(cursor, issue_id=top.issue_id, timer_id=top.id, now=now,
+                          reason=f"逾期{overdue}天未完成整改（{level.label_zh}）")
+    if milestone is None:
+        kinds, label = (notices.remind, "催办提醒") if level is None else (level.notify,
+                                                                          level.label_zh)
+    elif missed:
+        kinds, label = notices.milestone_missed, f"阶段性节点「{milestone}」未按期完成"
+    else:
+        kinds, label = notices.remind, f"阶段性节点「{milestone}」提醒"
+    report.notifications += _enqueue(contacts, sql, cursor, row, notices, top, level, kinds,
+                                     label=label, deadline=deadline, light=light,
+                                     overdue=overdue, now=now, milestone=milestone,
+                                     reminder=top.kind == REMINDER or (milestone is not None
+                                                                       and not missed))
+    return after
 
 
 def _recipient_names(row: IssueRow, kinds: list[str]) -> list[str]:
@@ -206,16 +271,16 @@ def _recipient_names(row: IssueRow, kinds: list[str]) -> list[str]:
 
 
 def _enqueue(contacts: Contacts, sql: Any, cursor: Any, row: IssueRow, notices: Notices,
-             top: ClaimedTimer, level: Any, *, light: str, overdue: int, now: datetime) -> int:
+             top: ClaimedTimer, level: Any, kinds: list[str], *, label: str,
+             deadline: datetime, light: str, overdue: int, now: datetime,
+             milestone: str | None, reminder: bool) -> int:
     """Queue the notice of ``top`` for each recipient on each of their channels."""
-    reminder = top.kind == REMINDER
-    kinds = notices.remind if reminder else level.notify
     context = {
         "issue_id": top.issue_id, "number": row.number, "title": row.title, "unit": row.unit,
-        "leader": row.leader, "deadline": local(row.due_at).date().isoformat(),
-        "days_left": max(0, math.ceil((row.due_at - now) / timedelta(days=1))),
+        "leader": row.leader, "deadline": local(deadline).date().isoformat(),
+        "days_left": max(0, math.ceil((deadline - now) / timedelta(days=1))),
         "days_overdue": overdue, "light": light, "light_label": LIGHT_LABELS[light][0],
-        "level": top.level, "level_label": level.label_zh if level else "催办提醒",
+        "level": top.level, "level_label": label, "milestone": milestone,
         "key_supervision": bool(level and level.flag == "key_supervision"),
         "proposal": bool(level and level.opens_proposal),
     }

@@ -21,6 +21,9 @@ LIGHT_LABELS: dict[str, tuple[str, str]] = {
 }
 REMINDER = "reminder"
 ESCALATION = "escalation"
+MILESTONE = "milestone"
+MISSED = "missed"
+MILESTONE_SEP = "|"  # a milestone timer's level is "<milestone name>|<step>"
 PENDING, LEASED, DONE, SKIPPED, CANCELLED = "pending", "leased", "done", "skipped", "cancelled"
 
 
@@ -51,6 +54,26 @@ def plan_timers(steps: list[tuple[str, str, timedelta]], deadline: datetime) -> 
     """The timers a deadline schedules for a ``timeline``, in rank order."""
     return [PlannedTimer(kind, level, rank, deadline + offset)
             for rank, (kind, level, offset) in enumerate(steps)]
+
+
+def plan_milestone_timers(reminders: list[tuple[str, str, timedelta]], name: str,
+                          due: datetime) -> list[PlannedTimer]:
+    """A milestone's timeline: the reminders before it, then the missed notice (yellow) at it.
+
+    Args:
+        reminders: the reminder steps of the definition (``timeline(..., escalate=False)``).
+        name: the milestone's name.
+        due: when it is due.
+    """
+    steps = [*(level for _, level, _ in reminders), MISSED]
+    offsets = [*(offset for _, _, offset in reminders), timedelta(0)]
+    return [PlannedTimer(MILESTONE, f"{name}{MILESTONE_SEP}{step}", rank, due + offset)
+            for rank, (step, offset) in enumerate(zip(steps, offsets, strict=True))]
+
+
+def milestone_of(level: str) -> str:
+    """The milestone name in a milestone timer's level."""
+    return level.rsplit(MILESTONE_SEP, 1)[0]
 
 
 def light_of(*, due_at: datetime | None, completed: bool, notices: Notices, now: datetime,
