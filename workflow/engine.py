@@ -85,6 +85,19 @@ class FireResult:
     event_hash: str
 
 
+def _existing(sql: WriteStatements, cursor: Any, issue_id: int) -> IssueRow:
+    row = sql.read_issue(cursor, issue_id)
+    if row is None:
+        raise NotFoundError(f"issue {issue_id} does not exist")
+    return row
+
+
+def _check_milestone_role(actor: Actor, action: str) -> None:
+    if actor.role not in MILESTONE_ROLES:
+        raise InputError(f"role '{actor.role}' may not {action} milestones; roles allowed: "
+                         f"{', '.join(MILESTONE_ROLES)}")
+
+
 def deadline_instant(day: date) -> datetime:
     """A 整改时限 date means the end of that day in Asia/Shanghai; stored as UTC."""
     return to_utc(datetime.combine(day, END_OF_DAY, tzinfo=SHANGHAI))
@@ -172,9 +185,7 @@ class Engine:
         now = self.clock.now()
         sql = self.statements
         with sql.transaction() as cursor:
-            row = sql.read_issue(cursor, issue_id)
-            if row is None:
-                raise NotFoundError(f"issue {issue_id} does not exist")
+            row = _existing(sql, cursor, issue_id)
             state, version = row.state, row.version
             if expected_version is not None and version != expected_version:
                 raise ConflictError(issue_id=issue_id, expected=expected_version, actual=version)
@@ -246,15 +257,11 @@ class Engine:
             raise InputError(f"milestones need at least one stage, each with its own name of 1 "
                              f"to {MILESTONE_NAME_MAX} characters without '{MILESTONE_SEP}'; "
                              f"got {names}")
-        if actor.role not in MILESTONE_ROLES:
-            raise InputError(f"role '{actor.role}' may not plan milestones; roles allowed: "
-                             f"{', '.join(MILESTONE_ROLES)}")
+        _check_milestone_role(actor, "plan")
         sql = self.statements
         now = self.clock.now()
         with sql.transaction() as cursor:
-            row = sql.read_issue(cursor, issue_id)
-            if row is None:
-                raise NotFoundError(f"issue {issue_id} does not exist")
+            row = _existing(sql, cursor, issue_id)
             if row.deadline_at is None:
                 raise InputError(f"issue {issue_id} has no deadline (整改时限) to plan back from")
             plan = self.calendar.reverse_schedule(local(row.deadline_at).date(), list(stages),
@@ -281,15 +288,11 @@ class Engine:
         Raises:
             InputError: the role may not, or no open milestone has that name.
         """
-        if actor.role not in MILESTONE_ROLES:
-            raise InputError(f"role '{actor.role}' may not report milestones; roles allowed: "
-                             f"{', '.join(MILESTONE_ROLES)}")
+        _check_milestone_role(actor, "report")
         sql = self.statements
         now = self.clock.now()
         with sql.transaction() as cursor:
-            row = sql.read_issue(cursor, issue_id)
-            if row is None:
-                raise NotFoundError(f"issue {issue_id} does not exist")
+            row = _existing(sql, cursor, issue_id)
             if not sql.reach_milestone(cursor, issue_id, name, now):
                 raise InputError(f"issue {issue_id} has no open milestone named {name!r}")
             sql.cancel_milestones(cursor, issue_id, now, name)
