@@ -62,24 +62,26 @@ def list_issues(db: Database, registry: Registry, filters: IssueFilter, *,
 
 
 def _light_clause(db: Database, registry: Registry, light: str, now: datetime) -> Any:
-    """SQL condition for issues showing ``light`` now (see ``timers.light_of``)."""
+    """SQL condition for issues showing ``light`` now, in ``timers.light_of``'s order: red
+    past the deadline, else yellow on a missed milestone, else blue near the deadline."""
     if light not in LIGHT_LABELS:
         raise InputError(f"unknown light {light!r}; lights: {', '.join(LIGHT_LABELS)}")
     red = Issue.due_at < now
+    not_red = or_(Issue.due_at.is_(None), Issue.due_at >= now)
+    missed = and_(_missed_milestone(now), _open_states_clause(db, registry))
     with db.session() as session:
         refs = session.execute(select(DefinitionRecord.id, DefinitionRecord.version)).all()
-    blue_parts = []
+    near_parts = []
     for definition_id, version in refs:
         offsets = registry.get(definition_id, version).definition.notices.reminder_offsets()
         if offsets:
-            blue_parts.append(and_(Issue.definition_id == definition_id,
+            near_parts.append(and_(Issue.definition_id == definition_id,
                                    Issue.definition_version == version,
                                    Issue.due_at >= now, Issue.due_at <= now + offsets[0]))
-    blue = or_(*blue_parts) if blue_parts else false()
-    yellow = and_(Issue.due_at.is_(None) | (Issue.due_at >= now), ~blue, _missed_milestone(now))
-    return {"red": red, "blue": blue, "yellow": yellow,
-            "green": and_(or_(Issue.due_at.is_(None), Issue.due_at >= now), ~blue,
-                          ~_missed_milestone(now))}[light]
+    near = or_(*near_parts) if near_parts else false()
+    return {"red": red, "yellow": and_(not_red, missed),
+            "blue": and_(not_red, ~missed, near),
+            "green": and_(not_red, ~missed, ~near)}[light]
 
 
 def _missed_milestone(now: datetime) -> Any:
