@@ -385,7 +385,7 @@ def test_the_example_in_the_shipped_file_is_the_2026_notice() -> None:
     # When it is parsed
     calendar = WorkCalendar(parse_calendar(example, "example"))
     # Then it is valid and agrees with the built-in 2026 on every day
-    assert calendar.notice(2026) == "国办发明电〔2025〕7号"
+    assert calendar.notice(2026) == "国务院办公厅关于2026年部分节假日安排的通知"
     assert [day for day in days("2026-01-01", "2026-12-31")
             if calendar.is_working_day(day) != CALENDAR.is_working_day(day)] == []
 

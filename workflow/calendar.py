@@ -33,7 +33,7 @@ from workflow.definitions import CALENDAR_FILE_NAME, Duration
 from workflow.errors import DefinitionFault, InputError
 
 LAST_OFFICIAL_YEAR = 2026
-"""The last year whose notice is built in (国办发明电〔2025〕7号 for 2026), checked day for day
+"""The last year whose notice is built in, checked day for day
 by the tests; raise it only together with the table of official schedules in the tests."""
 
 CALENDAR_ENV = "RECTIFY_CALENDAR"
@@ -54,7 +54,7 @@ class YearNotice:
 
     Attributes:
         year: the year the notice is for.
-        notice: its reference, e.g. ``国办发明电〔2025〕7号``.
+        notice: its reference, e.g. ``国务院办公厅关于2026年部分节假日安排的通知``.
         holidays: every day off it lists (weekend days inside a break included).
         working_days: the make-up working days (调休上班), all Saturdays or Sundays.
     """
@@ -324,7 +324,7 @@ _DaySpan = Annotated[tuple[date, date], BeforeValidator(_day_span)]
 class _NoticeEntry(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
 
-    notice: str = Field(min_length=1, description="reference, e.g. 国办发明电〔2025〕7号")
+    notice: str = Field(min_length=1, description="the notice's reference or title")
     holidays: list[_DaySpan] = Field(min_length=1)
     working_days: list[_DaySpan] = Field(default_factory=list)
 
@@ -447,7 +447,8 @@ def parse_calendar(source: str, path: str) -> list[YearNotice]:
                 if error["type"] == "too_short":
                     message = "list at least one day off"
                 elif error["type"] == "string_too_short":
-                    message = "give the notice reference, e.g. 国办发明电〔2025〕7号"
+                    message = ("give the notice's reference or title, e.g. "
+                               "国务院办公厅关于2027年部分节假日安排的通知")
                 fault(loc, message)
             continue
         notice, notice_faults = _checked_notice(year, entry)
