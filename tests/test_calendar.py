@@ -488,7 +488,7 @@ year: 2030
     assert ":5: years.2028.notice: required key is missing" in message
     assert ":6: years.2028.holiday: unknown key; allowed keys here: notice, holidays, " \
         "working_days" in message
-    assert ":8: years.2029.notice: give the notice reference" in message
+    assert ":8: years.2029.notice: give the notice's reference or title" in message
     assert ":9: years.2029.holidays: expected a list of days" in message
     assert ":10: year: unknown key; allowed keys here: years" in message
 
