@@ -18,6 +18,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 
+from tests.sinks import http_sink  # noqa: F401  (a fixture for every test module)
 from tests.support import START
 from workflow.clock import FrozenClock
 from workflow.config import PROJECT_ROOT

@@ -8,14 +8,12 @@ import email
 import email.policy
 import hashlib
 import hmac
-import json
 import socket
 import threading
 import urllib.parse
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +22,7 @@ from aiosmtpd.controller import Controller
 from jinja2 import UndefinedError
 from sqlalchemy import delete, select
 
+from tests.sinks import HttpSink
 from workflow.clock import FrozenClock
 from workflow.db import Database
 from workflow.errors import ConfigurationError, InputError
@@ -118,84 +117,6 @@ def smtp_sink() -> Iterator[SmtpSink]:
         controller.stop()
 
 
-@dataclass
-class Received:
-    path: str
-    query: dict[str, list[str]]
-    headers: dict[str, str]
-    body: Any
-    status: int
-    errcode: int
-
-
-@dataclass
-class HttpSink:
-    """A webhook receiver: records each POST and answers from ``script`` (then 200 with
-    ``errcode 0``). With ``secret`` set it checks DingTalk's signature like DingTalk does."""
-
-    base: str = ""
-    script: list[tuple[int, dict[str, Any]]] = field(default_factory=list)
-    secret: str | None = None
-    received: list[Received] = field(default_factory=list)
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def url(self, path: str = "/hook") -> str:
-        return self.base + path
-
-    def answer(self, query: dict[str, list[str]]) -> tuple[int, dict[str, Any]]:
-        with self.lock:
-            if self.script:
-                return self.script.pop(0)
-        if self.secret is not None:
-            timestamp, sign = query.get("timestamp", [""])[0], query.get("sign", [""])[0]
-            expected = base64.b64encode(hmac.new(
-                self.secret.encode(), f"{timestamp}\n{self.secret}".encode(),
-                hashlib.sha256).digest()).decode()
-            if not timestamp or sign != expected:
-                return 200, {"errcode": 310000, "errmsg": "sign not match"}
-        return 200, {"errcode": 0, "errmsg": "ok"}
-
-    @property
-    def accepted(self) -> list[Received]:
-        return [r for r in self.received if r.status == 200 and r.errcode == 0]
-
-
-@pytest.fixture
-def http_sink() -> Iterator[HttpSink]:
-    sink = HttpSink()
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            length = int(self.headers.get("Content-Length", "0"))
-            payload = json.loads(self.rfile.read(length).decode("utf-8"))
-            parts = urllib.parse.urlsplit(self.path)
-            query = urllib.parse.parse_qs(parts.query)
-            status, reply = sink.answer(query)
-            headers = {key.lower(): value for key, value in self.headers.items()}
-            with sink.lock:
-                sink.received.append(Received(parts.path, query, headers, payload, status,
-                                              reply.get("errcode", 0)))
-            data = json.dumps(reply).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    sink.base = f"http://127.0.0.1:{server.server_address[1]}"
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
-                              daemon=True)
-    thread.start()
-    try:
-        yield sink
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()
 
 
 # --- helpers ------------------------------------------------------------------------------

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
+from tests.sinks import HttpSink
 from tests.support import OFFICE, UNIT, fire_valid, new_issue
 from workflow import service
 from workflow.calendar import load_calendar
@@ -24,6 +25,8 @@ from workflow.errors import InputError
 from workflow.evidence import EvidenceStore
 from workflow.history import verify
 from workflow.models import AccountabilityProposal, Notification, Timer
+from workflow.notify.channels import channels_from_env, idempotency_key
+from workflow.notify.outbox import add_contact, deliver_due
 from workflow.sweep import claim_due_timers, sweep
 
 DEADLINE_DAY = date(2026, 3, 31)
@@ -357,3 +360,29 @@ def test_milestone_reminders_and_the_missed_notice_go_out_once(
     run_until(engine, clock, DEADLINE - timedelta(days=8), timedelta(days=1))
     assert not [level for level in notices(engine.db, issue_id) if level.startswith("工程实施")]
     assert verify(engine.db).ok
+
+
+def test_an_overdue_issue_reaches_the_leaders_dingtalk_robot_end_to_end(
+        engine: Engine, clock: FrozenClock, evidence_file: Path,
+        http_sink: HttpSink) -> None:
+    # Given the supervising leader's DingTalk group robot as a contact
+    add_contact(engine.db, "王副市长", "webhook", http_sink.url("/robot/send"),
+                {"preset": "dingtalk"})
+    issue_id = started_issue(engine, evidence_file)
+    # When the deadline passes, a sweep runs and the outbox is delivered
+    clock.set(DEADLINE + timedelta(hours=3))
+    sweep(engine)
+    report = deliver_due(engine.db, channels_from_env({}), now=clock.now(), owner="test")
+    # Then the robot got one markdown message about the issue, with its idempotency key,
+    # and the office's copy went to the log
+    assert report.sent == 2
+    [received] = http_sink.accepted
+    assert received.body["msgtype"] == "markdown"
+    assert "部分建筑工地扬尘防控不到位" in received.body["markdown"]["text"]
+    with engine.db.session() as session:
+        row = session.scalars(select(Notification).where(
+            Notification.recipient == "王副市长")).one()
+    assert (row.status, row.issue_id, row.channel) == ("sent", issue_id, "webhook")
+    assert received.headers["idempotency-key"] == idempotency_key(row.dedupe_key)
+    with pytest.raises(InputError, match="unknown webhook preset 'slack'"):
+        add_contact(engine.db, "整改办", "webhook", http_sink.url(), {"preset": "slack"})

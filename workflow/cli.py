@@ -28,7 +28,13 @@ from workflow.history import verify as verify_history
 from workflow.migrate import current_revision, upgrade
 from workflow.models import DefinitionRecord, Issue
 from workflow.notify.channels import channels_from_env
-from workflow.notify.outbox import compose_digests, deliver_due, list_notifications
+from workflow.notify.outbox import (
+    add_contact,
+    compose_digests,
+    deliver_due,
+    list_contacts,
+    list_notifications,
+)
 from workflow.notify.outbox import retry as retry_notifications
 from workflow.registry import load_definitions
 from workflow.render import history_table, ledger_table
@@ -43,12 +49,14 @@ issue_app = typer.Typer(help="Rectification issues.", no_args_is_help=True)
 timers_app = typer.Typer(help="Durable timers (reminders, escalation).", no_args_is_help=True)
 outbox_app = typer.Typer(help="Notification outbox.", no_args_is_help=True)
 calendar_app = typer.Typer(help="Working-day calendar (工作日, 调休).", no_args_is_help=True)
+contacts_app = typer.Typer(help="Where recipients are reached.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(definitions_app, name="definitions")
 app.add_typer(issue_app, name="issue")
 app.add_typer(timers_app, name="timers")
 app.add_typer(outbox_app, name="outbox")
 app.add_typer(calendar_app, name="calendar")
+app.add_typer(contacts_app, name="contacts")
 
 console = Console(width=None if sys.stdout.isatty() else 160)
 errors = Console(stderr=True, soft_wrap=True)
@@ -519,6 +527,40 @@ def outbox_digest() -> None:
     """Compose today's digest (每日汇总): one message per recipient for held reminders."""
     engine = _engine()
     console.print(f"{compose_digests(engine.db, now=engine.clock.now())} digest(s) queued")
+
+
+@contacts_app.command("add")
+@reports_errors
+def contacts_add(
+    name: Annotated[str, typer.Argument(help="Unit, leader or office name, as on issues.")],
+    channel: Annotated[str, typer.Option(help="log, email or webhook.")],
+    address: Annotated[str, typer.Option(help="E-mail address or webhook URL.")],
+    option: Annotated[list[str] | None, typer.Option(help="Webhook option KEY=VALUE: "
+                                                     "preset=dingtalk|wecom|json, secret=…")]
+    = None,
+) -> None:
+    """Say where a recipient is reached (without a contact, notices go to the log)."""
+    contact_id = add_contact(_engine().db, name, channel, address, _pairs(option or [],
+                                                                        "--option"))
+    console.print(f"contact {contact_id}: {name} via {channel}")
+
+
+@contacts_app.command("list")
+@reports_errors
+def contacts_list(as_json: JsonOption = False) -> None:
+    """Recipients and their channels (webhook secrets are not shown)."""
+    rows = [{"id": c.id, "name": c.name, "channel": c.channel, "address": c.address,
+             "preset": (c.options or {}).get("preset")} for c in list_contacts(_engine().db)]
+    if as_json:
+        _print_json(rows)
+        return
+    table = Table(title="联系人 / Contacts", header_style="bold")
+    for header in ("id", "name", "channel", "address", "preset"):
+        table.add_column(header, overflow="fold")
+    for row in rows:
+        table.add_row(str(row["id"]), row["name"], row["channel"], row["address"],
+                      row["preset"] or "")
+    console.print(table)
 
 
 @calendar_app.command("check")

@@ -88,6 +88,44 @@ def recipients(db: Database, name: str) -> list[tuple[str, str, dict[str, Any]]]
     return found or [(LOG, name, {})]
 
 
+CONTACT_CHANNELS = ("log", "email", "webhook")
+WEBHOOK_OPTIONS = ("preset", "secret")
+WEBHOOK_PRESETS = ("json", "dingtalk", "wecom")
+
+
+def add_contact(db: Database, name: str, channel: str, address: str,
+                options: Mapping[str, str] | None = None) -> int:
+    """Record where ``name`` (a unit, a leader, the office) is reached; returns its id.
+
+    Raises:
+        InputError: an unknown channel, option or preset, or an empty name or address.
+    """
+    options = dict(options or {})
+    if not name.strip() or not address.strip():
+        raise InputError("a contact needs a name and an address")
+    if channel not in CONTACT_CHANNELS:
+        raise InputError(f"unknown channel {channel!r}; channels: {', '.join(CONTACT_CHANNELS)}")
+    allowed = WEBHOOK_OPTIONS if channel == "webhook" else ()
+    unknown = [key for key in options if key not in allowed]
+    if unknown:
+        raise InputError(f"unknown option(s) {', '.join(unknown)} for channel {channel}; "
+                         f"allowed: {', '.join(allowed) or 'none'}")
+    if options.get("preset", "json") not in WEBHOOK_PRESETS:
+        raise InputError(f"unknown webhook preset {options['preset']!r}; presets: "
+                         f"{', '.join(WEBHOOK_PRESETS)}")
+    with db.session(write=True) as session:
+        contact = Contact(name=name.strip(), channel=channel, address=address.strip(),
+                          options=options)
+        session.add(contact)
+        session.flush()
+        return contact.id
+
+
+def list_contacts(db: Database) -> list[Contact]:
+    with db.session() as session:
+        return list(session.scalars(select(Contact).order_by(Contact.name, Contact.id)))
+
+
 def claim_due_notifications(db: Database, *, now: datetime, limit: int, owner: str,
                             lease: timedelta = DEFAULT_LEASE,
                             max_attempts: int = MAX_ATTEMPTS) -> list[OutgoingMessage]:
