@@ -6,7 +6,7 @@ import functools
 import json
 import sys
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from datetime import date, datetime
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
@@ -93,6 +93,15 @@ def reports_errors(command: F) -> F:
 
 def _print_json(value: Any) -> None:
     sys.stdout.write(json.dumps(value, ensure_ascii=False, indent=2, default=str) + "\n")
+
+
+def _print_table(title: str, headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
+    table = Table(title=title, header_style="bold")
+    for header in headers:
+        table.add_column(header, overflow="fold")
+    for row in rows:
+        table.add_row(*(str(cell) for cell in row))
+    console.print(table)
 
 
 def _engine() -> Engine:
@@ -205,13 +214,10 @@ def definitions_list(as_json: JsonOption = False) -> None:
     if as_json:
         _print_json(rows)
         return
-    table = Table(title="流程定义 / Process definitions", header_style="bold")
-    for header in ("id", "version", "名称", "name", "loaded (Asia/Shanghai)", "issues"):
-        table.add_column(header)
-    for row in rows:
-        table.add_row(row["id"], str(row["version"]), row["label_zh"], row["label_en"],
-                      row["loaded_at"][:16], str(row["issues"]))
-    console.print(table)
+    _print_table("流程定义 / Process definitions",
+                 ("id", "version", "名称", "name", "loaded (Asia/Shanghai)", "issues"),
+                 [(row["id"], row["version"], row["label_zh"], row["label_en"],
+                   row["loaded_at"][:16], row["issues"]) for row in rows])
 
 
 @issue_app.command("create")
@@ -415,14 +421,10 @@ def timers_list(
     if as_json:
         _print_json(rows)
         return
-    table = Table(title="定时任务 / Timers", header_style="bold")
-    for header in ("id", "issue", "state", "kind", "level", "due (Asia/Shanghai)", "status",
-                   "attempts"):
-        table.add_column(header)
-    for row in rows:
-        table.add_row(str(row["id"]), str(row["issue_id"]), row["state"], row["kind"],
-                      row["level"], row["due_at"][:16], row["status"], str(row["attempts"]))
-    console.print(table)
+    _print_table("定时任务 / Timers", ("id", "issue", "state", "kind", "level",
+                                      "due (Asia/Shanghai)", "status", "attempts"),
+                 [(row["id"], row["issue_id"], row["state"], row["kind"], row["level"],
+                   row["due_at"][:16], row["status"], row["attempts"]) for row in rows])
 
 
 @app.command("sweep")
@@ -459,15 +461,11 @@ def _print_outbox(rows: list[dict[str, Any]], title: str, as_json: bool) -> None
     if as_json:
         _print_json(rows)
         return
-    table = Table(title=title, header_style="bold")
-    for header in ("id", "issue", "level", "recipient", "channel", "status", "attempts",
-                   "next attempt (Asia/Shanghai)", "last error"):
-        table.add_column(header, overflow="fold")
-    for row in rows:
-        table.add_row(str(row["id"]), str(row["issue_id"] or "—"), row["level"],
-                      row["recipient"], row["channel"], row["status"], str(row["attempts"]),
-                      row["next_attempt_at"][:16], row["last_error"] or "")
-    console.print(table)
+    _print_table(title, ("id", "issue", "level", "recipient", "channel", "status", "attempts",
+                         "next attempt (Asia/Shanghai)", "last error"),
+                 [(row["id"], row["issue_id"] or "—", row["level"], row["recipient"],
+                   row["channel"], row["status"], row["attempts"], row["next_attempt_at"][:16],
+                   row["last_error"] or "") for row in rows])
 
 
 @outbox_app.command("list")
@@ -554,13 +552,9 @@ def contacts_list(as_json: JsonOption = False) -> None:
     if as_json:
         _print_json(rows)
         return
-    table = Table(title="联系人 / Contacts", header_style="bold")
-    for header in ("id", "name", "channel", "address", "preset"):
-        table.add_column(header, overflow="fold")
-    for row in rows:
-        table.add_row(str(row["id"]), row["name"], row["channel"], row["address"],
-                      row["preset"] or "")
-    console.print(table)
+    _print_table("联系人 / Contacts", ("id", "name", "channel", "address", "preset"),
+                 [(row["id"], row["name"], row["channel"], row["address"], row["preset"] or "")
+                  for row in rows])
 
 
 @calendar_app.command("check")
