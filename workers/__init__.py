@@ -1,6 +1,9 @@
-"""Celery workers: thin tasks that take ids and call the engine.
+"""Celery workers: thin tasks that take ids and call the engine (``workers.app``).
 
-Empty for now: the workers/scheduler issue adds the Celery app (``BROKER_URL``), its
-configuration (acks_late, reject on worker lost, prefetch 1, time limits) and the tasks that
-deliver outbox rows and process claimed timers. Nothing in ``workflow/`` imports this package.
+Run them with ``rectify worker`` (or ``celery -A workers worker``); ``BROKER_URL`` names the
+Redis broker. Nothing in ``workflow/`` imports this package.
 """
+
+from workers.app import app
+
+__all__ = ["app"]

@@ -6,6 +6,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from workflow.errors import ConfigurationError
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DATABASE_URL = "sqlite:///./rectify.db"
 
@@ -33,4 +35,86 @@ class Settings:
             evidence_dir=Path(os.environ.get("RECTIFY_EVIDENCE_DIR") or "evidence"),
             definitions_dir=Path(os.environ.get("RECTIFY_DEFINITIONS")
                                  or PROJECT_ROOT / "definitions"),
+        )
+
+
+def _seconds(environ: dict[str, str] | os._Environ[str], name: str, default: float) -> float:
+    text = environ.get(name, "").strip()
+    if not text:
+        return default
+    try:
+        value = float(text)
+    except ValueError:
+        raise ConfigurationError(f"{name}={text!r} is not a number of seconds") from None
+    if value <= 0:
+        raise ConfigurationError(f"{name}={text!r} must be greater than 0")
+    return value
+
+
+def _count(environ: dict[str, str] | os._Environ[str], name: str, default: int) -> int:
+    text = environ.get(name, "").strip()
+    if not text:
+        return default
+    if not text.isdigit() or int(text) <= 0:
+        raise ConfigurationError(f"{name}={text!r} must be a whole number greater than 0")
+    return int(text)
+
+
+LEADER_LOCKS = ("auto", "postgres", "redis", "file")
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    """How the background work runs: broker, intervals, leases and batch sizes.
+
+    Attributes:
+        broker_url: ``BROKER_URL`` (Redis); unset = embedded mode, tasks run in-process.
+        sweep_interval: ``RECTIFY_SWEEP_INTERVAL`` seconds between timer sweeps (15).
+        relay_interval: ``RECTIFY_RELAY_INTERVAL`` seconds between outbox relays (5).
+        lease: ``RECTIFY_LEASE`` seconds a dispatched batch holds its rows (600); a batch not
+            finished by then is handed out again.
+        batch: ``RECTIFY_BATCH`` rows per task (50).
+        max_in_flight: ``RECTIFY_MAX_IN_FLIGHT`` rows handed out and not yet settled (5000);
+            the relay waits while more are out.
+        lock_period: ``RECTIFY_LOCK_PERIOD`` seconds (10): a standby scheduler takes over
+            within this long after the leader is gone.
+        leader_lock: ``RECTIFY_LEADER_LOCK``: ``auto`` (PostgreSQL advisory lock for a
+            PostgreSQL database, else a file lock next to the SQLite file), ``postgres``,
+            ``redis`` (needs ``BROKER_URL`` or ``RECTIFY_LOCK_REDIS_URL``) or ``file``.
+        threads: ``RECTIFY_THREADS`` in-process workers in embedded mode (4).
+        max_lag: ``RECTIFY_DOCTOR_MAX_LAG`` seconds a due row may wait before ``doctor``
+            calls it unhealthy (300).
+    """
+
+    broker_url: str | None = None
+    sweep_interval: float = 15.0
+    relay_interval: float = 5.0
+    lease: float = 600.0
+    batch: int = 50
+    max_in_flight: int = 5000
+    lock_period: float = 10.0
+    leader_lock: str = "auto"
+    lock_redis_url: str | None = None
+    threads: int = 4
+    max_lag: float = 300.0
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | os._Environ[str] | None = None) -> RunSettings:
+        env = os.environ if environ is None else environ
+        lock = env.get("RECTIFY_LEADER_LOCK", "").strip() or "auto"
+        if lock not in LEADER_LOCKS:
+            raise ConfigurationError(f"RECTIFY_LEADER_LOCK={lock!r} is unknown; allowed: "
+                                     f"{', '.join(LEADER_LOCKS)}")
+        return cls(
+            broker_url=env.get("BROKER_URL", "").strip() or None,
+            sweep_interval=_seconds(env, "RECTIFY_SWEEP_INTERVAL", cls.sweep_interval),
+            relay_interval=_seconds(env, "RECTIFY_RELAY_INTERVAL", cls.relay_interval),
+            lease=_seconds(env, "RECTIFY_LEASE", cls.lease),
+            batch=_count(env, "RECTIFY_BATCH", cls.batch),
+            max_in_flight=_count(env, "RECTIFY_MAX_IN_FLIGHT", cls.max_in_flight),
+            lock_period=_seconds(env, "RECTIFY_LOCK_PERIOD", cls.lock_period),
+            leader_lock=lock,
+            lock_redis_url=env.get("RECTIFY_LOCK_REDIS_URL", "").strip() or None,
+            threads=_count(env, "RECTIFY_THREADS", cls.threads),
+            max_lag=_seconds(env, "RECTIFY_DOCTOR_MAX_LAG", cls.max_lag),
         )

@@ -233,3 +233,21 @@ class AccountabilityProposal(Base):
     opened_at: Mapped[datetime] = mapped_column(UTCDateTime())
     decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     decided_by: Mapped[str | None] = mapped_column(String(200))
+
+
+class JobRun(Base):
+    """One run of a scheduled job for one tick (its scheduled time). The unique key makes a
+    tick run at most once, whichever scheduler holds the leader lock when it falls due."""
+
+    __tablename__ = "job_runs"
+    __table_args__ = (UniqueConstraint("job", "tick", name="uq_job_runs_job_tick"),
+                      Index("ix_job_runs_started_at", "started_at"))
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    job: Mapped[str] = mapped_column(String(64))
+    tick: Mapped[datetime] = mapped_column(UTCDateTime())
+    owner: Mapped[str] = mapped_column(String(100))
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    outcome: Mapped[str] = mapped_column(String(16))  # running | ok | failed
+    detail: Mapped[str | None] = mapped_column(Text)

@@ -19,7 +19,7 @@ from datetime import datetime, timedelta
 from itertools import groupby
 from typing import Any
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, func, or_, select, update
 
 from workflow.clock import local
 from workflow.db import Database
@@ -95,23 +95,58 @@ def default_owner() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
+def _claim(now: datetime, limit: int, owner: str, lease: timedelta) -> Any:
+    t = TIMERS
+    due = or_(and_(t.c.status == PENDING, t.c.due_at <= now),
+              and_(t.c.status == LEASED, t.c.lease_until < now))
+    pick = (select(t.c.id).where(due).order_by(t.c.due_at).limit(limit)
+            .with_for_update(skip_locked=True))
+    return (update(t).where(t.c.id.in_(pick.scalar_subquery()))
+            .values(status=LEASED, lease_owner=owner, lease_until=now + lease,
+                    attempts=t.c.attempts + 1))
+
+
+_TIMER_COLUMNS = ("id", "issue_id", "state", "kind", "level", "rank", "deadline_at", "due_at")
+
+
 def claim_due_timers(db: Database, *, now: datetime, limit: int, owner: str,
                      lease: timedelta = DEFAULT_LEASE) -> list[ClaimedTimer]:
     """Lease up to ``limit`` due timers: pending ones whose time has come, and leased ones
     whose lease expired. PostgreSQL skips rows another sweeper holds (``SKIP LOCKED``);
     SQLite serialises sweepers on its write lock (``BEGIN IMMEDIATE``)."""
     t = TIMERS
-    due = or_(and_(t.c.status == PENDING, t.c.due_at <= now),
-              and_(t.c.status == LEASED, t.c.lease_until < now))
-    pick = (select(t.c.id).where(due).order_by(t.c.due_at).limit(limit)
-            .with_for_update(skip_locked=True))
-    claim = (update(t).where(t.c.id.in_(pick.scalar_subquery()))
-             .values(status=LEASED, lease_owner=owner, lease_until=now + lease,
-                     attempts=t.c.attempts + 1)
-             .returning(t.c.id, t.c.issue_id, t.c.state, t.c.kind, t.c.level, t.c.rank,
-                        t.c.deadline_at, t.c.due_at))
+    claim = _claim(now, limit, owner, lease).returning(*(t.c[c] for c in _TIMER_COLUMNS))
     with db.transaction() as conn:
         return [ClaimedTimer(*row) for row in conn.execute(claim)]
+
+
+def lease_due_timers(db: Database, *, now: datetime, limit: int, owner: str,
+                     lease: timedelta = DEFAULT_LEASE) -> list[tuple[int, int]]:
+    """The relay's half of a claim: lease due timers to the batch token ``owner``.
+
+    Returns:
+        ``(timer id, issue id)`` pairs, so the relay can keep an issue's timers in one batch.
+    """
+    t = TIMERS
+    with db.transaction() as conn:
+        return sorted((row.id, row.issue_id) for row in conn.execute(
+            _claim(now, limit, owner, lease).returning(t.c.id, t.c.issue_id)))
+
+
+def take_timers(db: Database, ids: list[int], *, owner: str, now: datetime,
+                lease: timedelta = DEFAULT_LEASE) -> list[ClaimedTimer]:
+    """A worker's half: the timers of ``ids`` still leased to ``owner``, lease renewed; any
+    whose lease ran out and passed to another batch are left to that batch."""
+    t = TIMERS
+    wanted = sorted(set(ids))
+    if not wanted:
+        return []
+    take = (update(t).where(t.c.id.in_(wanted), t.c.lease_owner == owner,
+                            t.c.status == LEASED)
+            .values(lease_until=now + lease)
+            .returning(*(t.c[c] for c in _TIMER_COLUMNS)))
+    with db.transaction() as conn:
+        return [ClaimedTimer(*row) for row in conn.execute(take)]
 
 
 def sweep(engine: Engine, *, now: datetime | None = None, limit: int = DEFAULT_BATCH,
@@ -120,6 +155,13 @@ def sweep(engine: Engine, *, now: datetime | None = None, limit: int = DEFAULT_B
     now = now or engine.clock.now()
     owner = owner or default_owner()
     claimed = claim_due_timers(engine.db, now=now, limit=limit, owner=owner, lease=lease)
+    return settle(engine, claimed, owner=owner, now=now)
+
+
+def settle(engine: Engine, claimed: list[ClaimedTimer], *, owner: str,
+           now: datetime) -> SweepReport:
+    """Settle claimed timers issue by issue, one transaction each; an issue whose settlement
+    fails keeps its leases and is tried again after they expire."""
     report = SweepReport(claimed=len(claimed))
     contacts = Contacts(engine.db)
     for issue_id, timers in groupby(sorted(claimed, key=lambda t: (t.issue_id, t.id)),
@@ -297,3 +339,25 @@ def _enqueue(contacts: Contacts, sql: Any, cursor: Any, row: IssueRow, notices: 
                 "subject": subject, "body": body, "status": status, "attempts": 0,
                 "next_attempt_at": now, "created_at": now})
     return queued
+
+
+def release_timers(db: Database, ids: list[int], *, owner: str) -> int:
+    """Give back timers leased to ``owner`` that no worker took (the batch could not be
+    handed over); they are due again at once, their claim not counted."""
+    t = TIMERS
+    wanted = sorted(set(ids))
+    if not wanted:
+        return 0
+    with db.transaction() as conn:
+        return conn.execute(
+            update(t).where(t.c.id.in_(wanted), t.c.lease_owner == owner, t.c.status == LEASED)
+            .values(status=PENDING, lease_owner=None, lease_until=None,
+                    attempts=t.c.attempts - 1)).rowcount
+
+
+def timers_in_flight(db: Database, *, now: datetime) -> int:
+    """Timers leased and not expired: handed to workers and not yet settled."""
+    t = TIMERS
+    with db.session() as session:
+        return session.execute(select(func.count()).select_from(t).where(
+            t.c.status == LEASED, t.c.lease_until >= now)).scalar_one()

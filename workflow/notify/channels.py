@@ -18,9 +18,8 @@ import logging
 import os
 import smtplib
 import threading
-import urllib.error
 import urllib.parse
-import urllib.request
+from collections import deque
 from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from email.headerregistry import Address
@@ -28,6 +27,8 @@ from email.message import EmailMessage
 from email.utils import formatdate
 from pathlib import Path
 from typing import Any
+
+import urllib3
 
 from workflow.clock import Clock, SystemClock
 from workflow.errors import ConfigurationError, DeliveryError
@@ -98,18 +99,20 @@ class Channel:
 
 
 class LogChannel(Channel):
-    """Writes messages to the log, keeps them in ``messages`` and, when ``path`` is given,
-    appends each as one JSON line (the default channel, and what tests and demos read).
+    """Writes messages to the log, keeps the last ``KEEP`` in ``messages`` and, when ``path``
+    is given, appends each as one JSON line (the default channel, and what tests and demos
+    read).
 
     Args:
         path: a JSON-lines file to append to; None keeps the messages in memory only.
     """
 
     name = LOG
+    KEEP = 1000
 
     def __init__(self, path: str | Path | None = None):
         self.path = Path(path) if path else None
-        self.messages: list[OutgoingMessage] = []
+        self.messages: deque[OutgoingMessage] = deque(maxlen=self.KEEP)
         self._lock = threading.Lock()
 
     def send(self, message: OutgoingMessage) -> None:
@@ -270,9 +273,11 @@ class WebhookChannel(Channel):
         self.url, self.preset, self.secret = url, preset, secret
         self.timeout = timeout
         self.clock = clock or SystemClock()
+        self._timeout = urllib3.Timeout(total=timeout)
+        self._pool = urllib3.PoolManager(num_pools=16, maxsize=8)
 
-    def request(self, message: OutgoingMessage) -> urllib.request.Request:
-        """The HTTP request for ``message`` (URL with signature, JSON body, headers)."""
+    def prepare(self, message: OutgoingMessage) -> tuple[str, bytes, dict[str, str]]:
+        """The HTTP request for ``message``: URL (with signature), JSON body and headers."""
         url = message.address or self.url
         if not url:
             raise DeliveryError(f"notification {message.id}: no webhook URL for "
@@ -286,25 +291,29 @@ class WebhookChannel(Channel):
             timestamp_ms = int(self.clock.now().timestamp() * 1000)
             url = dingtalk_signed_url(url, str(secret), timestamp_ms)
         data = json.dumps(webhook_payload(message, preset), ensure_ascii=False).encode()
-        return urllib.request.Request(url, data=data, method="POST", headers={
+        return url, data, {
             "Content-Type": "application/json; charset=utf-8",
             "Idempotency-Key": idempotency_key(message.dedupe_key),
             "User-Agent": USER_AGENT,
-        })
+        }
 
     def send(self, message: OutgoingMessage) -> None:
-        request = self.request(message)
+        url, data, headers = self.prepare(message)
         preset = str(message.options.get("preset") or self.preset)
-        target = urllib.parse.urlsplit(request.full_url)
+        target = urllib.parse.urlsplit(url)
         where = f"{target.scheme}://{target.netloc}{target.path}"  # no token in the error
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as response:
-                reply = response.read()
-        except urllib.error.HTTPError as exc:
-            detail = exc.read()[:300].decode("utf-8", errors="replace")
-            raise DeliveryError(f"webhook {where} answered HTTP {exc.code}: {detail}") from exc
-        except (urllib.error.URLError, OSError) as exc:
+            # Kept-alive connections from the pool; no automatic retries: a failed attempt
+            # is the outbox's to count and retry.
+            response = self._pool.request("POST", url, body=data, headers=headers,
+                                          timeout=self._timeout, retries=False,
+                                          redirect=False)
+        except urllib3.exceptions.HTTPError as exc:
             raise DeliveryError(f"webhook {where} unreachable: {exc}") from exc
+        reply = response.data
+        if response.status >= 300:
+            detail = reply[:300].decode("utf-8", errors="replace")
+            raise DeliveryError(f"webhook {where} answered HTTP {response.status}: {detail}")
         if preset in ("dingtalk", "wecom"):
             # The robots answer 200 even when they refuse; the verdict is in errcode.
             try:

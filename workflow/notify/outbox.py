@@ -45,7 +45,7 @@ BACKOFF_BASE = timedelta(seconds=30)
 BACKOFF_FACTOR = 2
 BACKOFF_CAP = timedelta(hours=1)
 MAX_ATTEMPTS = 8
-DEFAULT_LEASE = timedelta(minutes=5)
+DEFAULT_LEASE = timedelta(minutes=10)
 DEFAULT_BATCH = 100
 ERROR_TEXT_LIMIT = 2000
 LEASE_EXPIRED_ERROR = ("the lease expired {n} time(s) without a result (did the worker stop "
@@ -126,10 +126,49 @@ def list_contacts(db: Database) -> list[Contact]:
         return list(session.scalars(select(Contact).order_by(Contact.name, Contact.id)))
 
 
+def _expired(now: datetime) -> Any:
+    t = NOTIFICATIONS
+    return and_(t.c.status == SENDING, t.c.lease_until < now)
+
+
+def _bury_expired(conn: Any, now: datetime, max_attempts: int) -> int:
+    """Rows whose last lease expired after ``max_attempts`` started attempts go to dead."""
+    t = NOTIFICATIONS
+    buried = conn.execute(
+        update(t).where(_expired(now), t.c.attempts >= max_attempts)
+        .values(status=DEAD, lease_until=None,
+                last_error=LEASE_EXPIRED_ERROR.format(n=max_attempts))).rowcount
+    if buried:
+        logger.warning("%s notification(s) dead after their last lease expired", buried)
+    return buried
+
+
+def _due_ids(limit: int, now: datetime) -> Any:
+    t = NOTIFICATIONS
+    due = or_(and_(t.c.status == PENDING, t.c.next_attempt_at <= now), _expired(now))
+    return (select(t.c.id).where(due).order_by(t.c.next_attempt_at, t.c.id).limit(limit)
+            .with_for_update(skip_locked=True)).scalar_subquery()
+
+
+_MESSAGE_COLUMNS = ("id", "dedupe_key", "recipient", "channel", "address", "subject", "body",
+                    "kind", "level", "issue_id", "attempts")
+
+
+def _messages(conn: Any, rows: list[Any]) -> list[OutgoingMessage]:
+    rows = sorted(rows, key=lambda row: row.id)
+    options = _contact_options(conn, rows)
+    return [OutgoingMessage(id=row.id, dedupe_key=row.dedupe_key, recipient=row.recipient,
+                            channel=row.channel, address=row.address, subject=row.subject,
+                            body=row.body, kind=row.kind, level=row.level,
+                            issue_id=row.issue_id, attempt=row.attempts,
+                            options=options.get((row.recipient, row.channel, row.address), {}))
+            for row in rows]
+
+
 def claim_due_notifications(db: Database, *, now: datetime, limit: int, owner: str,
                             lease: timedelta = DEFAULT_LEASE,
                             max_attempts: int = MAX_ATTEMPTS) -> list[OutgoingMessage]:
-    """Lease up to ``limit`` due messages to ``owner``.
+    """Lease up to ``limit`` due messages to ``owner`` and start an attempt on each.
 
     Due are pending rows whose ``next_attempt_at`` has come and sending rows whose lease
     expired (their worker is gone). An expired row that already had ``max_attempts`` goes to
@@ -148,31 +187,75 @@ def claim_due_notifications(db: Database, *, now: datetime, limit: int, owner: s
         The claimed messages, in row order, with their contact options.
     """
     t = NOTIFICATIONS
-    expired = and_(t.c.status == SENDING, t.c.lease_until < now)
-    bury = (update(t).where(expired, t.c.attempts >= max_attempts)
-            .values(status=DEAD, lease_until=None,
-                    last_error=LEASE_EXPIRED_ERROR.format(n=max_attempts)))
-    due = or_(and_(t.c.status == PENDING, t.c.next_attempt_at <= now), expired)
-    pick = (select(t.c.id).where(due).order_by(t.c.next_attempt_at, t.c.id).limit(limit)
-            .with_for_update(skip_locked=True))
-    claim = (update(t).where(t.c.id.in_(pick.scalar_subquery()))
+    claim = (update(t).where(t.c.id.in_(_due_ids(limit, now)))
              .values(status=SENDING, lease_owner=owner, lease_until=now + lease,
                      attempts=t.c.attempts + 1)
-             .returning(t.c.id, t.c.dedupe_key, t.c.recipient, t.c.channel, t.c.address,
-                        t.c.subject, t.c.body, t.c.kind, t.c.level, t.c.issue_id,
-                        t.c.attempts))
+             .returning(*(t.c[name] for name in _MESSAGE_COLUMNS)))
     with db.transaction() as conn:
-        buried = conn.execute(bury).rowcount
-        rows = sorted(conn.execute(claim).all(), key=lambda row: row.id)
-        options = _contact_options(conn, rows)
-    if buried:
-        logger.warning("%s notification(s) dead after their last lease expired", buried)
-    return [OutgoingMessage(id=row.id, dedupe_key=row.dedupe_key, recipient=row.recipient,
-                            channel=row.channel, address=row.address, subject=row.subject,
-                            body=row.body, kind=row.kind, level=row.level,
-                            issue_id=row.issue_id, attempt=row.attempts,
-                            options=options.get((row.recipient, row.channel, row.address), {}))
-            for row in rows]
+        _bury_expired(conn, now, max_attempts)
+        return _messages(conn, conn.execute(claim).all())
+
+
+def lease_due_notifications(db: Database, *, now: datetime, limit: int, owner: str,
+                            lease: timedelta = DEFAULT_LEASE,
+                            max_attempts: int = MAX_ATTEMPTS) -> list[int]:
+    """The relay's half of a claim: lease up to ``limit`` due rows to the batch token
+    ``owner`` and return their ids, without starting an attempt.
+
+    The worker that receives the ids starts the attempts with ``take_batch``; a batch that
+    never reaches a worker (a lost broker message) just lets its lease run out, and the rows
+    are leased again with their attempts untouched.
+    """
+    t = NOTIFICATIONS
+    claim = (update(t).where(t.c.id.in_(_due_ids(limit, now)))
+             .values(status=SENDING, lease_owner=owner, lease_until=now + lease)
+             .returning(t.c.id))
+    with db.transaction() as conn:
+        _bury_expired(conn, now, max_attempts)
+        return sorted(conn.execute(claim).scalars())
+
+
+def release_batch(db: Database, ids: Iterable[int], *, owner: str) -> int:
+    """Give back rows leased to ``owner`` that no worker started (the batch could not be
+    handed over): they are due again at once. Returns how many were released."""
+    t = NOTIFICATIONS
+    wanted = sorted(set(ids))
+    if not wanted:
+        return 0
+    with db.transaction() as conn:
+        return conn.execute(
+            update(t).where(t.c.id.in_(wanted), t.c.lease_owner == owner,
+                            t.c.status == SENDING)
+            .values(status=PENDING, lease_owner=None, lease_until=None)).rowcount
+
+
+def take_batch(db: Database, ids: Iterable[int], *, owner: str, now: datetime,
+               lease: timedelta = DEFAULT_LEASE) -> list[OutgoingMessage]:
+    """A worker's half of a claim: start an attempt on each of ``ids`` that is still leased
+    to ``owner`` (renewing the lease); rows sent meanwhile, or leased again to another batch
+    after this one's lease ran out, are left alone.
+
+    Returns:
+        The messages to send now, in row order.
+    """
+    t = NOTIFICATIONS
+    wanted = sorted(set(ids))
+    if not wanted:
+        return []
+    take = (update(t).where(t.c.id.in_(wanted), t.c.lease_owner == owner,
+                            t.c.status == SENDING)
+            .values(lease_until=now + lease, attempts=t.c.attempts + 1)
+            .returning(*(t.c[name] for name in _MESSAGE_COLUMNS)))
+    with db.transaction() as conn:
+        return _messages(conn, conn.execute(take).all())
+
+
+def in_flight(db: Database, *, now: datetime) -> int:
+    """Rows leased and not expired: handed to workers and not yet settled."""
+    t = NOTIFICATIONS
+    with db.session() as session:
+        return session.execute(select(func.count()).select_from(t).where(
+            t.c.status == SENDING, t.c.lease_until >= now)).scalar_one()
 
 
 def _contact_options(conn: Any, rows: list[Any]) -> dict[tuple[str, str, str], dict[str, Any]]:
@@ -189,16 +272,18 @@ def _contact_options(conn: Any, rows: list[Any]) -> dict[tuple[str, str, str], d
             if (name, channel, address) in wanted}
 
 
-def record_sent(db: Database, message: OutgoingMessage, *, owner: str, now: datetime) -> bool:
-    """Mark a delivered message ``sent``; False when its lease is no longer ``owner``'s
-    (another worker holds it now and records its own outcome)."""
+def record_sent(db: Database, messages: Iterable[OutgoingMessage], *, owner: str,
+                now: datetime) -> int:
+    """Mark delivered messages ``sent``, in one transaction; returns how many were still
+    ``owner``'s (a message whose lease passed to another worker is recorded by that one)."""
     t = NOTIFICATIONS
+    ids = sorted(message.id for message in messages)
+    if not ids:
+        return 0
     with db.transaction() as conn:
-        done = conn.execute(
-            update(t).where(t.c.id == message.id, t.c.lease_owner == owner,
-                            t.c.status == SENDING)
+        return conn.execute(
+            update(t).where(t.c.id.in_(ids), t.c.lease_owner == owner, t.c.status == SENDING)
             .values(status=SENT, sent_at=now, lease_until=None)).rowcount
-    return done == 1
 
 
 def record_failure(db: Database, message: OutgoingMessage, error: str, *, owner: str,
@@ -221,25 +306,19 @@ def record_failure(db: Database, message: OutgoingMessage, error: str, *, owner:
     return status if done == 1 else None
 
 
-def deliver_due(db: Database, channels: Mapping[str, Channel], *, now: datetime,
-                owner: str, limit: int = DEFAULT_BATCH, lease: timedelta = DEFAULT_LEASE,
-                max_attempts: int = MAX_ATTEMPTS) -> DeliveryReport:
-    """Claim due messages, send each on its channel and record each outcome in its own
-    short transaction.
+def send_messages(db: Database, channels: Mapping[str, Channel],
+                  messages: list[OutgoingMessage], *, now: datetime, owner: str,
+                  max_attempts: int = MAX_ATTEMPTS) -> DeliveryReport:
+    """Send claimed messages, each on its channel, and record the outcomes.
 
-    Args:
-        db: the database.
-        channels: channels by name (``channels_from_env()``); a message whose channel is
-            missing fails like a refused delivery and is retried.
-        now: the current time (aware).
-        owner: this worker's lease name.
-        limit: most messages to send in this call.
-        lease: how long the claim holds.
-        max_attempts: attempts after which a message is given up (``dead``).
+    Deliveries are recorded together at the end of the batch (one transaction), failures
+    one by one as they happen. A worker that dies mid-batch leaves its rows leased; they are
+    sent again after the lease, so the repeats a receiver can see are bounded by the batch,
+    and each carries the message's idempotency key.
     """
     report = DeliveryReport()
-    for message in claim_due_notifications(db, now=now, limit=limit, owner=owner,
-                                           lease=lease, max_attempts=max_attempts):
+    delivered: list[OutgoingMessage] = []
+    for message in messages:
         try:
             channel = channels.get(message.channel)
             if channel is None:
@@ -255,13 +334,7 @@ def deliver_due(db: Database, channels: Mapping[str, Channel], *, now: datetime,
                              message.id)
             error = f"{type(exc).__name__}: {exc}"
         else:
-            if record_sent(db, message, owner=owner, now=now):
-                report.sent += 1
-            else:
-                report.lost += 1
-                logger.warning("notification %s was sent but its lease had passed to another "
-                               "worker; the receiver drops the repeat by its idempotency key",
-                               message.id)
+            delivered.append(message)
             continue
         status = record_failure(db, message, error, owner=owner, now=now,
                                 max_attempts=max_attempts)
@@ -275,7 +348,34 @@ def deliver_due(db: Database, channels: Mapping[str, Channel], *, now: datetime,
                            message.attempt, backoff(message.attempt), error)
         else:
             report.lost += 1
+    report.sent = record_sent(db, delivered, owner=owner, now=now)
+    if report.sent < len(delivered):
+        report.lost += len(delivered) - report.sent
+        logger.warning("%s notification(s) were sent but their lease had passed to another "
+                       "worker; the receiver drops the repeat by its idempotency key",
+                       len(delivered) - report.sent)
     return report
+
+
+def deliver_due(db: Database, channels: Mapping[str, Channel], *, now: datetime,
+                owner: str, limit: int = DEFAULT_BATCH, lease: timedelta = DEFAULT_LEASE,
+                max_attempts: int = MAX_ATTEMPTS) -> DeliveryReport:
+    """Claim due messages and send them (``claim_due_notifications`` + ``send_messages``).
+
+    Args:
+        db: the database.
+        channels: channels by name (``channels_from_env()``); a message whose channel is
+            missing fails like a refused delivery and is retried.
+        now: the current time (aware).
+        owner: this worker's lease name.
+        limit: most messages to send in this call.
+        lease: how long the claim holds.
+        max_attempts: attempts after which a message is given up (``dead``).
+    """
+    messages = claim_due_notifications(db, now=now, limit=limit, owner=owner, lease=lease,
+                                       max_attempts=max_attempts)
+    return send_messages(db, channels, messages, now=now, owner=owner,
+                         max_attempts=max_attempts)
 
 
 def retry(db: Database, ids: Iterable[int] | None = None, *, now: datetime,

@@ -1,0 +1,112 @@
+"""The Celery app and its tasks.
+
+Tasks take ids and a batch token and call the engine's job bodies (``workflow.jobs``); they
+carry no deadlines (no ETA or countdown: what is due is decided by the database) and keep no
+counts of their own (attempts are counted on the database rows). Settings follow the
+"at least once, idempotent" rule: the message is acknowledged after the task ran
+(``acks_late``), a task whose worker died is given back to the broker
+(``task_reject_on_worker_lost``), and each worker process takes one message at a time
+(``worker_prefetch_multiplier=1``). A batch that runs twice finds its rows settled or leased
+to a newer batch and does nothing with them.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from typing import Any
+
+from celery import Celery
+from celery.signals import worker_process_init
+
+from workflow.config import RunSettings
+from workflow.errors import ConfigurationError
+from workflow.jobs import Runtime, deliver_batch, process_timers, run_job
+
+QUEUE = "rectify"
+TASK_SOFT_TIME_LIMIT = 300
+TASK_TIME_LIMIT = 360
+PUBLISH_RETRY = {"max_retries": 3, "interval_start": 0, "interval_step": 0.5,
+                 "interval_max": 2}
+
+
+def broker_url() -> str:
+    url = RunSettings.from_env().broker_url
+    if url is None:
+        raise ConfigurationError("BROKER_URL is not set: set it to the Redis broker "
+                                 "(e.g. redis://127.0.0.1:6379/0), or run `rectify serve` "
+                                 "for the embedded mode without a broker")
+    return url
+
+
+app = Celery("rectify", set_as_current=False)
+app.conf.update(
+    broker_url=os.environ.get("BROKER_URL") or "redis://127.0.0.1:6379/0",
+    task_default_queue=QUEUE,
+    task_acks_late=True,
+    task_reject_on_worker_lost=True,
+    worker_prefetch_multiplier=1,
+    task_soft_time_limit=TASK_SOFT_TIME_LIMIT,
+    task_time_limit=TASK_TIME_LIMIT,
+    task_serializer="json",
+    accept_content=["json"],
+    result_serializer="json",
+    task_ignore_result=True,
+    broker_connection_retry_on_startup=True,
+    broker_connection_max_retries=None,
+    broker_transport_options={"visibility_timeout": 3600},
+    worker_hijack_root_logger=False,
+    worker_send_task_events=True,
+    enable_utc=True,
+    timezone="UTC",
+)
+
+
+@functools.cache
+def runtime() -> Runtime:
+    """This worker process's engine and channels (made on first use, after any fork)."""
+    return Runtime.from_env()
+
+
+@worker_process_init.connect
+def _fresh_runtime(**_: Any) -> None:
+    runtime.cache_clear()  # a forked child opens its own database connections
+
+
+@app.task(name="rectify.deliver")
+def deliver(ids: list[int], token: str) -> dict[str, int]:
+    """Deliver the outbox rows ``ids`` still leased to the batch ``token``."""
+    report = deliver_batch(runtime(), ids, token)
+    return {"sent": report.sent, "failed": report.failed, "dead": report.dead,
+            "lost": report.lost}
+
+
+@app.task(name="rectify.timers")
+def timers(ids: list[int], token: str) -> dict[str, int]:
+    """Settle the timers ``ids`` still leased to the batch ``token``."""
+    report = process_timers(runtime(), ids, token)
+    return {"claimed": report.claimed, "sent": report.sent, "skipped": report.skipped,
+            "notifications": report.notifications, "failed": report.failed}
+
+
+@app.task(name="rectify.job")
+def job(name: str) -> int:
+    """Run a named job body (the daily digest, the monthly report)."""
+    return run_job(runtime(), name)
+
+
+class CeleryDispatcher:
+    """Hands batches to Celery workers through the broker. A publish that still fails after
+    a few quick retries raises, and the relay gives the batch's rows back."""
+
+    def deliver(self, ids: list[int], token: str) -> None:
+        deliver.apply_async((ids, token), retry=True, retry_policy=PUBLISH_RETRY)
+
+    def timers(self, ids: list[int], token: str) -> None:
+        timers.apply_async((ids, token), retry=True, retry_policy=PUBLISH_RETRY)
+
+    def job(self, name: str) -> None:
+        job.apply_async((name,), retry=True, retry_policy=PUBLISH_RETRY)
+
+    def shutdown(self) -> None:
+        app.pool.force_close_all()

@@ -1,0 +1,143 @@
+"""Health checks behind ``rectify doctor``: the database, the broker, the scheduler leader,
+stuck leases, dead letters and the lag between due and sent.
+
+Each check is ``ok``, ``warn`` or ``fail``; ``doctor`` exits non-zero when any fails.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.engine import make_url
+
+from workflow.clock import local
+from workflow.config import RunSettings, Settings
+from workflow.db import Database
+from workflow.migrate import current_revision, head_revision
+from workflow.models import JobRun, Notification, Timer
+
+OK, WARN, FAIL = "ok", "warn", "fail"
+QUEUE = "rectify"
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    status: str
+    detail: str
+
+    def as_dict(self) -> dict[str, str]:
+        return asdict(self)
+
+
+def _ago(now: datetime, then: datetime) -> str:
+    seconds = int((now - then).total_seconds())
+    return f"{seconds} s ago" if seconds < 120 else f"{seconds // 60} min ago"
+
+
+def check_database(db: Database) -> Check:
+    url = make_url(str(db.engine.url)).render_as_string(hide_password=True)
+    try:
+        current, head = current_revision(db), head_revision()
+    except Exception as exc:
+        return Check("database", FAIL, f"{url} unreachable: {exc}")
+    if current != head:
+        return Check("database", FAIL, f"{url} at schema {current or 'none'}, code expects "
+                     f"{head}: run `rectify init`")
+    return Check("database", OK, f"{url}, schema {current}")
+
+
+def check_broker(run: RunSettings) -> Check:
+    if run.broker_url is None:
+        return Check("broker", OK, "embedded mode (no BROKER_URL): tasks run in `rectify serve`")
+    import redis
+
+    where = make_url(run.broker_url).render_as_string(hide_password=True)
+    try:
+        client = redis.Redis.from_url(run.broker_url, socket_timeout=3, socket_connect_timeout=3)
+        client.ping()
+        queued = client.llen(QUEUE)
+    except (redis.RedisError, OSError) as exc:
+        return Check("broker", FAIL, f"{where} unreachable: {exc}")
+    return Check("broker", OK, f"{where} reachable, {queued} task(s) waiting in '{QUEUE}'")
+
+
+def check_leader(db: Database, run: RunSettings, now: datetime) -> Check:
+    with db.session() as session:
+        last = session.execute(select(JobRun.owner, JobRun.started_at)
+                               .where(JobRun.job == "sweep")
+                               .order_by(JobRun.started_at.desc()).limit(1)).first()
+    limit = timedelta(seconds=max(3 * run.sweep_interval + run.lock_period, 60))
+    if last is None:
+        return Check("leader", FAIL, "no scheduler has ever run the sweep: start "
+                     "`rectify scheduler` (with workers) or `rectify serve`")
+    owner, started = last
+    if now - started > limit:
+        return Check("leader", FAIL, f"no sweep since {local(started):%Y-%m-%d %H:%M:%S} "
+                     f"({_ago(now, started)}, last leader {owner}): is a scheduler running?")
+    return Check("leader", OK, f"{owner}, last sweep {_ago(now, started)}")
+
+
+def check_leases(db: Database, run: RunSettings, now: datetime) -> Check:
+    grace = now - timedelta(seconds=2 * max(run.sweep_interval, run.relay_interval) + 5)
+    with db.session() as session:
+        timers = session.scalar(select(func.count()).select_from(Timer).where(
+            Timer.status == "leased", Timer.lease_until < grace))
+        messages = session.scalar(select(func.count()).select_from(Notification).where(
+            Notification.status == "sending", Notification.lease_until < grace))
+    if timers or messages:
+        return Check("leases", FAIL, f"{timers} timer(s) and {messages} message(s) hold "
+                     "expired leases nobody reclaimed: is the scheduler running?")
+    return Check("leases", OK, "no expired leases waiting")
+
+
+def check_dead_letters(db: Database) -> Check:
+    with db.session() as session:
+        dead = session.scalar(select(func.count()).select_from(Notification)
+                              .where(Notification.status == "dead"))
+    if dead:
+        return Check("dead letters", FAIL, f"{dead} message(s) gave up: see `rectify outbox "
+                     "dead`, fix the contact or channel, then `rectify outbox retry`")
+    return Check("dead letters", OK, "none")
+
+
+def check_lag(db: Database, run: RunSettings, now: datetime) -> Check:
+    with db.session() as session:
+        message = session.scalar(select(func.min(Notification.next_attempt_at)).where(
+            Notification.status == "pending", Notification.next_attempt_at <= now))
+        timer = session.scalar(select(func.min(Timer.due_at)).where(
+            Timer.status == "pending", Timer.due_at <= now))
+    waits = [(what, now - since) for what, since in (("message", message), ("timer", timer))
+             if since is not None]
+    if not waits:
+        return Check("lag", OK, "nothing due is waiting")
+    what, worst = max(waits, key=lambda pair: pair[1])
+    text = f"oldest due {what} has waited {int(worst.total_seconds())} s"
+    if worst > timedelta(seconds=run.max_lag):
+        return Check("lag", FAIL, f"{text} (limit {run.max_lag:g} s, RECTIFY_DOCTOR_MAX_LAG)")
+    return Check("lag", OK, text)
+
+
+def diagnose(settings: Settings, run: RunSettings, now: datetime) -> list[Check]:
+    """Run every check; later checks are skipped when the database is unusable."""
+    db = Database(settings.database_url)
+    try:
+        checks = [check_database(db), check_broker(run)]
+        if checks[0].status == FAIL:
+            return checks
+        checks += [check_leader(db, run, now), check_leases(db, run, now),
+                   check_dead_letters(db), check_lag(db, run, now)]
+        return checks
+    finally:
+        db.dispose()
+
+
+def healthy(checks: list[Check]) -> bool:
+    return all(check.status != FAIL for check in checks)
+
+
+def as_json(checks: list[Check]) -> dict[str, Any]:
+    return {"healthy": healthy(checks), "checks": [check.as_dict() for check in checks]}
