@@ -73,7 +73,7 @@ class RunSettings:
         relay_interval: ``RECTIFY_RELAY_INTERVAL`` seconds between outbox relays (5).
         lease: ``RECTIFY_LEASE`` seconds a dispatched batch holds its rows (600); a batch not
             finished by then is handed out again.
-        batch: ``RECTIFY_BATCH`` rows per task (50).
+        batch: ``RECTIFY_BATCH`` rows per task (100).
         max_in_flight: ``RECTIFY_MAX_IN_FLIGHT`` rows handed out and not yet settled (5000);
             the relay waits while more are out.
         lock_period: ``RECTIFY_LOCK_PERIOD`` seconds (10): a standby scheduler takes over
@@ -90,7 +90,7 @@ class RunSettings:
     sweep_interval: float = 15.0
     relay_interval: float = 5.0
     lease: float = 600.0
-    batch: int = 50
+    batch: int = 100
     max_in_flight: int = 5000
     lock_period: float = 10.0
     leader_lock: str = "auto"

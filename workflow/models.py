@@ -167,6 +167,7 @@ class Notification(Base):
     __table_args__ = (
         UniqueConstraint("dedupe_key", name="uq_notifications_dedupe_key"),
         Index("ix_notifications_status_next", "status", "next_attempt_at"),
+        Index("ix_notifications_status_lease", "status", "lease_until"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)

@@ -143,11 +143,23 @@ def _bury_expired(conn: Any, now: datetime, max_attempts: int) -> int:
     return buried
 
 
-def _due_ids(limit: int, now: datetime) -> Any:
+def _lease_due(conn: Any, now: datetime, limit: int, values: dict[str, Any],
+               returning: tuple[Any, ...]) -> list[Any]:
+    """Lease up to ``limit`` due rows: first those whose lease expired (their worker is
+    gone), then pending ones in ``next_attempt_at`` order. Two statements rather than one
+    ``OR``, so each walks its own index and stops at the limit."""
     t = NOTIFICATIONS
-    due = or_(and_(t.c.status == PENDING, t.c.next_attempt_at <= now), _expired(now))
-    return (select(t.c.id).where(due).order_by(t.c.next_attempt_at, t.c.id).limit(limit)
-            .with_for_update(skip_locked=True)).scalar_subquery()
+    rows: list[Any] = []
+    for due, order in (((_expired(now)), t.c.lease_until),
+                       (and_(t.c.status == PENDING, t.c.next_attempt_at <= now),
+                        t.c.next_attempt_at)):
+        if len(rows) >= limit:
+            break
+        pick = (select(t.c.id).where(due).order_by(order).limit(limit - len(rows))
+                .with_for_update(skip_locked=True)).scalar_subquery()
+        rows += conn.execute(update(t).where(t.c.id.in_(pick)).values(**values)
+                             .returning(*returning)).all()
+    return rows
 
 
 _MESSAGE_COLUMNS = ("id", "dedupe_key", "recipient", "channel", "address", "subject", "body",
@@ -187,13 +199,12 @@ def claim_due_notifications(db: Database, *, now: datetime, limit: int, owner: s
         The claimed messages, in row order, with their contact options.
     """
     t = NOTIFICATIONS
-    claim = (update(t).where(t.c.id.in_(_due_ids(limit, now)))
-             .values(status=SENDING, lease_owner=owner, lease_until=now + lease,
-                     attempts=t.c.attempts + 1)
-             .returning(*(t.c[name] for name in _MESSAGE_COLUMNS)))
+    values = {"status": SENDING, "lease_owner": owner, "lease_until": now + lease,
+              "attempts": t.c.attempts + 1}
     with db.transaction() as conn:
         _bury_expired(conn, now, max_attempts)
-        return _messages(conn, conn.execute(claim).all())
+        return _messages(conn, _lease_due(conn, now, limit, values,
+                                          tuple(t.c[name] for name in _MESSAGE_COLUMNS)))
 
 
 def lease_due_notifications(db: Database, *, now: datetime, limit: int, owner: str,
@@ -207,12 +218,10 @@ def lease_due_notifications(db: Database, *, now: datetime, limit: int, owner: s
     are leased again with their attempts untouched.
     """
     t = NOTIFICATIONS
-    claim = (update(t).where(t.c.id.in_(_due_ids(limit, now)))
-             .values(status=SENDING, lease_owner=owner, lease_until=now + lease)
-             .returning(t.c.id))
+    values = {"status": SENDING, "lease_owner": owner, "lease_until": now + lease}
     with db.transaction() as conn:
         _bury_expired(conn, now, max_attempts)
-        return sorted(conn.execute(claim).scalars())
+        return sorted(row.id for row in _lease_due(conn, now, limit, values, (t.c.id,)))
 
 
 def release_batch(db: Database, ids: Iterable[int], *, owner: str) -> int:

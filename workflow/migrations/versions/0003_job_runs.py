@@ -1,4 +1,4 @@
-"""job runs of the scheduler (one row per job and tick)
+"""job runs of the scheduler (one row per job and tick); outbox leases indexed
 
 Revision ID: 0003
 Revises: 0002
@@ -33,9 +33,14 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('job_runs', schema=None) as batch_op:
         batch_op.create_index('ix_job_runs_started_at', ['started_at'], unique=False)
+    with op.batch_alter_table('notifications', schema=None) as batch_op:
+        batch_op.create_index('ix_notifications_status_lease', ['status', 'lease_until'],
+                              unique=False)
 
 
 def downgrade() -> None:
+    with op.batch_alter_table('notifications', schema=None) as batch_op:
+        batch_op.drop_index('ix_notifications_status_lease')
     with op.batch_alter_table('job_runs', schema=None) as batch_op:
         batch_op.drop_index('ix_job_runs_started_at')
     op.drop_table('job_runs')
