@@ -5,13 +5,15 @@ A private ``redis-server``, two ``rectify worker`` processes (threads pool) and 
 ``rectify scheduler`` deliver them to an HTTP sink on loopback (a separate process that
 answers like a group robot over keep-alive connections and counts Idempotency-Keys).
 
-Printed: deliveries/s (from the scheduler's start until the outbox records all as sent),
+Printed: deliveries/s (from the moment the notifications fall due, with the workers and the
+scheduler already up, until the outbox records all as sent),
 repeats at the sink (POSTs of a key it had already received), repeats in the outbox (sent
 rows that needed more than one attempt), and the peak RSS of each worker process (VmHWM).
 
 The floor in the same run: the same number of POSTs sent straight to the same sink by two
-processes with as many threads as the workers (no database, no broker) — the most the sink
-and the HTTP client allow on this machine. Targets: ≥ 1,000 deliveries/s, no repeats,
+processes with as many threads as the workers, each thread on a kept-alive connection as the
+webhook channel does (no database, no broker) — the most the sink and the HTTP client allow
+on this machine. Targets: ≥ 1,000 deliveries/s, no repeats,
 worker RSS ≤ 150 MB.
 
 Usage: python bench/notify.py [--count 20000] [--workers 2] [--concurrency 4]
@@ -31,18 +33,19 @@ sys.path.insert(0, str(HERE.parent))
 
 import argparse
 import asyncio
+import http.client
 import json
 import multiprocessing
 import tempfile
 import threading
 import time
+import urllib.parse
 import urllib.request
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 
-import urllib3
-from sqlalchemy import create_engine, func, insert, select, text
+from sqlalchemy import create_engine, func, insert, select, text, update
 from sqlalchemy.engine import make_url
 
 from tests.processes import Rectify, RedisServer, free_port, wait_for
@@ -50,7 +53,7 @@ from workflow.config import PROJECT_ROOT
 from workflow.db import Database, normalize_url
 from workflow.definitions import load_all
 from workflow.migrate import upgrade
-from workflow.models import Notification
+from workflow.models import JobRun, Notification
 from workflow.registry import load_definitions
 
 LOCAL_POSTGRES = "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -111,14 +114,18 @@ def sink_stats(url: str) -> dict[str, int]:
 
 def post_many(args: tuple[str, int, int, int]) -> None:
     url, start, count, threads = args
-    pool = urllib3.PoolManager(maxsize=threads)
+    target = urllib.parse.urlsplit(url)
+    local = threading.local()
     body = json.dumps({"msgtype": "markdown", "markdown": {"title": "催办提醒",
                                                            "text": "请抓紧推进整改。"}},
                       ensure_ascii=False).encode()
 
     def post(number: int) -> None:
-        pool.request("POST", url, body=body, retries=False, headers={
+        if not hasattr(local, "connection"):
+            local.connection = http.client.HTTPConnection(target.netloc, timeout=10)
+        local.connection.request("POST", target.path, body=body, headers={
             "Content-Type": "application/json", "Idempotency-Key": f"floor:{number}"})
+        local.connection.getresponse().read()
 
     with ThreadPoolExecutor(threads) as executor:
         list(executor.map(post, range(start, start + count)))
@@ -135,7 +142,8 @@ def floor(url: str, count: int, processes: int, threads: int) -> float:
 # --- the run ---------------------------------------------------------------------------------
 
 def fill_outbox(db: Database, count: int, url: str) -> None:
-    now = datetime.now(UTC)
+    """``count`` webhook notifications, not yet due (``make_due`` releases them)."""
+    now = datetime(2100, 1, 1, tzinfo=UTC)
     rows = [{"dedupe_key": f"bench:{n}", "issue_id": None, "timer_id": None,
              "kind": "reminder", "level": "reminder:3 days", "recipient": f"单位{n % 97}",
              "channel": "webhook", "address": url,
@@ -159,6 +167,16 @@ def peak_rss_mb(pid: int) -> float:
     except OSError:
         pass
     return 0.0
+
+
+def make_due(db: Database) -> None:
+    with db.transaction() as conn:
+        conn.execute(update(Notification).values(next_attempt_at=datetime.now(UTC)))
+
+
+def job_run_count(db: Database) -> int:
+    with db.session() as session:
+        return session.scalar(select(func.count()).select_from(JobRun)) or 0
 
 
 def count_sent(db: Database) -> int:
@@ -197,9 +215,13 @@ def measure(args: argparse.Namespace) -> dict[str, object]:
                             "--loglevel", "WARNING", "--hostname", f"bench{n}@%h"],
                            env, workdir / f"worker{n}.log") for n in range(args.workers)]
         processes += workers
-        time.sleep(3)  # the workers connect and are ready before the clock starts
-        started = time.perf_counter()
         processes.append(Rectify(["scheduler"], env, workdir / "scheduler.log"))
+        # The clock starts when the notifications fall due, with every process up and
+        # the scheduler leading; then the workers' own start-up is not counted.
+        wait_for(lambda: job_run_count(db) > 0, timeout=60, what="the scheduler leading")
+        time.sleep(3)
+        started = time.perf_counter()
+        make_due(db)
         peaks = {worker.pid: 0.0 for worker in workers}
         done = threading.Event()
 

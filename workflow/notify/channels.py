@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import http.client
 import json
 import logging
 import os
@@ -27,8 +28,6 @@ from email.message import EmailMessage
 from email.utils import formatdate
 from pathlib import Path
 from typing import Any
-
-import urllib3
 
 from workflow.clock import Clock, SystemClock
 from workflow.errors import ConfigurationError, DeliveryError
@@ -273,8 +272,10 @@ class WebhookChannel(Channel):
         self.url, self.preset, self.secret = url, preset, secret
         self.timeout = timeout
         self.clock = clock or SystemClock()
-        self._timeout = urllib3.Timeout(total=timeout)
-        self._pool = urllib3.PoolManager(num_pools=16, maxsize=8)
+        # One kept-alive connection per thread and host: http.client costs a third of the
+        # CPU of a pooling client per request (docs/performance.md), and the outbox
+        # already decides retries, so no pool logic is needed on top.
+        self._local = threading.local()
 
     def prepare(self, message: OutgoingMessage) -> tuple[str, bytes, dict[str, str]]:
         """The HTTP request for ``message``: URL (with signature), JSON body and headers."""
@@ -297,23 +298,54 @@ class WebhookChannel(Channel):
             "User-Agent": USER_AGENT,
         }
 
+    def _connection(self, scheme: str, netloc: str) -> http.client.HTTPConnection:
+        cache: dict[tuple[str, str], http.client.HTTPConnection] = \
+            self._local.__dict__.setdefault("connections", {})
+        connection = cache.get((scheme, netloc))
+        if connection is None:
+            kind = http.client.HTTPSConnection if scheme == "https" else \
+                http.client.HTTPConnection
+            connection = cache[(scheme, netloc)] = kind(netloc, timeout=self.timeout)
+        return connection
+
+    def _drop(self, scheme: str, netloc: str) -> None:
+        connection = self._local.__dict__.get("connections", {}).pop((scheme, netloc), None)
+        if connection is not None:
+            connection.close()
+
+    def _post(self, url: str, data: bytes, headers: dict[str, str]) -> tuple[int, bytes]:
+        """POST over this thread's kept-alive connection to the host; once more on a fresh
+        connection when the server had closed an idle one (nothing was answered)."""
+        target = urllib.parse.urlsplit(url)
+        path = (target.path or "/") + (f"?{target.query}" if target.query else "")
+        for attempt in (1, 2):
+            connection = self._connection(target.scheme, target.netloc)
+            reused = connection.sock is not None
+            try:
+                connection.request("POST", path, body=data, headers=headers)
+                response = connection.getresponse()
+                return response.status, response.read()
+            except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError):
+                self._drop(target.scheme, target.netloc)
+                if not reused or attempt == 2:
+                    raise
+            except BaseException:
+                self._drop(target.scheme, target.netloc)
+                raise
+        raise AssertionError("unreachable")
+
     def send(self, message: OutgoingMessage) -> None:
         url, data, headers = self.prepare(message)
         preset = str(message.options.get("preset") or self.preset)
         target = urllib.parse.urlsplit(url)
         where = f"{target.scheme}://{target.netloc}{target.path}"  # no token in the error
         try:
-            # Kept-alive connections from the pool; no automatic retries: a failed attempt
-            # is the outbox's to count and retry.
-            response = self._pool.request("POST", url, body=data, headers=headers,
-                                          timeout=self._timeout, retries=False,
-                                          redirect=False)
-        except urllib3.exceptions.HTTPError as exc:
+            status, reply = self._post(url, data, headers)
+        except (OSError, http.client.HTTPException) as exc:
             raise DeliveryError(f"webhook {where} unreachable: {exc}") from exc
-        reply = response.data
-        if response.status >= 300:
+        if status >= 300:
             detail = reply[:300].decode("utf-8", errors="replace")
-            raise DeliveryError(f"webhook {where} answered HTTP {response.status}: {detail}")
+            raise DeliveryError(f"webhook {where} answered HTTP {status}: {detail}")
         if preset in ("dingtalk", "wecom"):
             # The robots answer 200 even when they refuse; the verdict is in errcode.
             try:
