@@ -5,6 +5,8 @@ Jobs (UTC, ``coalesce=True``, ``max_instances=1``, explicit ids with ``replace_e
 * ``sweep`` every ``RECTIFY_SWEEP_INTERVAL`` s (15): lease due timers, hand them to workers;
 * ``relay`` every ``RECTIFY_RELAY_INTERVAL`` s (5): lease due outbox rows, hand them out;
 * ``digest`` daily at 09:00 Asia/Shanghai: fold held reminders into the daily digest;
+* ``lookback`` daily at 08:00 Asia/Shanghai: look-back (回头看) notices for the marks that
+  have come (the default lifecycle: 6 and 12 months after clearance);
 * ``monthly_report`` on the 1st at 08:30 Asia/Shanghai: last month's progress to the office;
 * ``housekeeping`` daily at 03:00 Asia/Shanghai: drop job-run records older than 7 days.
 
@@ -49,6 +51,7 @@ from workflow.jobs import (
     claim_tick,
     finish_tick,
     prune_job_runs,
+    relay_lookback,
     relay_outbox,
     relay_timers,
 )
@@ -261,6 +264,8 @@ def job_specs(runtime: Runtime, dispatcher: Dispatcher) -> list[JobSpec]:
                 lambda: relay_outbox(runtime, dispatcher)),
         JobSpec("digest", CronTrigger(hour=9, minute=0, timezone=SHANGHAI),
                 timedelta(days=1, minutes=1), lambda: dispatcher.job("digest")),
+        JobSpec("lookback", CronTrigger(hour=8, minute=0, timezone=SHANGHAI),
+                timedelta(days=1, minutes=1), lambda: relay_lookback(runtime, dispatcher)),
         JobSpec("monthly_report", CronTrigger(day=1, hour=8, minute=30, timezone=SHANGHAI),
                 timedelta(days=32), lambda: dispatcher.job("monthly_report")),
         JobSpec("housekeeping", CronTrigger(hour=3, minute=0, timezone=SHANGHAI),
@@ -282,7 +287,7 @@ class Scheduler:
     def __init__(self, runtime: Runtime, dispatcher: Dispatcher, lock: LeaderLock,
                  owner: str | None = None):
         self.runtime, self.dispatcher, self.lock = runtime, dispatcher, lock
-        self.owner = owner or f"{os.uname().nodename}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+        self.owner = owner or scheduler_name()
         self.leader = False
         self.aps = BackgroundScheduler(timezone=UTC, job_defaults={
             "coalesce": True, "max_instances": 1, "misfire_grace_time": MISFIRE_GRACE})
@@ -365,7 +370,8 @@ def serve(runtime: Runtime, *, distributed: bool) -> None:
     else:
         dispatcher = LocalDispatcher(runtime, run.threads)
     url = runtime.db.engine.url.render_as_string(hide_password=False)
-    scheduler = Scheduler(runtime, dispatcher, leader_lock(url, run, _owner()))
+    owner = scheduler_name()
+    scheduler = Scheduler(runtime, dispatcher, leader_lock(url, run, owner), owner)
     stop = stop_on_signals()
     try:
         scheduler.run(stop)
@@ -373,7 +379,8 @@ def serve(runtime: Runtime, *, distributed: bool) -> None:
         dispatcher.shutdown()
 
 
-def _owner() -> str:
+def scheduler_name() -> str:
+    """``host:pid:random``: names this scheduler in job runs, logs and the Redis lock."""
     return f"{os.uname().nodename}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
 
 

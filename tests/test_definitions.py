@@ -312,6 +312,24 @@ def test_a_bad_state_deadline_names_the_allowed_forms(tmp_path: Path, bad: str) 
         "issue's own deadline")
 
 
+@pytest.mark.parametrize(("bad", "message"), [
+    ("[6 weeks]", "bad look-back mark '6 weeks': expected a positive whole number of months, "
+                  "e.g. '6 months'"),
+    ("[12 months, 6 months]", "look-back marks must be listed in strictly growing order"),
+])
+def test_a_bad_lookback_mark_says_what_is_allowed(tmp_path: Path, bad: str,
+                                                  message: str) -> None:
+    # Given the cleared state's look-back marks are not whole months in growing order
+    text = edit(SOURCE, "lookback_after: [6 months, 12 months]", f"lookback_after: {bad}")
+    path = write(tmp_path, text)
+    # When the file is loaded
+    fault = only_fault(path)
+    # Then the key is reported on its line with the form it needs
+    assert (fault.line, fault.key) == (line_of(text, f"lookback_after: {bad}"),
+                                       "states[3].lookback_after")
+    assert fault.message == message
+
+
 # --- 8. duplicate id+version -----------------------------------------------------------------
 
 def test_two_files_with_the_same_id_and_version_in_one_directory(tmp_path: Path) -> None:

@@ -6,7 +6,8 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
+from datetime import time as clock_time
 from pathlib import Path
 
 import pytest
@@ -17,31 +18,34 @@ from sqlalchemy import select
 from scheduler import ANCHOR, FileLock, PostgresLock, RedisLock, last_tick, leader_lock
 from tests.processes import RedisServer
 from tests.sinks import HttpSink
+from tests.support import fire_valid, new_issue
 from tests.test_notify import queue
-from workflow.clock import SHANGHAI, FrozenClock
+from workflow.clock import SHANGHAI, FrozenClock, local
 from workflow.config import RunSettings
 from workflow.db import Database
 from workflow.engine import Engine
 from workflow.errors import ConfigurationError
-from workflow.evidence import EvidenceStore
 from workflow.jobs import (
     LocalDispatcher,
     Runtime,
     claim_tick,
     deliver_batch,
+    lookback_batch,
+    monthly_report,
     prune_job_runs,
+    relay_lookback,
     relay_outbox,
 )
+from workflow.lookback import add_months
 from workflow.models import Notification
 from workflow.notify.channels import ChannelRegistry, LogChannel, WebhookChannel
 from workflow.notify.outbox import PENDING, SENDING, SENT, lease_due_notifications, take_batch
 
 
 @pytest.fixture
-def runtime(db: Database, clock: FrozenClock, tmp_path: Path) -> Runtime:
+def runtime(engine: Engine, clock: FrozenClock) -> Runtime:
     channels = ChannelRegistry([LogChannel(), WebhookChannel(timeout=5, clock=clock)])
-    return Runtime(Engine(db, EvidenceStore(tmp_path / "evidence"), clock=clock), channels,
-                   RunSettings(batch=3, max_in_flight=7, lease=60))
+    return Runtime(engine, channels, RunSettings(batch=3, max_in_flight=7, lease=60))
 
 
 class Collecting:
@@ -58,6 +62,9 @@ class Collecting:
 
     def timers(self, ids: list[int], token: str) -> None:
         self.deliver(ids, token)
+
+    def lookback(self, ids: list[int]) -> None:
+        self.deliver(ids, "lookback")
 
     def job(self, name: str) -> None:
         raise AssertionError(name)
@@ -243,3 +250,69 @@ def test_redis_lock_expires_without_renewal(private_redis: RedisServer) -> None:
     second.release()
     assert first.try_acquire()
     first.release()
+
+
+def test_lookback_notices_come_at_6_and_12_months_after_clearance_once_each(
+        runtime: Runtime, clock: FrozenClock, evidence_file: Path) -> None:
+    # Given an issue cleared today and another still in progress
+    engine = runtime.engine
+    cleared = new_issue(engine, number="1")
+    for trigger in ("start", "apply_acceptance", "clear"):
+        fire_valid(engine, cleared, trigger, evidence_file)
+    open_issue = new_issue(engine, number="2")
+    fire_valid(engine, open_issue, "start", evidence_file)
+    cleared_on = local(clock.now()).date()
+
+    # When the daily look-back job runs the day before the 6-month mark, on it, and again
+    dispatcher = Collecting()
+    assert relay_lookback(runtime, dispatcher) == 1
+    [(ids, _)] = dispatcher.batches
+    clock.set(datetime.combine(add_months(cleared_on, 6), clock_time(8), SHANGHAI)
+              - timedelta(days=1))
+    before = lookback_batch(runtime, ids)
+    clock.advance(timedelta(days=1))
+    on_mark = lookback_batch(runtime, ids)
+    again = lookback_batch(runtime, ids)
+    clock.set(datetime.combine(add_months(cleared_on, 12), clock_time(8), SHANGHAI))
+    at_twelve = lookback_batch(runtime, ids)
+
+    # Then only the cleared issue is looked at, and each mark is noticed once, to the office
+    assert ids == [cleared]
+    assert (before, on_mark, again, at_twelve) == (0, 1, 0, 1)
+    with runtime.db.session() as session:
+        notices = session.scalars(select(Notification).order_by(Notification.id)).all()
+    assert [(n.kind, n.level, n.recipient) for n in notices] == [
+        ("lookback", "lookback:6 months", "整改办"), ("lookback", "lookback:12 months", "整改办")]
+    assert "回头看" in notices[0].subject and "满6个月" in notices[0].subject
+
+
+def test_add_months_keeps_the_day_or_takes_the_last_one() -> None:
+    assert add_months(date(2021, 3, 28), 6) == date(2021, 9, 28)
+    assert add_months(date(2021, 8, 31), 6) == date(2022, 2, 28)
+    assert add_months(date(2023, 8, 31), 6) == date(2024, 2, 29)
+    assert add_months(date(2021, 12, 15), 12) == date(2022, 12, 15)
+
+
+def test_monthly_report_tells_the_office_the_month_once(runtime: Runtime, clock: FrozenClock,
+                                                        evidence_file: Path) -> None:
+    # Given three issues: one cleared, one in progress past its deadline, one just assigned
+    engine = runtime.engine
+    cleared = new_issue(engine, number="1")
+    for trigger in ("start", "apply_acceptance", "clear"):
+        fire_valid(engine, cleared, trigger, evidence_file)
+    late = new_issue(engine, number="2", deadline=date(2026, 1, 31))
+    fire_valid(engine, late, "start", evidence_file)
+    new_issue(engine, number="3")
+
+    # When the monthly report runs on 1 March, and again the same day
+    clock.set(datetime(2026, 3, 1, 8, 30, tzinfo=SHANGHAI))
+    first, second = monthly_report(runtime), monthly_report(runtime)
+
+    # Then the office got one report for February with the figures, in the officials' form
+    assert (first, second) == (1, 0)
+    with runtime.db.session() as session:
+        [report] = session.scalars(select(Notification)).all()
+    assert report.subject == "【月度调度】2026年2月整改进展"
+    assert report.body.startswith("截至2026年3月1日，3个整改任务，已完成整改1个，其余2个正在推进"
+                                  "整改，其中1个已超过整改时限。")
+    assert "已销号：1个" in report.body and "整改中：1个" in report.body

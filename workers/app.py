@@ -21,7 +21,7 @@ from celery.signals import worker_process_init
 
 from workflow.config import RunSettings
 from workflow.errors import ConfigurationError
-from workflow.jobs import Runtime, deliver_batch, process_timers, run_job
+from workflow.jobs import Runtime, deliver_batch, lookback_batch, process_timers, run_job
 
 QUEUE = "rectify"
 TASK_SOFT_TIME_LIMIT = 300
@@ -89,6 +89,12 @@ def timers(ids: list[int], token: str) -> dict[str, int]:
             "notifications": report.notifications, "failed": report.failed}
 
 
+@app.task(name="rectify.lookback")
+def lookback(ids: list[int]) -> int:
+    """Queue the look-back notices that have come for the issues ``ids``."""
+    return lookback_batch(runtime(), ids)
+
+
 @app.task(name="rectify.job")
 def job(name: str) -> int:
     """Run a named job body (the daily digest, the monthly report)."""
@@ -104,6 +110,9 @@ class CeleryDispatcher:
 
     def timers(self, ids: list[int], token: str) -> None:
         timers.apply_async((ids, token), retry=True, retry_policy=PUBLISH_RETRY)
+
+    def lookback(self, ids: list[int]) -> None:
+        lookback.apply_async((ids,), retry=True, retry_policy=PUBLISH_RETRY)
 
     def job(self, name: str) -> None:
         job.apply_async((name,), retry=True, retry_policy=PUBLISH_RETRY)

@@ -30,6 +30,7 @@ from pydantic import (
 from workflow.errors import DefinitionError, DefinitionFault
 
 DURATION_PATTERN = re.compile(r"^\s*(?P<count>\d+)\s+(?P<unit>days?|working days?|hours?)\s*$")
+MONTHS_PATTERN = re.compile(r"^\s*(?P<count>\d+)\s+months?\s*$")
 KEY_PATTERN = r"^[a-z][a-z0-9_]*$"
 FROM_ISSUE = "issue"
 CALENDAR_FILE_NAME = "calendar.yaml"  # the working-day override file, not a process definition
@@ -58,6 +59,19 @@ def parse_duration(text: str) -> Duration:
     unit = match["unit"].rstrip("s")
     kinds = {"day": "days", "working day": "working_days", "hour": "hours"}
     return Duration(int(match["count"]), kinds[unit])  # type: ignore[arg-type]
+
+
+def parse_months(text: str) -> int:
+    """Parse ``"6 months"`` (calendar months, for look-back marks).
+
+    Raises:
+        ValueError: the text is not a positive whole number of months.
+    """
+    match = MONTHS_PATTERN.match(text) if isinstance(text, str) else None
+    if not match or int(match["count"]) <= 0:
+        raise ValueError(f"bad look-back mark {text!r}: expected a positive whole number of "
+                         "months, e.g. '6 months'")
+    return int(match["count"])
 
 
 class _Strict(BaseModel):
@@ -94,6 +108,18 @@ class StateSpec(Labelled):
         default=True,
         description="past the deadline, climb the escalation ladder (otherwise reminders only)",
     )
+    lookback_after: list[str] = Field(
+        default_factory=list,
+        description="look-back (回头看) marks after entering this state, e.g. ['6 months']",
+    )
+
+    @field_validator("lookback_after")
+    @classmethod
+    def _marks_are_months(cls, values: list[str]) -> list[str]:
+        months = [parse_months(value) for value in values]
+        if months != sorted(set(months)):
+            raise ValueError("look-back marks must be listed in strictly growing order")
+        return values
 
     @field_validator("deadline")
     @classmethod
@@ -197,6 +223,7 @@ class Notices(_Strict):
     milestone_missed: list[Recipient] = Field(default_factory=lambda: ["unit", "leader"])
     digest_reminders: bool = False
     escalation: list[EscalationLevel] = Field(default_factory=_default_ladder)
+    lookback: list[Recipient] = Field(default_factory=lambda: ["office"])
 
     @field_validator("reminders_before")
     @classmethod

@@ -26,6 +26,7 @@ from typing import Any, Protocol
 from sqlalchemy import delete, update
 from sqlalchemy.exc import IntegrityError
 
+from workflow import lookback
 from workflow.config import RunSettings, Settings
 from workflow.db import Database
 from workflow.engine import Engine
@@ -106,6 +107,11 @@ def process_timers(runtime: Runtime, ids: list[int], token: str) -> SweepReport:
     return settle(runtime.engine, claimed, owner=token, now=now)
 
 
+def lookback_batch(runtime: Runtime, ids: list[int]) -> int:
+    """Queue the look-back notices that have come for the issues ``ids``."""
+    return lookback.queue_notices(runtime.engine, ids, now=runtime.now())
+
+
 def daily_digest(runtime: Runtime) -> int:
     """Fold the reminders held for the digest into today's digest messages."""
     return compose_digests(runtime.db, now=runtime.now())
@@ -140,6 +146,8 @@ class Dispatcher(Protocol):
     def deliver(self, ids: list[int], token: str) -> None: ...
 
     def timers(self, ids: list[int], token: str) -> None: ...
+
+    def lookback(self, ids: list[int]) -> None: ...
 
     def job(self, name: str) -> None: ...
 
@@ -178,6 +186,9 @@ class LocalDispatcher:
     def timers(self, ids: list[int], token: str) -> None:
         self._submit(f"timers {token}", process_timers, ids, token,
                      release=lambda: release_timers(self.runtime.db, ids, owner=token))
+
+    def lookback(self, ids: list[int]) -> None:
+        self._submit("lookback", lookback_batch, ids)
 
     def job(self, name: str) -> None:
         self._submit(name, run_job, name)
@@ -251,6 +262,16 @@ def relay_timers(runtime: Runtime, dispatcher: Dispatcher) -> int:
             raise
         handed += len(ids)
     return handed
+
+
+def relay_lookback(runtime: Runtime, dispatcher: Dispatcher) -> int:
+    """Hand the issues in states with look-back marks to workers in batches; returns how
+    many issues were handed out. Nothing is leased: a lost batch is simply looked at again
+    by the next day's run (the notices' dedupe keys make any repeat harmless)."""
+    ids = lookback.candidates(runtime.engine)
+    for batch in lookback.batches(ids, runtime.run.batch):
+        dispatcher.lookback(batch)
+    return len(ids)
 
 
 # --- one run per job and tick ----------------------------------------------------------------

@@ -56,8 +56,9 @@ class Progress:
 
 
 def progress(engine: Engine, *, now: datetime, plan: str | None = None) -> Progress:
-    """Count the issues (optionally of one plan) by state, completed and overdue at ``now``."""
-    overdue = func.sum(case((Issue.due_at < now, 1), else_=0))
+    """Count the issues (optionally of one plan) by state, completed, and overdue (not
+    completed and past their 整改时限) at ``now``."""
+    overdue = func.sum(case((Issue.deadline_at < now, 1), else_=0))  # past 整改时限
     query = (select(Issue.definition_id, Issue.definition_version, Issue.state, func.count(),
                     overdue)
              .group_by(Issue.definition_id, Issue.definition_version, Issue.state))
@@ -105,12 +106,14 @@ def queue_monthly(engine: Engine, *, now: datetime, office: str | None = None) -
     queued = 0
     with db.transaction() as conn:
         for channel, address, _options in recipients(db, office):
-            queued += conn.execute(
+            inserted = conn.execute(
                 upsert(t).values(
                     dedupe_key=f"report:monthly:{month}:{office}:{channel}:{address}",
                     issue_id=None, timer_id=None, kind="report", level="monthly",
                     recipient=office, channel=channel, address=address or None,
                     subject=subject, body=body, status=PENDING, attempts=0,
                     next_attempt_at=now, created_at=now)
-                .on_conflict_do_nothing(index_elements=["dedupe_key"])).rowcount
+                .on_conflict_do_nothing(index_elements=["dedupe_key"])
+                .returning(t.c.id)).scalar_one_or_none()
+            queued += inserted is not None
     return queued

@@ -11,6 +11,8 @@ an ISO date text, or an aware datetime shown as its Asia/Shanghai date), ``light
 (notice). Optional: ``number`` (序号), ``unit``, ``leader``, ``light_label``, ``link``,
 ``key_supervision`` and ``proposal`` (notice). Context of ``digest``: ``recipient``,
 ``date`` and ``items`` (dicts with ``subject`` and optionally ``issue_id`` or ``link``).
+Context of ``lookback``: ``issue_id``, ``title``, ``cleared`` (when the issue entered the
+state), ``state_label``, ``mark`` (the date the mark falls on) and ``months``.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from workflow.errors import InputError
 from workflow.timers import LIGHT_LABELS
 
 TEMPLATE_DIR = Path(__file__).with_name("templates")
-KINDS = ("reminder", "notice", "digest")
+KINDS = ("reminder", "notice", "digest", "lookback")
 LIGHT_COLOURS = {"green": "绿灯", "blue": "蓝灯", "yellow": "黄灯", "red": "红灯"}
 BASE_URL_ENV = "RECTIFY_BASE_URL"
 OFFICE_ENV = "RECTIFY_OFFICE_NAME"
@@ -99,7 +101,7 @@ def render(kind: str, context: Mapping[str, Any], *,
     """Subject and body of a notification.
 
     Args:
-        kind: ``reminder``, ``notice`` or ``digest``.
+        kind: ``reminder``, ``notice``, ``digest`` or ``lookback``.
         context: the facts the templates show (see the module docstring).
         base_url: the system's web address for links; ``RECTIFY_BASE_URL`` when None, and
             no link when neither is set.

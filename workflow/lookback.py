@@ -1,0 +1,125 @@
+"""Look-back marks (回头看): after an issue enters a state whose definition lists
+``lookback_after`` (the default lifecycle: ``cleared``, 6 and 12 months), a notice reminds the
+office to organise the look-back when each mark comes.
+
+The daily look-back job finds the issues in such states (``candidates``) and hands them to
+workers in batches; ``queue_notices`` works out each issue's marks from the time it entered
+its state (its history) and queues a notice for every mark that has come. The dedupe key
+names the issue, the time it entered the state and the mark, so a repeated run, a batch run
+twice, or a day missed and caught up the next never sends a mark twice; an issue cleared
+again after a rebound starts its marks afresh.
+"""
+
+from __future__ import annotations
+
+import calendar
+import math
+import os
+from datetime import date, datetime, time
+from typing import Any
+
+from sqlalchemy import and_, func, or_, select
+
+from workflow.clock import SHANGHAI, local
+from workflow.definitions import parse_months
+from workflow.engine import Engine
+from workflow.models import DefinitionRecord, Issue, IssueEvent
+from workflow.notify.outbox import PENDING
+from workflow.notify.render import DEFAULT_OFFICE, OFFICE_ENV, render
+from workflow.sweep import Contacts
+
+
+def add_months(day: date, months: int) -> date:
+    """``day`` plus calendar months; the 31st becomes the month's last day when shorter."""
+    index = day.month - 1 + months
+    year, month = day.year + index // 12, index % 12 + 1
+    return date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
+
+
+def _lookback_states(engine: Engine) -> dict[tuple[str, int], dict[str, list[int]]]:
+    """For each loaded definition version, its states with look-back marks (in months)."""
+    with engine.db.session() as session:
+        versions = session.execute(select(DefinitionRecord.id, DefinitionRecord.version)).all()
+    found: dict[tuple[str, int], dict[str, list[int]]] = {}
+    for definition_id, version in versions:
+        definition = engine.registry.get(definition_id, version).definition
+        marks = {state.key: [parse_months(mark) for mark in state.lookback_after]
+                 for state in definition.states if state.lookback_after}
+        if marks:
+            found[(definition_id, version)] = marks
+    return found
+
+
+def candidates(engine: Engine) -> list[int]:
+    """Ids of the issues now in a state with look-back marks."""
+    wanted = [and_(Issue.definition_id == definition_id, Issue.definition_version == version,
+                   Issue.state.in_(sorted(states)))
+              for (definition_id, version), states in _lookback_states(engine).items()]
+    if not wanted:
+        return []
+    with engine.db.session() as session:
+        return list(session.scalars(select(Issue.id).where(or_(*wanted)).order_by(Issue.id)))
+
+
+def queue_notices(engine: Engine, ids: list[int], *, now: datetime) -> int:
+    """Queue a look-back notice for every mark of ``ids`` that has come by ``now``; returns
+    how many messages were queued (marks already noticed are skipped)."""
+    states = _lookback_states(engine)
+    with engine.db.session() as session:
+        issues = session.scalars(select(Issue).where(Issue.id.in_(sorted(set(ids))))).all()
+        entered = dict(session.execute(
+            select(IssueEvent.issue_id, func.max(IssueEvent.at))
+            .join(Issue, Issue.id == IssueEvent.issue_id)
+            .where(IssueEvent.issue_id.in_(sorted(set(ids))),
+                   IssueEvent.to_state == Issue.state,
+                   or_(IssueEvent.from_state.is_(None), IssueEvent.from_state != Issue.state))
+            .group_by(IssueEvent.issue_id)).all())
+    today = local(now).date()
+    contacts = Contacts(engine.db)
+    sql = engine.statements
+    queued = 0
+    with sql.transaction() as cursor:
+        for issue in issues:
+            marks = states.get((issue.definition_id, issue.definition_version), {})
+            since = entered.get(issue.id)
+            if issue.state not in marks or since is None:
+                continue  # moved on meanwhile, or no history yet
+            definition = engine.registry.get(issue.definition_id,
+                                             issue.definition_version).definition
+            since_day = local(since).date()
+            for months in marks[issue.state]:
+                mark = add_months(since_day, months)
+                if mark > today:
+                    break
+                queued += _queue(sql, cursor, contacts, issue, definition, since, mark, months,
+                                 now)
+    return queued
+
+
+def _queue(sql: Any, cursor: Any, contacts: Contacts, issue: Issue, definition: Any,
+           since: datetime, mark: date, months: int, now: datetime) -> int:
+    office = os.environ.get(OFFICE_ENV) or DEFAULT_OFFICE
+    names = {"unit": issue.unit or issue.lead_unit, "leader": issue.leader, "office": office}
+    subject, body = render("lookback", {
+        "issue_id": issue.id, "number": issue.number, "title": issue.title,
+        "unit": issue.unit, "leader": issue.leader, "cleared": since,
+        "state_label": definition.state(issue.state).label_zh,
+        "mark": datetime.combine(mark, time(9), SHANGHAI), "months": months})
+    level = f"lookback:{months} months"
+    queued = 0
+    for name in dict.fromkeys(names[kind] for kind in definition.notices.lookback
+                              if names[kind]):
+        for channel, address, _options in contacts.of(name):
+            queued += sql.enqueue(cursor, {
+                "dedupe_key": f"lookback:{issue.id}:{since.isoformat()}:{months}:{name}:"
+                              f"{channel}:{address}",
+                "issue_id": issue.id, "timer_id": None, "kind": "lookback", "level": level,
+                "recipient": name, "channel": channel, "address": address,
+                "subject": subject, "body": body, "status": PENDING, "attempts": 0,
+                "next_attempt_at": now, "created_at": now})
+    return queued
+
+
+def batches(ids: list[int], size: int) -> list[list[int]]:
+    """``ids`` in chunks of at most ``size``."""
+    return [ids[n * size:(n + 1) * size] for n in range(math.ceil(len(ids) / size))]
