@@ -155,3 +155,16 @@ def test_deadline_commands_sweep_extend_timers_outbox(rectify) -> None:
     assert {t["deadline_at"][:10] for t in pending} == {"2026-12-31"}
     assert "--until '2026-13-01' is not a date" in rectify(
         "issue", "extend", issue_id, "--until", "2026-13-01", "--reason", "x", code=2)
+
+
+def test_distributed_commands_need_a_broker_and_say_so(rectify, monkeypatch) -> None:
+    monkeypatch.delenv("BROKER_URL", raising=False)
+    for command in ("scheduler", "worker"):
+        output = rectify(command, code=1)
+        assert "BROKER_URL" in output and "rectify serve" in output
+
+
+def test_bad_run_setting_stops_serve_with_the_variable_named(rectify, monkeypatch) -> None:
+    monkeypatch.setenv("RECTIFY_RELAY_INTERVAL", "often")
+    output = rectify("serve", code=1)
+    assert "RECTIFY_RELAY_INTERVAL='often' is not a number of seconds" in output

@@ -429,7 +429,7 @@ def test_a_missing_top_level_key_is_reported_where_the_document_begins(
 
 @pytest.mark.parametrize(("after", "inserted", "key", "allowed"), [
     ("    label_en: Cleared\n", "    terminl: true\n", "states[3].terminl",
-     "label_zh, label_en, key, terminal, completed, deadline, escalate"),
+     "label_zh, label_en, key, terminal, completed, deadline, escalate, lookback_after"),
     ("      comment: true\n", "      evidense: 2\n", f"transitions[{APPLY}].requires.evidense",
      "comment, evidence, checklist, fields"),
     ("initial: assigned\n", "initail: assigned\n", "initail",

@@ -137,7 +137,7 @@ def test_worker_delivers_a_reminder_from_a_transition_to_the_http_sink(
     env = distributed_env(postgres_url, redis_server, tmp_path)
 
     # When a Celery worker and the scheduler run on the real Redis
-    worker(processes, env, tmp_path / "worker.log", "w1")
+    celery_worker = worker(processes, env, tmp_path / "worker.log", "w1")
     scheduler = start(processes, ["scheduler"], env, tmp_path / "scheduler.log")
     wait_for(lambda: http_sink.accepted, timeout=60, what="a reminder at the sink")
 
@@ -152,8 +152,9 @@ def test_worker_delivers_a_reminder_from_a_transition_to_the_http_sink(
     assert urllib.parse.unquote(received.headers["idempotency-key"]) == sent.dedupe_key
     assert "扬尘" in received.body["subject"]
     assert events == ["create", "start", "remind"]
-    # And SIGTERM stops the scheduler gracefully
+    # And SIGTERM stops the scheduler and the worker gracefully
     assert scheduler.terminate() == 0
+    assert celery_worker.terminate() == 0
 
 
 def test_killed_worker_loses_nothing_and_repeats_only_its_batches_in_flight(
