@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,20 +39,31 @@ class Settings:
         )
 
 
-def _seconds(environ: dict[str, str] | os._Environ[str], name: str, default: float) -> float:
+def positive_number(environ: Mapping[str, str], name: str, default: float, *,
+                    what: str = "a number") -> float:
+    """The positive number in variable ``name``, or ``default`` when it is unset or empty.
+
+    Raises:
+        ConfigurationError: the value is not a number greater than 0 (the message names the
+            variable and its value).
+    """
     text = environ.get(name, "").strip()
     if not text:
         return default
     try:
         value = float(text)
     except ValueError:
-        raise ConfigurationError(f"{name}={text!r} is not a number of seconds") from None
+        raise ConfigurationError(f"{name}={text!r} is not {what}") from None
     if value <= 0:
         raise ConfigurationError(f"{name}={text!r} must be greater than 0")
     return value
 
 
-def _count(environ: dict[str, str] | os._Environ[str], name: str, default: int) -> int:
+def _seconds(environ: Mapping[str, str], name: str, default: float) -> float:
+    return positive_number(environ, name, default, what="a number of seconds")
+
+
+def _count(environ: Mapping[str, str], name: str, default: int) -> int:
     text = environ.get(name, "").strip()
     if not text:
         return default
@@ -99,7 +111,7 @@ class RunSettings:
     max_lag: float = 300.0
 
     @classmethod
-    def from_env(cls, environ: dict[str, str] | os._Environ[str] | None = None) -> RunSettings:
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> RunSettings:
         env = os.environ if environ is None else environ
         lock = env.get("RECTIFY_LEADER_LOCK", "").strip() or "auto"
         if lock not in LEADER_LOCKS:

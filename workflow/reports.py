@@ -14,13 +14,11 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import case, func, select
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from workflow.clock import local
 from workflow.engine import Engine
-from workflow.models import Issue, Notification
-from workflow.notify.outbox import PENDING, recipients
+from workflow.models import Issue
+from workflow.notify.outbox import queue_message, recipients
 from workflow.notify.render import DEFAULT_OFFICE, OFFICE_ENV, zh_date
 
 
@@ -101,19 +99,11 @@ def queue_monthly(engine: Engine, *, now: datetime, office: str | None = None) -
     month = f"{today.year - (today.month == 1)}-{(today.month - 2) % 12 + 1:02d}"
     subject, body = monthly_text(progress(engine, now=now), month)
     db = engine.db
-    upsert = sqlite_insert if db.is_sqlite else postgresql_insert
-    t = Notification.__table__
     queued = 0
     with db.transaction() as conn:
         for channel, address, _options in recipients(db, office):
-            inserted = conn.execute(
-                upsert(t).values(
-                    dedupe_key=f"report:monthly:{month}:{office}:{channel}:{address}",
-                    issue_id=None, timer_id=None, kind="report", level="monthly",
-                    recipient=office, channel=channel, address=address or None,
-                    subject=subject, body=body, status=PENDING, attempts=0,
-                    next_attempt_at=now, created_at=now)
-                .on_conflict_do_nothing(index_elements=["dedupe_key"])
-                .returning(t.c.id)).scalar_one_or_none()
-            queued += inserted is not None
+            queued += queue_message(
+                db, conn, dedupe_key=f"report:monthly:{month}:{office}:{channel}:{address}",
+                kind="report", level="monthly", recipient=office, channel=channel,
+                address=address, subject=subject, body=body, now=now)
     return queued

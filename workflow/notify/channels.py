@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from workflow.clock import Clock, SystemClock
+from workflow.config import positive_number
 from workflow.errors import ConfigurationError, DeliveryError
 
 logger = logging.getLogger(__name__)
@@ -396,19 +397,6 @@ def _flag(environ: Mapping[str, str], name: str) -> bool:
                              "yes/no or on/off")
 
 
-def _number(environ: Mapping[str, str], name: str, default: float) -> float:
-    value = environ.get(name, "").strip()
-    if not value:
-        return default
-    try:
-        number = float(value)
-    except ValueError:
-        raise ConfigurationError(f"{name}={value!r} is not a number") from None
-    if number <= 0:
-        raise ConfigurationError(f"{name}={value!r} must be greater than 0")
-    return number
-
-
 def channels_from_env(environ: Mapping[str, str] | None = None) -> ChannelRegistry:
     """The channels the environment configures.
 
@@ -429,7 +417,7 @@ def channels_from_env(environ: Mapping[str, str] | None = None) -> ChannelRegist
     env = os.environ if environ is None else environ
     registry = ChannelRegistry([
         LogChannel(env.get("RECTIFY_NOTIFY_LOG") or None),
-        WebhookChannel(timeout=_number(env, "RECTIFY_WEBHOOK_TIMEOUT", DEFAULT_TIMEOUT)),
+        WebhookChannel(timeout=positive_number(env, "RECTIFY_WEBHOOK_TIMEOUT", DEFAULT_TIMEOUT)),
     ])
     host = env.get("RECTIFY_SMTP_HOST", "").strip()
     if host:
@@ -443,5 +431,5 @@ def channels_from_env(environ: Mapping[str, str] | None = None) -> ChannelRegist
             host, port, env.get("RECTIFY_SMTP_SENDER") or user or "rectify@localhost",
             starttls=starttls, ssl=ssl, username=user,
             password=env.get("RECTIFY_SMTP_PASSWORD") or None,
-            timeout=_number(env, "RECTIFY_SMTP_TIMEOUT", DEFAULT_TIMEOUT)))
+            timeout=positive_number(env, "RECTIFY_SMTP_TIMEOUT", DEFAULT_TIMEOUT)))
     return registry

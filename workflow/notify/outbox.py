@@ -449,6 +449,22 @@ def count_by_status(db: Database) -> dict[str, int]:
     return counts
 
 
+def queue_message(db: Database, conn: Any, *, dedupe_key: str, kind: str, level: str,
+                  recipient: str, channel: str, address: str | None, subject: str, body: str,
+                  now: datetime, issue_id: int | None = None) -> bool:
+    """Queue one message, due now, in the caller's transaction ``conn``; False (and nothing
+    written) when a message with ``dedupe_key`` is queued already."""
+    upsert = sqlite_insert if db.is_sqlite else postgresql_insert
+    t = NOTIFICATIONS
+    return conn.execute(
+        upsert(t).values(dedupe_key=dedupe_key, issue_id=issue_id, timer_id=None, kind=kind,
+                         level=level, recipient=recipient, channel=channel,
+                         address=address or None, subject=subject, body=body,
+                         status=PENDING, attempts=0, next_attempt_at=now, created_at=now)
+        .on_conflict_do_nothing(index_elements=["dedupe_key"])
+        .returning(t.c.id)).scalar_one_or_none() is not None
+
+
 def compose_digests(db: Database, *, now: datetime, base_url: str | None = None) -> int:
     """Fold the held reminders (status ``digest``) into one ``digest`` message per
     recipient, channel and address, and mark them ``digested``.
@@ -467,7 +483,6 @@ def compose_digests(db: Database, *, now: datetime, base_url: str | None = None)
     """
     t = NOTIFICATIONS
     day = local(now).date().isoformat()
-    upsert = sqlite_insert if db.is_sqlite else postgresql_insert
     queued = 0
     with db.transaction() as conn:
         held = conn.execute(
@@ -486,16 +501,11 @@ def compose_digests(db: Database, *, now: datetime, base_url: str | None = None)
                      for row in rows]
             subject, body = render("digest", {"recipient": recipient, "date": day,
                                               "items": items}, base_url=base_url)
-            inserted = conn.execute(
-                upsert(t).values(
-                    dedupe_key=f"digest:{recipient}:{channel}:{address}:{day}",
-                    issue_id=None, timer_id=None, kind="digest", level="digest",
-                    recipient=recipient, channel=channel, address=address or None,
-                    subject=subject, body=body, status=PENDING, attempts=0,
-                    next_attempt_at=now, created_at=now)
-                .on_conflict_do_nothing(index_elements=["dedupe_key"])
-                .returning(t.c.id)).scalar_one_or_none()
-            if inserted is None:
+            inserted = queue_message(
+                db, conn, dedupe_key=f"digest:{recipient}:{channel}:{address}:{day}",
+                kind="digest", level="digest", recipient=recipient, channel=channel,
+                address=address, subject=subject, body=body, now=now)
+            if not inserted:
                 continue  # today's digest is queued already; these wait for tomorrow's
             queued += 1
             conn.execute(update(t).where(t.c.id.in_([row.id for row in rows]),
