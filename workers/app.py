@@ -12,8 +12,8 @@ to a newer batch and does nothing with them.
 
 from __future__ import annotations
 
-import functools
 import os
+import threading
 from typing import Any
 
 from celery import Celery
@@ -62,15 +62,24 @@ app.conf.update(
 )
 
 
-@functools.cache
+_runtime: Runtime | None = None
+_runtime_lock = threading.Lock()
+
+
 def runtime() -> Runtime:
-    """This worker process's engine and channels (made on first use, after any fork)."""
-    return Runtime.from_env()
+    """This worker process's engine and channels, shared by its threads (made on first use,
+    after any fork)."""
+    global _runtime
+    with _runtime_lock:
+        if _runtime is None:
+            _runtime = Runtime.from_env()
+        return _runtime
 
 
 @worker_process_init.connect
 def _fresh_runtime(**_: Any) -> None:
-    runtime.cache_clear()  # a forked child opens its own database connections
+    global _runtime
+    _runtime = None  # a forked child opens its own database connections
 
 
 @app.task(name="rectify.deliver")
