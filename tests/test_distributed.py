@@ -1,11 +1,13 @@
 """Both run modes with real processes on loopback: ``rectify worker`` (Celery) and
-``rectify scheduler`` on PostgreSQL and a private ``redis-server``; ``rectify serve`` on
-SQLite with no servers. Fault tests kill workers with SIGKILL, stop Redis for 30 s and
-kill the leading scheduler."""
+``rectify scheduler`` on PostgreSQL and Redis; ``rectify serve`` on SQLite with no servers.
+The end-to-end test uses the shared Redis; the fault tests start their own ``redis-server``
+on a spare port and kill workers with SIGKILL, stop Redis for 30 s and kill the leading
+scheduler, so the shared services stay up."""
 
 from __future__ import annotations
 
 import json
+import os
 import time
 import urllib.parse
 from collections import Counter
@@ -14,7 +16,9 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
+import redis
 from sqlalchemy import func, insert, select
+from sqlalchemy.engine import make_url
 
 from tests.processes import Rectify, RedisServer, wait_for
 from tests.sinks import HttpSink
@@ -36,6 +40,7 @@ pytestmark = pytest.mark.processes
 FAST = {"RECTIFY_SWEEP_INTERVAL": "0.5", "RECTIFY_RELAY_INTERVAL": "0.5",
         "RECTIFY_LOCK_PERIOD": "3", "RECTIFY_LOG_LEVEL": "INFO"}
 BATCH, CONCURRENCY = 50, 2
+REDIS_ENV = "RECTIFY_TEST_REDIS_URL"
 
 
 @pytest.fixture
@@ -56,6 +61,28 @@ def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
 
 
 @pytest.fixture
+def shared_redis(tmp_path: Path) -> Iterator[str]:
+    """The shared Redis the suite runs against (``RECTIFY_TEST_REDIS_URL``, as .ci/run sets;
+    database 15 so nothing else's keys are touched); a private server without it."""
+    url = os.environ.get(REDIS_ENV)
+    if not url:
+        server = RedisServer(tmp_path).start()
+        yield server.url
+        server.stop()
+        return
+    url = make_url(url).set(database="15").render_as_string(hide_password=False)
+    client = redis.Redis.from_url(url)
+    try:
+        client.ping()
+    except redis.RedisError as exc:
+        pytest.fail(f"{REDIS_ENV}={os.environ[REDIS_ENV]} but Redis is not reachable: {exc}")
+    client.delete("rectify")  # no tasks left over from an earlier run
+    yield url
+    client.delete("rectify")
+    client.close()
+
+
+@pytest.fixture
 def processes() -> Iterator[list[Rectify]]:
     running: list[Rectify] = []
     yield running
@@ -64,9 +91,10 @@ def processes() -> Iterator[list[Rectify]]:
             process.kill()
 
 
-def distributed_env(postgres_url: str, redis: RedisServer, tmp_path: Path,
+def distributed_env(postgres_url: str, redis: RedisServer | str, tmp_path: Path,
                     **extra: str) -> dict[str, str]:
-    return {"DATABASE_URL": postgres_url, "BROKER_URL": redis.url,
+    return {"DATABASE_URL": postgres_url,
+            "BROKER_URL": redis if isinstance(redis, str) else redis.url,
             "RECTIFY_EVIDENCE_DIR": str(tmp_path / "evidence"),
             "RECTIFY_BATCH": str(BATCH), **FAST, **extra}
 
@@ -123,7 +151,7 @@ def assert_each_delivered_once(db: Database, sink: HttpSink, keys: set[str]) -> 
 
 
 def test_worker_delivers_a_reminder_from_a_transition_to_the_http_sink(
-        pg: Database, postgres_url: str, redis_server: RedisServer, http_sink: HttpSink,
+        pg: Database, postgres_url: str, shared_redis: str, http_sink: HttpSink,
         processes: list[Rectify], tmp_path: Path) -> None:
     # Given an issue in progress whose deadline is two days away (the 3-day reminder is due)
     # and whose unit is reached by a webhook
@@ -134,7 +162,7 @@ def test_worker_delivers_a_reminder_from_a_transition_to_the_http_sink(
                                             leader=LEADER.name, deadline=deadline),
                                    actor=UNIT)
     engine.fire(issue_id, "start", actor=UNIT)
-    env = distributed_env(postgres_url, redis_server, tmp_path)
+    env = distributed_env(postgres_url, shared_redis, tmp_path)
 
     # When a Celery worker and the scheduler run on the real Redis
     celery_worker = worker(processes, env, tmp_path / "worker.log", "w1")
