@@ -168,3 +168,20 @@ def test_bad_run_setting_stops_serve_with_the_variable_named(rectify, monkeypatc
     monkeypatch.setenv("RECTIFY_RELAY_INTERVAL", "often")
     output = rectify("serve", code=1)
     assert "RECTIFY_RELAY_INTERVAL='often' is not a number of seconds" in output
+
+
+def test_accountability_from_the_command_line(rectify) -> None:
+    rectify("issue", "create", "--title", "黑臭水体返黑返臭", "--unit", "杜集区")
+    rectify("accountability", "add", "--subject", "李某", "--type", "领导干部", "--rank", "处级",
+            "--method", "通报", "--method", "诫勉", "--decided-by", "市纪委监委",
+            "--date", "2020-12-01", "--issue", "1", "--disclosed", "--as", "市纪委监委",
+            "--role", "discipline")
+    [row] = json.loads(rectify("accountability", "list", "--json"))
+    assert (row["subject"], row["rank"], row["methods"], row["issues"], row["disclosed"]) == (
+        "李某", "county", ["circulation", "admonishment"], [1], True)
+    assert json.loads(rectify("accountability", "summary", "--json")) == {
+        "organizations": 0, "cadres": 1, "by_rank": {"county": 1}}
+    refused = rectify("accountability", "add", "--subject", "王某", "--type", "干部",
+                      "--method", "诫勉", "--decided-by", "x", "--date", "2020-12-01",
+                      "--issue", "1", code=2)
+    assert "unknown subject type '干部'; allowed: 党组织 (organization), 领导干部 (cadre)" in refused

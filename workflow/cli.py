@@ -736,3 +736,157 @@ def doctor(as_json: JsonOption = False) -> None:
         console.print(table)
     if not healthy(checks):
         raise typer.Exit(1)
+
+
+# --- accountability (问责) -------------------------------------------------------------------
+
+accountability_app = typer.Typer(help="Accountability (问责): records and proposals.",
+                                 no_args_is_help=True)
+app.add_typer(accountability_app, name="accountability")
+
+
+def _new_accountability(subject: str, subject_type: str, methods: list[str], decided_by: str,
+                        decided_on: str, issues: list[int], rank: str | None,
+                        unit: str | None, source: str | None, disclosed: bool,
+                        note: str | None) -> Any:
+    from workflow.accountability import NewAccountability
+
+    day = _parse_date(decided_on, "--date")
+    assert day is not None
+    return NewAccountability(subject_type=subject_type, subject=subject, methods=methods,
+                             decided_by=decided_by, decided_on=day, issues=issues, rank=rank,
+                             unit=unit, source=source, disclosed=disclosed, note=note)
+
+
+SubjectOption = Annotated[str, typer.Option("--subject", help="问责对象: the organisation or "
+                                            "the cadre's name.")]
+TypeOption = Annotated[str, typer.Option("--type", help="对象类型: 党组织 (organization) or "
+                                         "领导干部 (cadre).")]
+MethodOption = Annotated[list[str], typer.Option("--method", help="问责方式, repeatable: 检查 "
+                                                 "通报 改组 诫勉 组织调整 纪律处分 移送司法.")]
+DecidedByOption = Annotated[str, typer.Option("--decided-by", help="决定机关.")]
+DateOption = Annotated[str, typer.Option("--date", help="决定日期, YYYY-MM-DD.")]
+RankOption = Annotated[str | None, typer.Option(help="职级: 省部级 厅局级 县处级 乡科级 其他 "
+                                                "(aliases 厅级 处级 县级 科级).")]
+UnitOption = Annotated[str | None, typer.Option(help="The subject's unit.")]
+SourceOption = Annotated[str | None, typer.Option(help="移交问题清单 number.")]
+DisclosedOption = Annotated[bool, typer.Option("--disclosed", help="是否公开: published.")]
+NoteOption = Annotated[str | None, typer.Option(help="Note kept with the record.")]
+
+
+@accountability_app.command("add")
+@reports_errors
+def accountability_add(
+    subject: SubjectOption, subject_type: TypeOption, methods: MethodOption,
+    decided_by: DecidedByOption, decided_on: DateOption,
+    issues: Annotated[list[int], typer.Option("--issue", help="关联问题: issue id, "
+                                              "repeatable.")],
+    rank: RankOption = None, unit: UnitOption = None, source: SourceOption = None,
+    disclosed: DisclosedOption = False, note: NoteOption = None,
+    actor: ActorName = "整改办", role: RoleName = "office",
+) -> None:
+    """Record an accountability decision (office or discipline); each linked issue's
+    history notes it."""
+    from workflow.accountability import record
+
+    new = _new_accountability(subject, subject_type, methods, decided_by, decided_on, issues,
+                              rank, unit, source, disclosed, note)
+    record_id = record(_engine(), new, actor=Actor(actor, role))
+    console.print(f"accountability record {record_id} added")
+
+
+@accountability_app.command("adopt")
+@reports_errors
+def accountability_adopt(
+    proposal: Annotated[int, typer.Argument(help="Proposal id.")],
+    subject: SubjectOption, subject_type: TypeOption, methods: MethodOption,
+    decided_by: DecidedByOption, decided_on: DateOption,
+    issues: Annotated[list[int] | None, typer.Option("--issue", help="Further linked "
+                                                     "issues.")] = None,
+    rank: RankOption = None, unit: UnitOption = None, source: SourceOption = None,
+    disclosed: DisclosedOption = False, note: NoteOption = None,
+    actor: ActorName = "整改办", role: RoleName = "office",
+) -> None:
+    """Adopt an escalation proposal (问责建议) as an accountability record (office only)."""
+    from workflow.accountability import record
+
+    new = _new_accountability(subject, subject_type, methods, decided_by, decided_on,
+                              issues or [], rank, unit, source, disclosed, note)
+    record_id = record(_engine(), new, actor=Actor(actor, role), proposal_id=proposal)
+    console.print(f"proposal {proposal} adopted as accountability record {record_id}")
+
+
+@accountability_app.command("dismiss")
+@reports_errors
+def accountability_dismiss(
+    proposal: Annotated[int, typer.Argument(help="Proposal id.")],
+    reason: Annotated[str, typer.Option(help="Why no accountability follows.")],
+    actor: ActorName = "整改办", role: RoleName = "office",
+) -> None:
+    """Close an escalation proposal without accountability, with a reason (office only)."""
+    from workflow.accountability import dismiss
+
+    dismiss(_engine(), proposal, actor=Actor(actor, role), reason=reason)
+    console.print(f"proposal {proposal} dismissed")
+
+
+@accountability_app.command("proposals")
+@reports_errors
+def accountability_proposals(
+    status: Annotated[str | None, typer.Option(help="open, adopted, dismissed; all when "
+                                               "omitted with --all.")] = "open",
+    show_all: Annotated[bool, typer.Option("--all", help="Every proposal.")] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Escalation proposals (问责建议) waiting for the office's decision."""
+    from workflow.accountability import proposals
+
+    rows = [{"id": p.id, "issue_id": p.issue_id, "reason": p.reason, "status": p.status,
+             "opened_at": local(p.opened_at).isoformat(timespec="minutes"),
+             "decided_by": p.decided_by}
+            for p in proposals(_engine(), status=None if show_all else status)]
+    if as_json:
+        _print_json(rows)
+        return
+    _print_table("问责建议 accountability proposals",
+                 ("id", "issue", "reason", "status", "opened (Asia/Shanghai)", "decided by"),
+                 [(r["id"], r["issue_id"], r["reason"], r["status"], r["opened_at"][:16],
+                   r["decided_by"] or "") for r in rows])
+
+
+@accountability_app.command("list")
+@reports_errors
+def accountability_list(
+    issue: Annotated[int | None, typer.Option(help="Only records linked to this issue.")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Accountability records (问责情况), with the summary sentence."""
+    from workflow.accountability import records, summary
+
+    engine = _engine()
+    rows = records(engine, issue=issue)
+    if as_json:
+        _print_json(rows)
+        return
+    _print_table("问责情况 accountability records",
+                 ("id", "对象类型", "问责对象", "单位", "职级", "问责方式", "决定机关", "决定日期",
+                  "关联问题", "公开"),
+                 [(r["id"], r["subject_type_label"], r["subject"], r["unit"] or "",
+                   r["rank_label"] or "", "、".join(r["method_labels"]), r["decided_by"],
+                   r["decided_on"], ", ".join(map(str, r["issues"])),
+                   "是" if r["disclosed"] else "否") for r in rows])
+    if issue is None:
+        console.print(summary(engine).sentence_zh())
+
+
+@accountability_app.command("summary")
+@reports_errors
+def accountability_summary(as_json: JsonOption = False) -> None:
+    """Organisations and cadres held accountable, cadres by rank."""
+    from workflow.accountability import summary
+
+    result = summary(_engine())
+    if as_json:
+        _print_json(result.as_dict())
+    else:
+        console.print(result.sentence_zh())

@@ -112,3 +112,13 @@ class InputError(RectifyError):
 
 class DeliveryError(RectifyError):
     """A channel could not hand a message over; the outbox retries it after a back-off."""
+
+
+class ActionDeniedError(RectifyError):
+    """The actor's role may not take an action that is not a trigger (recording
+    accountability, deciding a proposal...)."""
+
+    def __init__(self, *, action: str, role: str, roles: Sequence[str]):
+        self.action, self.role, self.roles = action, role, list(roles)
+        super().__init__(f"role '{role}' may not {action}; roles allowed: "
+                         f"{', '.join(self.roles)}")

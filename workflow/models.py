@@ -6,11 +6,12 @@ All timestamps are stored as UTC (``UTCDateTime``); Alembic migrations in
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy import (
     JSON,
+    Date,
     DateTime,
     ForeignKeyConstraint,
     Index,
@@ -252,3 +253,40 @@ class JobRun(Base):
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     outcome: Mapped[str] = mapped_column(String(16))  # running | ok | failed
     detail: Mapped[str | None] = mapped_column(Text)
+
+
+class AccountabilityRecord(Base):
+    """An accountability decision (问责) against a party organisation or a cadre, linked to
+    the issues it answers for. Recorded by the office or the discipline body; a proposal
+    opened by escalation becomes a record only by an office decision (``proposal_id``)."""
+
+    __tablename__ = "accountability_records"
+    __table_args__ = (ForeignKeyConstraint(["proposal_id"], ["accountability_proposals.id"]),
+                      Index("ix_accountability_records_decided_on", "decided_on"))
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    subject_type: Mapped[str] = mapped_column(String(16))  # organization | cadre
+    subject: Mapped[str] = mapped_column(String(200))  # 问责对象
+    unit: Mapped[str | None] = mapped_column(String(200))
+    rank: Mapped[str | None] = mapped_column(String(16))  # provincial … other (cadres)
+    methods: Mapped[list[str]] = mapped_column(JSON)  # 问责方式, one or more
+    decided_by: Mapped[str] = mapped_column(String(200))  # 决定机关
+    decided_on: Mapped[date] = mapped_column(Date)  # 决定日期 (Asia/Shanghai date)
+    source: Mapped[str | None] = mapped_column(String(100))  # 移交问题清单 number
+    disclosed: Mapped[bool] = mapped_column(default=False)  # 是否公开
+    note: Mapped[str | None] = mapped_column(Text)
+    proposal_id: Mapped[int | None] = mapped_column(Integer)
+    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    recorded_by: Mapped[str] = mapped_column(String(200))
+
+
+class AccountabilityIssue(Base):
+    """Which issues an accountability record answers for (关联问题)."""
+
+    __tablename__ = "accountability_issues"
+    __table_args__ = (ForeignKeyConstraint(["record_id"], ["accountability_records.id"]),
+                      ForeignKeyConstraint(["issue_id"], ["issues.id"]),
+                      Index("ix_accountability_issues_issue", "issue_id"))
+
+    record_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    issue_id: Mapped[int] = mapped_column(Integer, primary_key=True)

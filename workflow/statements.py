@@ -38,7 +38,9 @@ from workflow.db import Database
 from workflow.errors import ConflictError
 from workflow.history import event_hash
 from workflow.models import (
+    AccountabilityIssue,
     AccountabilityProposal,
+    AccountabilityRecord,
     Issue,
     IssueEvent,
     Milestone,
@@ -62,6 +64,9 @@ TIMERS = Timer.__table__
 MILESTONES = Milestone.__table__
 NOTIFICATIONS = Notification.__table__
 PROPOSALS = AccountabilityProposal.__table__
+RECORDS = AccountabilityRecord.__table__
+RECORD_ISSUES = AccountabilityIssue.__table__
+RECORD_COLUMNS = [c.key for c in RECORDS.columns if c.key != "id"]
 # Events the engine writes by itself (timers, calendar updates) carry this actor and role.
 SYSTEM_ACTOR, SYSTEM_ROLE = "rectify", "system"
 NOTIFICATION_COLUMNS = ["dedupe_key", "issue_id", "timer_id", "kind", "level", "recipient",
@@ -231,6 +236,17 @@ class WriteStatements:
                                 .values(deadline_at=bindparam("new_deadline")))
         self.insert_issue = sql(insert(ISSUES).returning(ISSUES.c.id), ISSUE_COLUMNS)
         self.insert_event = sql(insert(EVENTS), EVENT_COLUMNS)
+        self.insert_record = sql(insert(RECORDS).returning(RECORDS.c.id), RECORD_COLUMNS)
+        self.insert_record_issue = sql(insert(RECORD_ISSUES), ["record_id", "issue_id"])
+        self.select_proposal = sql(
+            select(PROPOSALS.c.issue_id, PROPOSALS.c.status)
+            .where(PROPOSALS.c.id == bindparam("proposal_id")))
+        self.decide_proposal_sql = sql(
+            update(PROPOSALS)
+            .where(PROPOSALS.c.id == bindparam("proposal_id"),
+                   PROPOSALS.c.status == constant("open"))
+            .values(status=bindparam("new_status"), decided_at=bindparam("now"),
+                    decided_by=bindparam("actor")))
 
     def read_issue(self, cursor: Any, issue_id: int) -> IssueRow | None:
         """The issue's row inside the caller's transaction, times as aware UTC."""
@@ -351,6 +367,31 @@ class WriteStatements:
         cursor.execute(self.insert_proposal, {"issue_id": issue_id, "timer_id": timer_id,
                                               "reason": reason, "status": "open",
                                               "opened_at": self.time(now)})
+
+    def add_record(self, cursor: Any, values: dict[str, Any], issue_ids: list[int]) -> int:
+        """Insert an accountability record and its links to issues; returns its id."""
+        cursor.execute(self.insert_record, {
+            **values, "methods": self.json(values["methods"]),
+            "decided_on": values["decided_on"].isoformat() if self._sqlite
+            else values["decided_on"], "recorded_at": self.time(values["recorded_at"])})
+        record_id = int(cursor.fetchone()[0])
+        cursor.executemany(self.insert_record_issue, [
+            {"record_id": record_id, "issue_id": issue_id} for issue_id in issue_ids])
+        return record_id
+
+    def proposal(self, cursor: Any, proposal_id: int) -> tuple[int, str] | None:
+        """``(issue id, status)`` of an accountability proposal, or None."""
+        cursor.execute(self.select_proposal, {"proposal_id": proposal_id})
+        row = cursor.fetchone()
+        return None if row is None else (int(row[0]), str(row[1]))
+
+    def decide_proposal(self, cursor: Any, proposal_id: int, *, status: str, actor: str,
+                        now: datetime) -> bool:
+        """Close an open proposal as ``adopted`` or ``dismissed``; False if it was not open."""
+        cursor.execute(self.decide_proposal_sql, {"proposal_id": proposal_id,
+                                                  "new_status": status, "actor": actor,
+                                                  "now": self.time(now)})
+        return cursor.rowcount == 1
 
     def from_time(self, value: Any) -> datetime | None:
         """A stored time read through the DBAPI, as an aware UTC datetime."""
