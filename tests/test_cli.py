@@ -184,4 +184,25 @@ def test_accountability_from_the_command_line(rectify) -> None:
     refused = rectify("accountability", "add", "--subject", "王某", "--type", "干部",
                       "--method", "诫勉", "--decided-by", "x", "--date", "2020-12-01",
                       "--issue", "1", code=2)
-    assert "unknown subject type '干部'; allowed: 党组织 (organization), 领导干部 (cadre)" in refused
+    assert ("unknown subject type '干部'; allowed: 党组织 (organization), 领导干部 (cadre)"
+            in refused)
+
+
+def test_definitions_migrate_dry_run_lists_and_exits_1_when_some_cannot_move(
+        rectify, tmp_path: Path) -> None:
+    rectify("issue", "create", "--title", "问题一", "--unit", "杜集区")
+    rectify("issue", "create", "--title", "问题二", "--unit", "杜集区")
+    rectify("issue", "fire", "2", "start", "--as", "杜集区", "--role", "unit")
+    source = Path("definitions/rectification.yaml").read_text(encoding="utf-8")
+    renamed = source.replace("version: 1", "version: 2").replace(
+        "- key: in_progress\n", "- key: working\n").replace(
+        "to: in_progress\n", "to: working\n").replace("from: in_progress\n", "from: working\n")
+    (tmp_path / "v2.yaml").write_text(renamed, encoding="utf-8")
+    rectify("definitions", "load", str(tmp_path / "v2.yaml"))
+    report = json.loads(rectify("definitions", "migrate", "--from", "rectification@1",
+                                "--to", "rectification@2", "--dry-run", "--json", code=1))
+    assert [m["issue_id"] for m in report["moved"]] == [1] and report["dry_run"] is True
+    assert report["refused"][0]["issue_id"] == 2
+    assert "state 'in_progress' does not exist in rectification@2" in \
+        report["refused"][0]["reason"]
+    assert "rectification@1" in rectify("issue", "show", "1")

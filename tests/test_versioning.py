@@ -3,16 +3,28 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
+from sqlalchemy import select
 
 from tests.conftest import DEFINITIONS
-from tests.support import OFFICE, UNIT, new_issue
+from tests.support import OFFICE, UNIT, fire_valid, new_issue
 from workflow import service
 from workflow.definitions import load_all, parse_text
 from workflow.engine import Engine
-from workflow.errors import DefinitionError, IllegalTriggerError, PermissionDeniedError
+from workflow.errors import (
+    ActionDeniedError,
+    DefinitionError,
+    IllegalTriggerError,
+    InputError,
+    NotFoundError,
+    PermissionDeniedError,
+)
+from workflow.history import verify as verify_history
+from workflow.models import Issue, IssueEvent, Timer
 from workflow.registry import Registry, load_definitions
+from workflow.versioning import migrate, parse_ref
 
 SOURCE = (DEFINITIONS / "rectification.yaml").read_text(encoding="utf-8")
 # Version 2 lets the office send an assigned issue back for re-assignment (退回重新交办)
@@ -77,3 +89,88 @@ def test_reloading_the_same_version_is_a_no_op_and_a_changed_one_is_refused(
 
 def test_version_2_text_is_itself_valid() -> None:
     assert parse_text(VERSION_2, "v2.yaml").definition.ref == "rectification@2"
+
+
+# --- moving running issues between versions (rectify definitions migrate) ------------------
+
+# Version 3 renames the acceptance state: an issue waiting for acceptance cannot move.
+VERSION_3 = (SOURCE.replace("version: 1", "version: 3")
+             .replace("- key: acceptance\n", "- key: accepting\n")
+             .replace("to: acceptance\n", "to: accepting\n")
+             .replace("from: acceptance\n", "from: accepting\n"))
+
+
+def issue_row(engine: Engine, issue_id: int) -> Any:
+    with engine.db.session() as session:
+        return session.get_one(Issue, issue_id)
+
+
+def history(engine: Engine, issue_id: int) -> list[IssueEvent]:
+    with engine.db.session() as session:
+        return list(session.scalars(select(IssueEvent).where(IssueEvent.issue_id == issue_id)
+                                    .order_by(IssueEvent.seq)))
+
+
+def pending_timers(engine: Engine, issue_id: int) -> list[tuple[str, Any]]:
+    with engine.db.session() as session:
+        return sorted((t.level, t.due_at) for t in session.scalars(
+            select(Timer).where(Timer.issue_id == issue_id, Timer.status == "pending")))
+
+
+def test_migrate_moves_running_issues_lists_the_rest_and_dry_runs(
+        engine: Engine, tmp_path: Path, evidence_file: Path) -> None:
+    # Given three issues on version 1: in progress, awaiting acceptance, and cleared
+    working = new_issue(engine, number="1")
+    fire_valid(engine, working, "start", evidence_file)
+    waiting = new_issue(engine, number="2")
+    for trigger in ("start", "apply_acceptance"):
+        fire_valid(engine, waiting, trigger, evidence_file)
+    cleared = new_issue(engine, number="3")
+    for trigger in ("start", "apply_acceptance", "clear"):
+        fire_valid(engine, cleared, trigger, evidence_file)
+    timers_before = pending_timers(engine, working)
+    path = tmp_path / "rectification-v3.yaml"
+    path.write_text(VERSION_3, encoding="utf-8")
+    load_definitions(engine.db, load_all(path), now=engine.clock.now())
+
+    # When the office dry-runs the migration to version 3
+    dry = migrate(engine, ("rectification", 1), ("rectification", 3), actor=OFFICE,
+                  dry_run=True)
+
+    # Then it lists what would move and why the waiting issue cannot, and writes nothing
+    assert [m["issue_id"] for m in dry.moved] == [working, cleared]
+    assert dry.refused == [{"issue_id": waiting, "state": "acceptance", "reason": (
+        "state 'acceptance' does not exist in rectification@3 (states: assigned, "
+        "in_progress, accepting, cleared, follow_up)")}]
+    assert {issue_row(engine, i).definition_version for i in (working, waiting, cleared)} == {1}
+    assert history(engine, working)[-1].trigger == "start"
+
+    # When it runs for real
+    report = migrate(engine, ("rectification", 1), ("rectification", 3), actor=OFFICE)
+
+    # Then the two move, each with a migrate event naming both versions; the third stays
+    assert [m["issue_id"] for m in report.moved] == [working, cleared] and report.refused
+    for issue_id in (working, cleared):
+        row, last = issue_row(engine, issue_id), history(engine, issue_id)[-1]
+        assert (row.definition_version, last.trigger, last.payload) == (
+            3, "migrate", {"from": "rectification@1", "to": "rectification@3"})
+        assert last.from_state == last.to_state == row.state
+    assert issue_row(engine, waiting).definition_version == 1
+    # And the moved issue keeps its deadline and timers, and follows version 3 from now on
+    assert pending_timers(engine, working) == timers_before
+    fire_valid(engine, working, "apply_acceptance", evidence_file)
+    assert issue_row(engine, working).state == "accepting"
+    assert verify_history(engine.db).ok
+
+
+def test_only_the_office_migrates_and_unknown_versions_are_named(
+        engine: Engine, tmp_path: Path) -> None:
+    issue_id = new_issue(engine)
+    load_version_2(engine, tmp_path)
+    with pytest.raises(ActionDeniedError, match="role 'unit' may not migrate issues"):
+        migrate(engine, ("rectification", 1), ("rectification", 2), actor=UNIT)
+    with pytest.raises(NotFoundError, match="process definition rectification@7 is not loaded"):
+        migrate(engine, ("rectification", 1), ("rectification", 7), actor=OFFICE)
+    with pytest.raises(InputError, match="must look like ID@VERSION"):
+        parse_ref("rectification-2", "--to")
+    assert issue_row(engine, issue_id).definition_version == 1

@@ -220,6 +220,40 @@ def definitions_list(as_json: JsonOption = False) -> None:
                    row["loaded_at"][:16], row["issues"]) for row in rows])
 
 
+@definitions_app.command("migrate")
+@reports_errors
+def definitions_migrate(
+    source: Annotated[str, typer.Option("--from", help="Version the issues run on, "
+                                        "e.g. rectification@1.")],
+    target: Annotated[str, typer.Option("--to", help="Version to move them to, "
+                                        "e.g. rectification@2.")],
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="List what would move and what "
+                                          "cannot; write nothing.")] = False,
+    actor: ActorName = "整改办",
+    role: RoleName = "office",
+    as_json: JsonOption = False,
+) -> None:
+    """Move running issues to another definition version (office only): those whose state
+    exists there move, with a `migrate` event in their history; the others are listed with
+    the reason. Exit 1 when any issue could not move."""
+    from workflow.versioning import migrate, parse_ref
+
+    report = migrate(_engine(), parse_ref(source, "--from"), parse_ref(target, "--to"),
+                     actor=Actor(actor, role), dry_run=dry_run)
+    if as_json:
+        _print_json(report.as_dict())
+    else:
+        verb = "would move" if dry_run else "moved"
+        console.print(f"{report.source} → {report.target}: {verb} {len(report.moved)} "
+                      f"issue(s); {len(report.refused)} cannot move; {report.kept} finished "
+                      f"issue(s) stay")
+        if report.refused:
+            _print_table("cannot move", ("issue", "state", "why"),
+                         [(r["issue_id"], r["state"], r["reason"]) for r in report.refused])
+    if report.refused:
+        raise typer.Exit(1)
+
+
 @issue_app.command("create")
 @reports_errors
 def issue_create(

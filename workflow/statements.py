@@ -236,6 +236,11 @@ class WriteStatements:
                                 .values(deadline_at=bindparam("new_deadline")))
         self.insert_issue = sql(insert(ISSUES).returning(ISSUES.c.id), ISSUE_COLUMNS)
         self.insert_event = sql(insert(EVENTS), EVENT_COLUMNS)
+        self.set_definition_sql = sql(
+            update(ISSUES).where(ISSUES.c.id == bindparam("issue_id"),
+                                 ISSUES.c.version == bindparam("version"))
+            .values(definition_id=bindparam("definition_id"),
+                    definition_version=bindparam("definition_version")))
         self.insert_record = sql(insert(RECORDS).returning(RECORDS.c.id), RECORD_COLUMNS)
         self.insert_record_issue = sql(insert(RECORD_ISSUES), ["record_id", "issue_id"])
         self.select_proposal = sql(
@@ -367,6 +372,15 @@ class WriteStatements:
         cursor.execute(self.insert_proposal, {"issue_id": issue_id, "timer_id": timer_id,
                                               "reason": reason, "status": "open",
                                               "opened_at": self.time(now)})
+
+    def set_definition(self, cursor: Any, issue_id: int, version: int, definition_id: str,
+                       definition_version: int) -> None:
+        """Pin the issue (at ``version``) to another definition version."""
+        cursor.execute(self.set_definition_sql, {
+            "issue_id": issue_id, "version": version, "definition_id": definition_id,
+            "definition_version": definition_version})
+        if cursor.rowcount != 1:
+            raise ConflictError(issue_id=issue_id, expected=version)
 
     def add_record(self, cursor: Any, values: dict[str, Any], issue_ids: list[int]) -> int:
         """Insert an accountability record and its links to issues; returns its id."""
