@@ -206,3 +206,19 @@ def test_definitions_migrate_dry_run_lists_and_exits_1_when_some_cannot_move(
     assert "state 'in_progress' does not exist in rectification@2" in \
         report["refused"][0]["reason"]
     assert "rectification@1" in rectify("issue", "show", "1")
+
+
+def test_monthly_progress_from_the_command_line(rectify) -> None:
+    rectify("issue", "create", "--title", "餐饮油烟扰民", "--unit", "相山区人民政府")
+    rectify("issue", "create", "--title", "工地扬尘", "--unit", "杜集区")
+    month = json.loads(rectify("issue", "show", "1", "--json"))["created_at"][:7]
+    rectify("issue", "progress", "1", "--month", month, "--text", "已完成30%", "--percent",
+            "30", "--behind", "--as", "相山区人民政府", "--role", "unit")
+    [report] = json.loads(rectify("issue", "reports", "1", "--json"))
+    assert (report["month"], report["percent"], report["on_schedule"]) == (month, 30, False)
+    assert json.loads(rectify("issue", "show", "1", "--json"))["light"] == "yellow"
+    owing = json.loads(rectify("progress", "missing", "--month", month, "--json"))
+    assert [row["id"] for row in owing["owing"]] == [2] and owing["marked"] is None
+    refused = rectify("issue", "progress", "2", "--month", month, "--text", "x", "--percent",
+                      "5", "--as", "相山区人民政府", "--role", "unit", code=1)
+    assert "which belongs to 杜集区" in refused

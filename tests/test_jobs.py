@@ -302,7 +302,7 @@ def test_monthly_report_tells_the_office_the_month_once(runtime: Runtime, clock:
         fire_valid(engine, cleared, trigger, evidence_file)
     late = new_issue(engine, number="2", deadline=date(2026, 1, 31))
     fire_valid(engine, late, "start", evidence_file)
-    new_issue(engine, number="3")
+    unassigned = new_issue(engine, number="3")
 
     # When the monthly report runs on 1 March, and again the same day
     clock.set(datetime(2026, 3, 1, 8, 30, tzinfo=SHANGHAI))
@@ -311,8 +311,13 @@ def test_monthly_report_tells_the_office_the_month_once(runtime: Runtime, clock:
     # Then the office got one report for February with the figures, in the officials' form
     assert (first, second) == (1, 0)
     with runtime.db.session() as session:
-        [report] = session.scalars(select(Notification)).all()
+        [report] = session.scalars(select(Notification)
+                                   .where(Notification.kind == "report")).all()
+        reminders = session.scalars(select(Notification.issue_id)
+                                    .where(Notification.level == "missing_report")).all()
     assert report.subject == "【月度调度】2026年2月整改进展"
     assert report.body.startswith("截至2026年3月1日，3个整改任务，已完成整改1个，其余2个正在推进"
                                   "整改，其中1个已超过整改时限。")
     assert "已销号：1个" in report.body and "整改中：1个" in report.body
+    # And the two open issues that sent no February report were reminded, once
+    assert sorted(reminders) == sorted([late, unassigned])

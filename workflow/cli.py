@@ -405,6 +405,75 @@ def issue_extend(
     console.print(f"issue {issue_id}: deadline moved to {until} (version {result.version})")
 
 
+@issue_app.command("progress")
+@reports_errors
+def issue_progress(
+    issue_id: Annotated[int, typer.Argument(help="Issue id.")],
+    month: Annotated[str, typer.Option(help="The month reported, YYYY-MM.")],
+    text: Annotated[str, typer.Option(help="整改进展: what was done.")],
+    percent: Annotated[int, typer.Option(help="Percentage done, 0-100.")],
+    behind: Annotated[bool, typer.Option("--behind", help="Behind schedule (未达序时进度); "
+                                         "the light turns yellow.")] = False,
+    actor: ActorName = "整改办",
+    role: RoleName = "office",
+) -> None:
+    """Report a month's progress (月度进展): the issue's unit, or the office."""
+    from workflow.progress import NewProgress, report
+
+    report(_engine(), issue_id, NewProgress(month, text, percent, not behind),
+           actor=Actor(actor, role))
+    console.print(f"issue {issue_id}: progress for {month} recorded")
+
+
+@issue_app.command("reports")
+@reports_errors
+def issue_reports(issue_id: Annotated[int, typer.Argument(help="Issue id.")],
+                  as_json: JsonOption = False) -> None:
+    """The issue's monthly progress reports, and the months that went unreported."""
+    from workflow.progress import reports
+
+    rows = [{"month": r.month, "status": r.status, "percent": r.percent,
+             "on_schedule": r.on_schedule, "text": r.text, "reported_by": r.reported_by,
+             "reported_at": local(r.reported_at).isoformat() if r.reported_at else None}
+            for r in reports(_engine(), issue_id)]
+    if as_json:
+        _print_json(rows)
+        return
+    _print_table(f"月度进展 issue {issue_id}", ("month", "status", "%", "序时", "text", "by"),
+                 [(r["month"], r["status"], "" if r["percent"] is None else r["percent"],
+                   {True: "on", False: "behind", None: ""}[r["on_schedule"]], r["text"] or "",
+                   r["reported_by"] or "") for r in rows])
+
+
+progress_app = typer.Typer(help="Monthly progress reports (月度进展).", no_args_is_help=True)
+app.add_typer(progress_app, name="progress")
+
+
+@progress_app.command("missing")
+@reports_errors
+def progress_missing(
+    month: Annotated[str, typer.Option(help="The month, YYYY-MM.")],
+    flag: Annotated[bool, typer.Option("--flag", help="Mark them missing: history event, "
+                                       "reminder to the unit, yellow light (what the monthly "
+                                       "job does on the 1st).")] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Issues that owe a progress report for a month and have none."""
+    from workflow.progress import flag_missing, owing
+
+    engine = _engine()
+    rows = [{"id": i.id, "number": i.number, "title": i.title, "unit": i.unit or i.lead_unit}
+            for i in owing(engine, month)]
+    marked = flag_missing(engine, month) if flag else None
+    if as_json:
+        _print_json({"month": month, "owing": rows, "marked": marked})
+        return
+    _print_table(f"{month} 未报送整改进展", ("id", "序号", "问题", "责任单位"),
+                 [(r["id"], r["number"] or "", r["title"], r["unit"] or "") for r in rows])
+    if marked is not None:
+        console.print(f"{marked} issue(s) marked missing")
+
+
 @issue_app.command("milestones")
 @reports_errors
 def issue_milestones(

@@ -150,7 +150,7 @@ class Engine:
                 "definition_version": version, "state": initial, "version": 0,
                 "head_hash": GENESIS, "created_at": sql.time(now), "updated_at": sql.time(now),
                 "due_at": None, "due_provisional": False, "escalation_level": None,
-                "key_supervision": False})
+                "key_supervision": False, "schedule_status": None})
             issue_id = cursor.fetchone()[0]
             due = self._enter(cursor, compiled, issue_id=issue_id, state=initial,
                               deadline_at=deadline_at, previous=None, now=now)

@@ -26,7 +26,7 @@ from typing import Any, Protocol
 from sqlalchemy import delete, update
 from sqlalchemy.exc import IntegrityError
 
-from workflow import lookback
+from workflow import lookback, progress
 from workflow.config import RunSettings, Settings
 from workflow.db import Database
 from workflow.engine import Engine
@@ -118,8 +118,13 @@ def daily_digest(runtime: Runtime) -> int:
 
 
 def monthly_report(runtime: Runtime) -> int:
-    """Queue last month's progress report for the office."""
-    return queue_monthly(runtime.engine, now=runtime.now())
+    """Mark last month's missing progress reports (yellow, reminder to the unit), then queue
+    last month's progress report for the office; returns the messages queued."""
+    now = runtime.now()
+    missing = progress.flag_missing(runtime.engine, progress.previous_month(now))
+    if missing:
+        logger.info("%s issue(s) owe last month's progress report", missing)
+    return queue_monthly(runtime.engine, now=now)
 
 
 JOB_BODIES: dict[str, Callable[[Runtime], int]] = {

@@ -99,6 +99,9 @@ class Issue(Base):
     due_provisional: Mapped[bool] = mapped_column(default=False)
     escalation_level: Mapped[str | None] = mapped_column(String(64))
     key_supervision: Mapped[bool] = mapped_column(default=False)  # 重点督办
+    # The last monthly progress report: None (none owed yet), "on" / "behind" schedule (序时),
+    # or "missing" (a month went unreported); behind and missing show yellow.
+    schedule_status: Mapped[str | None] = mapped_column(String(16))
     definition_id: Mapped[str] = mapped_column(String(64))
     definition_version: Mapped[int] = mapped_column(Integer)
     state: Mapped[str] = mapped_column(String(64))
@@ -290,3 +293,23 @@ class AccountabilityIssue(Base):
 
     record_id: Mapped[int] = mapped_column(Integer, primary_key=True)
     issue_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+
+
+class ProgressReport(Base):
+    """A monthly progress report (月度进展) of an issue by its responsible unit, or the mark
+    that a month went unreported (``status = missing``; a late report then fills it)."""
+
+    __tablename__ = "progress_reports"
+    __table_args__ = (ForeignKeyConstraint(["issue_id"], ["issues.id"]),
+                      UniqueConstraint("issue_id", "month", name="uq_progress_issue_month"))
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    issue_id: Mapped[int] = mapped_column(Integer)
+    month: Mapped[str] = mapped_column(String(7))  # YYYY-MM (Asia/Shanghai)
+    status: Mapped[str] = mapped_column(String(16))  # submitted | missing
+    text: Mapped[str | None] = mapped_column(Text)
+    percent: Mapped[int | None] = mapped_column(Integer)
+    on_schedule: Mapped[bool | None] = mapped_column()
+    reported_by: Mapped[str | None] = mapped_column(String(200))
+    reported_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    flagged_at: Mapped[datetime | None] = mapped_column(UTCDateTime())  # marked missing

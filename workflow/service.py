@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, exists, false, or_, select
+from sqlalchemy import and_, exists, false, func, or_, select
 
 from workflow.clock import local
 from workflow.db import Database
@@ -14,6 +14,9 @@ from workflow.errors import InputError, NotFoundError
 from workflow.models import DefinitionRecord, Issue, IssueEvent, Milestone, Timer
 from workflow.registry import Registry
 from workflow.timers import LEASED, LIGHT_LABELS, PENDING, light_of
+
+# Schedule statuses (workflow.progress) that show yellow.
+BEHIND_STATUSES = ("behind", "missing")
 
 
 @dataclass(frozen=True)
@@ -63,12 +66,15 @@ def list_issues(db: Database, registry: Registry, filters: IssueFilter, *,
 
 def _light_clause(db: Database, registry: Registry, light: str, now: datetime) -> Any:
     """SQL condition for issues showing ``light`` now, in ``timers.light_of``'s order: red
-    past the deadline, else yellow on a missed milestone, else blue near the deadline."""
+    past the deadline, else yellow on a missed milestone or behind schedule, else blue near
+    the deadline."""
     if light not in LIGHT_LABELS:
         raise InputError(f"unknown light {light!r}; lights: {', '.join(LIGHT_LABELS)}")
     red = Issue.due_at < now
     not_red = or_(Issue.due_at.is_(None), Issue.due_at >= now)
-    missed = and_(_missed_milestone(now), _open_states_clause(db, registry))
+    behind = func.coalesce(Issue.schedule_status, "").in_(BEHIND_STATUSES)  # no NULL logic
+    missed = and_(or_(_missed_milestone(now), behind),
+                  _open_states_clause(db, registry))
     with db.session() as session:
         refs = session.execute(select(DefinitionRecord.id, DefinitionRecord.version)).all()
     near_parts = []
@@ -124,7 +130,8 @@ def issue_view(db: Database, issue: Issue, registry: Registry, now: datetime) ->
     light = light_of(due_at=issue.due_at, completed=state.completed or state.terminal,
                      notices=compiled.definition.notices, now=now,
                      milestone_missed=any(m.reached_at is None and m.due_at < now
-                                          for m in stages))
+                                          for m in stages),
+                     behind_schedule=issue.schedule_status in BEHIND_STATUSES)
     return {
         "id": issue.id, "plan": issue.plan, "number": issue.number, "category": issue.category,
         "title": issue.title, "target": issue.target, "measures": issue.measures,
@@ -138,7 +145,7 @@ def issue_view(db: Database, issue: Issue, registry: Registry, now: datetime) ->
         "light_label_en": LIGHT_LABELS[light][1],
         "due": local(issue.due_at).isoformat() if issue.due_at else None,
         "due_provisional": issue.due_provisional, "escalation_level": issue.escalation_level,
-        "key_supervision": issue.key_supervision,
+        "key_supervision": issue.key_supervision, "schedule_status": issue.schedule_status,
         "milestones": [{"name": m.name, "due": local(m.due_at).date().isoformat(),
                         "reached_at": local(m.reached_at).isoformat() if m.reached_at else None,
                         "missed": m.reached_at is None and m.due_at < now} for m in stages],

@@ -45,6 +45,7 @@ from workflow.models import (
     IssueEvent,
     Milestone,
     Notification,
+    ProgressReport,
     Timer,
 )
 from workflow.timers import (
@@ -67,6 +68,8 @@ PROPOSALS = AccountabilityProposal.__table__
 RECORDS = AccountabilityRecord.__table__
 RECORD_ISSUES = AccountabilityIssue.__table__
 RECORD_COLUMNS = [c.key for c in RECORDS.columns if c.key != "id"]
+PROGRESS = ProgressReport.__table__
+PROGRESS_COLUMNS = [c.key for c in PROGRESS.columns if c.key != "id"]
 # Events the engine writes by itself (timers, calendar updates) carry this actor and role.
 SYSTEM_ACTOR, SYSTEM_ROLE = "rectify", "system"
 NOTIFICATION_COLUMNS = ["dedupe_key", "issue_id", "timer_id", "kind", "level", "recipient",
@@ -241,6 +244,24 @@ class WriteStatements:
                                  ISSUES.c.version == bindparam("version"))
             .values(definition_id=bindparam("definition_id"),
                     definition_version=bindparam("definition_version")))
+        self.set_schedule_status_sql = sql(
+            update(ISSUES).where(ISSUES.c.id == bindparam("issue_id"))
+            .values(schedule_status=bindparam("status")))
+        self.select_progress = sql(
+            select(PROGRESS.c.id, PROGRESS.c.status)
+            .where(PROGRESS.c.issue_id == bindparam("issue_id"),
+                   PROGRESS.c.month == bindparam("month")))
+        self.insert_progress = sql(insert(PROGRESS), PROGRESS_COLUMNS)
+        self.select_newest_progress = sql(
+            select(PROGRESS.c.status, PROGRESS.c.on_schedule)
+            .where(PROGRESS.c.issue_id == bindparam("issue_id"))
+            .order_by(PROGRESS.c.month.desc()))
+        self.submit_missing_progress = sql(
+            update(PROGRESS).where(PROGRESS.c.id == bindparam("report_id"),
+                                   PROGRESS.c.status == constant("missing"))
+            .values(status=constant("submitted"), text=bindparam("text"),
+                    percent=bindparam("percent"), on_schedule=bindparam("on_schedule"),
+                    reported_by=bindparam("reported_by"), reported_at=bindparam("reported_at")))
         self.insert_record = sql(insert(RECORDS).returning(RECORDS.c.id), RECORD_COLUMNS)
         self.insert_record_issue = sql(insert(RECORD_ISSUES), ["record_id", "issue_id"])
         self.select_proposal = sql(
@@ -381,6 +402,40 @@ class WriteStatements:
             "definition_version": definition_version})
         if cursor.rowcount != 1:
             raise ConflictError(issue_id=issue_id, expected=version)
+
+    def set_schedule_status(self, cursor: Any, issue_id: int, status: str | None) -> None:
+        cursor.execute(self.set_schedule_status_sql, {"issue_id": issue_id, "status": status})
+
+    def refresh_schedule_status(self, cursor: Any, issue_id: int) -> None:
+        """Set the issue's schedule status from its newest month on record: missing, or
+        on / behind schedule as that report said."""
+        cursor.execute(self.select_newest_progress, {"issue_id": issue_id})
+        row = cursor.fetchone()
+        cursor.fetchall()  # the older months, not needed
+        if row is None:
+            return
+        status = "missing" if row[0] == "missing" else "on" if row[1] else "behind"
+        self.set_schedule_status(cursor, issue_id, status)
+
+    def progress_of(self, cursor: Any, issue_id: int, month: str) -> tuple[int, str] | None:
+        """``(id, status)`` of the issue's report row for ``month``, or None."""
+        cursor.execute(self.select_progress, {"issue_id": issue_id, "month": month})
+        row = cursor.fetchone()
+        return None if row is None else (int(row[0]), str(row[1]))
+
+    def add_progress(self, cursor: Any, values: dict[str, Any]) -> None:
+        """Insert a progress report row (submitted, or marked missing)."""
+        cursor.execute(self.insert_progress, {
+            **{key: None for key in PROGRESS_COLUMNS}, **values,
+            "reported_at": self.time(values["reported_at"]) if values.get("reported_at")
+            else None,
+            "flagged_at": self.time(values["flagged_at"]) if values.get("flagged_at")
+            else None})
+
+    def fill_missing_progress(self, cursor: Any, report_id: int, values: dict[str, Any]) -> None:
+        """A late report fills the month that was marked missing."""
+        cursor.execute(self.submit_missing_progress, {
+            "report_id": report_id, **values, "reported_at": self.time(values["reported_at"])})
 
     def add_record(self, cursor: Any, values: dict[str, Any], issue_ids: list[int]) -> int:
         """Insert an accountability record and its links to issues; returns its id."""

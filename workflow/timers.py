@@ -77,14 +77,15 @@ def milestone_of(level: str) -> str:
 
 
 def light_of(*, due_at: datetime | None, completed: bool, notices: Notices, now: datetime,
-             milestone_missed: bool = False) -> Light:
-    """The warning light: red past the deadline, yellow on a missed milestone, blue within
-    the farthest reminder of the deadline, green otherwise (and always once completed)."""
+             milestone_missed: bool = False, behind_schedule: bool = False) -> Light:
+    """The warning light: red past the deadline, yellow on a missed milestone or when behind
+    schedule (未达序时进度, or a monthly report missing), blue within the farthest reminder of
+    the deadline, green otherwise (and always once completed)."""
     if completed:
         return "green"
     if due_at is not None and now > due_at:
         return "red"
-    if milestone_missed:
+    if milestone_missed or behind_schedule:
         return "yellow"
     offsets = notices.reminder_offsets()
     if due_at is not None and offsets and due_at - now <= offsets[0]:

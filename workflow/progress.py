@@ -1,0 +1,212 @@
+"""Monthly progress reports (月度进展) by the responsible unit.
+
+Each month an issue owes a report — the text, the percentage done and whether it is on
+schedule (序时进度) — while it is open, and a long-term item (长期坚持) keeps owing them after
+clearance. A report appends a ``progress`` event to the issue's history. The monthly job
+marks every report still owed for the month before as ``missing``: a ``missing_report`` event,
+a reminder to the unit, and the yellow light (预警), as being behind schedule does. A late
+report fills the missing month and the light follows it.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from typing import Any
+
+from sqlalchemy import and_, select
+
+from workflow.clock import SHANGHAI, local
+from workflow.engine import Actor, Engine
+from workflow.errors import ActionDeniedError, InputError, NotFoundError
+from workflow.models import Issue, ProgressReport
+from workflow.notify.outbox import PENDING
+from workflow.statements import Due, EventDraft, IssueRow
+from workflow.sweep import Contacts
+
+MONTH_PATTERN = re.compile(r"^(?P<year>\d{4})-(?P<month>0[1-9]|1[0-2])$")
+REPORTING_ROLES = ("unit", "office")
+ON, BEHIND, MISSING = "on", "behind", "missing"
+
+
+def parse_month(text: str) -> str:
+    """``2021-03`` as given; anything else is refused.
+
+    Raises:
+        InputError: not ``YYYY-MM``.
+    """
+    if not MONTH_PATTERN.match(text.strip()):
+        raise InputError(f"month {text!r} must look like YYYY-MM, e.g. 2021-03")
+    return text.strip()
+
+
+def month_of(moment: datetime) -> str:
+    day = local(moment).date()
+    return f"{day.year:04d}-{day.month:02d}"
+
+
+def previous_month(moment: datetime) -> str:
+    first = local(moment).date().replace(day=1)
+    return month_of(datetime.combine(first - timedelta(days=1), time(12), SHANGHAI))
+
+
+def _month_end(month: str) -> datetime:
+    """The first instant after ``month`` (Asia/Shanghai), as an aware datetime."""
+    year, number = int(month[:4]), int(month[5:])
+    first = date(year + number // 12, number % 12 + 1, 1)
+    return datetime.combine(first, time(0), SHANGHAI)
+
+
+@dataclass(frozen=True)
+class NewProgress:
+    """One month's report: what was done, the percentage, and whether it is on schedule."""
+
+    month: str
+    text: str
+    percent: int
+    on_schedule: bool = True
+
+
+def _owes_reports(engine: Engine, row: IssueRow | Issue, long_term: bool) -> str | None:
+    """Why the issue owes no report, or None when it does."""
+    spec = engine.registry.get(row.definition_id, row.definition_version).states[row.state]
+    if spec.terminal:
+        return f"it has ended (state {row.state})"
+    if spec.completed and not long_term:
+        return (f"it is {spec.label_zh} ({row.state}); only long-term items (长期坚持) keep "
+                "reporting after clearance")
+    return None
+
+
+def _unit_may_report(actor: Actor, row: IssueRow) -> bool:
+    return actor.name in {row.unit, row.lead_unit}
+
+
+def report(engine: Engine, issue_id: int, new: NewProgress, *, actor: Actor) -> None:
+    """Record a unit's monthly report and note it in the issue's history.
+
+    Raises:
+        ActionDeniedError: the role may not report, or a unit reports on another's issue.
+        InputError: a bad month, text or percentage; a month reported already; an issue
+            that owes no reports.
+        NotFoundError: no such issue.
+    """
+    if actor.role not in REPORTING_ROLES:
+        raise ActionDeniedError(action="report monthly progress", role=actor.role,
+                                roles=REPORTING_ROLES)
+    month = parse_month(new.month)
+    problems = []
+    if not new.text.strip():
+        problems.append("the report text (整改进展) is empty")
+    if not 0 <= new.percent <= 100:
+        problems.append(f"percent {new.percent} must be between 0 and 100")
+    if problems:
+        raise InputError("; ".join(problems))
+    sql = engine.statements
+    now = engine.clock.now()
+    if month > month_of(now):
+        raise InputError(f"month {month} has not begun; reports are for this month or "
+                         "earlier ones")
+    with sql.transaction() as cursor:
+        row = sql.read_issue(cursor, issue_id)
+        if row is None:
+            raise NotFoundError(f"issue {issue_id} does not exist")
+        if actor.role == "unit" and not _unit_may_report(actor, row):
+            raise ActionDeniedError(
+                action=f"report progress on issue {issue_id}, which belongs to "
+                       f"{row.unit or row.lead_unit or 'no unit'}", role=actor.role,
+                roles=("office", "the issue's own unit"))
+        with engine.db.session() as session:
+            long_term = bool(session.scalar(select(Issue.long_term)
+                                            .where(Issue.id == issue_id)))
+        why_not = _owes_reports(engine, row, long_term)
+        if why_not:
+            raise InputError(f"issue {issue_id} owes no progress report: {why_not}")
+        values = {"text": new.text.strip(), "percent": new.percent,
+                  "on_schedule": new.on_schedule, "reported_by": actor.name,
+                  "reported_at": now}
+        existing = sql.progress_of(cursor, issue_id, month)
+        late = False
+        if existing is None:
+            sql.add_progress(cursor, {"issue_id": issue_id, "month": month,
+                                      "status": "submitted", **values})
+        elif existing[1] == MISSING:
+            sql.fill_missing_progress(cursor, existing[0], values)
+            late = True
+        else:
+            raise InputError(f"issue {issue_id} has a progress report for {month} already")
+        payload = {"month": month, "percent": new.percent, "on_schedule": new.on_schedule}
+        if late:
+            payload["late"] = True
+        sql.record(cursor, issue_id=issue_id, old_version=row.version, prev_hash=row.head_hash,
+                   now=now, due=Due.of(row), event=EventDraft(
+                       actor.name, actor.role, "progress", row.state, row.state,
+                       new.text.strip(), payload))
+        # The light follows the newest month on record: a late report for an older month
+        # leaves a newer missing month yellow.
+        sql.refresh_schedule_status(cursor, issue_id)
+
+
+def owing(engine: Engine, month: str) -> list[Issue]:
+    """Issues that owe a report for ``month`` and have none: created before the month
+    ended, still open (or long-term), nothing submitted or marked for that month."""
+    month = parse_month(month)
+    reported = select(ProgressReport.issue_id).where(ProgressReport.month == month)
+    with engine.db.session() as session:
+        issues = list(session.scalars(
+            select(Issue).where(and_(Issue.created_at < _month_end(month),
+                                     Issue.id.not_in(reported))).order_by(Issue.id)))
+    return [issue for issue in issues if _owes_reports(engine, issue, issue.long_term) is None]
+
+
+def flag_missing(engine: Engine, month: str) -> int:
+    """Mark each report still owed for ``month`` as missing: history event, reminder to the
+    unit, yellow light. Returns how many issues were marked (0 when run again)."""
+    now = engine.clock.now()
+    sql = engine.statements
+    contacts = Contacts(engine.db)
+    marked = 0
+    for issue in owing(engine, month):
+        with sql.transaction() as cursor:
+            row = sql.read_issue(cursor, issue.id)
+            if row is None or sql.progress_of(cursor, issue.id, month) is not None:
+                continue  # reported meanwhile
+            sql.add_progress(cursor, {"issue_id": issue.id, "month": month,
+                                      "status": MISSING, "flagged_at": now})
+            sql.record(cursor, issue_id=issue.id, old_version=row.version,
+                       prev_hash=row.head_hash, now=now, due=Due.of(row), event=EventDraft(
+                           "rectify", "system", "missing_report", row.state, row.state, None,
+                           {"month": month, "light": "yellow"}))
+            sql.set_schedule_status(cursor, issue.id, MISSING)
+            _remind(sql, cursor, contacts, row, issue.id, month, now)
+        marked += 1
+    return marked
+
+
+def _remind(sql: Any, cursor: Any, contacts: Contacts, row: IssueRow, issue_id: int,
+            month: str, now: datetime) -> None:
+    unit = row.unit or row.lead_unit
+    if not unit:
+        return
+    office = os.environ.get("RECTIFY_OFFICE_NAME") or "整改办"
+    year, number = month.split("-")
+    subject = f"【预警】{year}年{int(number)}月整改进展未报送：{row.title[:40]}"
+    body = (f"{unit}：\n\n问题“{row.title}”{year}年{int(number)}月的整改进展未按时报送，"
+            f"已亮黄灯预警。请立即补报整改进展。\n\n{office}\n")
+    for channel, address, _options in contacts.of(unit):
+        sql.enqueue(cursor, {
+            "dedupe_key": f"missing-report:{issue_id}:{month}:{unit}:{channel}:{address}",
+            "issue_id": issue_id, "timer_id": None, "kind": "notice", "level": "missing_report",
+            "recipient": unit, "channel": channel, "address": address, "subject": subject,
+            "body": body, "status": PENDING, "attempts": 0, "next_attempt_at": now,
+            "created_at": now})
+
+
+def reports(engine: Engine, issue_id: int) -> list[ProgressReport]:
+    """The issue's monthly reports and missing months, oldest month first."""
+    with engine.db.session() as session:
+        return list(session.scalars(select(ProgressReport)
+                                    .where(ProgressReport.issue_id == issue_id)
+                                    .order_by(ProgressReport.month)))
