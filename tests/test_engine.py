@@ -94,7 +94,7 @@ def test_rebound_sets_the_new_deadline_and_records_it(engine: Engine,
     assert issue.deadline_at == datetime(2026, 12, 31, 15, 59, 59, tzinfo=UTC)
     assert service.history(engine.db, issue_id)[-1].payload == {
         "fields": {"new_deadline": "2026-12-31"}, "previous_deadline": "2026-06-30",
-        "due": "2026-12-31T23:59:59+08:00"}
+        "due": "2026-12-31T23:59:59+08:00", "clearance_revoked": True, "proposal": True}
 
 
 def test_evidence_is_stored_content_addressed_and_hashed_in_the_event(

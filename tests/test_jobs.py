@@ -3,6 +3,7 @@ the Redis lock on a private redis-server)."""
 
 from __future__ import annotations
 
+import random
 import threading
 import time
 from collections.abc import Iterator
@@ -18,13 +19,14 @@ from sqlalchemy import select
 from scheduler import ANCHOR, FileLock, PostgresLock, RedisLock, last_tick, leader_lock
 from tests.processes import RedisServer
 from tests.sinks import HttpSink
-from tests.support import fire_valid, new_issue
+from tests.support import OFFICE, fire_valid, new_issue
 from tests.test_notify import queue
+from workflow import accountability, service
 from workflow.clock import SHANGHAI, FrozenClock, local
 from workflow.config import RunSettings
 from workflow.db import Database
 from workflow.engine import Engine
-from workflow.errors import ConfigurationError
+from workflow.errors import ConfigurationError, InputError
 from workflow.jobs import (
     LocalDispatcher,
     Runtime,
@@ -36,7 +38,7 @@ from workflow.jobs import (
     relay_lookback,
     relay_outbox,
 )
-from workflow.lookback import add_months
+from workflow.lookback import add_months, parse_sample, start_campaign
 from workflow.models import Notification
 from workflow.notify.channels import ChannelRegistry, LogChannel, WebhookChannel
 from workflow.notify.outbox import PENDING, SENDING, SENT, lease_due_notifications, take_batch
@@ -321,3 +323,46 @@ def test_monthly_report_tells_the_office_the_month_once(runtime: Runtime, clock:
     assert "已销号：1个" in report.body and "整改中：1个" in report.body
     # And the two open issues that sent no February report were reminded, once
     assert sorted(reminders) == sorted([late, unassigned])
+
+
+def test_lookback_campaign_draws_a_reproducible_sample_of_cleared_issues(
+        engine: Engine, evidence_file: Path) -> None:
+    # Given a plan with 10 cleared issues and 2 still in progress, and another plan
+    cleared = []
+    for n in range(12):
+        issue_id = new_issue(engine, number=str(n + 1), plan="淮北市整改方案")
+        steps = ("start",) if n >= 10 else ("start", "apply_acceptance", "clear")
+        for trigger in steps:
+            fire_valid(engine, issue_id, trigger, evidence_file)
+        if n < 10:
+            cleared.append(issue_id)
+    new_issue(engine, plan="另一方案")
+
+    # When the office starts a 30% look-back campaign with a seed, and the same draw again
+    campaign = start_campaign(engine, "淮北市整改方案", actor=OFFICE, percent=30, seed=7)
+    again = sorted(random.Random(7).sample(cleared, 3))
+
+    # Then 3 of the 10 cleared issues (rounded up) are in look-back, named in their history
+    assert campaign.eligible == 10 and campaign.started == again and not campaign.failed
+    for issue_id in campaign.started:
+        issue = service.get_issue(engine.db, issue_id)
+        last = service.history(engine.db, issue_id)[-1]
+        assert issue.state == "follow_up" and campaign.id in (last.comment or "")
+    # And a plan with nothing to look back at, or a bad sample, is refused
+    with pytest.raises(InputError, match="no issue of plan '另一方案' can start a look-back"):
+        start_campaign(engine, "另一方案", actor=OFFICE)
+    with pytest.raises(InputError, match="must be above 0% and at most 100%"):
+        parse_sample("150%")
+
+
+def test_rebound_reopens_the_record_and_opens_a_proposal(
+        engine: Engine, evidence_file: Path) -> None:
+    issue_id = new_issue(engine)
+    for trigger in ("start", "apply_acceptance", "clear", "start_follow_up", "rebound"):
+        fire_valid(engine, issue_id, trigger, evidence_file)
+    last = service.history(engine.db, issue_id)[-1]
+    assert last.trigger == "rebound" and last.payload["clearance_revoked"] is True
+    assert last.payload["proposal"] is True
+    [proposal] = accountability.proposals(engine)
+    assert proposal.issue_id == issue_id and proposal.reason.startswith("反弹：")
+    assert service.get_issue(engine.db, issue_id).state == "in_progress"

@@ -993,3 +993,42 @@ def accountability_summary(as_json: JsonOption = False) -> None:
         _print_json(result.as_dict())
     else:
         console.print(result.sentence_zh())
+
+
+# --- look-back (回头看) --------------------------------------------------------------------
+
+lookback_app = typer.Typer(help="Look-back reviews (回头看).", no_args_is_help=True)
+app.add_typer(lookback_app, name="lookback")
+
+
+@lookback_app.command("start")
+@reports_errors
+def lookback_start(
+    plan: Annotated[str, typer.Option(help="整改方案 whose issues are drawn.")],
+    sample: Annotated[str, typer.Option(help="Share of the eligible issues, e.g. 30%.")] = "100%",
+    seed: Annotated[int | None, typer.Option(help="Seed of the draw (repeat a campaign's "
+                                             "draw); random when omitted.")] = None,
+    trigger: Annotated[str, typer.Option(help="Trigger that starts a look-back.")] =
+    "start_follow_up",
+    actor: ActorName = "整改办",
+    role: RoleName = "office",
+    as_json: JsonOption = False,
+) -> None:
+    """A look-back campaign (回头看专项): start the look-back on a random sample of the
+    plan's cleared issues; the draw's seed is printed so it can be repeated."""
+    from workflow.lookback import parse_sample, start_campaign
+
+    campaign = start_campaign(_engine(), plan, actor=Actor(actor, role),
+                              percent=parse_sample(sample), seed=seed, trigger=trigger)
+    if as_json:
+        _print_json(campaign.as_dict())
+    else:
+        console.print(f"{campaign.id}: drew {len(campaign.started) + len(campaign.failed)} of "
+                      f"{campaign.eligible} eligible issue(s) of {plan} ({sample}, seed "
+                      f"{campaign.seed}); started {len(campaign.started)}: "
+                      f"{', '.join(map(str, campaign.started)) or 'none'}")
+        for failure in campaign.failed:
+            errors.print(f"issue {failure['issue_id']}: {failure['error']}", style="red",
+                         markup=False, highlight=False)
+    if campaign.failed:
+        raise typer.Exit(1)

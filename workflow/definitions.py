@@ -161,6 +161,11 @@ class TransitionSpec(Labelled):
     dest: str = Field(alias="to")
     roles: list[str] = Field(min_length=1)
     requires: Requirements = Field(default_factory=Requirements)
+    opens_proposal: bool = Field(
+        default=False,
+        description="firing it opens an accountability proposal (问责建议) for the office, "
+                    "e.g. on a rebound (反弹)",
+    )
 
     @field_validator("source", mode="before")
     @classmethod

@@ -226,6 +226,12 @@ class Engine:
             due = self._enter(cursor, compiled, issue_id=issue_id, state=to_state,
                               deadline_at=deadline_at, previous=row, now=now)
             payload.update(self._due_payload(due))
+            if compiled.states[state].completed and not compiled.states[to_state].completed:
+                payload["clearance_revoked"] = True  # 问题反弹的不销号: reopened on record
+            if spec.opens_proposal:
+                sql.open_proposal(cursor, issue_id=issue_id, timer_id=None, now=now,
+                                  reason=f"{spec.label_zh}：{comment or ''}".rstrip("："))
+                payload["proposal"] = True
             new_hash = sql.record(cursor, issue_id=issue_id, old_version=version,
                                   prev_hash=row.head_hash, now=now, due=due,
                                   event=EventDraft(actor.name, actor.role, trigger, state,

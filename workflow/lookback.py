@@ -15,6 +15,8 @@ from __future__ import annotations
 import calendar
 import math
 import os
+import random
+from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from typing import Any
 
@@ -22,7 +24,8 @@ from sqlalchemy import and_, func, or_, select
 
 from workflow.clock import SHANGHAI, local
 from workflow.definitions import parse_months
-from workflow.engine import Engine
+from workflow.engine import Actor, Engine
+from workflow.errors import InputError, RectifyError
 from workflow.models import DefinitionRecord, Issue, IssueEvent
 from workflow.notify.outbox import PENDING
 from workflow.notify.render import DEFAULT_OFFICE, OFFICE_ENV, render
@@ -123,3 +126,74 @@ def _queue(sql: Any, cursor: Any, contacts: Contacts, issue: Issue, definition: 
 def batches(ids: list[int], size: int) -> list[list[int]]:
     """``ids`` in chunks of at most ``size``."""
     return [ids[n * size:(n + 1) * size] for n in range(math.ceil(len(ids) / size))]
+
+
+@dataclass
+class Campaign:
+    """A look-back campaign (回头看专项): which issues of the plan were drawn and started."""
+
+    id: str
+    plan: str
+    trigger: str
+    percent: float
+    seed: int
+    eligible: int
+    started: list[int] = field(default_factory=list)
+    failed: list[dict[str, Any]] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "plan": self.plan, "trigger": self.trigger,
+                "sample_percent": self.percent, "seed": self.seed, "eligible": self.eligible,
+                "started": self.started, "failed": self.failed}
+
+
+def parse_sample(text: str) -> float:
+    """``30%`` or ``30`` → 30.0; ``100%`` takes every eligible issue.
+
+    Raises:
+        InputError: not a percentage above 0 and at most 100.
+    """
+    raw = text.strip().removesuffix("%").strip()
+    try:
+        value = float(raw)
+    except ValueError:
+        raise InputError(f"sample {text!r} must be a percentage such as 30%") from None
+    if not 0 < value <= 100:
+        raise InputError(f"sample {text!r} must be above 0% and at most 100%")
+    return value
+
+
+def start_campaign(engine: Engine, plan: str, *, actor: Actor, percent: float = 100.0,
+                   seed: int | None = None, trigger: str = "start_follow_up") -> Campaign:
+    """Start a look-back on a random sample of the plan's issues that allow ``trigger`` now
+    (the default lifecycle: cleared issues). The draw is reproducible from the seed, which
+    the campaign reports; each started issue's history names the campaign.
+
+    Raises:
+        InputError: no issue of the plan can start a look-back, or a bad sample.
+    """
+    if not 0 < percent <= 100:
+        raise InputError(f"sample {percent:g}% must be above 0% and at most 100%")
+    with engine.db.session() as session:
+        issues = list(session.scalars(select(Issue).where(Issue.plan == plan)
+                                      .order_by(Issue.id)))
+    eligible = [issue.id for issue in issues
+                if trigger in engine.registry.get(issue.definition_id, issue.definition_version)
+                .allowed_triggers(issue.state)]
+    if not eligible:
+        raise InputError(f"no issue of plan {plan!r} can start a look-back now (trigger "
+                         f"{trigger!r}; {len(issues)} issue(s) in the plan)")
+    seed = seed if seed is not None else random.SystemRandom().randrange(1, 10**9)
+    count = math.ceil(len(eligible) * percent / 100)
+    drawn = sorted(random.Random(seed).sample(eligible, count))
+    campaign = Campaign(f"lookback-{local(engine.clock.now()):%Y%m%d}-{seed}", plan, trigger,
+                        percent, seed, len(eligible))
+    comment = f"回头看专项 {campaign.id}（抽查{percent:g}%）"
+    for issue_id in drawn:
+        try:
+            engine.fire(issue_id, trigger, actor=actor, comment=comment)
+        except RectifyError as exc:
+            campaign.failed.append({"issue_id": issue_id, "error": str(exc)})
+            continue
+        campaign.started.append(issue_id)
+    return campaign

@@ -387,9 +387,10 @@ class WriteStatements:
         cursor.execute(self.insert_notification, values)
         return max(cursor.rowcount, 0)
 
-    def open_proposal(self, cursor: Any, *, issue_id: int, timer_id: int, now: datetime,
+    def open_proposal(self, cursor: Any, *, issue_id: int, timer_id: int | None, now: datetime,
                       reason: str) -> None:
-        """Open an accountability proposal (问责建议) for the office, once per timer."""
+        """Open an accountability proposal (问责建议) for the office: once per escalation
+        timer, or on a transition that opens one (``timer_id`` None)."""
         cursor.execute(self.insert_proposal, {"issue_id": issue_id, "timer_id": timer_id,
                                               "reason": reason, "status": "open",
                                               "opened_at": self.time(now)})
