@@ -72,7 +72,8 @@ def test_create_fire_show_history_and_list_filters(rectify, tmp_path: Path) -> N
 
 
 def test_refusals_exit_non_zero_and_say_what_is_allowed(rectify) -> None:
-    issue_id = str(json.loads(rectify("issue", "create", "--title", "x", "--json"))["id"])
+    issue_id = str(json.loads(rectify("issue", "create", "--title", "x", "--unit", "u",
+                                      "--json"))["id"])
     out = rectify("issue", "fire", issue_id, "clear", "--as", "办", "--role", "office", code=1)
     assert "allowed triggers: start" in out
     rectify("issue", "fire", issue_id, "start", "--as", "办", "--role", "office")
@@ -221,4 +222,4 @@ def test_monthly_progress_from_the_command_line(rectify) -> None:
     assert [row["id"] for row in owing["owing"]] == [2] and owing["marked"] is None
     refused = rectify("issue", "progress", "2", "--month", month, "--text", "x", "--percent",
                       "5", "--as", "相山区人民政府", "--role", "unit", code=1)
-    assert "which belongs to 杜集区" in refused
+    assert "the issue belongs to 杜集区" in refused

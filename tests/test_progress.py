@@ -13,7 +13,7 @@ from tests.support import ACCEPTOR, OFFICE, UNIT, fire_valid, new_issue
 from workflow import progress, service
 from workflow.clock import SHANGHAI, FrozenClock
 from workflow.engine import Actor, Engine
-from workflow.errors import ActionDeniedError, InputError
+from workflow.errors import ActionDeniedError, InputError, OutOfScopeError
 from workflow.models import IssueEvent, Notification
 from workflow.progress import NewProgress
 
@@ -58,7 +58,7 @@ def test_who_may_report_and_what_is_refused(engine: Engine, evidence_file: Path)
     with pytest.raises(ActionDeniedError, match="role 'acceptor' may not report monthly "
                                                 "progress; roles allowed: unit, office"):
         progress.report(engine, issue_id, NewProgress("2026-01", "x", 10), actor=ACCEPTOR)
-    with pytest.raises(ActionDeniedError, match="which belongs to 相山区人民政府"):
+    with pytest.raises(OutOfScopeError, match="the issue belongs to 相山区人民政府"):
         progress.report(engine, issue_id, NewProgress("2026-01", "x", 10), actor=other_unit)
     with pytest.raises(InputError, match="must look like YYYY-MM"):
         progress.report(engine, issue_id, NewProgress("2026/01", "x", 10), actor=UNIT)

@@ -24,6 +24,7 @@ from workflow.errors import (
     IllegalTriggerError,
     InputError,
     NotFoundError,
+    OutOfScopeError,
     PermissionDeniedError,
 )
 from workflow.evidence import EvidenceRef, EvidenceStore
@@ -52,10 +53,33 @@ END_OF_DAY = time(23, 59, 59)
 
 @dataclass(frozen=True)
 class Actor:
-    """Who acts, and in which role (office, unit, acceptor, leader, discipline, public)."""
+    """Who acts, in which role (office, unit, acceptor, leader, discipline, public), and for
+    whom: ``unit`` is the person's unit (a unit acting as itself leaves it None and its name
+    is the unit)."""
 
     name: str
     role: str
+    unit: str | None = None
+
+    @property
+    def organisation(self) -> str:
+        return self.unit or self.name
+
+
+def check_scope(actor: Actor, row: IssueRow, issue_id: int, action: str) -> None:
+    """A unit acts only on issues it works (lead, responsible or cooperating unit); an
+    acceptor only on issues it accepts (when the issue names its acceptance unit).
+
+    Raises:
+        OutOfScopeError: the actor's unit has no part in the issue.
+    """
+    if actor.role == "unit" and actor.organisation not in row.units():
+        raise OutOfScopeError(issue_id=issue_id, action=action, actor=actor.organisation,
+                              role="unit", owners=sorted(row.units()))
+    if (actor.role == "acceptor" and row.acceptance_unit
+            and actor.organisation != row.acceptance_unit):
+        raise OutOfScopeError(issue_id=issue_id, action=action, actor=actor.organisation,
+                              role="acceptor", owners=[row.acceptance_unit])
 
 
 @dataclass(frozen=True)
@@ -73,6 +97,14 @@ class NewIssue:
     unit: str | None = None
     deadline: date | None = None
     long_term: bool = False
+    responsible_units: tuple[str, ...] = ()  # 责任单位 beyond ``unit`` (or all of them)
+    cooperating_units: tuple[str, ...] = ()  # 配合单位
+    acceptance_unit: str | None = None  # 牵头验收单位
+
+    def all_responsible_units(self) -> list[str]:
+        """``unit`` first, then the other responsible units, each once."""
+        names = [self.unit, *self.responsible_units]
+        return list(dict.fromkeys(n.strip() for n in names if n and n.strip()))
 
 
 @dataclass(frozen=True)
@@ -140,11 +172,16 @@ class Engine:
         now = self.clock.now()
         sql = self.statements
         deadline_at = deadline_instant(new.deadline) if new.deadline else None
+        units = new.all_responsible_units()
         with sql.transaction() as cursor:
             cursor.execute(sql.insert_issue, {
                 "plan": new.plan, "number": new.number, "category": new.category,
                 "title": new.title, "target": new.target, "measures": new.measures,
-                "leader": new.leader, "lead_unit": new.lead_unit, "unit": new.unit,
+                "leader": new.leader, "lead_unit": new.lead_unit,
+                "unit": units[0] if units else None, "responsible_units": sql.json(units),
+                "cooperating_units": sql.json(list(dict.fromkeys(
+                    u.strip() for u in new.cooperating_units if u.strip()))),
+                "acceptance_unit": new.acceptance_unit,
                 "deadline_at": sql.time(deadline_at) if deadline_at else None,
                 "long_term": new.long_term, "definition_id": definition,
                 "definition_version": version, "state": initial, "version": 0,
@@ -203,6 +240,7 @@ class Engine:
                 raise PermissionDeniedError(issue_id=issue_id, trigger=trigger, role=actor.role,
                                             roles=spec.roles,
                                             allowed=compiled.allowed_triggers(state, actor.role))
+            check_scope(actor, row, issue_id, f"fire '{trigger}'")
             context = FireContext(issue_id=issue_id, state=state, comment=comment,
                                   evidence=refs, checklist=checklist, fields=fields or {})
             to_state = compiled.run(context, trigger)
@@ -299,6 +337,7 @@ class Engine:
         now = self.clock.now()
         with sql.transaction() as cursor:
             row = _existing(sql, cursor, issue_id)
+            check_scope(actor, row, issue_id, f"report milestone {name!r}")
             if not sql.reach_milestone(cursor, issue_id, name, now):
                 raise InputError(f"issue {issue_id} has no open milestone named {name!r}")
             sql.cancel_milestones(cursor, issue_id, now, name)

@@ -84,6 +84,19 @@ class PermissionDeniedError(TransitionError):
         )
 
 
+class OutOfScopeError(TransitionError):
+    """The role may take the action, but the actor's unit has no part in this issue."""
+
+    def __init__(self, *, issue_id: int, action: str, actor: str, role: str,
+                 owners: Sequence[str]):
+        self.issue_id, self.action, self.actor, self.role = issue_id, action, actor, role
+        self.owners = list(owners)
+        whose = ", ".join(self.owners) or "no unit"
+        super().__init__(
+            f"issue {issue_id}: {actor} (role '{role}') may not {action}: the issue belongs "
+            f"to {whose}")
+
+
 class RequirementError(TransitionError):
     """A guard of the transition rejected the call (missing comment, evidence, checklist...)."""
 

@@ -91,8 +91,11 @@ class Issue(Base):
     target: Mapped[str | None] = mapped_column(Text)
     measures: Mapped[str | None] = mapped_column(Text)
     leader: Mapped[str | None] = mapped_column(String(200))
-    lead_unit: Mapped[str | None] = mapped_column(String(200))
-    unit: Mapped[str | None] = mapped_column(String(200))
+    lead_unit: Mapped[str | None] = mapped_column(String(200))  # 牵头单位
+    unit: Mapped[str | None] = mapped_column(String(200))  # the first responsible unit
+    responsible_units: Mapped[list[str]] = mapped_column(JSON, default=list)  # 责任单位, all
+    cooperating_units: Mapped[list[str]] = mapped_column(JSON, default=list)  # 配合单位
+    acceptance_unit: Mapped[str | None] = mapped_column(String(200))  # 牵头验收单位
     deadline_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     long_term: Mapped[bool] = mapped_column(default=False)
     due_at: Mapped[datetime | None] = mapped_column(UTCDateTime())  # current state's deadline
@@ -313,3 +316,31 @@ class ProgressReport(Base):
     reported_by: Mapped[str | None] = mapped_column(String(200))
     reported_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     flagged_at: Mapped[datetime | None] = mapped_column(UTCDateTime())  # marked missing
+
+
+class Unit(Base):
+    """An organisation that works, accepts or supervises issues (a county and its
+    departments: ``parent`` names the unit above)."""
+
+    __tablename__ = "units"
+    __table_args__ = (UniqueConstraint("name", name="uq_units_name"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(200))
+    parent: Mapped[str | None] = mapped_column(String(200))
+
+
+class Person(Base):
+    """Someone who acts: name, title, rank, unit, the roles they act in, and for a
+    supervising leader the sectors (问题类别) they take package responsibility for."""
+
+    __tablename__ = "people"
+    __table_args__ = (UniqueConstraint("name", name="uq_people_name"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(200))
+    title: Mapped[str | None] = mapped_column(String(200))
+    rank: Mapped[str | None] = mapped_column(String(16))
+    unit: Mapped[str | None] = mapped_column(String(200))
+    roles: Mapped[list[str]] = mapped_column(JSON, default=list)
+    sectors: Mapped[list[str]] = mapped_column(JSON, default=list)

@@ -19,7 +19,7 @@ from typing import Any
 from sqlalchemy import and_, select
 
 from workflow.clock import SHANGHAI, local
-from workflow.engine import Actor, Engine
+from workflow.engine import Actor, Engine, check_scope
 from workflow.errors import ActionDeniedError, InputError, NotFoundError
 from workflow.models import Issue, ProgressReport
 from workflow.notify.outbox import PENDING
@@ -80,10 +80,6 @@ def _owes_reports(engine: Engine, row: IssueRow | Issue, long_term: bool) -> str
     return None
 
 
-def _unit_may_report(actor: Actor, row: IssueRow) -> bool:
-    return actor.name in {row.unit, row.lead_unit}
-
-
 def report(engine: Engine, issue_id: int, new: NewProgress, *, actor: Actor) -> None:
     """Record a unit's monthly report and note it in the issue's history.
 
@@ -113,11 +109,7 @@ def report(engine: Engine, issue_id: int, new: NewProgress, *, actor: Actor) -> 
         row = sql.read_issue(cursor, issue_id)
         if row is None:
             raise NotFoundError(f"issue {issue_id} does not exist")
-        if actor.role == "unit" and not _unit_may_report(actor, row):
-            raise ActionDeniedError(
-                action=f"report progress on issue {issue_id}, which belongs to "
-                       f"{row.unit or row.lead_unit or 'no unit'}", role=actor.role,
-                roles=("office", "the issue's own unit"))
+        check_scope(actor, row, issue_id, "report its monthly progress")
         with engine.db.session() as session:
             long_term = bool(session.scalar(select(Issue.long_term)
                                             .where(Issue.id == issue_id)))

@@ -99,6 +99,14 @@ class IssueRow(NamedTuple):
     leader: str | None
     number: str | None
     title: str
+    responsible_units: list[str]
+    cooperating_units: list[str]
+    acceptance_unit: str | None
+
+    def units(self) -> set[str]:
+        """Every unit that works the issue: lead, responsible and cooperating units."""
+        return {u for u in (self.unit, self.lead_unit, *self.responsible_units,
+                            *self.cooperating_units) if u}
 
 
 @dataclass(frozen=True)
@@ -284,6 +292,9 @@ class WriteStatements:
         for index in (5, 6):  # deadline_at, due_at
             values[index] = self.from_time(values[index])
         values[7], values[9] = bool(values[7]), bool(values[9])
+        for index in (15, 16):  # responsible_units, cooperating_units (JSON)
+            value = values[index]
+            values[index] = list(json.loads(value) if isinstance(value, str) else value or [])
         return IssueRow(*values)
 
     def record(self, cursor: Any, *, issue_id: int, old_version: int, prev_hash: str,
