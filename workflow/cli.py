@@ -20,6 +20,7 @@ from workflow import service
 from workflow.calendar import load_calendar
 from workflow.clock import local, to_utc
 from workflow.config import Settings
+from workflow.db import Database
 from workflow.definitions import load_all, parse_duration
 from workflow.demo import run_demo
 from workflow.engine import Actor, Engine, NewIssue
@@ -65,8 +66,10 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")]
 ActorName = Annotated[str, typer.Option("--as", help="Who acts (person or unit name).")]
-RoleName = Annotated[str, typer.Option("--role", help="Role of the actor: office, unit, "
-                                       "acceptor, leader, discipline, public.")]
+RoleName = Annotated[str | None, typer.Option("--role", help="Role of the actor: office, unit, "
+                                              "acceptor, leader, discipline, public (default: "
+                                              "the person's only role; office while no one "
+                                              "is registered).")]
 
 
 def reports_errors(command: F) -> F:
@@ -106,6 +109,18 @@ def _print_table(title: str, headers: Sequence[str], rows: Iterable[Sequence[Any
 
 def _engine() -> Engine:
     return open_engine(Settings.from_env())
+
+
+def _actor(name: str, role: str | None) -> Actor:
+    """Who ``--as NAME [--role ROLE]`` is: a registered person or unit (see
+    ``workflow.directory``); any name while the directory is empty."""
+    from workflow.directory import resolve_actor
+
+    db = Database(Settings.from_env().database_url)
+    try:
+        return resolve_actor(db, name, role)
+    finally:
+        db.dispose()
 
 
 def _parse_date(text: str | None, option: str) -> date | None:
@@ -230,7 +245,7 @@ def definitions_migrate(
     dry_run: Annotated[bool, typer.Option("--dry-run", help="List what would move and what "
                                           "cannot; write nothing.")] = False,
     actor: ActorName = "整改办",
-    role: RoleName = "office",
+    role: RoleName = None,
     as_json: JsonOption = False,
 ) -> None:
     """Move running issues to another definition version (office only): those whose state
@@ -239,7 +254,7 @@ def definitions_migrate(
     from workflow.versioning import migrate, parse_ref
 
     report = migrate(_engine(), parse_ref(source, "--from"), parse_ref(target, "--to"),
-                     actor=Actor(actor, role), dry_run=dry_run)
+                     actor=_actor(actor, role), dry_run=dry_run)
     if as_json:
         _print_json(report.as_dict())
     else:
@@ -259,7 +274,7 @@ def definitions_migrate(
 def issue_create(
     title: Annotated[str, typer.Option(help="反馈问题: the problem as fed back.")],
     actor: ActorName = "整改办",
-    role: RoleName = "office",
+    role: RoleName = None,
     plan: Annotated[str | None, typer.Option(help="整改方案 name.")] = None,
     number: Annotated[str | None, typer.Option(help="序号 within the plan.")] = None,
     category: Annotated[str | None, typer.Option(help="问题类别.")] = None,
@@ -267,7 +282,11 @@ def issue_create(
     measures: Annotated[str | None, typer.Option(help="整改措施.")] = None,
     leader: Annotated[str | None, typer.Option(help="责任领导 (包保领导).")] = None,
     lead_unit: Annotated[str | None, typer.Option(help="牵头单位.")] = None,
-    unit: Annotated[str | None, typer.Option(help="责任单位.")] = None,
+    unit: Annotated[list[str] | None, typer.Option(help="责任单位 (repeatable; the first is "
+                                                   "the main one).")] = None,
+    cooperating_unit: Annotated[list[str] | None, typer.Option(help="配合单位 "
+                                                               "(repeatable).")] = None,
+    acceptance_unit: Annotated[str | None, typer.Option(help="牵头验收单位.")] = None,
     deadline: Annotated[str | None, typer.Option(help="整改时限, YYYY-MM-DD.")] = None,
     long_term: Annotated[bool, typer.Option("--long-term", help="长期坚持 (no deadline).")] = False,
     definition: Annotated[str, typer.Option(help="Process definition id.")] = "rectification",
@@ -275,10 +294,14 @@ def issue_create(
 ) -> None:
     """Create an issue in the definition's initial state (已交办)."""
     engine = _engine()
+    units = unit or []
     new = NewIssue(title=title, plan=plan, number=number, category=category, target=target,
-                   measures=measures, leader=leader, lead_unit=lead_unit, unit=unit,
+                   measures=measures, leader=leader, lead_unit=lead_unit,
+                   unit=units[0] if units else None, responsible_units=tuple(units[1:]),
+                   cooperating_units=tuple(cooperating_unit or []),
+                   acceptance_unit=acceptance_unit,
                    deadline=_parse_date(deadline, "--deadline"), long_term=long_term)
-    issue_id = engine.create_issue(new, actor=Actor(actor, role), definition=definition)
+    issue_id = engine.create_issue(new, actor=_actor(actor, role), definition=definition)
     view = service.issue_view(engine.db, service.get_issue(engine.db, issue_id),
                               engine.registry,
                               engine.clock.now())
@@ -342,7 +365,7 @@ def issue_fire(
     issue_id: Annotated[int, typer.Argument(help="Issue id.")],
     trigger: Annotated[str, typer.Argument(help="Trigger, e.g. start, apply_acceptance.")],
     actor: ActorName,
-    role: RoleName,
+    role: RoleName = None,
     comment: Annotated[str | None, typer.Option(help="Comment or reasons.")] = None,
     evidence: Annotated[list[Path] | None, typer.Option(help="Evidence file (repeatable).")]
     = None,
@@ -357,7 +380,7 @@ def issue_fire(
     """Fire a trigger on an issue (one transaction; nothing changes when refused)."""
     engine = _engine()
     try:
-        result = engine.fire(issue_id, trigger, actor=Actor(actor, role), comment=comment,
+        result = engine.fire(issue_id, trigger, actor=_actor(actor, role), comment=comment,
                              evidence=evidence or [], checklist=_pairs(check or [], "--check"),
                              fields=_pairs(field or [], "--field"),
                              expected_version=expected_version)
@@ -396,11 +419,11 @@ def issue_extend(
     until: Annotated[str, typer.Option(help="New deadline, YYYY-MM-DD.")],
     reason: Annotated[str, typer.Option(help="Why the extension is justified (正当理由).")],
     actor: ActorName = "整改办",
-    role: RoleName = "office",
+    role: RoleName = None,
 ) -> None:
     """Approve an extension (申请延期): move the deadline, keep the old one in history."""
     day = _parse_date(until, "--until")
-    result = _engine().fire(issue_id, "extend", actor=Actor(actor, role), comment=reason,
+    result = _engine().fire(issue_id, "extend", actor=_actor(actor, role), comment=reason,
                             fields={"new_deadline": day.isoformat() if day else until})
     console.print(f"issue {issue_id}: deadline moved to {until} (version {result.version})")
 
@@ -415,13 +438,13 @@ def issue_progress(
     behind: Annotated[bool, typer.Option("--behind", help="Behind schedule (未达序时进度); "
                                          "the light turns yellow.")] = False,
     actor: ActorName = "整改办",
-    role: RoleName = "office",
+    role: RoleName = None,
 ) -> None:
     """Report a month's progress (月度进展): the issue's unit, or the office."""
     from workflow.progress import NewProgress, report
 
     report(_engine(), issue_id, NewProgress(month, text, percent, not behind),
-           actor=Actor(actor, role))
+           actor=_actor(actor, role))
     console.print(f"issue {issue_id}: progress for {month} recorded")
 
 
@@ -481,7 +504,7 @@ def issue_milestones(
     stage: Annotated[list[str], typer.Option(help="NAME=DURATION in working order, e.g. "
                                              "'方案编制=10 working days' (repeatable).")],
     actor: ActorName = "整改办",
-    role: RoleName = "office",
+    role: RoleName = None,
     comment: Annotated[str | None, typer.Option(help="Where the plan comes from.")] = None,
 ) -> None:
     """Plan milestones backwards from the deadline (倒排工期); a missed one shows yellow."""
@@ -489,7 +512,7 @@ def issue_milestones(
         stages = [(name, parse_duration(text)) for name, text in _pairs(stage, "--stage").items()]
     except ValueError as exc:
         raise InputError(f"--stage: {exc}") from None
-    plan = _engine().set_milestones(issue_id, stages, actor=Actor(actor, role), comment=comment)
+    plan = _engine().set_milestones(issue_id, stages, actor=_actor(actor, role), comment=comment)
     for name, day in plan:
         console.print(f"  {day.isoformat()}  {name}")
 
@@ -500,11 +523,11 @@ def issue_reach(
     issue_id: Annotated[int, typer.Argument(help="Issue id.")],
     name: Annotated[str, typer.Argument(help="Milestone name.")],
     actor: ActorName = "整改办",
-    role: RoleName = "office",
+    role: RoleName = None,
     comment: Annotated[str | None, typer.Option(help="What was done.")] = None,
 ) -> None:
     """Record that a milestone was reached."""
-    _engine().reach_milestone(issue_id, name, actor=Actor(actor, role), comment=comment)
+    _engine().reach_milestone(issue_id, name, actor=_actor(actor, role), comment=comment)
     console.print(f"issue {issue_id}: milestone {name!r} reached")
 
 
@@ -886,7 +909,7 @@ def accountability_add(
                                               "repeatable.")],
     rank: RankOption = None, unit: UnitOption = None, source: SourceOption = None,
     disclosed: DisclosedOption = False, note: NoteOption = None,
-    actor: ActorName = "整改办", role: RoleName = "office",
+    actor: ActorName = "整改办", role: RoleName = None,
 ) -> None:
     """Record an accountability decision (office or discipline); each linked issue's
     history notes it."""
@@ -894,7 +917,7 @@ def accountability_add(
 
     new = _new_accountability(subject, subject_type, methods, decided_by, decided_on, issues,
                               rank, unit, source, disclosed, note)
-    record_id = record(_engine(), new, actor=Actor(actor, role))
+    record_id = record(_engine(), new, actor=_actor(actor, role))
     console.print(f"accountability record {record_id} added")
 
 
@@ -908,14 +931,14 @@ def accountability_adopt(
                                                      "issues.")] = None,
     rank: RankOption = None, unit: UnitOption = None, source: SourceOption = None,
     disclosed: DisclosedOption = False, note: NoteOption = None,
-    actor: ActorName = "整改办", role: RoleName = "office",
+    actor: ActorName = "整改办", role: RoleName = None,
 ) -> None:
     """Adopt an escalation proposal (问责建议) as an accountability record (office only)."""
     from workflow.accountability import record
 
     new = _new_accountability(subject, subject_type, methods, decided_by, decided_on,
                               issues or [], rank, unit, source, disclosed, note)
-    record_id = record(_engine(), new, actor=Actor(actor, role), proposal_id=proposal)
+    record_id = record(_engine(), new, actor=_actor(actor, role), proposal_id=proposal)
     console.print(f"proposal {proposal} adopted as accountability record {record_id}")
 
 
@@ -924,12 +947,12 @@ def accountability_adopt(
 def accountability_dismiss(
     proposal: Annotated[int, typer.Argument(help="Proposal id.")],
     reason: Annotated[str, typer.Option(help="Why no accountability follows.")],
-    actor: ActorName = "整改办", role: RoleName = "office",
+    actor: ActorName = "整改办", role: RoleName = None,
 ) -> None:
     """Close an escalation proposal without accountability, with a reason (office only)."""
     from workflow.accountability import dismiss
 
-    dismiss(_engine(), proposal, actor=Actor(actor, role), reason=reason)
+    dismiss(_engine(), proposal, actor=_actor(actor, role), reason=reason)
     console.print(f"proposal {proposal} dismissed")
 
 
@@ -1011,14 +1034,14 @@ def lookback_start(
     trigger: Annotated[str, typer.Option(help="Trigger that starts a look-back.")] =
     "start_follow_up",
     actor: ActorName = "整改办",
-    role: RoleName = "office",
+    role: RoleName = None,
     as_json: JsonOption = False,
 ) -> None:
     """A look-back campaign (回头看专项): start the look-back on a random sample of the
     plan's cleared issues; the draw's seed is printed so it can be repeated."""
     from workflow.lookback import parse_sample, start_campaign
 
-    campaign = start_campaign(_engine(), plan, actor=Actor(actor, role),
+    campaign = start_campaign(_engine(), plan, actor=_actor(actor, role),
                               percent=parse_sample(sample), seed=seed, trigger=trigger)
     if as_json:
         _print_json(campaign.as_dict())
@@ -1032,3 +1055,75 @@ def lookback_start(
                          markup=False, highlight=False)
     if campaign.failed:
         raise typer.Exit(1)
+
+
+# --- units and people --------------------------------------------------------------------------
+
+units_app = typer.Typer(help="Units (单位): who works and accepts issues.", no_args_is_help=True)
+people_app = typer.Typer(help="People and the roles they act in.", no_args_is_help=True)
+app.add_typer(units_app, name="units")
+app.add_typer(people_app, name="people")
+
+
+@units_app.command("add")
+@reports_errors
+def units_add(name: Annotated[str, typer.Argument(help="Unit name, e.g. 相山区人民政府.")],
+              parent: Annotated[str | None, typer.Option(help="The unit above it.")] = None,
+              ) -> None:
+    """Register a unit (a county, a department, an office)."""
+    from workflow.directory import add_unit
+
+    add_unit(Database(Settings.from_env().database_url), name, parent=parent)
+    console.print(f"unit {name} registered")
+
+
+@units_app.command("list")
+@reports_errors
+def units_list(as_json: JsonOption = False) -> None:
+    """Registered units."""
+    from workflow.directory import units
+
+    rows = [{"name": u.name, "parent": u.parent}
+            for u in units(Database(Settings.from_env().database_url))]
+    if as_json:
+        _print_json(rows)
+        return
+    _print_table("单位 units", ("name", "parent"), [(r["name"], r["parent"] or "") for r in rows])
+
+
+@people_app.command("add")
+@reports_errors
+def people_add(
+    name: Annotated[str, typer.Argument(help="The person's name.")],
+    roles: Annotated[list[str], typer.Option("--role", help="Role they act in (repeatable): "
+                                             "office, unit, acceptor, leader, discipline, "
+                                             "public.")],
+    unit: Annotated[str | None, typer.Option(help="Their unit (registered).")] = None,
+    title: Annotated[str | None, typer.Option(help="职务, e.g. 副市长.")] = None,
+    rank: RankOption = None,
+    sector: Annotated[list[str] | None, typer.Option(help="包保领域 (问题类别) of a leader "
+                                                     "(repeatable).")] = None,
+) -> None:
+    """Register a person with the roles they act in (`--as NAME` then acts as them)."""
+    from workflow.directory import add_person
+
+    add_person(Database(Settings.from_env().database_url), name, roles=roles, unit=unit,
+               title=title, rank=rank, sectors=sector or [])
+    console.print(f"{name} registered ({', '.join(roles)})")
+
+
+@people_app.command("list")
+@reports_errors
+def people_list(as_json: JsonOption = False) -> None:
+    """Registered people."""
+    from workflow.directory import people, rank_label
+
+    rows = [{"name": p.name, "title": p.title, "rank": p.rank, "rank_label": rank_label(p.rank),
+             "unit": p.unit, "roles": p.roles, "sectors": p.sectors}
+            for p in people(Database(Settings.from_env().database_url))]
+    if as_json:
+        _print_json(rows)
+        return
+    _print_table("人员 people", ("name", "title", "rank", "unit", "roles", "sectors"),
+                 [(r["name"], r["title"] or "", r["rank_label"], r["unit"] or "",
+                   ", ".join(r["roles"]), ", ".join(r["sectors"])) for r in rows])

@@ -1,0 +1,111 @@
+"""Roles on every action: each role tries every trigger of the default lifecycle; units act
+only on their own issues and acceptors only on the issues they accept; actors are the people
+and units the office registered."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import DEFINITIONS
+from tests.support import (
+    ACCEPTOR,
+    LEADER,
+    OFFICE,
+    PUBLIC,
+    UNIT,
+    fire_valid,
+    inputs_for,
+    new_issue,
+)
+from workflow import service
+from workflow.definitions import load_file
+from workflow.directory import add_person, add_unit, resolve_actor
+from workflow.engine import Actor, Engine
+from workflow.errors import InputError, OutOfScopeError, PermissionDeniedError
+
+DEFINITION = load_file(DEFINITIONS / "rectification.yaml").definition
+DISCIPLINE = Actor("市纪委监委", "discipline")
+ACTORS = {"office": OFFICE, "unit": UNIT, "acceptor": ACCEPTOR, "leader": LEADER,
+          "discipline": DISCIPLINE, "public": PUBLIC}
+ROUTE = {"assigned": [], "in_progress": ["start"],
+         "acceptance": ["start", "apply_acceptance"],
+         "cleared": ["start", "apply_acceptance", "clear"],
+         "follow_up": ["start", "apply_acceptance", "clear", "start_follow_up"]}
+CASES = [(t.trigger, source, role) for t in DEFINITION.transitions for source in t.source
+         for role in DEFINITION.roles]
+
+
+@pytest.mark.parametrize(("trigger", "source", "role"), CASES,
+                         ids=[f"{t}-{s}-{r}" for t, s, r in CASES])
+def test_each_role_may_fire_exactly_the_triggers_the_definition_gives_it(
+        engine: Engine, evidence_file: Path, trigger: str, source: str, role: str) -> None:
+    # Given an issue of the unit, accepted by the acceptor, in the trigger's source state
+    issue_id = new_issue(engine, acceptance_unit=ACCEPTOR.name)
+    for step in ROUTE[source]:
+        fire_valid(engine, issue_id, step, evidence_file)
+    spec = next(t for t in DEFINITION.transitions if t.trigger == trigger)
+    inputs = {**inputs_for(trigger, evidence_file), "actor": ACTORS[role]}
+
+    # When the role fires it with every requirement met
+    if role in spec.roles:
+        result = engine.fire(issue_id, trigger, **inputs)
+        assert result.to_state == spec.dest
+        return
+    with pytest.raises(PermissionDeniedError) as refused:
+        engine.fire(issue_id, trigger, **inputs)
+
+    # Then only the roles the definition names succeed; the refusal names role and action
+    assert f"role '{role}' may not fire '{trigger}'" in str(refused.value)
+    assert service.get_issue(engine.db, issue_id).state == source  # nothing changed
+
+
+def test_a_unit_acts_only_on_issues_it_works(engine: Engine, evidence_file: Path) -> None:
+    issue_id = new_issue(engine, cooperating_units=("杜集区人民政府",))
+    stranger = Actor("烈山区人民政府", "unit")
+    with pytest.raises(OutOfScopeError) as refused:
+        engine.fire(issue_id, "start", actor=stranger)
+    assert str(refused.value) == (
+        f"issue {issue_id}: 烈山区人民政府 (role 'unit') may not fire 'start': the issue "
+        "belongs to 杜集区人民政府, 相山区人民政府")
+    # A cooperating unit works the issue too; a person acts for their unit
+    engine.fire(issue_id, "start", actor=Actor("李科长", "unit", "杜集区人民政府"))
+
+
+def test_an_acceptor_acts_only_on_issues_it_accepts(engine: Engine,
+                                                    evidence_file: Path) -> None:
+    issue_id = new_issue(engine, acceptance_unit="市住建局")
+    for step in ("start", "apply_acceptance"):
+        fire_valid(engine, issue_id, step, evidence_file)
+    with pytest.raises(OutOfScopeError, match="the issue belongs to 市住建局"):
+        engine.fire(issue_id, "reject", actor=ACCEPTOR, comment="不同意")
+    engine.fire(issue_id, "reject", actor=Actor("王工", "acceptor", "市住建局"),
+                comment="现场核查未整改到位")
+
+
+def test_actors_are_registered_people_and_units(engine: Engine) -> None:
+    db = engine.db
+    # With an empty directory any name acts (a fresh installation, the demo)
+    assert resolve_actor(db, "某人", None) == Actor("某人", "office")
+    add_unit(db, "淮北市")
+    add_unit(db, "相山区人民政府", parent="淮北市")
+    add_person(db, "张三", roles=["unit"], unit="相山区人民政府", title="科长", rank="科级")
+    add_person(db, "王副市长", roles=["leader", "office"], title="副市长", rank="厅级",
+               sectors=["大气污染防治"])
+    # A person acts in their role for their unit; a unit acts as itself
+    assert resolve_actor(db, "张三", None) == Actor("张三", "unit", "相山区人民政府")
+    assert resolve_actor(db, "相山区人民政府", None) == Actor("相山区人民政府", "unit")
+    with pytest.raises(InputError, match="acts in roles leader, office; say which"):
+        resolve_actor(db, "王副市长", None)
+    with pytest.raises(InputError, match="张三 does not hold role 'office'; their roles: unit"):
+        resolve_actor(db, "张三", "office")
+    with pytest.raises(InputError, match="neither a registered person nor a unit"):
+        resolve_actor(db, "某人", None)
+    with pytest.raises(InputError) as bad:
+        add_person(db, "赵六", roles=["mayor"], unit="不存在的局", rank="副科")
+    assert "unknown role(s) mayor" in str(bad.value)
+    assert "unit '不存在的局' is not registered" in str(bad.value)
+    assert "unknown rank '副科'" in str(bad.value)
+    with pytest.raises(InputError, match="parent unit '安徽省' is not registered"):
+        add_unit(db, "濉溪县", parent="安徽省")
