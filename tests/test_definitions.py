@@ -431,7 +431,7 @@ def test_a_missing_top_level_key_is_reported_where_the_document_begins(
     ("    label_en: Cleared\n", "    terminl: true\n", "states[3].terminl",
      "label_zh, label_en, key, terminal, completed, deadline, escalate, lookback_after"),
     ("      comment: true\n", "      evidense: 2\n", f"transitions[{APPLY}].requires.evidense",
-     "comment, evidence, checklist, fields"),
+     "comment, evidence, checklist, fields, subtasks_done"),
     ("initial: assigned\n", "initail: assigned\n", "initail",
      "label_zh, label_en, id, version, initial, roles, checklists, states, transitions, "
      "notices"),

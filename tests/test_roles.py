@@ -23,7 +23,7 @@ from workflow import service
 from workflow.definitions import load_file
 from workflow.directory import add_person, add_unit, resolve_actor
 from workflow.engine import Actor, Engine
-from workflow.errors import InputError, OutOfScopeError, PermissionDeniedError
+from workflow.errors import InputError, OutOfScopeError, PermissionDeniedError, RequirementError
 
 DEFINITION = load_file(DEFINITIONS / "rectification.yaml").definition
 DISCIPLINE = Actor("市纪委监委", "discipline")
@@ -109,3 +109,39 @@ def test_actors_are_registered_people_and_units(engine: Engine) -> None:
     assert "unknown rank '副科'" in str(bad.value)
     with pytest.raises(InputError, match="parent unit '安徽省' is not registered"):
         add_unit(db, "濉溪县", parent="安徽省")
+
+
+def test_parent_waits_for_every_subtask_before_applying_for_acceptance(
+        engine: Engine, evidence_file: Path) -> None:
+    # Given the lead unit's issue with two cooperating units, split into sub-tasks
+    parent = new_issue(engine, cooperating_units=("杜集区人民政府", "烈山区人民政府"))
+    fire_valid(engine, parent, "start", evidence_file)
+    children = engine.create_subtasks(parent, actor=UNIT)
+    du, lie = (Actor("杜集区人民政府", "unit"), Actor("烈山区人民政府", "unit"))
+
+    # Then each sub-task belongs to its cooperating unit, on the parent's deadline
+    views = [service.get_issue(engine.db, child) for child in children]
+    assert [(v.unit, v.parent_id, v.lead_unit) for v in views] == [
+        ("杜集区人民政府", parent, UNIT.name), ("烈山区人民政府", parent, UNIT.name)]
+    assert all(v.deadline_at == service.get_issue(engine.db, parent).deadline_at
+               for v in views)
+    assert service.history(engine.db, parent)[-1].payload == {"subtasks": [
+        {"issue_id": children[0], "unit": "杜集区人民政府"},
+        {"issue_id": children[1], "unit": "烈山区人民政府"}]}
+    with pytest.raises(InputError, match="has a sub-task for 杜集区人民政府 already"):
+        engine.create_subtasks(parent, actor=OFFICE, units=["杜集区人民政府"])
+
+    # When one sub-task is cleared, the parent still may not apply for acceptance
+    for trigger, actor in (("start", du), ("apply_acceptance", du), ("clear", OFFICE)):
+        engine.fire(children[0], trigger, **{**inputs_for(trigger, evidence_file),
+                                             "actor": actor})
+    with pytest.raises(RequirementError) as waiting:
+        fire_valid(engine, parent, "apply_acceptance", evidence_file)
+    assert f"not done: issue {children[1]} (烈山区人民政府)" in str(waiting.value)
+
+    # And once the other is cleared too, it may
+    for trigger, actor in (("start", lie), ("apply_acceptance", lie), ("clear", OFFICE)):
+        engine.fire(children[1], trigger, **{**inputs_for(trigger, evidence_file),
+                                             "actor": actor})
+    fire_valid(engine, parent, "apply_acceptance", evidence_file)
+    assert service.get_issue(engine.db, parent).state == "acceptance"

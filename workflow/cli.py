@@ -497,6 +497,22 @@ def progress_missing(
         console.print(f"{marked} issue(s) marked missing")
 
 
+@issue_app.command("split")
+@reports_errors
+def issue_split(
+    issue_id: Annotated[int, typer.Argument(help="The lead unit's issue.")],
+    unit: Annotated[list[str] | None, typer.Option(help="Unit to give a sub-task "
+                                                   "(repeatable); default every cooperating "
+                                                   "unit.")] = None,
+    actor: ActorName = "整改办",
+    role: RoleName = None,
+) -> None:
+    """Split a multi-unit issue into sub-tasks, one per cooperating unit (配合单位); the
+    parent may apply for acceptance only when every sub-task is done."""
+    created = _engine().create_subtasks(issue_id, actor=_actor(actor, role), units=unit)
+    console.print(f"issue {issue_id}: sub-tasks {', '.join(map(str, created))}")
+
+
 @issue_app.command("milestones")
 @reports_errors
 def issue_milestones(

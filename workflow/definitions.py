@@ -153,6 +153,10 @@ class Requirements(_Strict):
     evidence: int = Field(default=0, ge=0)
     checklist: str | None = None
     fields: dict[str, FieldSpec] = Field(default_factory=dict)
+    subtasks_done: bool = Field(
+        default=False,
+        description="every sub-task of the issue (one per cooperating unit) is completed",
+    )
 
 
 class TransitionSpec(Labelled):

@@ -20,6 +20,7 @@ from workflow.clock import SHANGHAI, Clock, SystemClock, local, to_utc
 from workflow.db import Database
 from workflow.definitions import FROM_ISSUE, Duration, parse_duration
 from workflow.errors import (
+    ActionDeniedError,
     ConflictError,
     IllegalTriggerError,
     InputError,
@@ -100,6 +101,7 @@ class NewIssue:
     responsible_units: tuple[str, ...] = ()  # 责任单位 beyond ``unit`` (or all of them)
     cooperating_units: tuple[str, ...] = ()  # 配合单位
     acceptance_unit: str | None = None  # 牵头验收单位
+    parent: int | None = None  # the issue this one is a sub-task of
 
     def all_responsible_units(self) -> list[str]:
         """``unit`` first, then the other responsible units, each once."""
@@ -168,34 +170,44 @@ class Engine:
             raise InputError("a long-term item (长期坚持) has no deadline; give one or the other")
         version = version or self.registry.latest_version(definition)
         compiled = self.registry.get(definition, version)
-        initial = compiled.definition.initial
-        now = self.clock.now()
+        with self.statements.transaction() as cursor:
+            issue_id = self._insert_issue(cursor, new, compiled, actor=actor, comment=comment,
+                                          now=self.clock.now())
+        logger.info("issue %s created in %s by %s", issue_id, compiled.definition.initial,
+                    actor.name)
+        return issue_id
+
+    def _insert_issue(self, cursor: Any, new: NewIssue, compiled: CompiledDefinition, *,
+                      actor: Actor, comment: str | None, now: datetime) -> int:
+        """Insert the issue in the initial state with its timers and creation event."""
         sql = self.statements
+        definition = compiled.definition
+        initial = definition.initial
         deadline_at = deadline_instant(new.deadline) if new.deadline else None
         units = new.all_responsible_units()
-        with sql.transaction() as cursor:
-            cursor.execute(sql.insert_issue, {
-                "plan": new.plan, "number": new.number, "category": new.category,
-                "title": new.title, "target": new.target, "measures": new.measures,
-                "leader": new.leader, "lead_unit": new.lead_unit,
-                "unit": units[0] if units else None, "responsible_units": sql.json(units),
-                "cooperating_units": sql.json(list(dict.fromkeys(
-                    u.strip() for u in new.cooperating_units if u.strip()))),
-                "acceptance_unit": new.acceptance_unit,
-                "deadline_at": sql.time(deadline_at) if deadline_at else None,
-                "long_term": new.long_term, "definition_id": definition,
-                "definition_version": version, "state": initial, "version": 0,
-                "head_hash": GENESIS, "created_at": sql.time(now), "updated_at": sql.time(now),
-                "due_at": None, "due_provisional": False, "escalation_level": None,
-                "key_supervision": False, "schedule_status": None})
-            issue_id = cursor.fetchone()[0]
-            due = self._enter(cursor, compiled, issue_id=issue_id, state=initial,
-                              deadline_at=deadline_at, previous=None, now=now)
-            sql.record(cursor, issue_id=issue_id, old_version=0, prev_hash=GENESIS, now=now,
-                       due=due, event=EventDraft(
-                           actor.name, actor.role, CREATE_TRIGGER, None, initial, comment,
-                           {"definition": compiled.definition.ref, **self._due_payload(due)}))
-        logger.info("issue %s created in %s by %s", issue_id, initial, actor.name)
+        cursor.execute(sql.insert_issue, {
+            "plan": new.plan, "number": new.number, "category": new.category,
+            "title": new.title, "target": new.target, "measures": new.measures,
+            "leader": new.leader, "lead_unit": new.lead_unit,
+            "unit": units[0] if units else None, "responsible_units": sql.json(units),
+            "cooperating_units": sql.json(list(dict.fromkeys(
+                u.strip() for u in new.cooperating_units if u.strip()))),
+            "acceptance_unit": new.acceptance_unit, "parent_id": new.parent,
+            "deadline_at": sql.time(deadline_at) if deadline_at else None,
+            "long_term": new.long_term, "definition_id": definition.id,
+            "definition_version": definition.version, "state": initial, "version": 0,
+            "head_hash": GENESIS, "created_at": sql.time(now), "updated_at": sql.time(now),
+            "due_at": None, "due_provisional": False, "escalation_level": None,
+            "key_supervision": False, "schedule_status": None})
+        issue_id = int(cursor.fetchone()[0])
+        due = self._enter(cursor, compiled, issue_id=issue_id, state=initial,
+                          deadline_at=deadline_at, previous=None, now=now)
+        payload = {"definition": definition.ref, **self._due_payload(due)}
+        if new.parent is not None:
+            payload["parent"] = new.parent
+        sql.record(cursor, issue_id=issue_id, old_version=0, prev_hash=GENESIS, now=now,
+                   due=due, event=EventDraft(actor.name, actor.role, CREATE_TRIGGER, None,
+                                             initial, comment, payload))
         return issue_id
 
     def fire(self, issue_id: int, trigger: str, *, actor: Actor, comment: str | None = None,
@@ -242,7 +254,9 @@ class Engine:
                                             allowed=compiled.allowed_triggers(state, actor.role))
             check_scope(actor, row, issue_id, f"fire '{trigger}'")
             context = FireContext(issue_id=issue_id, state=state, comment=comment,
-                                  evidence=refs, checklist=checklist, fields=fields or {})
+                                  evidence=refs, checklist=checklist, fields=fields or {},
+                                  open_subtasks=self._open_subtasks(cursor, issue_id)
+                                  if spec.requires.subtasks_done else ())
             to_state = compiled.run(context, trigger)
             payload: dict[str, Any] = {}
             if refs:
@@ -275,6 +289,75 @@ class Engine:
                                   event=EventDraft(actor.name, actor.role, trigger, state,
                                                    to_state, comment, payload))
         return FireResult(issue_id, trigger, state, to_state, version + 1, new_hash)
+
+    def _open_subtasks(self, cursor: Any, issue_id: int) -> list[tuple[int, str | None]]:
+        open_ones = []
+        for child_id, unit, state, definition_id, version in self.statements.children(
+                cursor, issue_id):
+            spec = self.registry.get(definition_id, version).states[state]
+            if not (spec.completed or spec.terminal):
+                open_ones.append((child_id, unit))
+        return open_ones
+
+    def create_subtasks(self, issue_id: int, *, actor: Actor,
+                        units: Sequence[str] | None = None) -> list[int]:
+        """Split a multi-unit issue: one sub-task per cooperating unit (配合单位), on the same
+        definition version and deadline; the parent's history lists them. A transition that
+        requires ``subtasks_done`` waits until every sub-task is completed.
+
+        Args:
+            issue_id: the lead unit's issue.
+            actor: the office, or the issue's own (lead or responsible) unit.
+            units: the units to give sub-tasks; default every cooperating unit without one.
+
+        Returns:
+            the new sub-tasks' ids.
+
+        Raises:
+            ActionDeniedError: another role; OutOfScopeError: another unit's issue.
+            InputError: no unit to split for, or a unit already with a sub-task.
+        """
+        if actor.role not in ("office", "unit"):
+            raise ActionDeniedError(action="split an issue into sub-tasks", role=actor.role,
+                                    roles=("office", "unit"))
+        parent = self._issue(issue_id)
+        sql = self.statements
+        now = self.clock.now()
+        with sql.transaction() as cursor:
+            row = _existing(sql, cursor, issue_id)
+            check_scope(actor, row, issue_id, "split it into sub-tasks")
+            taken = {unit for _, unit, *_ in sql.children(cursor, issue_id)}
+            wanted = list(dict.fromkeys(units if units else row.cooperating_units))
+            if not wanted:
+                raise InputError(f"issue {issue_id} names no cooperating unit (配合单位) to "
+                                 "give a sub-task; give the units")
+            dup = [unit for unit in wanted if unit in taken]
+            if dup:
+                raise InputError(f"issue {issue_id} has a sub-task for {', '.join(dup)} "
+                                 "already")
+            compiled = self.registry.get(row.definition_id, row.definition_version)
+            lead = row.lead_unit or row.unit
+            created = [self._insert_issue(cursor, NewIssue(
+                title=f"{row.title}（{unit}配合任务）", plan=parent.plan, number=parent.number,
+                category=parent.category, target=parent.target, measures=parent.measures,
+                leader=row.leader, lead_unit=lead, unit=unit,
+                deadline=local(row.deadline_at).date() if row.deadline_at else None,
+                long_term=parent.long_term, acceptance_unit=lead, parent=issue_id),
+                compiled, actor=actor, comment=f"issue {issue_id} 的配合任务", now=now)
+                for unit in wanted]
+            sql.record(cursor, issue_id=issue_id, old_version=row.version,
+                       prev_hash=row.head_hash, now=now, due=Due.of(row), event=EventDraft(
+                           actor.name, actor.role, "split", row.state, row.state, None,
+                           {"subtasks": [{"issue_id": child, "unit": unit}
+                                         for child, unit in zip(created, wanted, strict=True)]}))
+        return created
+
+    def _issue(self, issue_id: int) -> Issue:
+        with self.db.session() as session:
+            issue = session.get(Issue, issue_id)
+        if issue is None:
+            raise NotFoundError(f"issue {issue_id} does not exist")
+        return issue
 
     def set_milestones(self, issue_id: int, stages: Sequence[tuple[str, Duration]], *,
                        actor: Actor, comment: str | None = None) -> list[tuple[str, date]]:

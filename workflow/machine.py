@@ -30,6 +30,7 @@ class FireContext:
     checklist: Mapping[str, Any] | None
     fields: Mapping[str, Any]
     accepted_fields: dict[str, Any] = field(default_factory=dict)
+    open_subtasks: Sequence[tuple[int, str | None]] = ()  # (id, unit) of unfinished sub-tasks
 
 
 class RequirementGuard:
@@ -52,6 +53,10 @@ class RequirementGuard:
                             f"(佐证材料); {len(context.evidence)} given")
         problems += self._checklist_problems(context.checklist)
         problems += self._field_problems(context)
+        if requires.subtasks_done and context.open_subtasks:
+            problems.append("every sub-task must be done first; not done: " + ", ".join(
+                f"issue {issue_id} ({unit or 'no unit'})"
+                for issue_id, unit in context.open_subtasks))
         if problems:
             raise RequirementError(issue_id=context.issue_id, trigger=self.spec.trigger,
                                    problems=problems)

@@ -81,6 +81,7 @@ class Issue(Base):
         Index("ix_issues_leader", "leader"),
         Index("ix_issues_deadline_at", "deadline_at"),
         Index("ix_issues_due_at", "due_at"),
+        Index("ix_issues_parent_id", "parent_id"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
@@ -96,6 +97,7 @@ class Issue(Base):
     responsible_units: Mapped[list[str]] = mapped_column(JSON, default=list)  # 责任单位, all
     cooperating_units: Mapped[list[str]] = mapped_column(JSON, default=list)  # 配合单位
     acceptance_unit: Mapped[str | None] = mapped_column(String(200))  # 牵头验收单位
+    parent_id: Mapped[int | None] = mapped_column(Integer)  # a sub-task's issue
     deadline_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     long_term: Mapped[bool] = mapped_column(default=False)
     due_at: Mapped[datetime | None] = mapped_column(UTCDateTime())  # current state's deadline

@@ -270,6 +270,10 @@ class WriteStatements:
             .values(status=constant("submitted"), text=bindparam("text"),
                     percent=bindparam("percent"), on_schedule=bindparam("on_schedule"),
                     reported_by=bindparam("reported_by"), reported_at=bindparam("reported_at")))
+        self.select_children = sql(
+            select(ISSUES.c.id, ISSUES.c.unit, ISSUES.c.state, ISSUES.c.definition_id,
+                   ISSUES.c.definition_version)
+            .where(ISSUES.c.parent_id == bindparam("issue_id")).order_by(ISSUES.c.id))
         self.insert_record = sql(insert(RECORDS).returning(RECORDS.c.id), RECORD_COLUMNS)
         self.insert_record_issue = sql(insert(RECORD_ISSUES), ["record_id", "issue_id"])
         self.select_proposal = sql(
@@ -414,6 +418,11 @@ class WriteStatements:
             "definition_version": definition_version})
         if cursor.rowcount != 1:
             raise ConflictError(issue_id=issue_id, expected=version)
+
+    def children(self, cursor: Any, issue_id: int) -> list[tuple[int, str | None, str, str, int]]:
+        """The issue's sub-tasks: ``(id, unit, state, definition id, definition version)``."""
+        cursor.execute(self.select_children, {"issue_id": issue_id})
+        return [tuple(row) for row in cursor.fetchall()]  # type: ignore[misc]
 
     def set_schedule_status(self, cursor: Any, issue_id: int, status: str | None) -> None:
         cursor.execute(self.set_schedule_status_sql, {"issue_id": issue_id, "status": status})
