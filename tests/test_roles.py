@@ -7,6 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select
 
 from tests.conftest import DEFINITIONS
 from tests.support import (
@@ -23,7 +24,15 @@ from workflow import service
 from workflow.definitions import load_file
 from workflow.directory import add_person, add_unit, resolve_actor
 from workflow.engine import Actor, Engine
-from workflow.errors import InputError, OutOfScopeError, PermissionDeniedError, RequirementError
+from workflow.errors import (
+    ActionDeniedError,
+    InputError,
+    OutOfScopeError,
+    PermissionDeniedError,
+    RequirementError,
+)
+from workflow.instructions import instruct
+from workflow.models import Notification
 
 DEFINITION = load_file(DEFINITIONS / "rectification.yaml").definition
 DISCIPLINE = Actor("市纪委监委", "discipline")
@@ -145,3 +154,26 @@ def test_parent_waits_for_every_subtask_before_applying_for_acceptance(
                                              "actor": actor})
     fire_valid(engine, parent, "apply_acceptance", evidence_file)
     assert service.get_issue(engine.db, parent).state == "acceptance"
+
+
+def test_a_leader_instructs_the_issues_of_their_sectors(engine: Engine) -> None:
+    mine = new_issue(engine, category="水污染防治")  # its leader is LEADER
+    sector = new_issue(engine, category="大气污染防治", leader="李副市长")
+    other = new_issue(engine, category="固体废物", leader="李副市长")
+    add_person(engine.db, LEADER.name, roles=["leader"], sectors=["大气污染防治"])
+
+    instruct(engine, mine, "务必按期整改到位", actor=LEADER)
+    instruct(engine, sector, "加大督查力度", actor=LEADER)
+    with pytest.raises(OutOfScopeError, match="may not give instructions"):
+        instruct(engine, other, "越权批示", actor=LEADER)
+    with pytest.raises(ActionDeniedError, match="role 'unit' may not give instructions"):
+        instruct(engine, mine, "x", actor=UNIT)
+
+    last = service.history(engine.db, mine)[-1]
+    assert (last.trigger, last.actor, last.comment) == ("instruct", LEADER.name, "务必按期整改到位")
+    assert [e.trigger for e in service.history(engine.db, other)] == ["create"]
+    with engine.db.session() as session:
+        sent = session.scalars(select(Notification).order_by(Notification.id)).all()
+    assert [(n.issue_id, n.recipient, n.level) for n in sent] == [
+        (mine, UNIT.name, "instruction"), (sector, UNIT.name, "instruction")]
+    assert "务必按期整改到位" in sent[0].body

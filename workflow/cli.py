@@ -513,6 +513,22 @@ def issue_split(
     console.print(f"issue {issue_id}: sub-tasks {', '.join(map(str, created))}")
 
 
+@issue_app.command("instruct")
+@reports_errors
+def issue_instruct(
+    issue_id: Annotated[int, typer.Argument(help="Issue id.")],
+    text: Annotated[str, typer.Option(help="The instruction (批示).")],
+    actor: ActorName = "整改办",
+    role: RoleName = None,
+) -> None:
+    """A supervising leader's instruction (批示) on an issue of their sectors; recorded in
+    its history and sent to its units."""
+    from workflow.instructions import instruct
+
+    instruct(_engine(), issue_id, text, actor=_actor(actor, role))
+    console.print(f"issue {issue_id}: instruction recorded and sent to its units")
+
+
 @issue_app.command("milestones")
 @reports_errors
 def issue_milestones(
