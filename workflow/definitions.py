@@ -91,6 +91,25 @@ class Checklist(Labelled):
     items: list[ChecklistItem] = Field(min_length=1)
 
 
+class StageSpec(Labelled):
+    """A step inside a state (e.g. 公示 inside 待验收); ``lasts`` makes it a period."""
+
+    key: str = Field(pattern=KEY_PATTERN)
+    lasts: str | None = Field(default=None, description="how long the step runs, e.g. "
+                                                        "'7 days' (公示期)")
+
+    @field_validator("lasts")
+    @classmethod
+    def _lasts_is_offset(cls, value: str | None) -> str | None:
+        if value is not None:
+            _offset(value)
+        return value
+
+    @property
+    def period(self) -> timedelta | None:
+        return _offset(self.lasts) if self.lasts else None
+
+
 class StateSpec(Labelled):
     """One state: its key, labels, and whether it ends the process or the rectification."""
 
@@ -112,6 +131,21 @@ class StateSpec(Labelled):
         default_factory=list,
         description="look-back (回头看) marks after entering this state, e.g. ['6 months']",
     )
+    stages: list[StageSpec] = Field(
+        default_factory=list,
+        description="steps inside the state, in order; entering the state starts the first",
+    )
+
+    @field_validator("stages")
+    @classmethod
+    def _stage_keys_unique(cls, stages: list[StageSpec]) -> list[StageSpec]:
+        keys = [stage.key for stage in stages]
+        if len(set(keys)) != len(keys):
+            raise ValueError("stage keys must be unique within a state")
+        return stages
+
+    def stage(self, key: str | None) -> StageSpec | None:
+        return next((stage for stage in self.stages if stage.key == key), None)
 
     @field_validator("lookback_after")
     @classmethod
@@ -159,12 +193,34 @@ class Requirements(_Strict):
     )
 
 
+class StageRule(_Strict):
+    """Where a transition stands among the steps of its source state: the steps it may be
+    fired from, the step a self-transition moves to, and whether the current step's period
+    (``lasts``) must be over first."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    source: list[str] = Field(alias="from", min_length=1)
+    dest: str | None = Field(default=None, alias="to")
+    after_period: bool = False
+
+    @field_validator("source", mode="before")
+    @classmethod
+    def _one_or_many(cls, value: Any) -> Any:
+        return [value] if isinstance(value, str) else value
+
+
 class TransitionSpec(Labelled):
     trigger: str = Field(pattern=KEY_PATTERN)
     source: list[str] = Field(alias="from", min_length=1)
     dest: str = Field(alias="to")
     roles: list[str] = Field(min_length=1)
     requires: Requirements = Field(default_factory=Requirements)
+    stage: StageRule | None = Field(
+        default=None,
+        description="the steps of the source state it may be fired from, and the step it "
+                    "moves to",
+    )
     opens_proposal: bool = Field(
         default=False,
         description="firing it opens an accountability proposal (问责建议) for the office, "
@@ -400,6 +456,7 @@ class _Graph:
     they run even when the schema check fails (ill-typed parts are simply left out)."""
 
     states: list[tuple[int, str, bool]]  # (index, key, terminal)
+    stages: dict[str, list[str]]  # state key -> its stage keys
     initial: Any
     roles: list[str] | None
     checklists: list[str]
@@ -414,13 +471,42 @@ class _Graph:
         roles = raw.get("roles")
         checklists = raw.get("checklists")
         raw_transitions = raw.get("transitions")
+        stages = {item["key"]: [stage["key"] for stage in item.get("stages") or []
+                                if isinstance(stage, dict) and isinstance(stage.get("key"), str)]
+                  for item in raw_states
+                  if isinstance(item, dict) and isinstance(item.get("key"), str)
+                  and isinstance(item.get("stages") or [], list)}
         return cls(
-            states=states, initial=raw.get("initial"),
+            states=states, stages=stages, initial=raw.get("initial"),
             roles=list(roles) if isinstance(roles, dict) else None,
             checklists=list(checklists) if isinstance(checklists, dict) else [],
             transitions=[(index, item) for index, item in enumerate(raw_transitions)
                          if isinstance(item, dict)] if isinstance(raw_transitions, list) else [],
         )
+
+
+def _stage_faults(g: _Graph, spec: dict[str, Any], where: tuple[Any, ...], sources: list[str],
+                  dest: Any, fault: Any) -> None:
+    rule = spec.get("stage")
+    if not isinstance(rule, dict):
+        return
+    steps = rule.get("from")
+    listed = isinstance(steps, list)
+    for position, step in enumerate(steps if listed else [steps]):
+        for source in sources:
+            known = g.stages.get(source)
+            if isinstance(step, str) and known is not None and step not in known:
+                key = (*where, "stage", "from", position) if listed else (*where, "stage", "from")
+                fault(key, f"unknown stage '{step}' of state '{source}'; its stages: "
+                           f"{', '.join(known) or 'none'}")
+    target = rule.get("to")
+    if isinstance(target, str):
+        if dest not in sources:
+            fault((*where, "stage", "to"), "only a transition that stays in its state "
+                                           "(to = from) can move to another stage")
+        elif target not in g.stages.get(dest, []):
+            fault((*where, "stage", "to"), f"unknown stage '{target}' of state '{dest}'; its "
+                                           f"stages: {', '.join(g.stages.get(dest, [])) or 'none'}")
 
 
 def _graph_faults(g: _Graph, path: str, lines: _LineMap, *,
@@ -474,6 +560,8 @@ def _graph_faults(g: _Graph, path: str, lines: _LineMap, *,
                 if isinstance(role, str) and role not in g.roles:
                     fault((*where, "roles", position),
                           f"unknown role '{role}'; declared roles: {', '.join(g.roles)}")
+        _stage_faults(g, spec, where, [src for src in sources if isinstance(src, str)], dest,
+                      fault)
         requires = spec.get("requires")
         checklist = requires.get("checklist") if isinstance(requires, dict) else None
         if isinstance(checklist, str) and checklist not in g.checklists:

@@ -67,6 +67,45 @@ class Actor:
         return self.unit or self.name
 
 
+def _stage_label(spec: Any, key: str | None) -> str:
+    stage = spec.stage(key) if key else None
+    return f"{stage.label_zh} ({stage.key})" if stage else "no step"
+
+
+def _stage_problems(compiled: CompiledDefinition, spec: Any, row: IssueRow,
+                    now: datetime) -> list[str]:
+    """Why the issue is not at a step of its state the transition may be fired from."""
+    rule = spec.stage
+    if rule is None:
+        return []
+    state = compiled.states[row.state]
+    if row.stage not in rule.source:
+        wanted = " or ".join(_stage_label(state, key) for key in rule.source)
+        at = _stage_label(state, row.stage)
+        if row.stage_until is not None and now < row.stage_until:
+            at += f" until {local(row.stage_until):%Y-%m-%d %H:%M}"
+        return [f"the issue must be at step {wanted}; it is at {at}"]
+    if rule.after_period and row.stage_until is not None and now < row.stage_until:
+        return [f"step {_stage_label(state, row.stage)} runs until "
+                f"{local(row.stage_until):%Y-%m-%d %H:%M}; wait until it is over"]
+    return []
+
+
+def _next_stage(compiled: CompiledDefinition, spec: Any, row: IssueRow, to_state: str,
+                now: datetime) -> tuple[str | None, datetime | None]:
+    """The step the issue is at after the transition, and when that step's period ends."""
+    if to_state != row.state:
+        stages = compiled.states[to_state].stages
+        stage = stages[0] if stages else None
+    elif spec.stage is not None and spec.stage.dest is not None:
+        stage = compiled.states[to_state].stage(spec.stage.dest)
+    else:
+        return row.stage, row.stage_until
+    if stage is None:
+        return None, None
+    return stage.key, (now + stage.period) if stage.period else None
+
+
 def check_scope(actor: Actor, row: IssueRow, issue_id: int, action: str) -> None:
     """A unit acts only on issues it works (lead, responsible or cooperating unit); an
     acceptor only on issues it accepts (when the issue names its acceptance unit).
@@ -183,6 +222,7 @@ class Engine:
         sql = self.statements
         definition = compiled.definition
         initial = definition.initial
+        first = compiled.states[initial].stages[0] if compiled.states[initial].stages else None
         deadline_at = deadline_instant(new.deadline) if new.deadline else None
         units = new.all_responsible_units()
         cursor.execute(sql.insert_issue, {
@@ -198,7 +238,9 @@ class Engine:
             "definition_version": definition.version, "state": initial, "version": 0,
             "head_hash": GENESIS, "created_at": sql.time(now), "updated_at": sql.time(now),
             "due_at": None, "due_provisional": False, "escalation_level": None,
-            "key_supervision": False, "schedule_status": None})
+            "key_supervision": False, "schedule_status": None,
+            "stage": first.key if first else None,
+            "stage_until": sql.time(now + first.period) if first and first.period else None})
         issue_id = int(cursor.fetchone()[0])
         due = self._enter(cursor, compiled, issue_id=issue_id, state=initial,
                           deadline_at=deadline_at, previous=None, now=now)
@@ -256,7 +298,8 @@ class Engine:
             context = FireContext(issue_id=issue_id, state=state, comment=comment,
                                   evidence=refs, checklist=checklist, fields=fields or {},
                                   open_subtasks=self._open_subtasks(cursor, issue_id)
-                                  if spec.requires.subtasks_done else ())
+                                  if spec.requires.subtasks_done else (),
+                                  stage_problems=_stage_problems(compiled, spec, row, now))
             to_state = compiled.run(context, trigger)
             payload: dict[str, Any] = {}
             if refs:
@@ -280,6 +323,11 @@ class Engine:
             payload.update(self._due_payload(due))
             if compiled.states[state].completed and not compiled.states[to_state].completed:
                 payload["clearance_revoked"] = True  # 问题反弹的不销号: reopened on record
+            stage, stage_until = _next_stage(compiled, spec, row, to_state, now)
+            if (stage, stage_until) != (row.stage, row.stage_until):
+                payload["stage"] = stage
+                if stage_until is not None:
+                    payload["stage_until"] = local(stage_until).isoformat()
             if spec.opens_proposal:
                 sql.open_proposal(cursor, issue_id=issue_id, timer_id=None, now=now,
                                   reason=f"{spec.label_zh}：{comment or ''}".rstrip("："))
@@ -288,6 +336,8 @@ class Engine:
                                   prev_hash=row.head_hash, now=now, due=due,
                                   event=EventDraft(actor.name, actor.role, trigger, state,
                                                    to_state, comment, payload))
+            if (stage, stage_until) != (row.stage, row.stage_until):
+                sql.set_stage(cursor, issue_id, stage, stage_until)
         return FireResult(issue_id, trigger, state, to_state, version + 1, new_hash)
 
     def _open_subtasks(self, cursor: Any, issue_id: int) -> list[tuple[int, str | None]]:

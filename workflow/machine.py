@@ -31,6 +31,7 @@ class FireContext:
     fields: Mapping[str, Any]
     accepted_fields: dict[str, Any] = field(default_factory=dict)
     open_subtasks: Sequence[tuple[int, str | None]] = ()  # (id, unit) of unfinished sub-tasks
+    stage_problems: Sequence[str] = ()  # the issue is not at a step the transition allows
 
 
 class RequirementGuard:
@@ -45,7 +46,7 @@ class RequirementGuard:
     def __call__(self, event: EventData) -> bool:
         context: FireContext = event.model
         requires = self.spec.requires
-        problems: list[str] = []
+        problems: list[str] = list(context.stage_problems)
         if requires.comment and not (context.comment or "").strip():
             problems.append("a comment is required (说明/理由)")
         if len(context.evidence) < requires.evidence:

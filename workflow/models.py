@@ -98,6 +98,8 @@ class Issue(Base):
     cooperating_units: Mapped[list[str]] = mapped_column(JSON, default=list)  # 配合单位
     acceptance_unit: Mapped[str | None] = mapped_column(String(200))  # 牵头验收单位
     parent_id: Mapped[int | None] = mapped_column(Integer)  # a sub-task's issue
+    stage: Mapped[str | None] = mapped_column(String(32))  # step inside the state (公示…)
+    stage_until: Mapped[datetime | None] = mapped_column(UTCDateTime())  # end of its period
     deadline_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     long_term: Mapped[bool] = mapped_column(default=False)
     due_at: Mapped[datetime | None] = mapped_column(UTCDateTime())  # current state's deadline

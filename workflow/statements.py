@@ -102,6 +102,8 @@ class IssueRow(NamedTuple):
     responsible_units: list[str]
     cooperating_units: list[str]
     acceptance_unit: str | None
+    stage: str | None
+    stage_until: datetime | None
 
     def units(self) -> set[str]:
         """Every unit that works the issue: lead, responsible and cooperating units."""
@@ -270,6 +272,9 @@ class WriteStatements:
             .values(status=constant("submitted"), text=bindparam("text"),
                     percent=bindparam("percent"), on_schedule=bindparam("on_schedule"),
                     reported_by=bindparam("reported_by"), reported_at=bindparam("reported_at")))
+        self.set_stage_sql = sql(
+            update(ISSUES).where(ISSUES.c.id == bindparam("issue_id"))
+            .values(stage=bindparam("stage"), stage_until=bindparam("stage_until")))
         self.select_children = sql(
             select(ISSUES.c.id, ISSUES.c.unit, ISSUES.c.state, ISSUES.c.definition_id,
                    ISSUES.c.definition_version)
@@ -293,7 +298,7 @@ class WriteStatements:
         if row is None:
             return None
         values = list(row)
-        for index in (5, 6):  # deadline_at, due_at
+        for index in (5, 6, 19):  # deadline_at, due_at, stage_until
             values[index] = self.from_time(values[index])
         values[7], values[9] = bool(values[7]), bool(values[9])
         for index in (15, 16):  # responsible_units, cooperating_units (JSON)
@@ -418,6 +423,11 @@ class WriteStatements:
             "definition_version": definition_version})
         if cursor.rowcount != 1:
             raise ConflictError(issue_id=issue_id, expected=version)
+
+    def set_stage(self, cursor: Any, issue_id: int, stage: str | None,
+                  until: datetime | None) -> None:
+        cursor.execute(self.set_stage_sql, {"issue_id": issue_id, "stage": stage,
+                                            "stage_until": self.time(until) if until else None})
 
     def children(self, cursor: Any, issue_id: int) -> list[tuple[int, str | None, str, str, int]]:
         """The issue's sub-tasks: ``(id, unit, state, definition id, definition version)``."""

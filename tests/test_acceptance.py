@@ -1,0 +1,151 @@
+"""The acceptance sub-flow as steps inside the acceptance state: application, site check
+with the acceptance unit's opinion, public notice (公示, 7 days; an objection reopens the
+check), sign-off (审签), then clearance with the five 决不放过 items and evidence."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import DEFINITIONS
+from tests.support import ACCEPTOR, FIVE_NEVER, OFFICE, PUBLIC, UNIT, new_issue
+from workflow import service
+from workflow.clock import FrozenClock, local
+from workflow.definitions import load_all, parse_text
+from workflow.engine import Engine
+from workflow.errors import DefinitionError, RequirementError
+from workflow.registry import load_definitions
+
+SOURCE = (DEFINITIONS / "rectification.yaml").read_text(encoding="utf-8")
+STAGES = """    stages:
+      - {key: applied, label_zh: 待现场核查, label_en: Awaiting site check}
+      - {key: public_notice, label_zh: 公示中, label_en: Public notice, lasts: 7 days}
+      - {key: signed_off, label_zh: 已审签, label_en: Signed off}
+"""
+STEPS = """  - trigger: site_check
+    label_zh: 现场核查通过
+    label_en: Site check passed
+    from: acceptance
+    to: acceptance
+    roles: [acceptor]
+    requires: {comment: true}
+    stage: {from: applied, to: public_notice}
+  - trigger: object
+    label_zh: 公示异议
+    label_en: Objection
+    from: acceptance
+    to: acceptance
+    roles: [public, office]
+    requires: {comment: true}
+    stage: {from: public_notice, to: applied}
+  - trigger: sign_off
+    label_zh: 审签
+    label_en: Sign-off
+    from: acceptance
+    to: acceptance
+    roles: [office]
+    requires: {comment: true}
+    stage: {from: public_notice, to: signed_off, after_period: true}
+"""
+WITH_STAGES = (SOURCE.replace("version: 1", "version: 2")
+               .replace("    deadline: 30 days\n    escalate: false\n",
+                        "    deadline: 30 days\n    escalate: false\n" + STAGES, 1)
+               .replace("      checklist: five_never\n",
+                        "      checklist: five_never\n      evidence: 1\n"
+                        "    stage: {from: signed_off}\n", 1)
+               + STEPS)
+
+
+@pytest.fixture
+def staged(engine: Engine, tmp_path: Path) -> Engine:
+    path = tmp_path / "rectification-v2.yaml"
+    path.write_text(WITH_STAGES, encoding="utf-8")
+    load_definitions(engine.db, load_all(path), now=engine.clock.now())
+    return engine
+
+
+def at_acceptance(engine: Engine, evidence_file: Path) -> int:
+    issue_id = new_issue(engine, acceptance_unit=ACCEPTOR.name)
+    engine.fire(issue_id, "start", actor=UNIT)
+    engine.fire(issue_id, "apply_acceptance", actor=UNIT, comment="已整改到位",
+                evidence=[evidence_file])
+    return issue_id
+
+
+def stage_of(engine: Engine, issue_id: int) -> tuple[str, str | None]:
+    issue = service.get_issue(engine.db, issue_id)
+    return issue.state, issue.stage
+
+
+def test_site_check_public_notice_objection_sign_off_and_clearance(
+        staged: Engine, clock: FrozenClock, evidence_file: Path) -> None:
+    engine = staged
+    issue_id = at_acceptance(engine, evidence_file)
+    assert stage_of(engine, issue_id) == ("acceptance", "applied")
+
+    # Clearance before the site check names the step it needs
+    with pytest.raises(RequirementError, match="must be at step 已审签 \\(signed_off\\); it is "
+                                               "at 待现场核查 \\(applied\\)"):
+        engine.fire(issue_id, "clear", actor=OFFICE, comment="销号", checklist=FIVE_NEVER,
+                    evidence=[evidence_file])
+
+    # The acceptance unit checks on site and gives its opinion; the public notice starts
+    engine.fire(issue_id, "site_check", actor=ACCEPTOR, comment="现场核查：整改到位，同意公示")
+    notice_ends = clock.now() + timedelta(days=7)
+    issue = service.get_issue(engine.db, issue_id)
+    assert (issue.stage, issue.stage_until) == ("public_notice", notice_ends)
+    check = service.history(engine.db, issue_id)[-1]
+    assert (check.actor, check.role, check.comment) == (ACCEPTOR.name, "acceptor",
+                                                        "现场核查：整改到位，同意公示")
+
+    # During the notice: no sign-off, and clearance is refused with everything missing
+    clock.advance(timedelta(days=3))
+    with pytest.raises(RequirementError, match="runs until"):
+        engine.fire(issue_id, "sign_off", actor=OFFICE, comment="审签")
+    with pytest.raises(RequirementError) as refused:
+        engine.fire(issue_id, "clear", actor=OFFICE, comment="销号")
+    problems = refused.value.problems
+    until = local(notice_ends).strftime("%Y-%m-%d %H:%M")
+    assert problems[0] == ("the issue must be at step 已审签 (signed_off); it is at 公示中 "
+                           f"(public_notice) until {until}")
+    assert any("evidence file(s) are required" in p for p in problems)
+    assert sum("must be affirmed with a note" in p for p in problems) == 5
+
+    # An objection during the notice sends it back to the site check
+    engine.fire(issue_id, "object", actor=PUBLIC, comment="群众反映仍有油烟扰民")
+    assert stage_of(engine, issue_id) == ("acceptance", "applied")
+    engine.fire(issue_id, "site_check", actor=ACCEPTOR, comment="复查：已加装净化设备")
+
+    # After a full 7 days the office signs off, then clears with the checklist and evidence
+    clock.advance(timedelta(days=7))
+    engine.fire(issue_id, "sign_off", actor=OFFICE, comment="同意销号")
+    assert stage_of(engine, issue_id) == ("acceptance", "signed_off")
+    engine.fire(issue_id, "clear", actor=OFFICE, comment="销号", checklist=FIVE_NEVER,
+                evidence=[evidence_file])
+    assert stage_of(engine, issue_id) == ("cleared", None)
+
+
+def test_rejection_at_any_step_returns_to_in_progress(
+        staged: Engine, evidence_file: Path) -> None:
+    engine = staged
+    issue_id = at_acceptance(engine, evidence_file)
+    engine.fire(issue_id, "site_check", actor=ACCEPTOR, comment="同意公示")
+    engine.fire(issue_id, "reject", actor=OFFICE, comment="公示期间发现新问题")
+    issue = service.get_issue(engine.db, issue_id)
+    assert (issue.state, issue.stage, issue.stage_until) == ("in_progress", None, None)
+    assert service.history(engine.db, issue_id)[-1].payload["stage"] is None
+
+
+@pytest.mark.parametrize(("rule", "message"), [
+    ("stage: {from: signed_of}", "unknown stage 'signed_of' of state 'acceptance'; its "
+                                 "stages: applied, public_notice, signed_off"),
+    ("stage: {from: signed_off, to: applied}", "only a transition that stays in its state "
+                                               "(to = from) can move to another stage"),
+])
+def test_stage_rules_are_checked_against_the_states_steps(rule: str, message: str) -> None:
+    text = WITH_STAGES.replace("    stage: {from: signed_off}\n", f"    {rule}\n", 1)
+    with pytest.raises(DefinitionError) as bad:
+        parse_text(text, "rectification-v2.yaml")
+    assert [f.message for f in bad.value.faults] == [message]
