@@ -4,6 +4,7 @@ and units the office registered."""
 
 from __future__ import annotations
 
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -33,6 +34,7 @@ from workflow.errors import (
 )
 from workflow.instructions import instruct
 from workflow.models import Notification
+from workflow.plans import add_inspection, add_plan
 
 DEFINITION = load_file(DEFINITIONS / "rectification.yaml").definition
 DISCIPLINE = Actor("市纪委监委", "discipline")
@@ -177,3 +179,23 @@ def test_a_leader_instructs_the_issues_of_their_sectors(engine: Engine) -> None:
     assert [(n.issue_id, n.recipient, n.level) for n in sent] == [
         (mine, UNIT.name, "instruction"), (sector, UNIT.name, "instruction")]
     assert "务必按期整改到位" in sent[0].body
+
+
+def test_plans_name_their_inspection_and_keep_issues_to_their_categories(
+        engine: Engine) -> None:
+    db = engine.db
+    add_inspection(db, "安徽省第二生态环境保护督察组", level="省级", round="第二轮",
+                   period=(date(2019, 9, 23), date(2019, 10, 30)),
+                   feedback_on=date(2020, 4, 2))
+    add_plan(db, "淮北市整改方案", inspection="安徽省第二生态环境保护督察组",
+             categories=["大气污染防治", "水污染防治"])
+    new_issue(engine, plan="淮北市整改方案", category="大气污染防治")
+    with pytest.raises(InputError, match="category '土壤' is not one of plan '淮北市整改方案'"
+                                         "'s categories: 大气污染防治, 水污染防治"):
+        new_issue(engine, plan="淮北市整改方案", category="土壤")
+    with pytest.raises(InputError) as bad:
+        add_inspection(db, "x", level="市级", period=(date(2019, 10, 30), date(2019, 9, 23)))
+    assert "unknown inspection level '市级'" in str(bad.value)
+    assert "the period ends (2019-09-23) before it starts (2019-10-30)" in str(bad.value)
+    with pytest.raises(InputError, match="inspection '中央第三督察组' is not registered"):
+        add_plan(db, "另一方案", inspection="中央第三督察组")

@@ -1159,3 +1159,81 @@ def people_list(as_json: JsonOption = False) -> None:
     _print_table("人员 people", ("name", "title", "rank", "unit", "roles", "sectors"),
                  [(r["name"], r["title"] or "", r["rank_label"], r["unit"] or "",
                    ", ".join(r["roles"]), ", ".join(r["sectors"])) for r in rows])
+
+
+# --- plans and inspections ----------------------------------------------------------------------
+
+plan_app = typer.Typer(help="Rectification plans (整改方案) and inspections (督察).",
+                       no_args_is_help=True)
+app.add_typer(plan_app, name="plan")
+
+
+def _period(text: str | None) -> tuple[date, date] | None:
+    if text is None:
+        return None
+    start, sep, end = text.partition("..")
+    first, last = _parse_date(start, "--period"), _parse_date(end, "--period")
+    if not sep or first is None or last is None:
+        raise InputError(f"--period {text!r} must look like 2019-09-23..2019-10-30")
+    return first, last
+
+
+@plan_app.command("inspection")
+@reports_errors
+def plan_inspection(
+    name: Annotated[str, typer.Argument(help="e.g. 安徽省第二生态环境保护督察组.")],
+    level: Annotated[str, typer.Option(help="中央 (central) or 省级 (provincial).")],
+    round_: Annotated[str | None, typer.Option("--round", help="轮次, e.g. 第二轮.")] = None,
+    team: Annotated[str | None, typer.Option(help="督察组.")] = None,
+    period: Annotated[str | None, typer.Option(help="督察时间, START..END.")] = None,
+    feedback: Annotated[str | None, typer.Option(help="反馈日期, YYYY-MM-DD.")] = None,
+) -> None:
+    """Register the inspection a plan answers."""
+    from workflow.plans import add_inspection
+
+    add_inspection(Database(Settings.from_env().database_url), name, level=level,
+                   round=round_, team=team, period=_period(period),
+                   feedback_on=_parse_date(feedback, "--feedback"))
+    console.print(f"inspection {name} registered")
+
+
+@plan_app.command("add")
+@reports_errors
+def plan_add(
+    name: Annotated[str, typer.Argument(help="整改方案 name.")],
+    inspection: Annotated[str | None, typer.Option(help="The inspection it answers.")] = None,
+    issued: Annotated[str | None, typer.Option(help="印发日期, YYYY-MM-DD.")] = None,
+    category: Annotated[list[str] | None, typer.Option(help="问题类别 (repeatable); issues of "
+                                                       "the plan must name one.")] = None,
+) -> None:
+    """Register a plan and its categories."""
+    from workflow.plans import add_plan
+
+    add_plan(Database(Settings.from_env().database_url), name, inspection=inspection,
+             issued_on=_parse_date(issued, "--issued"), categories=category or [])
+    console.print(f"plan {name} registered")
+
+
+@plan_app.command("list")
+@reports_errors
+def plan_list(as_json: JsonOption = False) -> None:
+    """Registered plans with their inspections and categories."""
+    from workflow.plans import LEVELS, inspections, plans
+
+    db = Database(Settings.from_env().database_url)
+    found = {i.name: i for i in inspections(db)}
+    rows = []
+    for p in plans(db):
+        i = found.get(p.inspection or "")
+        rows.append({"name": p.name, "inspection": p.inspection,
+                     "level": LEVELS.get(i.level) if i else None,
+                     "round": i.round if i else None,
+                     "feedback_on": i.feedback_on.isoformat() if i and i.feedback_on else None,
+                     "issued_on": p.issued_on.isoformat() if p.issued_on else None,
+                     "categories": p.categories})
+    if as_json:
+        _print_json(rows)
+        return
+    _print_table("整改方案 plans", ("name", "inspection", "level", "feedback", "categories"),
+                 [(r["name"], r["inspection"] or "", r["level"] or "", r["feedback_on"] or "",
+                   "、".join(r["categories"])) for r in rows])

@@ -32,6 +32,7 @@ from workflow.evidence import EvidenceRef, EvidenceStore
 from workflow.history import GENESIS
 from workflow.machine import CompiledDefinition, FireContext
 from workflow.models import Issue
+from workflow.plans import check_category
 from workflow.registry import Registry
 from workflow.statements import (
     SYSTEM_ACTOR,
@@ -207,6 +208,7 @@ class Engine:
             raise InputError("an issue needs a title (反馈问题); got an empty one")
         if new.long_term and new.deadline is not None:
             raise InputError("a long-term item (长期坚持) has no deadline; give one or the other")
+        check_category(self.db, new.plan, new.category)
         version = version or self.registry.latest_version(definition)
         compiled = self.registry.get(definition, version)
         with self.statements.transaction() as cursor:

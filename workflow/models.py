@@ -348,3 +348,34 @@ class Person(Base):
     unit: Mapped[str | None] = mapped_column(String(200))
     roles: Mapped[list[str]] = mapped_column(JSON, default=list)
     sectors: Mapped[list[str]] = mapped_column(JSON, default=list)
+
+
+class Inspection(Base):
+    """An inspection (督察) whose findings a plan answers: level (central 中央 / provincial
+    省级), round, team, the inspection period and the date its feedback (反馈意见) was given."""
+
+    __tablename__ = "inspections"
+    __table_args__ = (UniqueConstraint("name", name="uq_inspections_name"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(200))
+    level: Mapped[str] = mapped_column(String(16))  # central | provincial
+    round: Mapped[str | None] = mapped_column(String(50))
+    team: Mapped[str | None] = mapped_column(String(200))
+    period_start: Mapped[date | None] = mapped_column(Date)
+    period_end: Mapped[date | None] = mapped_column(Date)
+    feedback_on: Mapped[date | None] = mapped_column(Date)
+
+
+class Plan(Base):
+    """A rectification plan (整改方案): the inspection it answers and its categories
+    (问题类别); issues name their plan and category."""
+
+    __tablename__ = "plans"
+    __table_args__ = (UniqueConstraint("name", name="uq_plans_name"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(200))
+    inspection: Mapped[str | None] = mapped_column(String(200))
+    issued_on: Mapped[date | None] = mapped_column(Date)
+    categories: Mapped[list[str]] = mapped_column(JSON, default=list)
