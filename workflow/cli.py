@@ -1172,9 +1172,10 @@ def _period(text: str | None) -> tuple[date, date] | None:
     if text is None:
         return None
     start, sep, end = text.partition("..")
-    first, last = _parse_date(start, "--period"), _parse_date(end, "--period")
-    if not sep or first is None or last is None:
+    if not sep or not start.strip() or not end.strip():
         raise InputError(f"--period {text!r} must look like 2019-09-23..2019-10-30")
+    first, last = _parse_date(start.strip(), "--period"), _parse_date(end.strip(), "--period")
+    assert first is not None and last is not None
     return first, last
 
 
