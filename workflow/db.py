@@ -14,9 +14,10 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from workflow.errors import ConfigurationError
+from workflow.errors import ConfigurationError, InputError
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 WRITE_OPTION = "rectify_write"
@@ -94,3 +95,14 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+def add_unique(session: Session, row: Any, what: str) -> int:
+    """Add ``row`` and return its id; a unique-key clash becomes an ``InputError`` saying
+    ``{what} is registered already``."""
+    session.add(row)
+    try:
+        session.flush()
+    except IntegrityError:
+        raise InputError(f"{what} is registered already") from None
+    return int(row.id)

@@ -15,10 +15,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from sqlalchemy import func, select
-from sqlalchemy.exc import IntegrityError
 
 from workflow.accountability import RANKS, rank_key
-from workflow.db import Database
+from workflow.db import Database, add_unique
 from workflow.engine import Actor
 from workflow.errors import InputError
 from workflow.models import Person, Unit
@@ -40,13 +39,7 @@ def add_unit(db: Database, name: str, *, parent: str | None = None) -> int:
         if parent and session.scalar(select(Unit.id).where(Unit.name == parent)) is None:
             raise InputError(f"parent unit {parent!r} is not registered; add it first with "
                              "`rectify units add`")
-        unit = Unit(name=name, parent=parent or None)
-        session.add(unit)
-        try:
-            session.flush()
-        except IntegrityError:
-            raise InputError(f"unit {name!r} is registered already") from None
-        return unit.id
+        return add_unique(session, Unit(name=name, parent=parent or None), f"unit {name!r}")
 
 
 def add_person(db: Database, name: str, *, roles: Sequence[str], unit: str | None = None,
@@ -80,12 +73,7 @@ def add_person(db: Database, name: str, *, roles: Sequence[str], unit: str | Non
             raise InputError("; ".join(problems))
         person = Person(name=name, roles=list(dict.fromkeys(roles)), unit=unit or None,
                         title=title or None, rank=rank_value, sectors=list(sectors))
-        session.add(person)
-        try:
-            session.flush()
-        except IntegrityError:
-            raise InputError(f"person {name!r} is registered already") from None
-        return person.id
+        return add_unique(session, person, f"person {name!r}")
 
 
 def units(db: Database) -> list[Unit]:

@@ -11,9 +11,8 @@ from collections.abc import Sequence
 from datetime import date
 
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 
-from workflow.db import Database
+from workflow.db import Database, add_unique
 from workflow.errors import InputError
 from workflow.models import Inspection, Plan
 
@@ -58,12 +57,7 @@ def add_inspection(db: Database, name: str, *, level: str, round: str | None = N
                                 period_start=period[0] if period else None,
                                 period_end=period[1] if period else None,
                                 feedback_on=feedback_on)
-        session.add(inspection)
-        try:
-            session.flush()
-        except IntegrityError:
-            raise InputError(f"inspection {name!r} is registered already") from None
-        return inspection.id
+        return add_unique(session, inspection, f"inspection {name!r}")
 
 
 def add_plan(db: Database, name: str, *, inspection: str | None = None,
@@ -82,12 +76,7 @@ def add_plan(db: Database, name: str, *, inspection: str | None = None,
                              "`rectify plan inspection`")
         plan = Plan(name=name.strip(), inspection=inspection, issued_on=issued_on,
                     categories=list(dict.fromkeys(c.strip() for c in categories if c.strip())))
-        session.add(plan)
-        try:
-            session.flush()
-        except IntegrityError:
-            raise InputError(f"plan {name!r} is registered already") from None
-        return plan.id
+        return add_unique(session, plan, f"plan {name!r}")
 
 
 def check_category(db: Database, plan: str | None, category: str | None) -> None:
