@@ -223,3 +223,15 @@ def test_monthly_progress_from_the_command_line(rectify) -> None:
     refused = rectify("issue", "progress", "2", "--month", month, "--text", "x", "--percent",
                       "5", "--as", "相山区人民政府", "--role", "unit", code=1)
     assert "the issue belongs to 杜集区" in refused
+
+
+def test_reading_as_a_unit_or_the_public(rectify) -> None:
+    rectify("issue", "create", "--title", "餐饮油烟扰民", "--unit", "相山区人民政府",
+            "--leader", "王副市长", "--measures", "加装净化设施")
+    rectify("issue", "create", "--title", "工地扬尘", "--unit", "杜集区")
+    mine = json.loads(rectify("issue", "list", "--as", "相山区人民政府", "--role", "unit",
+                              "--json"))
+    assert [v["id"] for v in mine] == [1]
+    public = json.loads(rectify("issue", "list", "--as", "群众", "--role", "public", "--json"))
+    assert [v["title"] for v in public] == ["餐饮油烟扰民", "工地扬尘"]
+    assert "leader" not in public[0] and public[0]["measures"] == "加装净化设施"

@@ -22,6 +22,7 @@ from tests.support import (
     new_issue,
 )
 from workflow import service
+from workflow.clock import FrozenClock, local
 from workflow.definitions import load_file
 from workflow.directory import add_person, add_unit, resolve_actor
 from workflow.engine import Actor, Engine
@@ -199,3 +200,33 @@ def test_plans_name_their_inspection_and_keep_issues_to_their_categories(
     assert "the period ends (2019-09-23) before it starts (2019-10-30)" in str(bad.value)
     with pytest.raises(InputError, match="inspection '中央第三督察组' is not registered"):
         add_plan(db, "另一方案", inspection="中央第三督察组")
+
+
+def test_each_role_reads_its_own_issues_and_the_public_only_disclosed_fields(
+        engine: Engine, clock: FrozenClock, evidence_file: Path) -> None:
+    # Given issues of two units, one accepted by the acceptor, one cleared
+    ours = new_issue(engine, number="1", category="大气污染防治", acceptance_unit=ACCEPTOR.name,
+                     measures="加装油烟净化设施")
+    theirs = new_issue(engine, number="2", unit="杜集区人民政府", leader="李副市长",
+                       category="水污染防治")
+    for trigger in ("start", "apply_acceptance", "clear"):
+        fire_valid(engine, ours, trigger, evidence_file)
+    add_person(engine.db, "李副市长", roles=["leader"], sectors=["大气污染防治"])
+    issues = [service.get_issue(engine.db, i) for i in (ours, theirs)]
+
+    def reads(actor: Actor) -> list[int]:
+        allowed = service.readable(engine.db, actor)
+        return [issue.id for issue in issues if allowed(issue)]
+
+    # Then each role reads what it may
+    assert reads(OFFICE) == reads(Actor("市纪委监委", "discipline")) == [ours, theirs]
+    assert reads(UNIT) == [ours]
+    assert reads(ACCEPTOR) == [ours]
+    assert reads(LEADER) == [ours]  # the supervising leader named on the issue
+    assert reads(Actor("李副市长", "leader")) == [ours, theirs]  # by sector, and by name
+    # And the public sees the disclosed fields only, with the clearance date
+    view = service.public_view(engine.db, issues[0], engine.registry, clock.now())
+    assert set(view) == set(service.PUBLIC_FIELDS)
+    assert (view["measures"], view["state_label_zh"], view["cleared_on"]) == (
+        "加装油烟净化设施", "已销号", local(clock.now()).date().isoformat())
+    assert not {"leader", "acceptance_unit", "escalation_level", "milestones"} & set(view)

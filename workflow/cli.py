@@ -322,6 +322,10 @@ def issue_list(
                                           "deadline and not yet completed.")] = False,
     light: Annotated[str | None, typer.Option(help="Warning light: green, blue, yellow, "
                                               "red.")] = None,
+    reader: Annotated[str | None, typer.Option("--as", help="Read as this person or unit: "
+                                               "only the issues their role may read (the "
+                                               "public: disclosed fields only).")] = None,
+    role: RoleName = None,
     as_json: JsonOption = False,
 ) -> None:
     """The ledger, filtered."""
@@ -329,12 +333,31 @@ def issue_list(
     now = engine.clock.now()
     filters = service.IssueFilter(state=state, unit=unit, leader=leader, plan=plan,
                                   overdue=overdue, light=light)
-    views = [service.issue_view(engine.db, issue, engine.registry, now)
-             for issue in service.list_issues(engine.db, engine.registry, filters, now=now)]
+    issues = service.list_issues(engine.db, engine.registry, filters, now=now)
+    if reader is not None:
+        actor = _actor(reader, role)
+        allowed = service.readable(engine.db, actor)
+        issues = [issue for issue in issues if allowed(issue)]
+        if actor.role == "public":
+            _print_public([service.public_view(engine.db, issue, engine.registry, now)
+                           for issue in issues], as_json)
+            return
+    views = [service.issue_view(engine.db, issue, engine.registry, now) for issue in issues]
     if as_json:
         _print_json(views)
     else:
         console.print(ledger_table(views))
+
+
+def _print_public(views: list[dict[str, Any]], as_json: bool) -> None:
+    if as_json:
+        _print_json(views)
+        return
+    _print_table("整改情况（信息公开）",
+                 ("序号", "问题", "整改措施", "责任单位", "整改时限", "整改状态", "销号日期"),
+                 [(v["number"] or "", v["title"], v["measures"] or "", v["unit"] or "",
+                   v["deadline"] or ("长期坚持" if v["long_term"] else ""), v["state_label_zh"],
+                   v["cleared_on"] or "") for v in views])
 
 
 @issue_app.command("show")

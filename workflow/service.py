@@ -11,7 +11,7 @@ from sqlalchemy import and_, exists, false, func, or_, select
 from workflow.clock import local
 from workflow.db import Database
 from workflow.errors import InputError, NotFoundError
-from workflow.models import DefinitionRecord, Issue, IssueEvent, Milestone, Timer
+from workflow.models import DefinitionRecord, Issue, IssueEvent, Milestone, Person, Timer
 from workflow.registry import Registry
 from workflow.timers import LEASED, LIGHT_LABELS, PENDING, light_of
 
@@ -192,3 +192,54 @@ def event_view(event: IssueEvent) -> dict[str, Any]:
         "to": event.to_state, "comment": event.comment, "payload": event.payload,
         "prev_hash": event.prev_hash, "hash": event.hash,
     }
+
+
+# --- who may read what -------------------------------------------------------------------------
+
+# The fields the public sees (信息公开): no people, contacts, notes or evidence.
+PUBLIC_FIELDS = ("id", "plan", "number", "category", "title", "measures", "unit",
+                 "responsible_units", "deadline", "long_term", "state", "state_label_zh",
+                 "state_label_en", "cleared_on")
+
+
+def readable(db: Database, actor: Any) -> Any:
+    """A predicate saying whether ``actor`` may read an issue: the office and discipline
+    read all; a unit the issues it works; an acceptor those it accepts; a leader those they
+    supervise or whose category is one of their sectors; the public every issue, through
+    ``public_view`` only."""
+    if actor.role in ("office", "discipline", "public"):
+        return lambda issue: True
+    if actor.role == "unit":
+        return lambda issue: actor.organisation in {
+            issue.unit, issue.lead_unit, *(issue.responsible_units or []),
+            *(issue.cooperating_units or [])}
+    if actor.role == "acceptor":
+        return lambda issue: issue.acceptance_unit == actor.organisation
+    if actor.role == "leader":
+        with db.session() as session:
+            sectors = set(session.scalar(select(Person.sectors)
+                                         .where(Person.name == actor.name)) or [])
+        return lambda issue: issue.leader == actor.name or issue.category in sectors
+    return lambda issue: False
+
+
+def cleared_on(db: Database, issue: Issue, registry: Registry) -> str | None:
+    """The Asia/Shanghai date the issue entered its current completed state, if it is in one."""
+    spec = registry.get(issue.definition_id, issue.definition_version).states[issue.state]
+    if not spec.completed:
+        return None
+    with db.session() as session:
+        at = session.scalar(select(IssueEvent.at).where(
+            IssueEvent.issue_id == issue.id, IssueEvent.to_state == issue.state,
+            or_(IssueEvent.from_state.is_(None), IssueEvent.from_state != issue.state))
+            .order_by(IssueEvent.seq.desc()).limit(1))
+    return local(at).date().isoformat() if at else None
+
+
+def public_view(db: Database, issue: Issue, registry: Registry,
+                now: datetime) -> dict[str, Any]:
+    """The disclosed fields of an issue (序号, 问题, 整改措施, 责任单位, 整改时限, 整改状态,
+    销号日期) and nothing else."""
+    view = issue_view(db, issue, registry, now)
+    view["cleared_on"] = cleared_on(db, issue, registry)
+    return {key: view[key] for key in PUBLIC_FIELDS}
