@@ -26,20 +26,31 @@ FIVE_NEVER = {
 }
 
 
-def new_issue(engine: Engine, **overrides: Any) -> int:
+def new_issue(engine: Engine, *, version: int | None = 1, **overrides: Any) -> int:
+    """A new issue of 相山区, supervised by 王副市长, due 2026-06-30.
+
+    It starts on rectification@1 (clearance straight from acceptance) unless ``version``
+    says otherwise (None: the latest loaded): tests of deadlines, jobs and history need no acceptance steps. The steps
+    of rectification@2, the shipped default, are tested in test_acceptance, test_roles and
+    test_year.
+    """
     facts: dict[str, Any] = {"title": "部分建筑工地扬尘防控不到位", "plan": "示例方案",
                              "unit": UNIT.name, "leader": LEADER.name,
                              "deadline": date(2026, 6, 30), **overrides}
-    return engine.create_issue(NewIssue(**facts), actor=OFFICE)
+    return engine.create_issue(NewIssue(**facts), actor=OFFICE, version=version)
 
 
 def inputs_for(trigger: str, evidence: Path) -> dict[str, Any]:
-    """Actor and the minimal valid inputs for each trigger of rectification@1."""
+    """Actor and the minimal valid inputs for each trigger of rectification@1 and @2."""
     return {
         "start": {"actor": UNIT},
         "apply_acceptance": {"actor": UNIT, "comment": "整改完成", "evidence": [evidence]},
+        "site_check": {"actor": ACCEPTOR, "comment": "现场核查：整改到位，同意公示"},
+        "object": {"actor": PUBLIC, "comment": "群众反映问题仍然存在"},
+        "sign_off": {"actor": OFFICE, "comment": "公示无异议，同意销号"},
         "reject": {"actor": ACCEPTOR, "comment": "现场核查发现问题未整改到位"},
-        "clear": {"actor": OFFICE, "comment": "同意销号", "checklist": FIVE_NEVER},
+        "clear": {"actor": OFFICE, "comment": "同意销号", "checklist": FIVE_NEVER,
+                  "evidence": [evidence]},
         "start_follow_up": {"actor": OFFICE},
         "consolidate": {"actor": OFFICE, "comment": "巩固"},
         "rebound": {"actor": OFFICE, "comment": "问题反弹",

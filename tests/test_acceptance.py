@@ -13,61 +13,22 @@ from tests.conftest import DEFINITIONS
 from tests.support import ACCEPTOR, FIVE_NEVER, OFFICE, PUBLIC, UNIT, new_issue
 from workflow import service
 from workflow.clock import FrozenClock, local
-from workflow.definitions import load_all, parse_text
-from workflow.engine import Engine
+from workflow.definitions import parse_text
+from workflow.engine import Actor, Engine
 from workflow.errors import DefinitionError, RequirementError
-from workflow.registry import load_definitions
 
 SOURCE = (DEFINITIONS / "rectification.yaml").read_text(encoding="utf-8")
-STAGES = """    stages:
-      - {key: applied, label_zh: 待现场核查, label_en: Awaiting site check}
-      - {key: public_notice, label_zh: 公示中, label_en: Public notice, lasts: 7 days}
-      - {key: signed_off, label_zh: 已审签, label_en: Signed off}
-"""
-STEPS = """  - trigger: site_check
-    label_zh: 现场核查通过
-    label_en: Site check passed
-    from: acceptance
-    to: acceptance
-    roles: [acceptor]
-    requires: {comment: true}
-    stage: {from: applied, to: public_notice}
-  - trigger: object
-    label_zh: 公示异议
-    label_en: Objection
-    from: acceptance
-    to: acceptance
-    roles: [public, office]
-    requires: {comment: true}
-    stage: {from: public_notice, to: applied}
-  - trigger: sign_off
-    label_zh: 审签
-    label_en: Sign-off
-    from: acceptance
-    to: acceptance
-    roles: [office]
-    requires: {comment: true}
-    stage: {from: public_notice, to: signed_off, after_period: true}
-"""
-WITH_STAGES = (SOURCE.replace("version: 1", "version: 2")
-               .replace("    deadline: 30 days\n    escalate: false\n",
-                        "    deadline: 30 days\n    escalate: false\n" + STAGES, 1)
-               .replace("      checklist: five_never\n",
-                        "      checklist: five_never\n      evidence: 1\n"
-                        "    stage: {from: signed_off}\n", 1)
-               + STEPS)
 
 
 @pytest.fixture
-def staged(engine: Engine, tmp_path: Path) -> Engine:
-    path = tmp_path / "rectification-v2.yaml"
-    path.write_text(WITH_STAGES, encoding="utf-8")
-    load_definitions(engine.db, load_all(path), now=engine.clock.now())
+def staged(engine: Engine) -> Engine:
+    """The engine with the shipped definitions: new issues start on rectification@2."""
+    assert engine.registry.latest_version("rectification") == 2
     return engine
 
 
 def at_acceptance(engine: Engine, evidence_file: Path) -> int:
-    issue_id = new_issue(engine, acceptance_unit=ACCEPTOR.name)
+    issue_id = new_issue(engine, version=2, acceptance_unit=ACCEPTOR.name)
     engine.fire(issue_id, "start", actor=UNIT)
     engine.fire(issue_id, "apply_acceptance", actor=UNIT, comment="已整改到位",
                 evidence=[evidence_file])
@@ -92,13 +53,17 @@ def test_site_check_public_notice_objection_sign_off_and_clearance(
                     evidence=[evidence_file])
 
     # The acceptance unit checks on site and gives its opinion; the public notice starts
-    engine.fire(issue_id, "site_check", actor=ACCEPTOR, comment="现场核查：整改到位，同意公示")
+    inspector = Actor("张工", "acceptor", ACCEPTOR.name)
+    engine.fire(issue_id, "site_check", actor=inspector, comment="现场核查：整改到位，同意公示")
     notice_ends = clock.now() + timedelta(days=7)
     issue = service.get_issue(engine.db, issue_id)
     assert (issue.stage, issue.stage_until) == ("public_notice", notice_ends)
     check = service.history(engine.db, issue_id)[-1]
-    assert (check.actor, check.role, check.comment) == (ACCEPTOR.name, "acceptor",
+    assert (check.actor, check.role, check.comment) == ("张工", "acceptor",
                                                         "现场核查：整改到位，同意公示")
+    # 谁验收、谁负责: the accepting person and unit are on the issue and in its history
+    assert (issue.accepted_by, issue.accepted_unit) == ("张工", ACCEPTOR.name)
+    assert check.payload["accepted_by"] == {"person": "张工", "unit": ACCEPTOR.name}
 
     # During the notice: no sign-off, and clearance is refused with everything missing
     clock.advance(timedelta(days=3))
@@ -145,7 +110,51 @@ def test_rejection_at_any_step_returns_to_in_progress(
                                                "(to = from) can move to another stage"),
 ])
 def test_stage_rules_are_checked_against_the_states_steps(rule: str, message: str) -> None:
-    text = WITH_STAGES.replace("    stage: {from: signed_off}\n", f"    {rule}\n", 1)
+    text = SOURCE.replace("    stage: {from: signed_off}\n", f"    {rule}\n", 1)
     with pytest.raises(DefinitionError) as bad:
-        parse_text(text, "rectification-v2.yaml")
+        parse_text(text, "rectification.yaml")
     assert [f.message for f in bad.value.faults] == [message]
+
+
+def test_clearance_names_each_missing_item_evidence_and_the_open_notice(
+        staged: Engine, clock: FrozenClock, evidence_file: Path) -> None:
+    engine = staged
+    issue_id = at_acceptance(engine, evidence_file)
+    engine.fire(issue_id, "site_check", actor=ACCEPTOR, comment="同意公示")
+    clock.advance(timedelta(days=7))
+    engine.fire(issue_id, "sign_off", actor=OFFICE, comment="同意销号")
+    before = service.get_issue(engine.db, issue_id).version
+    # Four of the five items, one with an empty note, and no evidence: each named
+    partial = {**FIVE_NEVER, "public_satisfied": " "}
+    del partial["accountability_done"]
+    with pytest.raises(RequirementError) as refused:
+        engine.fire(issue_id, "clear", actor=OFFICE, comment="销号", checklist=partial)
+    text = "\n".join(refused.value.problems)
+    assert "accountability_done" in text and "public_satisfied" in text
+    assert "problem_solved" not in text
+    assert "1 evidence file(s) are required" in text
+    issue = service.get_issue(engine.db, issue_id)
+    assert (issue.state, issue.version) == ("acceptance", before)  # nothing changed
+
+
+def test_migrating_to_version_2_puts_waiting_issues_at_the_site_check(
+        staged: Engine, clock: FrozenClock, evidence_file: Path) -> None:
+    from workflow.versioning import migrate
+
+    engine = staged
+    # Given an issue awaiting acceptance on version 1 (no steps there)
+    issue_id = new_issue(engine, version=1)
+    engine.fire(issue_id, "start", actor=UNIT)
+    engine.fire(issue_id, "apply_acceptance", actor=UNIT, comment="已整改",
+                evidence=[evidence_file])
+    assert stage_of(engine, issue_id) == ("acceptance", None)
+    # When the office moves version 1 onto version 2
+    report = migrate(engine, ("rectification", 1), ("rectification", 2), actor=OFFICE)
+    assert [m["issue_id"] for m in report.moved] == [issue_id]
+    # Then it waits for the site check, and its history says so
+    assert stage_of(engine, issue_id) == ("acceptance", "applied")
+    assert service.history(engine.db, issue_id)[-1].payload == {
+        "from": "rectification@1", "to": "rectification@2", "stage": "applied"}
+    with pytest.raises(RequirementError, match="must be at step 已审签"):
+        engine.fire(issue_id, "clear", actor=OFFICE, comment="销号", checklist=FIVE_NEVER,
+                    evidence=[evidence_file])

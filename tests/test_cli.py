@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from workflow import service
 from workflow.cli import app
 from workflow.db import Database
 
@@ -30,10 +31,11 @@ def rectify(db: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
 
 
 def test_init_is_idempotent_and_lists_definitions(rectify) -> None:
-    assert "rectification@1: unchanged" in rectify("init")
-    [row] = json.loads(rectify("definitions", "list", "--json"))
-    assert (row["id"], row["version"], row["label_zh"], row["issues"]) == (
-        "rectification", 1, "督察整改问题", 0)
+    out = rectify("init")
+    assert "rectification@1: unchanged" in out and "rectification@2: unchanged" in out
+    rows = json.loads(rectify("definitions", "list", "--json"))
+    assert [(row["id"], row["version"], row["label_zh"], row["issues"]) for row in rows] == [
+        ("rectification", 1, "督察整改问题", 0), ("rectification", 2, "督察整改问题", 0)]
 
 
 def test_create_fire_show_history_and_list_filters(rectify, tmp_path: Path) -> None:
@@ -51,8 +53,10 @@ def test_create_fire_show_history_and_list_filters(rectify, tmp_path: Path) -> N
     rectify("issue", "fire", issue_id, "apply_acceptance", "--as", "相山区", "--role", "unit",
             "--comment", "已完成", "--evidence", str(evidence))
     shown = json.loads(rectify("issue", "show", issue_id, "--json"))
-    assert (shown["state"], shown["version"], shown["allowed_triggers"]) == (
-        "acceptance", 3, ["reject", "clear"])
+    # New issues follow rectification@2: the site check (or a rejection) comes next
+    assert (shown["state"], shown["stage"], shown["version"], shown["allowed_triggers"]) == (
+        "acceptance", "applied", 3, ["site_check", "reject"])
+    assert shown["definition"] == "rectification@2"
     history = json.loads(rectify("issue", "history", issue_id, "--json"))
     assert [e["trigger"] for e in history] == ["create", "start", "apply_acceptance"]
     assert history[2]["payload"]["evidence"][0]["name"] == "清单.txt"
@@ -87,8 +91,8 @@ def test_refusals_exit_non_zero_and_say_what_is_allowed(rectify) -> None:
 
 def test_definitions_check_prints_every_fault_and_exits_non_zero(rectify,
                                                                  tmp_path: Path) -> None:
-    source = (Path(__file__).parent.parent / "definitions" / "rectification.yaml").read_text(
-        encoding="utf-8")
+    source = (Path(__file__).parent.parent / "definitions" / "rectification-v1.yaml"
+              ).read_text(encoding="utf-8")
     broken = tmp_path / "broken.yaml"
     broken.write_text(source.replace("to: cleared", "to: closed", 1)
                       .replace("roles: [unit]", "roles: [mayor]", 1), encoding="utf-8")
@@ -99,7 +103,7 @@ def test_definitions_check_prints_every_fault_and_exits_non_zero(rectify,
     assert not report["ok"]
     assert {(f["key"], f["file"]) for f in report["faults"]} >= {
         ("transitions[3].to", str(broken)), ("transitions[1].roles[0]", str(broken))}
-    assert "1 definition(s) valid" in rectify("definitions", "check")
+    assert "2 definition(s) valid" in rectify("definitions", "check")
 
 
 def test_verify_reports_tampering_with_exit_code_1(rectify, db: Database) -> None:
@@ -120,8 +124,9 @@ def test_commands_on_an_uninitialised_database_say_to_run_init(tmp_path: Path,
 def test_demo_runs_the_sample_plan_without_servers(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["demo", "--keep", str(tmp_path)])
     assert result.exit_code == 0, result.output
-    for text in ("整改情况清单", "已销号", "验收不通过", "待验收", "五个决不放过",
-                 "history verified: 5 issues, 19 events, intact"):
+    # 5 creations and 20 steps, through the acceptance steps of rectification@2
+    for text in ("整改情况清单", "已销号", "验收不通过", "待现场核查", "五个决不放过",
+                 "现场核查通过", "公示异议", "审签", "history verified: 5 issues, 25 events, intact"):
         assert text in result.output
     assert (tmp_path / "demo.db").exists()
 
@@ -191,20 +196,21 @@ def test_accountability_from_the_command_line(rectify) -> None:
 
 def test_definitions_migrate_dry_run_lists_and_exits_1_when_some_cannot_move(
         rectify, tmp_path: Path) -> None:
-    rectify("issue", "create", "--title", "问题一", "--unit", "杜集区")
-    rectify("issue", "create", "--title", "问题二", "--unit", "杜集区")
+    for title in ("问题一", "问题二"):
+        rectify("issue", "create", "--title", title, "--unit", "杜集区",
+                "--definition", "rectification@1")
     rectify("issue", "fire", "2", "start", "--as", "杜集区", "--role", "unit")
-    source = Path("definitions/rectification.yaml").read_text(encoding="utf-8")
-    renamed = source.replace("version: 1", "version: 2").replace(
+    source = Path("definitions/rectification-v1.yaml").read_text(encoding="utf-8")
+    renamed = source.replace("version: 1", "version: 3").replace(
         "- key: in_progress\n", "- key: working\n").replace(
         "to: in_progress\n", "to: working\n").replace("from: in_progress\n", "from: working\n")
-    (tmp_path / "v2.yaml").write_text(renamed, encoding="utf-8")
-    rectify("definitions", "load", str(tmp_path / "v2.yaml"))
+    (tmp_path / "v3.yaml").write_text(renamed, encoding="utf-8")
+    rectify("definitions", "load", str(tmp_path / "v3.yaml"))
     report = json.loads(rectify("definitions", "migrate", "--from", "rectification@1",
-                                "--to", "rectification@2", "--dry-run", "--json", code=1))
+                                "--to", "rectification@3", "--dry-run", "--json", code=1))
     assert [m["issue_id"] for m in report["moved"]] == [1] and report["dry_run"] is True
     assert report["refused"][0]["issue_id"] == 2
-    assert "state 'in_progress' does not exist in rectification@2" in \
+    assert "state 'in_progress' does not exist in rectification@3" in \
         report["refused"][0]["reason"]
     assert "rectification@1" in rectify("issue", "show", "1")
 
@@ -235,3 +241,18 @@ def test_reading_as_a_unit_or_the_public(rectify) -> None:
     public = json.loads(rectify("issue", "list", "--as", "群众", "--role", "public", "--json"))
     assert [v["title"] for v in public] == ["餐饮油烟扰民", "工地扬尘"]
     assert "leader" not in public[0] and public[0]["measures"] == "加装净化设施"
+    # One issue, and its history, read the same way: in scope or refused with the reason
+    assert json.loads(rectify("issue", "show", "1", "--as", "相山区人民政府", "--role", "unit",
+                              "--json"))["leader"] == "王副市长"
+    refused = rectify("issue", "show", "2", "--as", "相山区人民政府", "--role", "unit", code=1)
+    assert "相山区人民政府 (role 'unit') may not read it: the issue belongs to 杜集区" in refused
+    [shown] = json.loads(rectify("issue", "show", "1", "--as", "群众", "--role", "public",
+                                 "--json"))
+    assert set(shown) == set(service.PUBLIC_FIELDS)
+    refused = rectify("issue", "history", "1", "--as", "群众", "--role", "public", code=1)
+    assert "role 'public' may not read an issue's history (internal records)" in refused
+    history = json.loads(rectify("issue", "history", "1", "--as", "相山区人民政府", "--role",
+                                 "unit", "--json"))
+    assert [event["trigger"] for event in history] == ["create"]
+    refused = rectify("issue", "history", "2", "--as", "相山区人民政府", "--role", "unit", code=1)
+    assert "may not read its history: the issue belongs to 杜集区" in refused

@@ -1,7 +1,7 @@
 """Process definition validation: every fault names its file, line, key path and the remedy.
 
 Faulty definitions are made by small textual edits of the shipped
-``definitions/rectification.yaml`` (or by tiny inline documents); each expected line number is
+``definitions/rectification-v1.yaml`` (or by tiny inline documents); each expected line number is
 computed from the text the test wrote, so the tests follow the shipped file when it changes.
 """
 
@@ -24,7 +24,7 @@ from workflow.definitions import (
 from workflow.errors import DefinitionError, DefinitionFault
 from workflow.registry import Registry, load_definitions
 
-SHIPPED = PROJECT_ROOT / "definitions" / "rectification.yaml"
+SHIPPED = PROJECT_ROOT / "definitions" / "rectification-v1.yaml"
 SOURCE = SHIPPED.read_text(encoding="utf-8")
 STATES = "assigned, in_progress, acceptance, cleared, follow_up"
 ROLES = "office, unit, acceptor, leader, discipline, public"
@@ -79,11 +79,17 @@ def test_the_shipped_definition_loads_clean() -> None:
     # Given the definitions directory of the repository
     # When it is validated
     loaded = load_all(SHIPPED.parent)
-    # Then rectification@1 loads without a fault, with its five states and seven transitions
-    assert [item.definition.ref for item in loaded] == ["rectification@1"]
-    definition = loaded[0].definition
-    assert ", ".join(state.key for state in definition.states) == STATES
-    assert len(definition.transitions) == 8
+    # Then both versions load without a fault, each with the five states
+    assert [item.definition.ref for item in loaded] == ["rectification@1", "rectification@2"]
+    first, second = (item.definition for item in loaded)
+    assert ", ".join(state.key for state in first.states) == STATES
+    assert ", ".join(state.key for state in second.states) == STATES
+    # @1 clears straight from acceptance; @2 adds the site check, objection and sign-off
+    assert len(first.transitions) == 8
+    assert [t.trigger for t in second.transitions if t.trigger not in
+            {t.trigger for t in first.transitions}] == ["site_check", "object", "sign_off"]
+    assert [stage.key for stage in second.state("acceptance").stages] == [
+        "applied", "public_notice", "signed_off"]
     assert loaded[0].source == SOURCE
 
 

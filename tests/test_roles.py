@@ -4,7 +4,7 @@ and units the office registered."""
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
@@ -37,28 +37,53 @@ from workflow.instructions import instruct
 from workflow.models import Notification
 from workflow.plans import add_inspection, add_plan
 
-DEFINITION = load_file(DEFINITIONS / "rectification.yaml").definition
+DEFINITIONS_BY_VERSION = {
+    1: load_file(DEFINITIONS / "rectification-v1.yaml").definition,
+    2: load_file(DEFINITIONS / "rectification.yaml").definition}
 DISCIPLINE = Actor("市纪委监委", "discipline")
 ACTORS = {"office": OFFICE, "unit": UNIT, "acceptor": ACCEPTOR, "leader": LEADER,
           "discipline": DISCIPLINE, "public": PUBLIC}
-ROUTE = {"assigned": [], "in_progress": ["start"],
-         "acceptance": ["start", "apply_acceptance"],
-         "cleared": ["start", "apply_acceptance", "clear"],
-         "follow_up": ["start", "apply_acceptance", "clear", "start_follow_up"]}
-CASES = [(t.trigger, source, role) for t in DEFINITION.transitions for source in t.source
-         for role in DEFINITION.roles]
+# The way to each source state; on version 2 the acceptance steps come first, and "wait"
+# lets the 7-day public notice run out.
+ACCEPTED = {1: ["start", "apply_acceptance", "clear"],
+            2: ["start", "apply_acceptance", "site_check", "wait", "sign_off", "clear"]}
+ROUTE = {"assigned": [], "in_progress": ["start"], "acceptance": ["start", "apply_acceptance"]}
+STEP_BEFORE = {"object": ["site_check"], "sign_off": ["site_check", "wait"],
+               "clear": ["site_check", "wait", "sign_off"]}
 
 
-@pytest.mark.parametrize(("trigger", "source", "role"), CASES,
-                         ids=[f"{t}-{s}-{r}" for t, s, r in CASES])
+def route(version: int, trigger: str, source: str) -> list[str]:
+    if source == "cleared":
+        return ACCEPTED[version]
+    if source == "follow_up":
+        return [*ACCEPTED[version], "start_follow_up"]
+    steps = ROUTE[source]
+    if version == 2 and source == "acceptance":
+        steps = [*steps, *STEP_BEFORE.get(trigger, [])]
+    return steps
+
+
+CASES = [(version, t.trigger, source, role)
+         for version, definition in DEFINITIONS_BY_VERSION.items()
+         for t in definition.transitions for source in t.source for role in definition.roles]
+
+
+@pytest.mark.parametrize(("version", "trigger", "source", "role"), CASES,
+                         ids=[f"v{v}-{t}-{s}-{r}" for v, t, s, r in CASES])
 def test_each_role_may_fire_exactly_the_triggers_the_definition_gives_it(
-        engine: Engine, evidence_file: Path, trigger: str, source: str, role: str) -> None:
+        engine: Engine, clock: FrozenClock, evidence_file: Path, version: int, trigger: str,
+        source: str, role: str) -> None:
     # Given an issue of the unit, accepted by the acceptor, in the trigger's source state
-    issue_id = new_issue(engine, acceptance_unit=ACCEPTOR.name)
-    for step in ROUTE[source]:
-        fire_valid(engine, issue_id, step, evidence_file)
-    spec = next(t for t in DEFINITION.transitions if t.trigger == trigger)
+    definition = DEFINITIONS_BY_VERSION[version]
+    issue_id = new_issue(engine, version=version, acceptance_unit=ACCEPTOR.name)
+    for step in route(version, trigger, source):
+        if step == "wait":
+            clock.advance(timedelta(days=8))
+        else:
+            fire_valid(engine, issue_id, step, evidence_file)
+    spec = next(t for t in definition.transitions if t.trigger == trigger)
     inputs = {**inputs_for(trigger, evidence_file), "actor": ACTORS[role]}
+    before = service.get_issue(engine.db, issue_id)
 
     # When the role fires it with every requirement met
     if role in spec.roles:
@@ -70,7 +95,8 @@ def test_each_role_may_fire_exactly_the_triggers_the_definition_gives_it(
 
     # Then only the roles the definition names succeed; the refusal names role and action
     assert f"role '{role}' may not fire '{trigger}'" in str(refused.value)
-    assert service.get_issue(engine.db, issue_id).state == source  # nothing changed
+    after = service.get_issue(engine.db, issue_id)
+    assert (after.state, after.stage, after.version) == (source, before.stage, before.version)
 
 
 def test_a_unit_acts_only_on_issues_it_works(engine: Engine, evidence_file: Path) -> None:

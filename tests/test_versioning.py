@@ -26,10 +26,10 @@ from workflow.models import Issue, IssueEvent, Timer
 from workflow.registry import Registry, load_definitions
 from workflow.versioning import migrate, parse_ref
 
-SOURCE = (DEFINITIONS / "rectification.yaml").read_text(encoding="utf-8")
-# Version 2 lets the office send an assigned issue back for re-assignment (退回重新交办)
-# and drops the unit's right to start.
-VERSION_2 = SOURCE.replace("version: 1", "version: 2").replace(
+SOURCE = (DEFINITIONS / "rectification-v1.yaml").read_text(encoding="utf-8")
+# Version 3 (after the shipped 1 and 2) lets the office send an assigned issue back for
+# re-assignment (退回重新交办) and drops the unit's right to start.
+NEXT = SOURCE.replace("version: 1", "version: 3").replace(
     "    roles: [unit, office]\n", "    roles: [office]\n", 1) + """\
   - trigger: reassign
     label_zh: 退回重新交办
@@ -42,25 +42,25 @@ VERSION_2 = SOURCE.replace("version: 1", "version: 2").replace(
 """
 
 
-def load_version_2(engine: Engine, tmp_path: Path) -> None:
-    path = tmp_path / "rectification-v2.yaml"
-    path.write_text(VERSION_2, encoding="utf-8")
+def load_next(engine: Engine, tmp_path: Path) -> None:
+    path = tmp_path / "rectification-v3.yaml"
+    path.write_text(NEXT, encoding="utf-8")
     load_definitions(engine.db, load_all(path), now=engine.clock.now())
 
 
 def test_an_issue_created_on_version_1_keeps_version_1(engine: Engine, tmp_path: Path) -> None:
     # Given an issue created on rectification@1
     old = new_issue(engine, number="1")
-    # When version 2 is loaded
-    load_version_2(engine, tmp_path)
+    # When version 3 is loaded
+    load_next(engine, tmp_path)
     # Then the old issue is still pinned to version 1 and follows its rules
     assert service.get_issue(engine.db, old).definition_version == 1
     engine.fire(old, "start", actor=UNIT)
     with pytest.raises(IllegalTriggerError, match=r"allowed triggers: extend$"):
         engine.fire(old, "reassign", actor=OFFICE, comment="x")
-    # And a new issue starts on version 2, with version 2's rules
-    new = new_issue(engine, number="2")
-    assert service.get_issue(engine.db, new).definition_version == 2
+    # And a new issue starts on version 3, with version 3's rules
+    new = new_issue(engine, number="2", version=None)
+    assert service.get_issue(engine.db, new).definition_version == 3
     with pytest.raises(PermissionDeniedError, match="roles allowed: office"):
         engine.fire(new, "start", actor=UNIT)
     engine.fire(new, "start", actor=OFFICE)
@@ -71,7 +71,7 @@ def test_an_issue_created_on_version_1_keeps_version_1(engine: Engine, tmp_path:
 def test_a_fresh_process_reads_rules_from_the_database_not_the_file(
         engine: Engine, tmp_path: Path) -> None:
     issue_id = new_issue(engine)
-    load_version_2(engine, tmp_path)
+    load_next(engine, tmp_path)
     # A new registry (as in a restarted process) compiles version 1 from the stored text
     fresh = Engine(engine.db, engine.evidence, clock=engine.clock, registry=Registry(engine.db))
     assert fresh.fire(issue_id, "start", actor=UNIT).to_state == "in_progress"
@@ -79,22 +79,22 @@ def test_a_fresh_process_reads_rules_from_the_database_not_the_file(
 
 def test_reloading_the_same_version_is_a_no_op_and_a_changed_one_is_refused(
         engine: Engine, tmp_path: Path) -> None:
-    [again] = load_definitions(engine.db, load_all(DEFINITIONS), now=engine.clock.now())
-    assert again.status == "unchanged"
+    again = load_definitions(engine.db, load_all(DEFINITIONS), now=engine.clock.now())
+    assert [item.status for item in again] == ["unchanged", "unchanged"]
     changed = tmp_path / "rectification.yaml"
     changed.write_text(SOURCE.replace("deadline: 30 days", "deadline: 20 days", 1), "utf-8")
     with pytest.raises(DefinitionError, match="duplicate id\\+version rectification@1"):
         load_definitions(engine.db, load_all(changed), now=engine.clock.now())
 
 
-def test_version_2_text_is_itself_valid() -> None:
-    assert parse_text(VERSION_2, "v2.yaml").definition.ref == "rectification@2"
+def test_version_3_text_is_itself_valid() -> None:
+    assert parse_text(NEXT, "v3.yaml").definition.ref == "rectification@3"
 
 
 # --- moving running issues between versions (rectify definitions migrate) ------------------
 
-# Version 3 renames the acceptance state: an issue waiting for acceptance cannot move.
-VERSION_3 = (SOURCE.replace("version: 1", "version: 3")
+# Version 4 renames the acceptance state: an issue waiting for acceptance cannot move.
+RENAMED = (SOURCE.replace("version: 1", "version: 4")
              .replace("- key: acceptance\n", "- key: accepting\n")
              .replace("to: acceptance\n", "to: accepting\n")
              .replace("from: acceptance\n", "from: accepting\n"))
@@ -129,34 +129,34 @@ def test_migrate_moves_running_issues_lists_the_rest_and_dry_runs(
     for trigger in ("start", "apply_acceptance", "clear"):
         fire_valid(engine, cleared, trigger, evidence_file)
     timers_before = pending_timers(engine, working)
-    path = tmp_path / "rectification-v3.yaml"
-    path.write_text(VERSION_3, encoding="utf-8")
+    path = tmp_path / "rectification-v4.yaml"
+    path.write_text(RENAMED, encoding="utf-8")
     load_definitions(engine.db, load_all(path), now=engine.clock.now())
 
-    # When the office dry-runs the migration to version 3
-    dry = migrate(engine, ("rectification", 1), ("rectification", 3), actor=OFFICE,
+    # When the office dry-runs the migration to version 4
+    dry = migrate(engine, ("rectification", 1), ("rectification", 4), actor=OFFICE,
                   dry_run=True)
 
     # Then it lists what would move and why the waiting issue cannot, and writes nothing
     assert [m["issue_id"] for m in dry.moved] == [working, cleared]
     assert dry.refused == [{"issue_id": waiting, "state": "acceptance", "reason": (
-        "state 'acceptance' does not exist in rectification@3 (states: assigned, "
+        "state 'acceptance' does not exist in rectification@4 (states: assigned, "
         "in_progress, accepting, cleared, follow_up)")}]
     assert {issue_row(engine, i).definition_version for i in (working, waiting, cleared)} == {1}
     assert history(engine, working)[-1].trigger == "start"
 
     # When it runs for real
-    report = migrate(engine, ("rectification", 1), ("rectification", 3), actor=OFFICE)
+    report = migrate(engine, ("rectification", 1), ("rectification", 4), actor=OFFICE)
 
     # Then the two move, each with a migrate event naming both versions; the third stays
     assert [m["issue_id"] for m in report.moved] == [working, cleared] and report.refused
     for issue_id in (working, cleared):
         row, last = issue_row(engine, issue_id), history(engine, issue_id)[-1]
         assert (row.definition_version, last.trigger, last.payload) == (
-            3, "migrate", {"from": "rectification@1", "to": "rectification@3"})
+            4, "migrate", {"from": "rectification@1", "to": "rectification@4"})
         assert last.from_state == last.to_state == row.state
     assert issue_row(engine, waiting).definition_version == 1
-    # And the moved issue keeps its deadline and timers, and follows version 3 from now on
+    # And the moved issue keeps its deadline and timers, and follows version 4 from now on
     assert pending_timers(engine, working) == timers_before
     fire_valid(engine, working, "apply_acceptance", evidence_file)
     assert issue_row(engine, working).state == "accepting"
@@ -166,9 +166,9 @@ def test_migrate_moves_running_issues_lists_the_rest_and_dry_runs(
 def test_only_the_office_migrates_and_unknown_versions_are_named(
         engine: Engine, tmp_path: Path) -> None:
     issue_id = new_issue(engine)
-    load_version_2(engine, tmp_path)
+    load_next(engine, tmp_path)
     with pytest.raises(ActionDeniedError, match="role 'unit' may not migrate issues"):
-        migrate(engine, ("rectification", 1), ("rectification", 2), actor=UNIT)
+        migrate(engine, ("rectification", 1), ("rectification", 3), actor=UNIT)
     with pytest.raises(NotFoundError, match="process definition rectification@7 is not loaded"):
         migrate(engine, ("rectification", 1), ("rectification", 7), actor=OFFICE)
     with pytest.raises(InputError, match="must look like ID@VERSION"):

@@ -66,6 +66,9 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")]
 ActorName = Annotated[str, typer.Option("--as", help="Who acts (person or unit name).")]
+ReaderOption = Annotated[str | None, typer.Option(
+    "--as", help="Read as this person or unit: only what their role may read (the public: "
+                 "disclosed fields only, no history).")]
 RoleName = Annotated[str | None, typer.Option("--role", help="Role of the actor: office, unit, "
                                               "acceptor, leader, discipline, public (default: "
                                               "the person's only role; office while no one "
@@ -289,7 +292,8 @@ def issue_create(
     acceptance_unit: Annotated[str | None, typer.Option(help="牵头验收单位.")] = None,
     deadline: Annotated[str | None, typer.Option(help="整改时限, YYYY-MM-DD.")] = None,
     long_term: Annotated[bool, typer.Option("--long-term", help="长期坚持 (no deadline).")] = False,
-    definition: Annotated[str, typer.Option(help="Process definition id.")] = "rectification",
+    definition: Annotated[str, typer.Option(help="Process definition: ID (its latest "
+                                            "version) or ID@VERSION.")] = "rectification",
     as_json: JsonOption = False,
 ) -> None:
     """Create an issue in the definition's initial state (已交办)."""
@@ -301,7 +305,13 @@ def issue_create(
                    cooperating_units=tuple(cooperating_unit or []),
                    acceptance_unit=acceptance_unit,
                    deadline=_parse_date(deadline, "--deadline"), long_term=long_term)
-    issue_id = engine.create_issue(new, actor=_actor(actor, role), definition=definition)
+    definition_id, version = definition, None
+    if "@" in definition:
+        from workflow.versioning import parse_ref
+
+        definition_id, version = parse_ref(definition, "--definition")
+    issue_id = engine.create_issue(new, actor=_actor(actor, role), definition=definition_id,
+                                   version=version)
     view = service.issue_view(engine.db, service.get_issue(engine.db, issue_id),
                               engine.registry,
                               engine.clock.now())
@@ -322,9 +332,7 @@ def issue_list(
                                           "deadline and not yet completed.")] = False,
     light: Annotated[str | None, typer.Option(help="Warning light: green, blue, yellow, "
                                               "red.")] = None,
-    reader: Annotated[str | None, typer.Option("--as", help="Read as this person or unit: "
-                                               "only the issues their role may read (the "
-                                               "public: disclosed fields only).")] = None,
+    reader: ReaderOption = None,
     role: RoleName = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -363,12 +371,20 @@ def _print_public(views: list[dict[str, Any]], as_json: bool) -> None:
 @issue_app.command("show")
 @reports_errors
 def issue_show(issue_id: Annotated[int, typer.Argument(help="Issue id.")],
+               reader: ReaderOption = None, role: RoleName = None,
                as_json: JsonOption = False) -> None:
     """One issue with its state, deadline and the triggers allowed now."""
     engine = _engine()
-    view = service.issue_view(engine.db, service.get_issue(engine.db, issue_id),
-                              engine.registry,
-                              engine.clock.now())
+    issue = service.get_issue(engine.db, issue_id)
+    now = engine.clock.now()
+    if reader is not None:
+        actor = _actor(reader, role)
+        service.check_readable(engine.db, actor, issue)
+        if actor.role == "public":
+            _print_public([service.public_view(engine.db, issue, engine.registry, now)],
+                          as_json)
+            return
+    view = service.issue_view(engine.db, issue, engine.registry, now)
     if as_json:
         _print_json(view)
         return
@@ -422,10 +438,13 @@ def issue_fire(
 @issue_app.command("history")
 @reports_errors
 def issue_history(issue_id: Annotated[int, typer.Argument(help="Issue id.")],
+                  reader: ReaderOption = None, role: RoleName = None,
                   as_json: JsonOption = False) -> None:
     """The issue's append-only history, oldest first."""
     engine = _engine()
     issue = service.get_issue(engine.db, issue_id)
+    if reader is not None:
+        service.check_readable(engine.db, _actor(reader, role), issue, history=True)
     events = service.history(engine.db, issue_id)
     if as_json:
         _print_json([service.event_view(event) for event in events])

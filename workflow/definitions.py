@@ -226,6 +226,11 @@ class TransitionSpec(Labelled):
         description="firing it opens an accountability proposal (问责建议) for the office, "
                     "e.g. on a rebound (反弹)",
     )
+    records_acceptor: bool = Field(
+        default=False,
+        description="the person firing it and their unit are recorded on the issue as the ones "
+                    "who accepted it (谁验收、谁负责), e.g. on the site check",
+    )
 
     @field_validator("source", mode="before")
     @classmethod

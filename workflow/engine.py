@@ -241,6 +241,7 @@ class Engine:
             "head_hash": GENESIS, "created_at": sql.time(now), "updated_at": sql.time(now),
             "due_at": None, "due_provisional": False, "escalation_level": None,
             "key_supervision": False, "schedule_status": None,
+            "accepted_by": None, "accepted_unit": None,
             "stage": first.key if first else None,
             "stage_until": sql.time(now + first.period) if first and first.period else None})
         issue_id = int(cursor.fetchone()[0])
@@ -266,7 +267,7 @@ class Engine:
             actor: who fires it; the role must be allowed on the transition.
             comment: free text; required where the transition says so.
             evidence: files (paths, stored content-addressed) or ``EvidenceRef`` already stored.
-            checklist: item key → note (or ``True``) for the transition's checklist.
+            checklist: item key → note affirming it, for the transition's checklist.
             fields: values for the transition's declared fields.
             expected_version: the version the caller last saw; a different one is a conflict.
 
@@ -291,11 +292,13 @@ class Engine:
             if spec is None:
                 raise IllegalTriggerError(issue_id=issue_id, trigger=trigger, state=state,
                                           role=actor.role,
-                                          allowed=compiled.allowed_triggers(state, actor.role))
+                                          allowed=compiled.allowed_triggers(
+                                              state, actor.role, stage=row.stage))
             if actor.role not in spec.roles:
                 raise PermissionDeniedError(issue_id=issue_id, trigger=trigger, role=actor.role,
                                             roles=spec.roles,
-                                            allowed=compiled.allowed_triggers(state, actor.role))
+                                            allowed=compiled.allowed_triggers(
+                                              state, actor.role, stage=row.stage))
             check_scope(actor, row, issue_id, f"fire '{trigger}'")
             context = FireContext(issue_id=issue_id, state=state, comment=comment,
                                   evidence=refs, checklist=checklist, fields=fields or {},
@@ -307,8 +310,7 @@ class Engine:
             if refs:
                 payload["evidence"] = [ref.as_dict() for ref in refs]
             if checklist:
-                payload["checklist"] = {key: (True if value is True else str(value))
-                                        for key, value in checklist.items()}
+                payload["checklist"] = {key: str(value) for key, value in checklist.items()}
             if context.accepted_fields:
                 payload["fields"] = context.accepted_fields
             deadline_at = row.deadline_at
@@ -330,6 +332,10 @@ class Engine:
                 payload["stage"] = stage
                 if stage_until is not None:
                     payload["stage_until"] = local(stage_until).isoformat()
+            if spec.records_acceptor:
+                accepted_unit = actor.unit or actor.name
+                payload["accepted_by"] = {"person": actor.name, "unit": accepted_unit}
+                sql.set_acceptor(cursor, issue_id, actor.name, accepted_unit)
             if spec.opens_proposal:
                 sql.open_proposal(cursor, issue_id=issue_id, timer_id=None, now=now,
                                   reason=f"{spec.label_zh}：{comment or ''}".rstrip("："))

@@ -74,7 +74,7 @@ class RequirementGuard:
                     f"{', '.join(keys)}" for key in given if key not in keys]
         for item in self.checklist.items:
             value = given.get(item.key)
-            affirmed = value is True or (isinstance(value, str) and value.strip() != "")
+            affirmed = isinstance(value, str) and value.strip() != ""
             if not affirmed:
                 problems.append(f"checklist {self.checklist.label_zh} item '{item.key}' "
                                 f"({item.label_zh}) must be affirmed with a note")
@@ -140,10 +140,13 @@ class CompiledDefinition:
     def transition(self, state: str, trigger: str) -> TransitionSpec | None:
         return self.transitions.get((state, trigger))
 
-    def allowed_triggers(self, state: str, role: str | None = None) -> list[str]:
-        """Triggers that leave ``state``, only those ``role`` may fire when a role is given."""
+    def allowed_triggers(self, state: str, role: str | None = None, *,
+                         stage: str | None | bool = False) -> list[str]:
+        """Triggers that leave ``state``, only those ``role`` may fire when a role is given,
+        and only those that may be fired at ``stage`` when a stage (or None) is given."""
         return [trigger for (source, trigger), spec in self.transitions.items()
-                if source == state and (role is None or role in spec.roles)]
+                if source == state and (role is None or role in spec.roles)
+                and (stage is False or spec.stage is None or stage in spec.stage.source)]
 
     def run(self, context: FireContext, trigger: str) -> str:
         """Let the shared machine execute ``trigger`` on ``context``; returns the new state.

@@ -27,7 +27,8 @@ def ledger_table(views: Iterable[dict[str, Any]], *, title: str = "整改情况�
         table.add_row(
             str(view["id"]), view["number"] or "—", view["category"] or "—", view["title"],
             view["leader"] or "—", view["lead_unit"] or "—", view["unit"] or "—", deadline,
-            f"{view['state_label_zh']} {view['state_label_en']}",
+            f"{view['state_label_zh']} {view['state_label_en']}" + (
+                f" · {view['stage_label_zh']}" if view.get("stage_label_zh") else ""),
             f"[red]{overdue}[/red]" if overdue else "0",
             f"[{LIGHT_STYLES[view['light']]}]●[/] {view['light_label_zh']}",
         )

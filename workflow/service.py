@@ -10,7 +10,7 @@ from sqlalchemy import and_, exists, false, func, or_, select
 
 from workflow.clock import local
 from workflow.db import Database
-from workflow.errors import InputError, NotFoundError
+from workflow.errors import ActionDeniedError, InputError, NotFoundError, OutOfScopeError
 from workflow.models import DefinitionRecord, Issue, IssueEvent, Milestone, Person, Timer
 from workflow.registry import Registry
 from workflow.timers import LEASED, LIGHT_LABELS, PENDING, light_of
@@ -139,17 +139,20 @@ def issue_view(db: Database, issue: Issue, registry: Registry, now: datetime) ->
         "responsible_units": list(issue.responsible_units or []),
         "cooperating_units": list(issue.cooperating_units or []),
         "acceptance_unit": issue.acceptance_unit,
+        "accepted_by": issue.accepted_by, "accepted_unit": issue.accepted_unit,
         "deadline": local(issue.deadline_at).date().isoformat() if issue.deadline_at else None,
         "long_term": issue.long_term, "state": issue.state, "state_label_zh": state.label_zh,
         "state_label_en": state.label_en, "version": issue.version,
         "definition": compiled.definition.ref, "days_overdue": days_overdue(issue, registry, now),
-        "allowed_triggers": compiled.allowed_triggers(issue.state),
+        "allowed_triggers": compiled.allowed_triggers(issue.state, stage=issue.stage),
         "light": light, "light_label_zh": LIGHT_LABELS[light][0],
         "light_label_en": LIGHT_LABELS[light][1],
         "due": local(issue.due_at).isoformat() if issue.due_at else None,
         "due_provisional": issue.due_provisional, "escalation_level": issue.escalation_level,
         "key_supervision": issue.key_supervision, "schedule_status": issue.schedule_status,
         "stage": issue.stage,
+        "stage_label_zh": stage.label_zh if (stage := state.stage(issue.stage)) else None,
+        "stage_label_en": stage.label_en if stage else None,
         "stage_until": local(issue.stage_until).isoformat() if issue.stage_until else None,
         "parent_id": issue.parent_id,
         "milestones": [{"name": m.name, "due": local(m.due_at).date().isoformat(),
@@ -221,6 +224,30 @@ def readable(db: Database, actor: Any) -> Any:
                                          .where(Person.name == actor.name)) or [])
         return lambda issue: issue.leader == actor.name or issue.category in sectors
     return lambda issue: False
+
+
+HISTORY_READERS = ("office", "unit", "acceptor", "leader", "discipline")
+
+
+def check_readable(db: Database, actor: Any, issue: Issue, *, history: bool = False) -> None:
+    """Refuse ``actor`` an issue (or its history) outside their reading scope.
+
+    Raises:
+        ActionDeniedError: the public asks for a history (internal records: people, notes,
+            evidence).
+        OutOfScopeError: the issue is not one the actor's role may read.
+    """
+    if history and actor.role not in HISTORY_READERS:
+        raise ActionDeniedError(action="read an issue's history (internal records)",
+                                role=actor.role, roles=HISTORY_READERS)
+    if readable(db, actor)(issue):
+        return
+    owners = {"unit": [issue.unit, issue.lead_unit, *(issue.responsible_units or []),
+                       *(issue.cooperating_units or [])],
+              "acceptor": [issue.acceptance_unit], "leader": [issue.leader]}.get(actor.role, [])
+    raise OutOfScopeError(issue_id=issue.id, action="read it" if not history else
+                          "read its history", actor=actor.organisation, role=actor.role,
+                          owners=sorted({o for o in owners if o}))
 
 
 def cleared_on(db: Database, issue: Issue, registry: Registry) -> str | None:

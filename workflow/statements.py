@@ -272,6 +272,9 @@ class WriteStatements:
             .values(status=constant("submitted"), text=bindparam("text"),
                     percent=bindparam("percent"), on_schedule=bindparam("on_schedule"),
                     reported_by=bindparam("reported_by"), reported_at=bindparam("reported_at")))
+        self.set_acceptor_sql = sql(
+            update(ISSUES).where(ISSUES.c.id == bindparam("issue_id"))
+            .values(accepted_by=bindparam("person"), accepted_unit=bindparam("unit")))
         self.set_stage_sql = sql(
             update(ISSUES).where(ISSUES.c.id == bindparam("issue_id"))
             .values(stage=bindparam("stage"), stage_until=bindparam("stage_until")))
@@ -428,6 +431,11 @@ class WriteStatements:
                   until: datetime | None) -> None:
         cursor.execute(self.set_stage_sql, {"issue_id": issue_id, "stage": stage,
                                             "stage_until": self.time(until) if until else None})
+
+    def set_acceptor(self, cursor: Any, issue_id: int, person: str, unit: str) -> None:
+        """Record who accepted the issue and for which unit (谁验收、谁负责)."""
+        cursor.execute(self.set_acceptor_sql, {"issue_id": issue_id, "person": person,
+                                               "unit": unit})
 
     def children(self, cursor: Any, issue_id: int) -> list[tuple[int, str | None, str, str, int]]:
         """The issue's sub-tasks: ``(id, unit, state, definition id, definition version)``."""

@@ -5,7 +5,9 @@ An issue moves when its current state exists in the target version and its escal
 (if it reached one) is on the target's ladder. It keeps its state, deadline and history; its
 pending reminder and escalation timers are planned again from the same deadline under the
 target's rules (milestones are kept), and a ``migrate`` event in its history names both
-versions. Issues in a terminal state stay where they are. Issues that cannot move are listed
+versions. An issue whose step (e.g. 公示中) does not exist in the target state starts at that
+state's first step (an issue awaiting acceptance under a version without steps starts at
+待现场核查 under one with them). Issues in a terminal state stay where they are. Issues that cannot move are listed
 with the reason, and nothing is written for them; a dry run writes nothing at all.
 """
 
@@ -127,9 +129,18 @@ def _move(engine: Engine, issue_id: int, version: int, old: CompiledDefinition,
                 sql.schedule(cursor, issue_id=issue_id, state=row.state, deadline=row.due_at,
                              timers=plan_timers(new.timelines[spec.escalate], row.due_at),
                              now=now)
+        payload: dict[str, Any] = {"from": old.definition.ref, "to": new.definition.ref}
+        stage, stage_until = row.stage, row.stage_until
+        if spec.stage(row.stage) is None:  # the step is unknown there: start at the first
+            first = spec.stages[0] if spec.stages else None
+            stage = first.key if first else None
+            stage_until = now + first.period if first and first.period else None
+            if stage != row.stage:
+                payload["stage"] = stage
         sql.record(cursor, issue_id=issue_id, old_version=row.version, prev_hash=row.head_hash,
                    now=now, due=due, event=EventDraft(
-                       actor.name, actor.role, "migrate", row.state, row.state, None,
-                       {"from": old.definition.ref, "to": new.definition.ref}))
+                       actor.name, actor.role, "migrate", row.state, row.state, None, payload))
         sql.set_definition(cursor, issue_id, row.version + 1, new.definition.id,
                            new.definition.version)
+        if (stage, stage_until) != (row.stage, row.stage_until):
+            sql.set_stage(cursor, issue_id, stage, stage_until)
