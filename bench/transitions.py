@@ -1,9 +1,11 @@
 """Transition throughput of the engine against the raw-SQLite floor, measured in one run.
 
 Engine: N issues are created on a fresh SQLite file (migrated, definitions loaded; creation is
-not timed), then each is fired through the whole lifecycle of the default definition with
-``Engine.fire``: start → apply_acceptance (comment and one evidence file) → clear (comment and
-all five 五个决不放过 checklist items with notes) → start_follow_up → consolidate (comment).
+not timed), then each is fired through the whole lifecycle of rectification@1 (the lifecycle
+without acceptance steps, so the figure stays comparable across releases; a step of @2 is one
+more transition of the same kind) with ``Engine.fire``: start → apply_acceptance (comment and
+one evidence file) → clear (comment and all five 五个决不放过 checklist items with notes) →
+start_follow_up → consolidate (comment).
 Only the fires are timed: 5N transitions.
 
 Floor: a second fresh file, migrated the same way and holding the same N issues, their
@@ -55,7 +57,7 @@ from workflow.registry import load_definitions
 
 TARGET = 0.25
 BLOCK = 500  # issues per turn of the engine and the floor
-DEFAULT_DEFINITION = PROJECT_ROOT / "definitions" / "rectification.yaml"
+DEFAULT_DEFINITION = PROJECT_ROOT / "definitions" / "rectification-v1.yaml"
 UNIT = Actor("相山区人民政府", "unit")
 OFFICE = Actor("市整改办", "office")
 FIVE_NEVER = {key: "已落实，见核查报告" for key in (

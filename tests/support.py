@@ -30,9 +30,9 @@ def new_issue(engine: Engine, *, version: int | None = 1, **overrides: Any) -> i
     """A new issue of 相山区, supervised by 王副市长, due 2026-06-30.
 
     It starts on rectification@1 (clearance straight from acceptance) unless ``version``
-    says otherwise (None: the latest loaded): tests of deadlines, jobs and history need no acceptance steps. The steps
-    of rectification@2, the shipped default, are tested in test_acceptance, test_roles and
-    test_year.
+    says otherwise (None: the latest loaded): tests of deadlines, jobs and history need no
+    acceptance steps. The steps of rectification@2, the shipped default, are tested in
+    test_acceptance, test_roles and test_year.
     """
     facts: dict[str, Any] = {"title": "部分建筑工地扬尘防控不到位", "plan": "示例方案",
                              "unit": UNIT.name, "leader": LEADER.name,

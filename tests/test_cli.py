@@ -126,7 +126,8 @@ def test_demo_runs_the_sample_plan_without_servers(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     # 5 creations and 20 steps, through the acceptance steps of rectification@2
     for text in ("整改情况清单", "已销号", "验收不通过", "待现场核查", "五个决不放过",
-                 "现场核查通过", "公示异议", "审签", "history verified: 5 issues, 25 events, intact"):
+                 "现场核查通过", "公示异议", "审签",
+                 "history verified: 5 issues, 25 events, intact"):
         assert text in result.output
     assert (tmp_path / "demo.db").exists()
 

@@ -141,7 +141,7 @@ class CompiledDefinition:
         return self.transitions.get((state, trigger))
 
     def allowed_triggers(self, state: str, role: str | None = None, *,
-                         stage: str | None | bool = False) -> list[str]:
+                         stage: str | bool | None = False) -> list[str]:
         """Triggers that leave ``state``, only those ``role`` may fire when a role is given,
         and only those that may be fired at ``stage`` when a stage (or None) is given."""
         return [trigger for (source, trigger), spec in self.transitions.items()

@@ -7,8 +7,9 @@ pending reminder and escalation timers are planned again from the same deadline 
 target's rules (milestones are kept), and a ``migrate`` event in its history names both
 versions. An issue whose step (e.g. 公示中) does not exist in the target state starts at that
 state's first step (an issue awaiting acceptance under a version without steps starts at
-待现场核查 under one with them). Issues in a terminal state stay where they are. Issues that cannot move are listed
-with the reason, and nothing is written for them; a dry run writes nothing at all.
+待现场核查 under one with them). Issues in a terminal state stay where they are. Issues
+that cannot move are listed with the reason, and nothing is written for them; a dry run
+writes nothing at all.
 """
 
 from __future__ import annotations
