@@ -149,31 +149,38 @@ def record(engine: Engine, new: NewAccountability, *, actor: Actor,
     else:
         _check_role(actor, "adopt an accountability proposal", DECIDING_ROLES)
     sql = engine.statements
-    now = engine.clock.now()
     with sql.transaction() as cursor:
-        issues = list(new.issues)
-        if proposal_id is not None:
-            issues.append(_open_proposal(sql, cursor, proposal_id))
-        new = NewAccountability(**{**new.__dict__, "issues": issues}).normalised()
-        rows = _issues(sql, cursor, new.issues)
-        record_id = sql.add_record(cursor, {
-            "subject_type": new.subject_type, "subject": new.subject, "unit": new.unit,
-            "rank": new.rank, "methods": new.methods, "decided_by": new.decided_by,
-            "decided_on": new.decided_on, "source": new.source, "disclosed": new.disclosed,
-            "note": new.note, "proposal_id": proposal_id, "recorded_at": now,
-            "recorded_by": actor.name}, new.issues)
-        if proposal_id is not None:
-            sql.decide_proposal(cursor, proposal_id, status="adopted", actor=actor.name,
-                                now=now)
-        payload = {"record": record_id, "subject_type": new.subject_type,
-                   "subject": new.subject, "rank": new.rank, "methods": new.methods,
-                   "decided_by": new.decided_by, "decided_on": new.decided_on.isoformat(),
-                   "proposal": proposal_id}
-        for issue_id, row in rows.items():
-            sql.record(cursor, issue_id=issue_id, old_version=row.version,
-                       prev_hash=row.head_hash, now=now, due=Due.of(row), event=EventDraft(
-                           actor.name, actor.role, "accountability", row.state, row.state,
-                           new.note, payload))
+        return write_record(sql, cursor, new, actor=actor, now=engine.clock.now(),
+                            proposal_id=proposal_id)
+
+
+def write_record(sql: Any, cursor: Any, new: NewAccountability, *, actor: Actor, now: Any,
+                 proposal_id: int | None = None) -> int:
+    """``record`` inside the caller's transaction (a ledger import writes its 问责情况 sheet
+    with its issues); the caller checks the actor's role."""
+    issues = list(new.issues)
+    if proposal_id is not None:
+        issues.append(_open_proposal(sql, cursor, proposal_id))
+    new = NewAccountability(**{**new.__dict__, "issues": issues}).normalised()
+    rows = _issues(sql, cursor, new.issues)
+    record_id = sql.add_record(cursor, {
+        "subject_type": new.subject_type, "subject": new.subject, "unit": new.unit,
+        "rank": new.rank, "methods": new.methods, "decided_by": new.decided_by,
+        "decided_on": new.decided_on, "source": new.source, "disclosed": new.disclosed,
+        "note": new.note, "proposal_id": proposal_id, "recorded_at": now,
+        "recorded_by": actor.name}, new.issues)
+    if proposal_id is not None:
+        sql.decide_proposal(cursor, proposal_id, status="adopted", actor=actor.name,
+                            now=now)
+    payload = {"record": record_id, "subject_type": new.subject_type,
+               "subject": new.subject, "rank": new.rank, "methods": new.methods,
+               "decided_by": new.decided_by, "decided_on": new.decided_on.isoformat(),
+               "proposal": proposal_id}
+    for issue_id, row in rows.items():
+        sql.record(cursor, issue_id=issue_id, old_version=row.version,
+                   prev_hash=row.head_hash, now=now, due=Due.of(row), event=EventDraft(
+                       actor.name, actor.role, "accountability", row.state, row.state,
+                       new.note, payload))
     return record_id
 
 
@@ -273,12 +280,18 @@ class Summary:
                 "by_rank": dict(self.by_rank)}
 
 
-def summary(engine: Engine) -> Summary:
-    """Organisations and cadres held accountable (each subject counted once), by rank."""
+def summary(engine: Engine, *, issues: set[int] | None = None,
+            until: date | None = None) -> Summary:
+    """Organisations and cadres held accountable (each subject counted once), by rank;
+    only records linked to ``issues`` and decided by ``until`` when given."""
     result = Summary()
     seen: set[tuple[str, str, str | None]] = set()
     ranks: Counter[str] = Counter()
     for item in records(engine):
+        if issues is not None and not issues.intersection(item["issues"]):
+            continue
+        if until is not None and item["decided_on"] > until.isoformat():
+            continue
         who = (item["subject_type"], item["subject"], item["unit"])
         if who in seen:
             continue

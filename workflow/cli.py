@@ -1280,3 +1280,10 @@ def plan_list(as_json: JsonOption = False) -> None:
     _print_table("整改方案 plans", ("name", "inspection", "level", "feedback", "categories"),
                  [(r["name"], r["inspection"] or "", r["level"] or "", r["feedback_on"] or "",
                    "、".join(r["categories"])) for r in rows])
+
+
+# The ledger and report commands live in their own module; it uses the helpers above.
+from workflow.cli_ledger import ledger_app, report_app  # noqa: E402
+
+app.add_typer(ledger_app, name="ledger")
+app.add_typer(report_app, name="report")

@@ -141,6 +141,7 @@ class NewIssue:
     responsible_units: tuple[str, ...] = ()  # 责任单位 beyond ``unit`` (or all of them)
     cooperating_units: tuple[str, ...] = ()  # 配合单位
     acceptance_unit: str | None = None  # 牵头验收单位
+    progress_note: str | None = None  # 整改进展 (the ledger's text)
     parent: int | None = None  # the issue this one is a sub-task of
 
     def all_responsible_units(self) -> list[str]:
@@ -219,11 +220,13 @@ class Engine:
         return issue_id
 
     def _insert_issue(self, cursor: Any, new: NewIssue, compiled: CompiledDefinition, *,
-                      actor: Actor, comment: str | None, now: datetime) -> int:
-        """Insert the issue in the initial state with its timers and creation event."""
+                      actor: Actor, comment: str | None, now: datetime, state: str | None = None,
+                      trigger: str = CREATE_TRIGGER, extra: Mapping[str, Any] | None = None) -> int:
+        """Insert the issue in the initial state (or ``state``: a ledger import enters issues
+        where the ledger says they are) with its timers and first event."""
         sql = self.statements
         definition = compiled.definition
-        initial = definition.initial
+        initial = state or definition.initial
         first = compiled.states[initial].stages[0] if compiled.states[initial].stages else None
         deadline_at = deadline_instant(new.deadline) if new.deadline else None
         units = new.all_responsible_units()
@@ -241,17 +244,17 @@ class Engine:
             "head_hash": GENESIS, "created_at": sql.time(now), "updated_at": sql.time(now),
             "due_at": None, "due_provisional": False, "escalation_level": None,
             "key_supervision": False, "schedule_status": None,
-            "accepted_by": None, "accepted_unit": None,
+            "accepted_by": None, "accepted_unit": None, "progress_note": new.progress_note,
             "stage": first.key if first else None,
             "stage_until": sql.time(now + first.period) if first and first.period else None})
         issue_id = int(cursor.fetchone()[0])
         due = self._enter(cursor, compiled, issue_id=issue_id, state=initial,
                           deadline_at=deadline_at, previous=None, now=now)
-        payload = {"definition": definition.ref, **self._due_payload(due)}
+        payload = {"definition": definition.ref, **self._due_payload(due), **(extra or {})}
         if new.parent is not None:
             payload["parent"] = new.parent
         sql.record(cursor, issue_id=issue_id, old_version=0, prev_hash=GENESIS, now=now,
-                   due=due, event=EventDraft(actor.name, actor.role, CREATE_TRIGGER, None,
+                   due=due, event=EventDraft(actor.name, actor.role, trigger, None,
                                              initial, comment, payload))
         return issue_id
 

@@ -99,6 +99,7 @@ class Issue(Base):
     acceptance_unit: Mapped[str | None] = mapped_column(String(200))  # 牵头验收单位
     accepted_by: Mapped[str | None] = mapped_column(String(200))  # who accepted it (验收人)
     accepted_unit: Mapped[str | None] = mapped_column(String(200))  # for which unit
+    progress_note: Mapped[str | None] = mapped_column(Text)  # 整改进展 as the ledger states it
     parent_id: Mapped[int | None] = mapped_column(Integer)  # a sub-task's issue
     stage: Mapped[str | None] = mapped_column(String(32))  # step inside the state (公示…)
     stage_until: Mapped[datetime | None] = mapped_column(UTCDateTime())  # end of its period

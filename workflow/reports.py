@@ -10,14 +10,15 @@ from __future__ import annotations
 import os
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import case, func, select
 
+from workflow.accountability import Summary
 from workflow.clock import local
 from workflow.engine import Engine
-from workflow.models import Issue
+from workflow.models import Issue, IssueEvent
 from workflow.notify.outbox import queue_message, recipients
 from workflow.notify.render import DEFAULT_OFFICE, OFFICE_ENV, zh_date
 
@@ -48,7 +49,7 @@ class Progress:
         return text + "。"
 
     def as_dict(self) -> dict[str, Any]:
-        return {"as_of": self.as_of.isoformat(), "total": self.total,
+        return {"as_of": local(self.as_of).isoformat(), "total": self.total,
                 "by_state": dict(self.by_state), "cleared": self.completed,
                 "in_progress": self.in_progress, "overdue": self.overdue}
 
@@ -107,3 +108,144 @@ def queue_monthly(engine: Engine, *, now: datetime, office: str | None = None) -
                 kind="report", level="monthly", recipient=office, channel=channel,
                 address=address, subject=subject, body=body, now=now)
     return queued
+
+
+@dataclass
+class Tally:
+    """Issues of one category, unit or leader: total, cleared, overdue."""
+
+    total: int = 0
+    cleared: int = 0
+    overdue: int = 0
+
+    @property
+    def completion(self) -> float:
+        return self.cleared / self.total if self.total else 0.0
+
+
+@dataclass
+class ProgressReport(Progress):
+    """``Progress`` with the breakdowns of ``rectify report progress``: by category, by
+    responsible unit (an issue counts for each of its units), by leader; the overdue items;
+    the accountability figures."""
+
+    plan: str | None = None
+    by_category: dict[str, Tally] = field(default_factory=dict)
+    by_unit: dict[str, Tally] = field(default_factory=dict)
+    by_leader: dict[str, Tally] = field(default_factory=dict)
+    overdue_items: list[dict[str, Any]] = field(default_factory=list)
+    accountability: Summary = field(default_factory=Summary)
+
+    def as_dict(self) -> dict[str, Any]:
+        def tallies(groups: dict[str, Tally]) -> dict[str, dict[str, int]]:
+            return {name: dict(t.__dict__) for name, t in groups.items()}
+
+        return {**super().as_dict(), "plan": self.plan,
+                "state_labels": dict(self.labels),
+                "by_category": tallies(self.by_category), "by_unit": tallies(self.by_unit),
+                "by_leader": tallies(self.by_leader), "overdue_items": self.overdue_items,
+                "accountability": self.accountability.as_dict(),
+                "summary_zh": self.summary_zh(),
+                "accountability_zh": self.accountability_zh()}
+
+    def accountability_zh(self) -> str:
+        return self.accountability.sentence_zh() + "。"
+
+    def _sections(self) -> list[tuple[str, list[str], list[list[Any]]]]:
+        def rows(groups: dict[str, Tally]) -> list[list[Any]]:
+            return [[name, t.total, t.cleared, t.overdue] for name, t in groups.items()]
+
+        return [
+            ("按状态 by state", ["状态", "个数"],
+             [[self.labels.get(k, k), n] for k, n in self.by_state.items()]),
+            ("按问题类别 by category", ["问题类别", "总数", "已完成", "超期"],
+             rows(self.by_category)),
+            ("按责任单位 by unit", ["责任单位", "总数", "已完成", "超期"], rows(self.by_unit)),
+            ("按责任领导 by leader", ["责任领导", "总数", "已完成", "超期"],
+             rows(self.by_leader)),
+            ("超期未完成 overdue", ["序号", "问题", "责任单位", "整改时限", "超期天数"],
+             [[i["number"] or i["id"], i["title"], i["unit"] or "", i["deadline"],
+               i["days_overdue"]] for i in self.overdue_items]),
+        ]
+
+    def title(self) -> str:
+        return f"整改进展{'（' + self.plan + '）' if self.plan else ''}"
+
+    def text(self) -> str:
+        lines = [self.title(), self.summary_zh(), self.accountability_zh()]
+        for heading, headers, rows in self._sections():
+            lines += ["", heading, "  " + " · ".join(headers)]
+            lines += ["  " + " · ".join(str(c) for c in row) for row in rows] or ["  —"]
+        return "\n".join(lines) + "\n"
+
+    def markdown(self) -> str:
+        lines = [f"# {self.title()}", "", self.summary_zh(), "", self.accountability_zh()]
+        for heading, headers, rows in self._sections():
+            lines += ["", f"## {heading}", ""]
+            if not rows:
+                lines.append("—")
+                continue
+            lines += ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+            lines += ["| " + " | ".join(str(c).replace("|", "｜") for c in row) + " |"
+                      for row in rows]
+        return "\n".join(lines) + "\n"
+
+
+def states_at(engine: Engine, at: datetime, *, plan: str | None = None) -> list[tuple[Issue, str]]:
+    """Each top-level issue (not a sub-task) that existed at ``at``, with the state its history
+    had reached then (its current state when ``at`` is now or later)."""
+    last = (select(IssueEvent.issue_id, func.max(IssueEvent.seq).label("seq"))
+            .where(IssueEvent.at <= at).group_by(IssueEvent.issue_id).subquery())
+    query = (select(Issue, IssueEvent.to_state)
+             .join(last, last.c.issue_id == Issue.id)
+             .join(IssueEvent, (IssueEvent.issue_id == Issue.id)
+                   & (IssueEvent.seq == last.c.seq))
+             .where(Issue.parent_id.is_(None)).order_by(Issue.id))
+    if plan is not None:
+        query = query.where(Issue.plan == plan)
+    with engine.db.session() as session:
+        return [(issue, state) for issue, state in session.execute(query).all()]
+
+
+def progress_report(engine: Engine, *, plan: str | None = None,
+                    as_of: date | None = None) -> ProgressReport:
+    """The progress report of ``plan`` (or all plans) as recorded at the end of ``as_of``
+    (Asia/Shanghai), or now. Issues imported from a ledger count from their import."""
+    from workflow.accountability import summary
+    from workflow.engine import deadline_instant
+
+    at = min(deadline_instant(as_of), engine.clock.now()) if as_of else engine.clock.now()
+    report = ProgressReport(as_of=at, plan=plan)
+    by_state: Counter[str] = Counter()
+    ids: set[int] = set()
+    for issue, state in states_at(engine, at, plan=plan):
+        compiled = engine.registry.get(issue.definition_id, issue.definition_version)
+        spec = compiled.states[state]
+        ids.add(issue.id)
+        report.total += 1
+        by_state[state] += 1
+        report.labels.setdefault(state, spec.label_zh)
+        cleared = spec.completed
+        late = not cleared and not spec.terminal and issue.deadline_at is not None \
+            and issue.deadline_at < at
+        report.completed += cleared
+        report.overdue += late
+        groups = [(report.by_category, issue.category or "（未分类）"),
+                  (report.by_leader, issue.leader or "（未定）")]
+        groups += [(report.by_unit, unit) for unit in
+                   (issue.responsible_units or [issue.unit or issue.lead_unit or "（未定）"])]
+        for target, name in groups:
+            tally = target.setdefault(name, Tally())
+            tally.total += 1
+            tally.cleared += cleared
+            tally.overdue += late
+        if late:
+            report.overdue_items.append({
+                "id": issue.id, "number": issue.number, "title": issue.title,
+                "unit": "、".join(issue.responsible_units or []) or issue.unit,
+                "deadline": local(issue.deadline_at).date().isoformat(),
+                "days_overdue": (at - issue.deadline_at).days + 1})
+    report.by_state = dict(sorted(by_state.items()))
+    report.accountability = summary(engine, issues=ids if plan else None,
+                                    until=local(at).date())
+    return report

@@ -252,15 +252,27 @@ def check_readable(db: Database, actor: Any, issue: Issue, *, history: bool = Fa
 
 def cleared_on(db: Database, issue: Issue, registry: Registry) -> str | None:
     """The Asia/Shanghai date the issue entered its current completed state, if it is in one."""
-    spec = registry.get(issue.definition_id, issue.definition_version).states[issue.state]
-    if not spec.completed:
-        return None
+    return cleared_dates(db, registry, [issue]).get(issue.id)
+
+
+def cleared_dates(db: Database, registry: Registry, issues: list[Issue]) -> dict[int, str]:
+    """销号日期 of those ``issues`` in a completed state: the Asia/Shanghai day they entered it,
+    or for one imported from a ledger the date the ledger gives (payload ``cleared_on``)."""
+    wanted = {i.id: i.state for i in issues if registry.get(
+        i.definition_id, i.definition_version).states[i.state].completed}
+    found: dict[int, str] = {}
+    ids = list(wanted)
     with db.session() as session:
-        at = session.scalar(select(IssueEvent.at).where(
-            IssueEvent.issue_id == issue.id, IssueEvent.to_state == issue.state,
-            or_(IssueEvent.from_state.is_(None), IssueEvent.from_state != issue.state))
-            .order_by(IssueEvent.seq.desc()).limit(1))
-    return local(at).date().isoformat() if at else None
+        for start in range(0, len(ids), 500):
+            for event in session.scalars(
+                    select(IssueEvent).where(IssueEvent.issue_id.in_(ids[start:start + 500]))
+                    .order_by(IssueEvent.issue_id, IssueEvent.seq)):
+                if event.to_state != wanted[event.issue_id] or \
+                        event.from_state == event.to_state:
+                    continue
+                found[event.issue_id] = (event.payload or {}).get("cleared_on") or \
+                    local(event.at).date().isoformat()
+    return found
 
 
 def public_view(db: Database, issue: Issue, registry: Registry,

@@ -45,8 +45,11 @@ from workflow.models import (
     IssueEvent,
     Milestone,
     Notification,
+    Person,
+    Plan,
     ProgressReport,
     Timer,
+    Unit,
 )
 from workflow.timers import (
     CANCELLED,
@@ -77,6 +80,10 @@ NOTIFICATION_COLUMNS = ["dedupe_key", "issue_id", "timer_id", "kind", "level", "
                         "next_attempt_at", "created_at"]
 ISSUE_COLUMNS = [c.key for c in ISSUES.columns if c.key != "id"]
 EVENT_COLUMNS = [c.key for c in EVENTS.columns if c.key != "id"]
+# The facts of an issue that a ledger import may change (整改情况清单 columns).
+FACT_COLUMNS = ("category", "title", "target", "measures", "leader", "lead_unit", "unit",
+                "responsible_units", "cooperating_units", "acceptance_unit", "deadline_at",
+                "long_term", "progress_note")
 TIMER_COLUMNS = ["issue_id", "state", "kind", "level", "rank", "deadline_at", "due_at", "status",
                  "attempts", "created_at"]
 
@@ -282,6 +289,18 @@ class WriteStatements:
             select(ISSUES.c.id, ISSUES.c.unit, ISSUES.c.state, ISSUES.c.definition_id,
                    ISSUES.c.definition_version)
             .where(ISSUES.c.parent_id == bindparam("issue_id")).order_by(ISSUES.c.id))
+        self.update_facts = sql(
+            update(ISSUES).where(ISSUES.c.id == bindparam("issue_id"))
+            .values(**{column: bindparam(f"new_{column}") for column in FACT_COLUMNS}))
+        self.insert_unit_if_new = sql(
+            upsert(Unit.__table__).on_conflict_do_nothing(index_elements=["name"]),
+            ["name", "parent"])
+        self.insert_person_if_new = sql(
+            upsert(Person.__table__).on_conflict_do_nothing(index_elements=["name"]),
+            ["name", "title", "rank", "unit", "roles", "sectors"])
+        self.insert_plan_if_new = sql(
+            upsert(Plan.__table__).on_conflict_do_nothing(index_elements=["name"]),
+            ["name", "inspection", "issued_on", "categories"])
         self.insert_record = sql(insert(RECORDS).returning(RECORDS.c.id), RECORD_COLUMNS)
         self.insert_record_issue = sql(insert(RECORD_ISSUES), ["record_id", "issue_id"])
         self.select_proposal = sql(

@@ -1,0 +1,144 @@
+"""The monthly briefing (月度调度): progress at the month's end, a burn-down chart of open
+issues per week, the red and black lists of units (红黑榜), the items under 重点督办 and the
+accountability decided that month; written as Markdown and HTML with the chart as PNG.
+"""
+
+from __future__ import annotations
+
+import calendar
+import html
+import re
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+from workflow.accountability import records
+from workflow.clock import local
+from workflow.engine import Engine, deadline_instant
+from workflow.errors import InputError
+from workflow.reports import ProgressReport, progress_report, states_at
+
+MONTH = re.compile(r"^(\d{4})-(\d{2})$")
+BURN_DOWN_WEEKS = 26
+RANKED = 5  # units on each list
+
+
+def _month(text: str) -> tuple[date, date]:
+    match = MONTH.match(text)
+    if not match or not 1 <= int(match[2]) <= 12:
+        raise InputError(f"--month {text!r}: write the month as YYYY-MM, e.g. 2021-03")
+    year, month = int(match[1]), int(match[2])
+    return date(year, month, 1), date(year, month, calendar.monthrange(year, month)[1])
+
+
+def burn_down(engine: Engine, end: date, *, plan: str | None = None,
+              weeks: int = BURN_DOWN_WEEKS) -> list[tuple[date, int]]:
+    """(week's last day, open issues at its end) for the weeks up to ``end``, oldest first."""
+    points = []
+    for back in range(weeks - 1, -1, -1):
+        day = end - timedelta(days=7 * back)
+        at = min(deadline_instant(day), engine.clock.now())
+        open_count = 0
+        for issue, state in states_at(engine, at, plan=plan):
+            spec = engine.registry.get(issue.definition_id, issue.definition_version)
+            open_count += not spec.states[state].completed
+        points.append((day, open_count))
+    while len(points) > 1 and points[0][1] == 0:  # before the plan began
+        points.pop(0)
+    return points
+
+
+def ranking(report: ProgressReport) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """红榜 (best completion, nothing overdue) and 黑榜 (highest overdue rate) of units."""
+    rows = [{"unit": unit, "total": t.total, "cleared": t.cleared, "overdue": t.overdue,
+             "completion": round(100 * t.cleared / t.total, 1) if t.total else 0.0,
+             "overdue_rate": round(100 * t.overdue / t.total, 1) if t.total else 0.0}
+            for unit, t in report.by_unit.items()]
+    red = sorted((r for r in rows if r["overdue"] == 0),
+                 key=lambda r: (-r["completion"], -r["total"], r["unit"]))[:RANKED]
+    black = sorted((r for r in rows if r["overdue"] > 0),
+                   key=lambda r: (-r["overdue_rate"], -r["overdue"], r["unit"]))[:RANKED]
+    return red, black
+
+
+def _chart(points: list[tuple[date, int]], path: Path, month: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot
+
+    figure, axes = pyplot.subplots(figsize=(8, 3.5), dpi=100)
+    axes.plot([p[0] for p in points], [p[1] for p in points], marker="o")
+    axes.set_title(f"Open issues per week, up to {month}")
+    axes.set_ylabel("open issues")
+    axes.set_ylim(bottom=0)
+    axes.grid(alpha=0.3)
+    figure.autofmt_xdate()
+    figure.tight_layout()
+    figure.savefig(path)
+    pyplot.close(figure)
+
+
+def write_monthly(engine: Engine, *, month: str, out: Path,
+                  plan: str | None = None) -> list[Path]:
+    """Write 月度调度-YYYY-MM.md, .html and burndown-YYYY-MM.png into ``out``."""
+    first, last = _month(month)
+    report = progress_report(engine, plan=plan, as_of=last)
+    points = burn_down(engine, last, plan=plan)
+    red, black = ranking(report)
+    at = report.as_of
+    key_items = [(issue, state) for issue, state in states_at(engine, at, plan=plan)
+                 if issue.key_supervision and not engine.registry.get(
+                     issue.definition_id, issue.definition_version).states[state].completed]
+    new_records = [r for r in records(engine)
+                   if first.isoformat() <= r["decided_on"] <= last.isoformat()]
+    out.mkdir(parents=True, exist_ok=True)
+    chart = out / f"burndown-{month}.png"
+    _chart(points, chart, month)
+    year, number = first.year, first.month
+    sections: list[tuple[str, list[str], list[list[Any]]]] = [
+        ("红榜 (completion, nothing overdue)", ["责任单位", "总数", "已完成", "完成率%"],
+         [[r["unit"], r["total"], r["cleared"], r["completion"]] for r in red]),
+        ("黑榜 (overdue rate)", ["责任单位", "总数", "超期", "超期率%"],
+         [[r["unit"], r["total"], r["overdue"], r["overdue_rate"]] for r in black]),
+        ("重点督办", ["序号", "问题", "责任单位", "整改时限"],
+         [[i.number or i.id, i.title, "、".join(i.responsible_units or []) or i.unit or "",
+           local(i.deadline_at).date().isoformat() if i.deadline_at else "长期坚持"]
+          for i, _ in key_items]),
+        ("本月问责", ["问责对象", "类型", "职级", "问责方式", "决定机关", "决定日期"],
+         [[r["subject"], r["subject_type_label"], r["rank_label"] or "",
+           "、".join(r["method_labels"]), r["decided_by"], r["decided_on"]]
+          for r in new_records]),
+        ("超期未完成", ["序号", "问题", "责任单位", "整改时限", "超期天数"],
+         [[i["number"] or i["id"], i["title"], i["unit"] or "", i["deadline"],
+           i["days_overdue"]] for i in report.overdue_items]),
+    ]
+    title = f"{plan or ''}整改工作月度调度（{year}年{number}月）"
+    md = [f"# {title}", "", report.summary_zh(), "", report.accountability_zh(), "",
+          f"![open issues per week]({chart.name})"]
+    page = [f"<!doctype html><html lang=\"zh-CN\"><head><meta charset=\"utf-8\"><title>"
+            f"{html.escape(title)}</title><style>body{{font-family:sans-serif;margin:2em}}"
+            "table{border-collapse:collapse}td,th{border:1px solid #999;padding:4px 8px}"
+            "th{background:#d9e1f2}</style></head><body>", f"<h1>{html.escape(title)}</h1>",
+            f"<p>{html.escape(report.summary_zh())}</p>",
+            f"<p>{html.escape(report.accountability_zh())}</p>",
+            f"<img src=\"{chart.name}\" alt=\"open issues per week\">"]
+    for heading, headers, rows in sections:
+        md += ["", f"## {heading}", ""]
+        page.append(f"<h2>{html.escape(heading)}</h2>")
+        if not rows:
+            md.append("—")
+            page.append("<p>—</p>")
+            continue
+        md += ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+        md += ["| " + " | ".join(str(c).replace("|", "｜") for c in row) + " |" for row in rows]
+        page.append("<table><tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in headers)
+                    + "</tr>" + "".join("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>"
+                                                         for c in row) + "</tr>"
+                                        for row in rows) + "</table>")
+    page.append("</body></html>")
+    markdown = out / f"月度调度-{month}.md"
+    markdown.write_text("\n".join(md) + "\n", encoding="utf-8")
+    page_path = out / f"月度调度-{month}.html"
+    page_path.write_text("\n".join(page) + "\n", encoding="utf-8")
+    return [markdown, page_path, chart]

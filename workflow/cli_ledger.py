@@ -1,0 +1,153 @@
+"""`rectify ledger import|export` and `rectify report progress|monthly|public`."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from workflow.cli import (
+    ActorName,
+    RoleName,
+    _actor,
+    _engine,
+    _parse_date,
+    _print_json,
+    console,
+    errors,
+    reports_errors,
+)
+from workflow.errors import InputError
+
+ledger_app = typer.Typer(help="The ledger (台账): Excel import and export.", no_args_is_help=True)
+report_app = typer.Typer(help="Reports: progress (整改进展), monthly briefing (月度调度), public "
+                              "disclosure (信息公开).", no_args_is_help=True)
+
+PlanOption = Annotated[str | None, typer.Option(help="Only this plan (整改方案).")]
+
+
+@ledger_app.command("import")
+@reports_errors
+def ledger_import(
+    file: Annotated[Path, typer.Argument(help="The ledger: .xlsx (sheet 整改情况清单, or the "
+                                               "first sheet; optional sheet 问责情况) or .csv.")],
+    plan: Annotated[str, typer.Option(help="The plan (整改方案) the rows belong to; created "
+                                           "when new. Re-importing a plan updates by 序号.")],
+    sheet: Annotated[str | None, typer.Option(help="Read this sheet instead.")] = None,
+    actor: ActorName = "整改办", role: RoleName = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result (or the problems) "
+                                                         "as JSON.")] = False,
+) -> None:
+    """Import an Excel or CSV ledger, all or nothing: any bad row means nothing is imported,
+    and every bad row is listed with its row, column and what is expected."""
+    from workflow.ledger import LedgerError, import_ledger
+
+    engine = _engine()
+    who = _actor(actor, role)
+    with Progress(TextColumn("importing {task.description}"), BarColumn(),
+                  MofNCompleteColumn(), TimeElapsedColumn(), console=errors,
+                  disable=as_json, transient=True) as bar:
+        task = bar.add_task(file.name, total=None)
+
+        def step(rows: int, total: int | None) -> None:
+            bar.update(task, completed=rows, total=total)
+
+        try:
+            result = import_ledger(engine, file, plan=plan, actor=who, sheet=sheet,
+                                   on_progress=step)
+        except LedgerError as exc:
+            if as_json:
+                _print_json({"imported": False,
+                             "problems": [p.as_dict() for p in exc.problems]})
+                raise typer.Exit(2) from None
+            raise
+    if as_json:
+        _print_json({"imported": True, **result.as_dict()})
+        return
+    console.print(f"{file.name} → {plan}: {result.rows} rows; {result.created} created, "
+                  f"{result.updated} updated, {result.unchanged} unchanged; accountability "
+                  f"{result.accountability_added} added, {result.accountability_unchanged} "
+                  f"already recorded; {result.units_added} new units, {result.people_added} "
+                  f"new people" + ("; plan created" if result.plan_created else ""))
+    if result.ignored_columns:
+        console.print(f"columns not imported: {', '.join(result.ignored_columns)}")
+
+
+@ledger_app.command("export")
+@reports_errors
+def ledger_export(
+    file: Annotated[Path, typer.Argument(help="The .xlsx file to write.")],
+    plan: PlanOption = None,
+    state: Annotated[str | None, typer.Option(help="Only issues in this state (key).")] = None,
+    unit: Annotated[str | None, typer.Option(help="Only issues of this unit.")] = None,
+) -> None:
+    """Write the ledger as xlsx: the official columns plus light, days overdue, last monthly
+    report and clearance date; a second sheet with the accountability records."""
+    from workflow.ledger import export_ledger
+
+    if file.suffix.lower() != ".xlsx":
+        raise InputError(f"{file.name}: the ledger is written as .xlsx; name the file *.xlsx")
+    count = export_ledger(_engine(), file, plan=plan, state=state, unit=unit)
+    console.print(f"{count} issue(s) written to {file}")
+
+
+def _as_of(text: str | None) -> date | None:
+    return _parse_date(text, "--as-of")
+
+
+@report_app.command("progress")
+@reports_errors
+def report_progress(
+    plan: PlanOption = None,
+    as_of: Annotated[str | None, typer.Option(help="As recorded at the end of this day "
+                                                   "(YYYY-MM-DD, Asia/Shanghai); default "
+                                                   "now.")] = None,
+    output: Annotated[str, typer.Option("--format", help="text, json or md.")] = "text",
+) -> None:
+    """Progress (整改进展): totals by state, category, unit and leader, the overdue list, the
+    accountability figures and the summary sentences officials write."""
+    from workflow.reports import progress_report
+
+    if output not in ("text", "json", "md"):
+        raise InputError(f"--format {output!r}: allowed: text, json, md")
+    report = progress_report(_engine(), plan=plan, as_of=_as_of(as_of))
+    if output == "json":
+        typer.echo(json.dumps(report.as_dict(), ensure_ascii=False, indent=2))
+    else:
+        typer.echo(report.markdown() if output == "md" else report.text())
+
+
+@report_app.command("monthly")
+@reports_errors
+def report_monthly(
+    month: Annotated[str, typer.Option(help="The month, YYYY-MM.")],
+    out: Annotated[Path, typer.Option(help="Directory for the Markdown, HTML and chart.")] =
+    Path("."),
+    plan: PlanOption = None,
+) -> None:
+    """The monthly briefing (月度调度) as Markdown and HTML with a burn-down chart (PNG): open
+    issues per week, red/black ranking of units, items under 重点督办, new accountability."""
+    from workflow.briefing import write_monthly
+
+    paths = write_monthly(_engine(), month=month, out=out, plan=plan)
+    for path in paths:
+        console.print(f"written: {path}")
+
+
+@report_app.command("public")
+@reports_errors
+def report_public(
+    out: Annotated[Path, typer.Option(help="Directory for 信息公开.html and 信息公开.xlsx.")] =
+    Path("."),
+    plan: PlanOption = None,
+) -> None:
+    """The disclosure list (信息公开): 序号, 问题, 整改措施, 责任单位, 整改时限, 整改状态 and
+    销号日期 only, as HTML and xlsx."""
+    from workflow.disclosure import write_public
+
+    for path in write_public(_engine(), out=out, plan=plan):
+        console.print(f"written: {path}")
