@@ -143,9 +143,10 @@ def test_export_then_reimport_round_trips_every_field(engine: Engine, clock: Fro
     exported = tmp_path / "台账.xlsx"
     assert export_ledger(engine, exported, plan=PLAN) == sample_counts()["rows"]
 
-    # When the export is imported into another database
+    # When the export is imported into another database (read by a child process, as a
+    # large file would be)
     other = other_engine(tmp_path, clock)
-    result = import_ledger(other, exported, plan=PLAN, actor=OFFICE)
+    result = import_ledger(other, exported, plan=PLAN, actor=OFFICE, parallel=True)
     assert result.created == sample_counts()["rows"]
     assert set(result.ignored_columns) == set()
 
@@ -292,15 +293,16 @@ def test_only_the_office_imports(engine: Engine, tmp_path: Path) -> None:
         import_ledger(engine, path, plan=PLAN, actor=UNIT)
 
 
-def test_ten_thousand_rows_with_one_bad_row_at_the_end(tmp_path: Path,
-                                                       clock: FrozenClock) -> None:
+@pytest.mark.parametrize("parallel", [False, True], ids=["in-process", "child-reader"])
+def test_ten_thousand_rows_with_one_bad_row_at_the_end(tmp_path: Path, clock: FrozenClock,
+                                                       parallel: bool) -> None:
     engine = other_engine(tmp_path, clock)
     rows = good_rows(10_000)
     rows[-1][10] = "2020年13月"
     path = write_book(tmp_path / "big.xlsx", rows)
     before = snapshot(engine.db)
     with pytest.raises(LedgerError) as refused:
-        import_ledger(engine, path, plan=PLAN, actor=OFFICE)
+        import_ledger(engine, path, plan=PLAN, actor=OFFICE, parallel=parallel)
     assert [str(p) for p in refused.value.problems] == [
         "整改情况清单 row 10001, 整改时限: '2020年13月' is not a date; write 2020-12-31, "
         "2020/12/31, 2020年12月31日, 2020年12月, 2020年6月底, 2020年底 or 长期坚持"]

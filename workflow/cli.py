@@ -828,9 +828,28 @@ def demo(keep: Annotated[Path | None, typer.Option(help="Keep the demo database 
         report = verify_history(engine.db)
         console.print(f"history verified: {report.issues} issues, {report.events} events, "
                       f"{'intact' if report.ok else report.problem}")
+        _demo_sample_ledger(engine)
         if keep:
             console.print(f"demo database kept in {workdir / 'demo.db'}")
         engine.db.dispose()
+
+
+def _demo_sample_ledger(engine: Engine) -> None:
+    """The demo's second part: the sample ledger of examples/huaibei-2019 imported, and the
+    progress report officials write from it."""
+    from workflow.ledger import import_ledger
+    from workflow.reports import progress_report
+
+    sample = Path(__file__).resolve().parent.parent / "examples" / "huaibei-2019" / \
+        "ledger.xlsx"
+    plan = "淮北市整改方案（示例台账）"
+    console.rule(f"rectify ledger import {sample.parent.name}/{sample.name} (示例数据)")
+    result = import_ledger(engine, sample, plan=plan, actor=Actor("市整改办", "office"))
+    console.print(f"  {result.created} issues and {result.accountability_added} "
+                  "accountability records imported")
+    report = progress_report(engine, plan=plan)
+    console.print(f"  {report.summary_zh()}", highlight=False)
+    console.print(f"  {report.accountability_zh()}", highlight=False)
 
 
 if __name__ == "__main__":

@@ -53,6 +53,7 @@ IMPORT_ROLES = ("office",)
 LONG_TERM = "长期坚持"
 HEADER_SEARCH_ROWS = 10  # a title may stand above the header row
 UNIT_SEPARATORS = re.compile(r"[、，,;；/\n]+")
+PARALLEL_FROM_BYTES = 2_000_000  # larger files are read in a child process
 DATE_FORMS = "2020-12-31, 2020/12/31, 2020年12月31日, 2020年12月, 2020年6月底, 2020年底"
 
 
@@ -370,6 +371,192 @@ def _boolean(value: Any) -> bool:
 # ---- import -------------------------------------------------------------------------------
 
 @dataclass
+class _Batch:
+    """Rows parsed by the reader: (row, issue, state, 销号日期) and the problems found."""
+
+    items: list[tuple[int, NewIssue, str, date | None]] = field(default_factory=list)
+    problems: list[RowProblem] = field(default_factory=list)
+    read: int = 0  # rows read so far
+    total: int | None = None  # rows in the sheet, when known
+    # In the last batch: what the whole sheet named.
+    done: bool = False
+    rows: int = 0
+    ignored: list[str] = field(default_factory=list)
+    categories: list[str] = field(default_factory=list)
+    units: list[str] = field(default_factory=list)
+    leaders: list[str] = field(default_factory=list)
+
+
+@dataclass
+class _IssueReader:
+    """Reads and checks the issues' sheet; sends batches of parsed rows. It needs no database,
+    so a large file is read in a child process while the parent writes."""
+
+    path: Path
+    sheet: str | None
+    plan: str
+    plan_categories: list[str] | None
+    states: dict[str, str]  # header key of a state's key or label → state key
+    state_labels: str
+    initial: str
+    ref: str
+    batch_size: int = 500
+
+    def batches(self) -> Iterator[_Batch]:
+        book = Workbook(self.path)
+        try:
+            name = self.sheet
+            if name is None and ISSUE_SHEET in book.sheet_names:
+                name = ISSUE_SHEET
+            sheet = book.sheet(name)
+            batch = _Batch(total=sheet.total)
+            header = _find_header(sheet, ISSUE_COLUMNS, batch.problems)
+            if header is None or batch.problems:
+                batch.done = True
+                yield batch
+                return
+            number, index, batch.ignored = header
+            seen: dict[str, int] = {}
+            categories: dict[str, None] = {}
+            units: dict[str, None] = {}
+            leaders: dict[str, None] = {}
+            rows = 0
+            for row, values in sheet.rows:
+                if not any(v is not None and str(v).strip() for v in values):
+                    continue  # a blank line
+                rows += 1
+                cells = {key: values[i] if i < len(values) else None
+                         for i, key in index.items()}
+                parsed = self._parse(sheet.name, row, cells, batch.problems, seen)
+                if parsed is not None:
+                    batch.items.append(parsed)
+                    new = parsed[1]
+                    if new.category:
+                        categories.setdefault(new.category)
+                    for unit in (new.lead_unit, *new.all_responsible_units(),
+                                 *new.cooperating_units, new.acceptance_unit):
+                        if unit:
+                            units.setdefault(unit)
+                    if new.leader:
+                        leaders.setdefault(new.leader)
+                if len(batch.items) >= self.batch_size or len(batch.problems) >= \
+                        self.batch_size:
+                    batch.read = row
+                    yield batch
+                    batch = _Batch(total=sheet.total)
+            if rows == 0:
+                batch.problems.append(RowProblem(sheet.name, None, None, None,
+                                                 f"no rows under the header (row {number})"))
+            batch.read, batch.done, batch.rows = sheet.total or rows, True, rows
+            batch.categories, batch.units = list(categories), list(units)
+            batch.leaders = list(leaders)
+            yield batch
+        finally:
+            book.close()
+
+    def _parse(self, sheet: str, row: int, cells: dict[str, Any], problems: list[RowProblem],
+               seen: dict[str, int]) -> tuple[int, NewIssue, str, date | None] | None:
+        bad = len(problems)
+
+        def problem(key: str, value: Any, expected: str) -> None:
+            label = next(c.label for c in ISSUE_COLUMNS if c.key == key)
+            problems.append(RowProblem(sheet, row, label, value, expected))
+
+        for column in ISSUE_COLUMNS:
+            if column.required and _text(cells.get(column.key)) is None:
+                problem(column.key, None, "is empty; it is required")
+        number = _text(cells.get("number"))
+        if number is not None:
+            if number in seen:
+                problem("number", number, f"repeats the 序号 of row {seen[number]}; each "
+                                          "row needs its own 序号")
+            else:
+                seen[number] = row
+        deadline, long_term = None, False
+        raw_deadline = cells.get("deadline")
+        if _text(raw_deadline) is not None:
+            try:
+                deadline, long_term = parse_deadline(raw_deadline)
+            except ValueError:
+                problem("deadline", raw_deadline, f"is not a date; write {DATE_FORMS} or "
+                                                  f"{LONG_TERM}")
+        state = self.initial
+        raw_state = _text(cells.get("state"))
+        if raw_state is not None:
+            found = self.states.get(_header_key(raw_state))
+            if found is None:
+                problem("state", raw_state, f"is not a state of {self.ref}; allowed: "
+                                            f"{self.state_labels}")
+            else:
+                state = found
+        cleared_on = None
+        raw_cleared = cells.get("cleared_on")
+        if _text(raw_cleared) is not None:
+            try:
+                cleared_on = parse_date(raw_cleared, whole=True)
+            except ValueError:
+                problem("cleared_on", raw_cleared, "is not a date; write 2020-12-31, "
+                                                   "2020/12/31 or 2020年12月31日")
+        category = _text(cells.get("category"))
+        if category is not None and self.plan_categories \
+                and category not in self.plan_categories:
+            problem("category", category, f"is not a category of plan {self.plan!r}; "
+                                          f"allowed: {'、'.join(self.plan_categories)}")
+        if len(problems) > bad:
+            return None
+        units = _names(cells.get("responsible_units"))
+        return row, NewIssue(
+            title=str(_text(cells.get("title"))), plan=self.plan, number=number,
+            category=category, target=_text(cells.get("target")),
+            measures=_text(cells.get("measures")), leader=_text(cells.get("leader")),
+            lead_unit=_text(cells.get("lead_unit")), unit=units[0] if units else None,
+            responsible_units=tuple(units[1:]), deadline=deadline, long_term=long_term,
+            cooperating_units=tuple(_names(cells.get("cooperating_units"))),
+            acceptance_unit=_text(cells.get("acceptance_unit")),
+            progress_note=_text(cells.get("progress"))), state, cleared_on
+
+
+def _read_in_child(reader: _IssueReader, queue: Any) -> None:
+    """The child process: send each batch, or the file-level error that stopped it."""
+    try:
+        for batch in reader.batches():
+            queue.put(batch)
+    except InputError as exc:
+        queue.put(InputError(str(exc)))
+    except BaseException as exc:  # anything else: say what, so the parent can report it
+        queue.put(InputError(f"{reader.path.name}: reading failed: {exc!r}"))
+
+
+def _batches_from_child(reader: _IssueReader) -> Iterator[_Batch]:
+    """The reader's batches, read in a child process (a core of its own) so that the parent
+    writes while the next rows are parsed."""
+    import multiprocessing
+    import queue as queues
+
+    context = multiprocessing.get_context("spawn")
+    channel = context.Queue(maxsize=8)
+    child = context.Process(target=_read_in_child, args=(reader, channel), daemon=True)
+    child.start()
+    try:
+        while True:
+            try:
+                item = channel.get(timeout=1.0)
+            except queues.Empty:
+                if not child.is_alive():
+                    raise InputError(f"{reader.path.name}: the reader stopped (exit code "
+                                     f"{child.exitcode})") from None
+                continue
+            if isinstance(item, InputError):
+                raise item
+            yield item
+            if item.done:
+                return
+    finally:
+        child.kill() if child.is_alive() else None
+        child.join()
+
+
+@dataclass
 class _Existing:
     id: int
     version: int
@@ -386,8 +573,10 @@ class _Existing:
 class _Importer:
     def __init__(self, engine: Engine, path: Path, plan: str, actor: Actor,
                  definition: str, sheet: str | None,
-                 on_progress: Callable[[int, int | None], None] | None):
+                 on_progress: Callable[[int, int | None], None] | None,
+                 parallel: bool | None):
         self.engine = engine
+        self.parallel = parallel
         self.path = path
         self.plan = plan
         self.actor = actor
@@ -406,7 +595,6 @@ class _Importer:
         self.problems: list[RowProblem] = []
         self.result = ImportResult()
         self.numbers: dict[str, int] = {}  # 序号 → issue id, this plan
-        self.seen: dict[str, int] = {}  # 序号 → row number, this file
         self.units: dict[str, None] = {}
         self.leaders: dict[str, None] = {}
         self.categories: dict[str, None] = {}
@@ -424,11 +612,8 @@ class _Importer:
                 plan = session.scalar(select(Plan).where(Plan.name == self.plan))
                 self.plan_categories = list(plan.categories) if plan else None
                 existing = self._existing(session)
-            sheet_name = self.sheet_name
-            if sheet_name is None and ISSUE_SHEET in book.sheet_names:
-                sheet_name = ISSUE_SHEET
             with self.sql.transaction() as cursor:  # rolled back by the LedgerError
-                self._issues(cursor, book.sheet(sheet_name), existing)
+                self._issues(cursor, existing)
                 if not self.problems and book.is_xlsx \
                         and ACCOUNTABILITY_SHEET in book.sheet_names:
                     self._accountability(cursor, book.sheet(ACCOUNTABILITY_SHEET))
@@ -450,98 +635,28 @@ class _Importer:
             self.numbers[str(issue.number)] = issue.id
         return found
 
-    def _issues(self, cursor: Any, sheet: Sheet, existing: dict[str, _Existing]) -> None:
-        header = _find_header(sheet, ISSUE_COLUMNS, self.problems)
-        if header is None or self.problems:
-            return
-        number, index, ignored = header
-        self.result.ignored_columns = ignored
-        last_report = 0
-        for row_number, values in sheet.rows:
-            if not any(v is not None and str(v).strip() for v in values):
-                continue  # blank line
-            cells = {key: values[i] if i < len(values) else None for i, key in index.items()}
-            parsed = self._parse_issue(sheet.name, row_number, cells)
-            self.result.rows += 1
-            if parsed is not None and not self.problems:
-                self._write_issue(cursor, row_number, *parsed, existing=existing)
-            if self.on_progress and row_number - last_report >= 500:
-                self.on_progress(row_number, sheet.total)
-                last_report = row_number
-        if self.on_progress:
-            self.on_progress(sheet.total or self.result.rows, sheet.total)
-        if self.result.rows == 0:
-            self.problems.append(RowProblem(sheet.name, None, None, None,
-                                            f"no rows under the header (row {number})"))
-
-    def _parse_issue(self, sheet: str, row: int, cells: dict[str, Any],
-                     ) -> tuple[NewIssue, str, date | None] | None:
-        bad = len(self.problems)
-
-        def problem(key: str, value: Any, expected: str) -> None:
-            label = next(c.label for c in ISSUE_COLUMNS if c.key == key)
-            self.problems.append(RowProblem(sheet, row, label, value, expected))
-
-        for column in ISSUE_COLUMNS:
-            if column.required and _text(cells.get(column.key)) is None:
-                problem(column.key, None, "is empty; it is required")
-        number = _text(cells.get("number"))
-        if number is not None:
-            if number in self.seen:
-                problem("number", number, f"repeats the 序号 of row {self.seen[number]}; each "
-                                          "row needs its own 序号")
-            else:
-                self.seen[number] = row
-        deadline, long_term = None, False
-        raw_deadline = cells.get("deadline")
-        if _text(raw_deadline) is not None:
-            try:
-                deadline, long_term = parse_deadline(raw_deadline)
-            except ValueError:
-                problem("deadline", raw_deadline, f"is not a date; write {DATE_FORMS} or "
-                                                  f"{LONG_TERM}")
-        state = self.compiled.definition.initial
-        raw_state = _text(cells.get("state"))
-        if raw_state is not None:
-            found = self.states.get(_header_key(raw_state))
-            if found is None:
-                problem("state", raw_state, f"is not a state of "
-                                            f"{self.compiled.definition.ref}; allowed: "
-                                            f"{self.state_labels}")
-            else:
-                state = found
-        cleared_on = None
-        raw_cleared = cells.get("cleared_on")
-        if _text(raw_cleared) is not None:
-            try:
-                cleared_on = parse_date(raw_cleared, whole=True)
-            except ValueError:
-                problem("cleared_on", raw_cleared, "is not a date; write 2020-12-31, "
-                                                   "2020/12/31 or 2020年12月31日")
-        category = _text(cells.get("category"))
-        if category is not None:
-            if self.plan_categories and category not in self.plan_categories:
-                problem("category", category, f"is not a category of plan {self.plan!r}; "
-                                              f"allowed: {'、'.join(self.plan_categories)}")
-            self.categories.setdefault(category)
-        if len(self.problems) > bad:
-            return None
-        units = _names(cells.get("responsible_units"))
-        new = NewIssue(
-            title=str(_text(cells.get("title"))), plan=self.plan, number=number,
-            category=category, target=_text(cells.get("target")),
-            measures=_text(cells.get("measures")), leader=_text(cells.get("leader")),
-            lead_unit=_text(cells.get("lead_unit")), unit=units[0] if units else None,
-            responsible_units=tuple(units[1:]), deadline=deadline, long_term=long_term,
-            cooperating_units=tuple(_names(cells.get("cooperating_units"))),
-            acceptance_unit=_text(cells.get("acceptance_unit")),
-            progress_note=_text(cells.get("progress")))
-        for name in (new.lead_unit, *units, *new.cooperating_units, new.acceptance_unit):
-            if name:
-                self.units.setdefault(name)
-        if new.leader:
-            self.leaders.setdefault(new.leader)
-        return new, state, cleared_on
+    def _issues(self, cursor: Any, existing: dict[str, _Existing]) -> None:
+        definition = self.compiled.definition
+        reader = _IssueReader(self.path, self.sheet_name, self.plan, self.plan_categories,
+                              self.states, self.state_labels, definition.initial,
+                              definition.ref)
+        parallel = self.parallel
+        if parallel is None:
+            parallel = self.path.stat().st_size >= PARALLEL_FROM_BYTES
+        batches = _batches_from_child(reader) if parallel else reader.batches()
+        for batch in batches:
+            self.problems += batch.problems
+            if not self.problems:
+                for row, new, state, cleared_on in batch.items:
+                    self._write_issue(cursor, row, new, state, cleared_on, existing=existing)
+            if self.on_progress:
+                self.on_progress(batch.read, batch.total)
+            if batch.done:
+                self.result.rows = batch.rows
+                self.result.ignored_columns = batch.ignored
+                self.categories = dict.fromkeys(batch.categories)
+                self.units = dict.fromkeys(batch.units)
+                self.leaders = dict.fromkeys(batch.leaders)
 
     def _payload(self, row: int, state: str, cleared_on: date | None) -> dict[str, Any]:
         payload: dict[str, Any] = {"source": self.path.name, "row": row}
@@ -724,7 +839,7 @@ class _Importer:
 def import_ledger(engine: Engine, path: Path, *, plan: str, actor: Actor,
                   definition: str = "rectification", sheet: str | None = None,
                   on_progress: Callable[[int, int | None], None] | None = None,
-                  ) -> ImportResult:
+                  parallel: bool | None = None) -> ImportResult:
     """Import a ledger file into ``plan`` (all or nothing).
 
     Args:
@@ -735,13 +850,16 @@ def import_ledger(engine: Engine, path: Path, *, plan: str, actor: Actor,
         definition: the definition new issues start on (its latest version).
         sheet: the issues' sheet (default 整改情况清单, else the first sheet).
         on_progress: called now and then with (rows read, rows in the sheet or None).
+        parallel: read the file in a child process while writing (default: for files of
+            ``PARALLEL_FROM_BYTES`` or more).
 
     Raises:
         LedgerError: bad rows, each named; nothing was written.
         InputError: not a workbook, no such sheet, no plan name.
         ActionDeniedError: the actor's role may not import.
     """
-    return _Importer(engine, path, plan, actor, definition, sheet, on_progress).run()
+    return _Importer(engine, path, plan, actor, definition, sheet, on_progress,
+                     parallel).run()
 
 
 # ---- export -------------------------------------------------------------------------------
