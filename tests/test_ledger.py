@@ -25,7 +25,8 @@ from workflow.engine import Engine
 from workflow.errors import ActionDeniedError, InputError
 from workflow.evidence import EvidenceStore
 from workflow.history import verify
-from workflow.ledger import ISSUE_COLUMNS, LedgerError, export_ledger, import_ledger, parse_date
+from workflow.ledger import LedgerError, export_ledger, import_ledger
+from workflow.ledger_read import ISSUE_COLUMNS, parse_date
 from workflow.migrate import upgrade
 from workflow.models import (
     AccountabilityRecord,

@@ -15,12 +15,7 @@ changed fields) and leaves unchanged rows alone.
 
 from __future__ import annotations
 
-import calendar
-import csv
-import io
-import re
-import zipfile
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
@@ -37,6 +32,27 @@ from workflow.accountability import (
 )
 from workflow.engine import Actor, Engine, NewIssue, deadline_instant
 from workflow.errors import ActionDeniedError, InputError
+from workflow.ledger_read import (
+    ACCOUNTABILITY_COLUMNS,
+    ACCOUNTABILITY_SHEET,
+    EXPORT_COLUMNS,
+    ISSUE_COLUMNS,
+    ISSUE_SHEET,
+    LONG_TERM,
+    PARALLEL_FROM_BYTES,
+    IssueReader,
+    RowProblem,
+    Sheet,
+    Workbook,
+    batches_from_child,
+    cell_boolean,
+    cell_names,
+    cell_text,
+    column_letter,
+    find_header,
+    header_key,
+    parse_date,
+)
 from workflow.models import (
     AccountabilityIssue,
     AccountabilityRecord,
@@ -46,92 +62,8 @@ from workflow.models import (
 )
 from workflow.statements import FACT_COLUMNS, Due, EventDraft
 
-ISSUE_SHEET = "整改情况清单"
-ACCOUNTABILITY_SHEET = "问责情况"
 IMPORT_TRIGGER = "import"
 IMPORT_ROLES = ("office",)
-LONG_TERM = "长期坚持"
-HEADER_SEARCH_ROWS = 10  # a title may stand above the header row
-UNIT_SEPARATORS = re.compile(r"[、，,;；/\n]+")
-PARALLEL_FROM_BYTES = 2_000_000  # larger files are read in a child process
-DATE_FORMS = "2020-12-31, 2020/12/31, 2020年12月31日, 2020年12月, 2020年6月底, 2020年底"
-
-
-@dataclass(frozen=True)
-class Column:
-    key: str
-    label: str  # the official Chinese header
-    aliases: tuple[str, ...] = ()
-    required: bool = False
-
-    def names(self) -> set[str]:
-        return {_header_key(name) for name in (self.label, self.key, *self.aliases)}
-
-
-ISSUE_COLUMNS = (
-    Column("number", "序号", ("no", "no.", "number"), required=True),
-    Column("category", "问题类别", ("category",)),
-    Column("title", "反馈问题", ("problem", "title", "issue", "问题"), required=True),
-    Column("target", "整改目标", ("target", "goal")),
-    Column("measures", "整改措施", ("measures", "tasks", "整改任务")),
-    Column("leader", "责任领导", ("leader", "supervising leader", "包保领导")),
-    Column("lead_unit", "牵头单位", ("lead unit",)),
-    Column("responsible_units", "责任单位", ("responsible units", "responsible unit"),
-           required=True),
-    Column("cooperating_units", "配合单位", ("cooperating units",)),
-    Column("acceptance_unit", "验收单位", ("acceptance unit", "牵头验收单位")),
-    Column("deadline", "整改时限", ("deadline",), required=True),
-    Column("progress", "整改进展", ("progress",)),
-    Column("state", "整改状态", ("state", "status")),
-    Column("cleared_on", "销号日期", ("cleared on", "clearance date")),
-)
-# Columns the export adds for reading; an import of an exported file passes over them.
-EXPORT_COLUMNS = (
-    Column("light", "警示灯", ("light",)),
-    Column("days_overdue", "超期天数", ("days overdue",)),
-    Column("last_report", "最近月报", ("last progress", "last report")),
-)
-ACCOUNTABILITY_COLUMNS = (
-    Column("subject", "问责对象", ("subject",), required=True),
-    Column("subject_type", "对象类型", ("subject type", "type"), required=True),
-    Column("unit", "所在单位", ("unit", "单位")),
-    Column("rank", "职级", ("rank",)),
-    Column("methods", "问责方式", ("methods", "method"), required=True),
-    Column("issues", "关联问题序号", ("issues", "linked issues", "关联问题"), required=True),
-    Column("decided_by", "决定机关", ("decided by",), required=True),
-    Column("decided_on", "决定日期", ("decided on", "date"), required=True),
-    Column("disclosed", "是否公开", ("disclosed",)),
-    Column("source", "移交问题清单", ("source", "来源")),
-)
-YES = {"是", "公开", "yes", "y", "true", "1"}
-NO = {"否", "不公开", "no", "n", "false", "0", ""}
-
-
-def _header_key(text: str) -> str:
-    return re.sub(r"\s+", "", text).lower()
-
-
-@dataclass(frozen=True)
-class RowProblem:
-    """One bad cell (or a bad sheet, when ``row`` is None)."""
-
-    sheet: str
-    row: int | None
-    column: str | None
-    value: Any
-    expected: str
-
-    def __str__(self) -> str:
-        where = self.sheet + (f" row {self.row}" if self.row is not None else "")
-        if self.column:
-            where += f", {self.column}"
-        shown = "" if self.value is None else f" {str(self.value)[:60]!r}"
-        return f"{where}:{shown} {self.expected}".replace(": ", ": ", 1)
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"sheet": self.sheet, "row": self.row, "column": self.column,
-                "value": None if self.value is None else str(self.value),
-                "expected": self.expected}
 
 
 class LedgerError(InputError):
@@ -162,398 +94,6 @@ class ImportResult:
 
     def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
-
-
-# ---- reading ------------------------------------------------------------------------------
-
-@dataclass
-class Sheet:
-    """A sheet's rows as (row number, cell values), streamed; ``total`` when known."""
-
-    name: str
-    rows: Iterator[tuple[int, tuple[Any, ...]]]
-    total: int | None
-
-
-class Workbook:
-    """An xlsx workbook (read-only, streamed) or a CSV file (one sheet)."""
-
-    def __init__(self, path: Path):
-        self.path = path
-        self._book: Any = None
-        suffix = path.suffix.lower()
-        if not path.is_file():
-            raise InputError(f"{path}: no such file")
-        if suffix == ".csv":
-            return
-        if suffix not in (".xlsx", ".xlsm") or not zipfile.is_zipfile(path):
-            kind = "an old .xls workbook" if suffix == ".xls" else f"not an xlsx file ({suffix})"
-            raise InputError(f"{path.name}: {kind}; give an .xlsx workbook (Excel 2007 or "
-                             "later: 另存为 .xlsx) or a UTF-8 / GB18030 .csv file")
-        from openpyxl import load_workbook
-
-        try:
-            self._book = load_workbook(path, read_only=True, data_only=True)
-        except Exception as exc:  # a broken or non-workbook zip
-            raise InputError(f"{path.name}: cannot be read as an xlsx workbook ({exc}); "
-                             "give an .xlsx workbook or a .csv file") from None
-
-    @property
-    def is_xlsx(self) -> bool:
-        return self._book is not None
-
-    @property
-    def sheet_names(self) -> list[str]:
-        return list(self._book.sheetnames) if self._book is not None else [self.path.stem]
-
-    def sheet(self, name: str | None) -> Sheet:
-        """The named sheet, or the first one when ``name`` is None."""
-        if self._book is None:
-            return Sheet(self.path.stem, self._csv_rows(), None)
-        if name is None:
-            name = self.sheet_names[0]
-        elif name not in self._book.sheetnames:
-            raise InputError(f"{self.path.name} has no sheet {name!r}; its sheets: "
-                             f"{', '.join(self._book.sheetnames)}")
-        sheet = self._book[name]
-        total = sheet.max_row if isinstance(sheet.max_row, int) else None
-        rows = enumerate(sheet.iter_rows(values_only=True), start=1)
-        return Sheet(name, rows, total)
-
-    def _csv_rows(self) -> Iterator[tuple[int, tuple[Any, ...]]]:
-        raw = self.path.read_bytes()
-        for encoding in ("utf-8-sig", "gb18030"):
-            try:
-                text = raw.decode(encoding)
-                break
-            except UnicodeDecodeError:
-                continue
-        else:  # pragma: no cover - gb18030 decodes any byte string
-            raise InputError(f"{self.path.name}: not UTF-8 or GB18030 text")
-        for number, row in enumerate(csv.reader(io.StringIO(text, newline="")), start=1):
-            yield number, tuple(row)
-
-    def close(self) -> None:
-        if self._book is not None:
-            self._book.close()
-
-
-def _find_header(sheet: Sheet, columns: Sequence[Column], problems: list[RowProblem],
-                 ) -> tuple[int, dict[int, str], list[str]] | None:
-    """The header row: its number, column index → key, and headers not understood."""
-    first = columns[0]
-    known = {name: column.key for column in (*columns, *EXPORT_COLUMNS)
-             for name in column.names()}
-    for number, values in sheet.rows:
-        cells = ["" if v is None else str(v).strip() for v in values]
-        if not any(_header_key(c) in first.names() for c in cells):
-            if number >= HEADER_SEARCH_ROWS:
-                break
-            continue
-        last = max(i for i, c in enumerate(cells) if c)
-        index: dict[int, str] = {}
-        ignored: list[str] = []
-        for position, cell in enumerate(cells[:last + 1]):
-            letter = _column_letter(position)
-            if not cell:
-                problems.append(RowProblem(
-                    sheet.name, number, f"column {letter}", None,
-                    "empty header cell between named columns (merged header cells?); the "
-                    "header must be one row with one column name per cell"))
-                continue
-            key = known.get(_header_key(cell))
-            if key is None:
-                ignored.append(cell)
-            elif key in index.values():
-                problems.append(RowProblem(sheet.name, number, f"column {letter}", cell,
-                                           "repeats a column named before it"))
-            else:
-                index[position] = key
-        missing = [c.label for c in columns if c.required and c.key not in index.values()]
-        if missing:
-            problems.append(RowProblem(
-                sheet.name, number, None, None,
-                f"missing required column(s) {', '.join(missing)}; the header has "
-                f"{', '.join(c for c in cells if c)}; expected: " + _expected(columns)))
-        return number, index, ignored
-    problems.append(RowProblem(
-        sheet.name, None, None, None,
-        f"no header row with {first.label} in its first {HEADER_SEARCH_ROWS} rows; expected a "
-        f"{sheet.name if sheet.name in (ISSUE_SHEET, ACCOUNTABILITY_SHEET) else ISSUE_SHEET} "
-        f"sheet with the columns " + _expected(columns)))
-    return None
-
-
-def _expected(columns: Sequence[Column]) -> str:
-    return " · ".join(c.label + ("*" if c.required else "") for c in columns) + \
-        " (* required)"
-
-
-def _column_letter(position: int) -> str:
-    from openpyxl.utils import get_column_letter
-
-    return get_column_letter(position + 1)
-
-
-# ---- cell values --------------------------------------------------------------------------
-
-def _text(value: Any) -> str | None:
-    if value is None:
-        return None
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)
-    if isinstance(value, datetime):
-        value = value.date()
-    if isinstance(value, date):
-        return value.isoformat()
-    text = str(value).strip()
-    return text or None
-
-
-def _names(value: Any) -> list[str]:
-    text = _text(value)
-    if not text:
-        return []
-    return list(dict.fromkeys(n.strip() for n in UNIT_SEPARATORS.split(text) if n.strip()))
-
-
-def _day(year: int, month: int, day: int | None) -> date:
-    return date(year, month, day or calendar.monthrange(year, month)[1])
-
-
-_FULL_DATE = re.compile(r"^(\d{4})\s*[-/.年]\s*(\d{1,2})\s*[-/.月]\s*(\d{1,2})\s*日?$")
-_MONTH = re.compile(r"^(\d{4})\s*[-/.年]\s*(\d{1,2})\s*月?\s*(底|末|份)?$")
-_YEAR_END = re.compile(r"^(\d{4})\s*年\s*(底|末|内|年底)$")
-_HALF = re.compile(r"^(\d{4})\s*年\s*(上半年|下半年)(底|末)?$")
-
-
-def parse_date(value: Any, *, whole: bool = False) -> date:
-    """A date as officials type it: 2020-12-31, 2020/12/31, 2020.12.31, 2020年12月31日, or
-    (unless ``whole``) the end of a month or year: 2020年12月, 2020年6月底, 2020年底.
-
-    Raises:
-        ValueError: not one of these forms.
-    """
-    if isinstance(value, datetime):
-        return value.date()
-    if isinstance(value, date):
-        return value
-    text = str(value).strip()
-    if match := _FULL_DATE.match(text):
-        year, month, day = (int(g) for g in match.groups())
-        return date(year, month, day)
-    if not whole:
-        if match := _MONTH.match(text):
-            return _day(int(match[1]), int(match[2]), None)
-        if match := _YEAR_END.match(text):
-            return date(int(match[1]), 12, 31)
-        if match := _HALF.match(text):
-            return _day(int(match[1]), 6 if match[2] == "上半年" else 12, None)
-    raise ValueError(text)
-
-
-def parse_deadline(value: Any) -> tuple[date | None, bool]:
-    """整改时限: (date, False), or (None, True) for 长期坚持."""
-    if isinstance(value, str) and value.strip() in (LONG_TERM, "长期", "long-term", "long term"):
-        return None, True
-    return parse_date(value), False
-
-
-def _boolean(value: Any) -> bool:
-    text = (_text(value) or "").lower()
-    if text in YES:
-        return True
-    if text in NO:
-        return False
-    raise ValueError(text)
-
-
-# ---- import -------------------------------------------------------------------------------
-
-@dataclass
-class _Batch:
-    """Rows parsed by the reader: (row, issue, state, 销号日期) and the problems found."""
-
-    items: list[tuple[int, NewIssue, str, date | None]] = field(default_factory=list)
-    problems: list[RowProblem] = field(default_factory=list)
-    read: int = 0  # rows read so far
-    total: int | None = None  # rows in the sheet, when known
-    # In the last batch: what the whole sheet named.
-    done: bool = False
-    rows: int = 0
-    ignored: list[str] = field(default_factory=list)
-    categories: list[str] = field(default_factory=list)
-    units: list[str] = field(default_factory=list)
-    leaders: list[str] = field(default_factory=list)
-
-
-@dataclass
-class _IssueReader:
-    """Reads and checks the issues' sheet; sends batches of parsed rows. It needs no database,
-    so a large file is read in a child process while the parent writes."""
-
-    path: Path
-    sheet: str | None
-    plan: str
-    plan_categories: list[str] | None
-    states: dict[str, str]  # header key of a state's key or label → state key
-    state_labels: str
-    initial: str
-    ref: str
-    batch_size: int = 500
-
-    def batches(self) -> Iterator[_Batch]:
-        book = Workbook(self.path)
-        try:
-            name = self.sheet
-            if name is None and ISSUE_SHEET in book.sheet_names:
-                name = ISSUE_SHEET
-            sheet = book.sheet(name)
-            batch = _Batch(total=sheet.total)
-            header = _find_header(sheet, ISSUE_COLUMNS, batch.problems)
-            if header is None or batch.problems:
-                batch.done = True
-                yield batch
-                return
-            number, index, batch.ignored = header
-            seen: dict[str, int] = {}
-            categories: dict[str, None] = {}
-            units: dict[str, None] = {}
-            leaders: dict[str, None] = {}
-            rows = 0
-            for row, values in sheet.rows:
-                if not any(v is not None and str(v).strip() for v in values):
-                    continue  # a blank line
-                rows += 1
-                cells = {key: values[i] if i < len(values) else None
-                         for i, key in index.items()}
-                parsed = self._parse(sheet.name, row, cells, batch.problems, seen)
-                if parsed is not None:
-                    batch.items.append(parsed)
-                    new = parsed[1]
-                    if new.category:
-                        categories.setdefault(new.category)
-                    for unit in (new.lead_unit, *new.all_responsible_units(),
-                                 *new.cooperating_units, new.acceptance_unit):
-                        if unit:
-                            units.setdefault(unit)
-                    if new.leader:
-                        leaders.setdefault(new.leader)
-                if len(batch.items) >= self.batch_size or len(batch.problems) >= \
-                        self.batch_size:
-                    batch.read = row
-                    yield batch
-                    batch = _Batch(total=sheet.total)
-            if rows == 0:
-                batch.problems.append(RowProblem(sheet.name, None, None, None,
-                                                 f"no rows under the header (row {number})"))
-            batch.read, batch.done, batch.rows = sheet.total or rows, True, rows
-            batch.categories, batch.units = list(categories), list(units)
-            batch.leaders = list(leaders)
-            yield batch
-        finally:
-            book.close()
-
-    def _parse(self, sheet: str, row: int, cells: dict[str, Any], problems: list[RowProblem],
-               seen: dict[str, int]) -> tuple[int, NewIssue, str, date | None] | None:
-        bad = len(problems)
-
-        def problem(key: str, value: Any, expected: str) -> None:
-            label = next(c.label for c in ISSUE_COLUMNS if c.key == key)
-            problems.append(RowProblem(sheet, row, label, value, expected))
-
-        for column in ISSUE_COLUMNS:
-            if column.required and _text(cells.get(column.key)) is None:
-                problem(column.key, None, "is empty; it is required")
-        number = _text(cells.get("number"))
-        if number is not None:
-            if number in seen:
-                problem("number", number, f"repeats the 序号 of row {seen[number]}; each "
-                                          "row needs its own 序号")
-            else:
-                seen[number] = row
-        deadline, long_term = None, False
-        raw_deadline = cells.get("deadline")
-        if _text(raw_deadline) is not None:
-            try:
-                deadline, long_term = parse_deadline(raw_deadline)
-            except ValueError:
-                problem("deadline", raw_deadline, f"is not a date; write {DATE_FORMS} or "
-                                                  f"{LONG_TERM}")
-        state = self.initial
-        raw_state = _text(cells.get("state"))
-        if raw_state is not None:
-            found = self.states.get(_header_key(raw_state))
-            if found is None:
-                problem("state", raw_state, f"is not a state of {self.ref}; allowed: "
-                                            f"{self.state_labels}")
-            else:
-                state = found
-        cleared_on = None
-        raw_cleared = cells.get("cleared_on")
-        if _text(raw_cleared) is not None:
-            try:
-                cleared_on = parse_date(raw_cleared, whole=True)
-            except ValueError:
-                problem("cleared_on", raw_cleared, "is not a date; write 2020-12-31, "
-                                                   "2020/12/31 or 2020年12月31日")
-        category = _text(cells.get("category"))
-        if category is not None and self.plan_categories \
-                and category not in self.plan_categories:
-            problem("category", category, f"is not a category of plan {self.plan!r}; "
-                                          f"allowed: {'、'.join(self.plan_categories)}")
-        if len(problems) > bad:
-            return None
-        units = _names(cells.get("responsible_units"))
-        return row, NewIssue(
-            title=str(_text(cells.get("title"))), plan=self.plan, number=number,
-            category=category, target=_text(cells.get("target")),
-            measures=_text(cells.get("measures")), leader=_text(cells.get("leader")),
-            lead_unit=_text(cells.get("lead_unit")), unit=units[0] if units else None,
-            responsible_units=tuple(units[1:]), deadline=deadline, long_term=long_term,
-            cooperating_units=tuple(_names(cells.get("cooperating_units"))),
-            acceptance_unit=_text(cells.get("acceptance_unit")),
-            progress_note=_text(cells.get("progress"))), state, cleared_on
-
-
-def _read_in_child(reader: _IssueReader, queue: Any) -> None:
-    """The child process: send each batch, or the file-level error that stopped it."""
-    try:
-        for batch in reader.batches():
-            queue.put(batch)
-    except InputError as exc:
-        queue.put(InputError(str(exc)))
-    except BaseException as exc:  # anything else: say what, so the parent can report it
-        queue.put(InputError(f"{reader.path.name}: reading failed: {exc!r}"))
-
-
-def _batches_from_child(reader: _IssueReader) -> Iterator[_Batch]:
-    """The reader's batches, read in a child process (a core of its own) so that the parent
-    writes while the next rows are parsed."""
-    import multiprocessing
-    import queue as queues
-
-    context = multiprocessing.get_context("spawn")
-    channel = context.Queue(maxsize=8)
-    child = context.Process(target=_read_in_child, args=(reader, channel), daemon=True)
-    child.start()
-    try:
-        while True:
-            try:
-                item = channel.get(timeout=1.0)
-            except queues.Empty:
-                if not child.is_alive():
-                    raise InputError(f"{reader.path.name}: the reader stopped (exit code "
-                                     f"{child.exitcode})") from None
-                continue
-            if isinstance(item, InputError):
-                raise item
-            yield item
-            if item.done:
-                return
-    finally:
-        child.kill() if child.is_alive() else None
-        child.join()
 
 
 @dataclass
@@ -590,7 +130,7 @@ class _Importer:
         self.states: dict[str, str] = {}
         for spec in states:
             for name in (spec.key, spec.label_zh, spec.label_en):
-                self.states[_header_key(name)] = spec.key
+                self.states[header_key(name)] = spec.key
         self.state_labels = "、".join(spec.label_zh for spec in states)
         self.problems: list[RowProblem] = []
         self.result = ImportResult()
@@ -637,18 +177,19 @@ class _Importer:
 
     def _issues(self, cursor: Any, existing: dict[str, _Existing]) -> None:
         definition = self.compiled.definition
-        reader = _IssueReader(self.path, self.sheet_name, self.plan, self.plan_categories,
+        reader = IssueReader(self.path, self.sheet_name, self.plan, self.plan_categories,
                               self.states, self.state_labels, definition.initial,
                               definition.ref)
         parallel = self.parallel
         if parallel is None:
             parallel = self.path.stat().st_size >= PARALLEL_FROM_BYTES
-        batches = _batches_from_child(reader) if parallel else reader.batches()
+        batches = batches_from_child(reader) if parallel else reader.batches()
         for batch in batches:
             self.problems += batch.problems
             if not self.problems:
-                for row, new, state, cleared_on in batch.items:
-                    self._write_issue(cursor, row, new, state, cleared_on, existing=existing)
+                for row, fields, state, cleared_on in batch.items:
+                    self._write_issue(cursor, row, NewIssue(**fields), state, cleared_on,
+                                      existing=existing)
             if self.on_progress:
                 self.on_progress(batch.read, batch.total)
             if batch.done:
@@ -721,7 +262,7 @@ class _Importer:
         self.result.updated += 1
 
     def _accountability(self, cursor: Any, sheet: Sheet) -> None:
-        header = _find_header(sheet, ACCOUNTABILITY_COLUMNS, self.problems)
+        header = find_header(sheet, ACCOUNTABILITY_COLUMNS, self.problems)
         if header is None or self.problems:
             return
         _number, index, _ignored = header
@@ -764,14 +305,14 @@ class _Importer:
             self.problems.append(RowProblem(sheet, row, label, value, expected))
 
         for column in ACCOUNTABILITY_COLUMNS:
-            if column.required and _text(cells.get(column.key)) is None:
+            if column.required and cell_text(cells.get(column.key)) is None:
                 problem(column.key, None, "is empty; it is required")
-        subject_type = _text(cells.get("subject_type"))
+        subject_type = cell_text(cells.get("subject_type"))
         if subject_type and subject_type not in SUBJECT_TYPES.values() \
                 and subject_type not in SUBJECT_TYPES:
             problem("subject_type", subject_type,
                     f"is not a subject type; allowed: {'、'.join(SUBJECT_TYPES.values())}")
-        rank = _text(cells.get("rank"))
+        rank = cell_text(cells.get("rank"))
         if rank:
             from workflow.accountability import rank_key
 
@@ -783,20 +324,20 @@ class _Importer:
         elif subject_type in ("领导干部", "cadre"):
             problem("rank", None, f"is empty; a cadre (领导干部) needs one of "
                                   f"{'、'.join(RANKS.values())}")
-        methods = _names(cells.get("methods"))
+        methods = cell_names(cells.get("methods"))
         unknown = [m for m in methods if m not in METHODS.values() and m not in METHODS]
         if unknown:
             problem("methods", "、".join(unknown),
                     f"is not a method; allowed: {'、'.join(METHODS.values())}")
         issues: list[int] = []
-        for number in _names(cells.get("issues")):
+        for number in cell_names(cells.get("issues")):
             if number not in self.numbers:
                 problem("issues", number, f"is not a 序号 of plan {self.plan!r}")
             else:
                 issues.append(self.numbers[number])
         decided_on = None
         raw_date = cells.get("decided_on")
-        if _text(raw_date) is not None:
+        if cell_text(raw_date) is not None:
             try:
                 decided_on = parse_date(raw_date, whole=True)
             except ValueError:
@@ -804,16 +345,16 @@ class _Importer:
                                                 "or 2020年12月31日")
         disclosed = False
         try:
-            disclosed = _boolean(cells.get("disclosed"))
+            disclosed = cell_boolean(cells.get("disclosed"))
         except ValueError:
             problem("disclosed", cells.get("disclosed"), "write 是 or 否")
         if len(self.problems) > bad or decided_on is None:
             return None
         return NewAccountability(
-            subject_type=str(subject_type), subject=str(_text(cells.get("subject"))),
-            methods=methods, decided_by=str(_text(cells.get("decided_by"))),
-            decided_on=decided_on, issues=issues, rank=rank, unit=_text(cells.get("unit")),
-            source=_text(cells.get("source")), disclosed=disclosed)
+            subject_type=str(subject_type), subject=str(cell_text(cells.get("subject"))),
+            methods=methods, decided_by=str(cell_text(cells.get("decided_by"))),
+            decided_on=decided_on, issues=issues, rank=rank, unit=cell_text(cells.get("unit")),
+            source=cell_text(cells.get("source")), disclosed=disclosed)
 
     def _directory(self, cursor: Any, *, plan_exists: bool) -> None:
         sql = self.sql
@@ -902,7 +443,7 @@ def export_ledger(engine: Engine, path: Path, *, plan: str | None = None,
     labels = [c.label for c in ISSUE_COLUMNS] + [c.label for c in EXPORT_COLUMNS]
     widths = [6, 14, 40, 30, 40, 10, 16, 20, 16, 16, 12, 30, 10, 12, 8, 8, 30]
     for position, width in enumerate(widths):
-        sheet.column_dimensions[_column_letter(position)].width = width
+        sheet.column_dimensions[column_letter(position)].width = width
     sheet.freeze_panes = "A2"
     header(sheet, labels)
     for issue in issues:
@@ -923,7 +464,7 @@ def export_ledger(engine: Engine, path: Path, *, plan: str | None = None,
                 cell.alignment = wrap
             row.append(cell)
         sheet.append(row)
-    sheet.auto_filter.ref = f"A1:{_column_letter(len(labels) - 1)}{len(issues) + 1}"
+    sheet.auto_filter.ref = f"A1:{column_letter(len(labels) - 1)}{len(issues) + 1}"
 
     numbers = {i.id: i.number for i in issues}
     second = book.create_sheet(ACCOUNTABILITY_SHEET)
@@ -939,7 +480,7 @@ def export_ledger(engine: Engine, path: Path, *, plan: str | None = None,
                        "、".join(str(n) for n in linked), item["decided_by"],
                        item["decided_on"], "是" if item["disclosed"] else "否", item["source"]])
         written += 1
-    second.auto_filter.ref = f"A1:{_column_letter(len(ACCOUNTABILITY_COLUMNS) - 1)}" \
+    second.auto_filter.ref = f"A1:{column_letter(len(ACCOUNTABILITY_COLUMNS) - 1)}" \
                              f"{written + 1}"
     path.parent.mkdir(parents=True, exist_ok=True)
     book.save(path)
