@@ -51,7 +51,7 @@ from workflow.ledger_read import (
     column_letter,
     find_header,
     header_key,
-    parse_date,
+    optional_date,
 )
 from workflow.models import (
     AccountabilityIssue,
@@ -335,14 +335,8 @@ class _Importer:
                 problem("issues", number, f"is not a 序号 of plan {self.plan!r}")
             else:
                 issues.append(self.numbers[number])
-        decided_on = None
-        raw_date = cells.get("decided_on")
-        if cell_text(raw_date) is not None:
-            try:
-                decided_on = parse_date(raw_date, whole=True)
-            except ValueError:
-                problem("decided_on", raw_date, "is not a date; write 2020-12-31, 2020/12/31 "
-                                                "or 2020年12月31日")
+        decided_on = optional_date(cells.get("decided_on"),
+                                   lambda value, expected: problem("decided_on", value, expected))
         disclosed = False
         try:
             disclosed = cell_boolean(cells.get("disclosed"))

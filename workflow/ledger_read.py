@@ -12,7 +12,7 @@ import csv
 import io
 import re
 import zipfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
@@ -294,6 +294,18 @@ def parse_date(value: Any, *, whole: bool = False) -> date:
     raise ValueError(text)
 
 
+def optional_date(value: Any, bad: Callable[[Any, str], None]) -> date | None:
+    """A cell holding a whole date, or None when it is empty; a bad one is reported through
+    ``bad(value, what is expected)`` and gives None."""
+    if cell_text(value) is None:
+        return None
+    try:
+        return parse_date(value, whole=True)
+    except ValueError:
+        bad(value, "is not a date; write 2020-12-31, 2020/12/31 or 2020年12月31日")
+        return None
+
+
 def parse_deadline(value: Any) -> tuple[date | None, bool]:
     """整改时限: (date, False), or (None, True) for 长期坚持."""
     if isinstance(value, str) and value.strip() in (LONG_TERM, "长期", "long-term", "long term"):
@@ -431,14 +443,8 @@ class IssueReader:
                                             f"{self.state_labels}")
             else:
                 state = found
-        cleared_on = None
-        raw_cleared = cells.get("cleared_on")
-        if cell_text(raw_cleared) is not None:
-            try:
-                cleared_on = parse_date(raw_cleared, whole=True)
-            except ValueError:
-                problem("cleared_on", raw_cleared, "is not a date; write 2020-12-31, "
-                                                   "2020/12/31 or 2020年12月31日")
+        cleared_on = optional_date(cells.get("cleared_on"),
+                                   lambda value, expected: problem("cleared_on", value, expected))
         category = cell_text(cells.get("category"))
         if category is not None and self.plan_categories \
                 and category not in self.plan_categories:
@@ -459,41 +465,58 @@ class IssueReader:
             "progress_note": cell_text(cells.get("progress"))}, state, cleared_on
 
 
-def read_in_child(reader: IssueReader, queue: Any) -> None:
-    """The child process: send each batch, or the file-level error that stopped it."""
-    try:
-        for batch in reader.batches():
-            queue.put(batch)
-    except InputError as exc:
-        queue.put(InputError(str(exc)))
-    except BaseException as exc:  # anything else: say what, so the parent can report it
-        queue.put(InputError(f"{reader.path.name}: reading failed: {exc!r}"))
-
-
 def batches_from_child(reader: IssueReader) -> Iterator[Batch]:
-    """The reader's batches, read in a child process (a core of its own) so that the parent
-    writes while the next rows are parsed."""
-    import multiprocessing
-    import queue as queues
+    """The reader's batches, read by a child process (``python -m workflow.ledger_read``, on a
+    core of its own) while the caller writes. The pipe's buffer keeps the child a few batches
+    ahead at most, so memory stays flat however long the file."""
+    import pickle
+    import subprocess
+    import sys
 
-    context = multiprocessing.get_context("spawn")
-    channel = context.Queue(maxsize=8)
-    child = context.Process(target=read_in_child, args=(reader, channel), daemon=True)
-    child.start()
+    child = subprocess.Popen([sys.executable, "-m", "workflow.ledger_read"],
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE)
+    assert child.stdin is not None and child.stdout is not None
     try:
+        pickle.dump(reader, child.stdin)
+        child.stdin.close()
         while True:
             try:
-                item = channel.get(timeout=1.0)
-            except queues.Empty:
-                if not child.is_alive():
-                    raise InputError(f"{reader.path.name}: the reader stopped (exit code "
-                                     f"{child.exitcode})") from None
-                continue
+                item = pickle.load(child.stdout)
+            except EOFError:
+                child.wait()
+                detail = (child.stderr.read().decode(errors="replace").strip().splitlines()
+                          if child.stderr else [])
+                raise InputError(f"{reader.path.name}: the reader stopped (exit code "
+                                 f"{child.returncode}): {detail[-1] if detail else ''}") \
+                    from None
             if isinstance(item, InputError):
                 raise item
             yield item
             if item.done:
                 return
     finally:
-        child.kill() if child.is_alive() else None
-        child.join()
+        if child.poll() is None:
+            child.kill()
+        child.wait()
+
+
+def _serve_batches() -> None:
+    """The child: read an IssueReader from stdin, write its batches (or the file-level error
+    that stopped it) to stdout, pickled."""
+    import pickle
+    import sys
+
+    reader = pickle.load(sys.stdin.buffer)
+    out = sys.stdout.buffer
+    try:
+        for batch in reader.batches():
+            pickle.dump(batch, out, protocol=pickle.HIGHEST_PROTOCOL)
+            out.flush()
+    except InputError as exc:
+        pickle.dump(InputError(str(exc)), out)
+        out.flush()
+
+
+if __name__ == "__main__":
+    _serve_batches()
