@@ -2,7 +2,7 @@
 
 序号, 问题, 整改措施, 责任单位, 整改时限, 整改状态 and 销号日期, nothing else: no leaders, no
 contacts, no internal notes or progress text, no evidence, no history. The rows come from
-``service.public_view``, the same projection the public role reads.
+``service.public_views``, the same projection the public role reads.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from typing import Any
 from jinja2 import Environment
 
 from workflow.engine import Engine
-from workflow.service import IssueFilter, list_issues, public_view
+from workflow.service import IssueFilter, list_issues, public_views
 
 # (view key, column header) in the order published.
 PUBLIC_COLUMNS = (("number", "序号"), ("title", "问题"), ("measures", "整改措施"),
@@ -37,8 +37,7 @@ def public_rows(engine: Engine, *, plan: str | None = None) -> list[list[Any]]:
     issues = [i for i in list_issues(engine.db, engine.registry, IssueFilter(plan=plan),
                                      now=now) if i.parent_id is None]
     rows = []
-    for issue in issues:
-        view = public_view(engine.db, issue, engine.registry, now)
+    for view in public_views(engine.db, issues, engine.registry, now):
         view["units"] = "、".join(view["responsible_units"]) or view["unit"] or ""
         view["deadline"] = "长期坚持" if view["long_term"] else view["deadline"]
         rows.append([view[key] if view[key] is not None else "" for key, _ in PUBLIC_COLUMNS])

@@ -412,7 +412,7 @@ def export_ledger(engine: Engine, path: Path, *, plan: str | None = None,
     from openpyxl.styles import Alignment, Font, PatternFill
 
     from workflow.accountability import records
-    from workflow.service import IssueFilter, cleared_dates, issue_view, list_issues
+    from workflow.service import IssueFilter, cleared_dates, issue_views, list_issues
 
     now = engine.clock.now()
     issues = [i for i in list_issues(engine.db, engine.registry,
@@ -440,8 +440,8 @@ def export_ledger(engine: Engine, path: Path, *, plan: str | None = None,
         sheet.column_dimensions[column_letter(position)].width = width
     sheet.freeze_panes = "A2"
     header(sheet, labels)
-    for issue in issues:
-        view = issue_view(engine.db, issue, engine.registry, now)
+    for issue, view in zip(issues, issue_views(engine.db, issues, engine.registry, now),
+                           strict=True):
         values = [
             _number_cell(issue.number), issue.category, issue.title, issue.target,
             issue.measures, issue.leader, issue.lead_unit,

@@ -361,11 +361,12 @@ class WriteStatements:
                  timers: list[PlannedTimer], now: datetime) -> None:
         """Write the planned timers of a state's deadline (one round trip)."""
         if timers:
+            deadline_at, created_at = self.time(deadline), self.time(now)
             cursor.executemany(self.insert_timer, [{
                 "issue_id": issue_id, "state": state, "kind": timer.kind, "level": timer.level,
-                "rank": timer.rank, "deadline_at": self.time(deadline),
+                "rank": timer.rank, "deadline_at": deadline_at,
                 "due_at": self.time(timer.due_at), "status": PENDING, "attempts": 0,
-                "created_at": self.time(now)} for timer in timers])
+                "created_at": created_at} for timer in timers])
 
     def entered_at(self, cursor: Any, issue_id: int, state: str, version: int) -> datetime:
         """When the issue last moved into ``state`` (or was created in it)."""
