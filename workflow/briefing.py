@@ -16,7 +16,7 @@ from workflow.accountability import records
 from workflow.clock import local
 from workflow.engine import Engine, deadline_instant
 from workflow.errors import InputError
-from workflow.reports import ProgressReport, progress_report, states_at
+from workflow.reports import ProgressReport, progress_report, state_counts_at, states_at
 
 MONTH = re.compile(r"^(\d{4})-(\d{2})$")
 BURN_DOWN_WEEKS = 26
@@ -38,11 +38,9 @@ def burn_down(engine: Engine, end: date, *, plan: str | None = None,
     for back in range(weeks - 1, -1, -1):
         day = end - timedelta(days=7 * back)
         at = min(deadline_instant(day), engine.clock.now())
-        open_count = 0
-        for issue, state in states_at(engine, at, plan=plan):
-            spec = engine.registry.get(issue.definition_id, issue.definition_version)
-            open_count += not spec.states[state].completed
-        points.append((day, open_count))
+        counts = state_counts_at(engine, at, plan=plan)
+        points.append((day, sum(n for (d, v, state), n in counts.items()
+                                if not engine.registry.get(d, v).states[state].completed)))
     while len(points) > 1 and points[0][1] == 0:  # before the plan began
         points.pop(0)
     return points

@@ -191,20 +191,45 @@ class ProgressReport(Progress):
         return "\n".join(lines) + "\n"
 
 
-def states_at(engine: Engine, at: datetime, *, plan: str | None = None) -> list[tuple[Issue, str]]:
-    """Each top-level issue (not a sub-task) that existed at ``at``, with the state its history
-    had reached then (its current state when ``at`` is now or later)."""
+# What a report reads of each issue (rows, not ORM objects: a report reads every issue).
+REPORT_COLUMNS = (Issue.id, Issue.number, Issue.title, Issue.category, Issue.leader,
+                  Issue.unit, Issue.lead_unit, Issue.responsible_units, Issue.deadline_at,
+                  Issue.definition_id, Issue.definition_version, Issue.key_supervision)
+
+
+def _as_of(query: Any, at: datetime | None, plan: str | None) -> Any:
+    """``query`` joined to each top-level issue's last event at or before ``at`` (``at``
+    None: the issues as they are, their ``state`` labelled ``to_state``)."""
+    if at is None:
+        query = query.select_from(Issue).where(Issue.parent_id.is_(None))
+        return query.where(Issue.plan == plan) if plan is not None else query
     last = (select(IssueEvent.issue_id, func.max(IssueEvent.seq).label("seq"))
             .where(IssueEvent.at <= at).group_by(IssueEvent.issue_id).subquery())
-    query = (select(Issue, IssueEvent.to_state)
-             .join(last, last.c.issue_id == Issue.id)
+    query = (query.select_from(Issue).join(last, last.c.issue_id == Issue.id)
              .join(IssueEvent, (IssueEvent.issue_id == Issue.id)
                    & (IssueEvent.seq == last.c.seq))
-             .where(Issue.parent_id.is_(None)).order_by(Issue.id))
-    if plan is not None:
-        query = query.where(Issue.plan == plan)
+             .where(Issue.parent_id.is_(None)))
+    return query.where(Issue.plan == plan) if plan is not None else query
+
+
+def states_at(engine: Engine, at: datetime | None, *,
+              plan: str | None = None) -> list[tuple[Any, str]]:
+    """Each top-level issue (not a sub-task) that existed at ``at`` (its ``REPORT_COLUMNS``),
+    with the state its history had reached then (``at`` None: its current state)."""
+    state = Issue.state.label("to_state") if at is None else IssueEvent.to_state
+    query = _as_of(select(*REPORT_COLUMNS, state), at, plan).order_by(Issue.id)
     with engine.db.session() as session:
-        return [(issue, state) for issue, state in session.execute(query).all()]
+        return [(row, row.to_state) for row in session.execute(query)]
+
+
+def state_counts_at(engine: Engine, at: datetime, *,
+                    plan: str | None = None) -> Counter[tuple[str, int, str]]:
+    """How many top-level issues were in each (definition, version, state) at ``at``."""
+    query = _as_of(select(Issue.definition_id, Issue.definition_version,
+                          IssueEvent.to_state, func.count()), at, plan).group_by(
+        Issue.definition_id, Issue.definition_version, IssueEvent.to_state)
+    with engine.db.session() as session:
+        return Counter({(d, v, state): n for d, v, state, n in session.execute(query)})
 
 
 def progress_report(engine: Engine, *, plan: str | None = None,
@@ -218,7 +243,7 @@ def progress_report(engine: Engine, *, plan: str | None = None,
     report = ProgressReport(as_of=at, plan=plan)
     by_state: Counter[str] = Counter()
     ids: set[int] = set()
-    for issue, state in states_at(engine, at, plan=plan):
+    for issue, state in states_at(engine, at if as_of else None, plan=plan):
         compiled = engine.registry.get(issue.definition_id, issue.definition_version)
         spec = compiled.states[state]
         ids.add(issue.id)
