@@ -54,6 +54,7 @@ app.conf.update(
     task_ignore_result=True,
     broker_connection_retry_on_startup=True,
     broker_connection_max_retries=None,
+    broker_transport="workers.redis_transport:Transport",  # kombu's, riding out outages
     broker_transport_options={"visibility_timeout": 3600},
     worker_hijack_root_logger=False,
     worker_send_task_events=True,
