@@ -6,7 +6,6 @@ accountability decided that month; written as Markdown and HTML with the chart a
 from __future__ import annotations
 
 import calendar
-import html
 import re
 from datetime import date, timedelta
 from pathlib import Path
@@ -16,7 +15,15 @@ from workflow.accountability import records
 from workflow.clock import local
 from workflow.engine import Engine, deadline_instant
 from workflow.errors import InputError
-from workflow.reports import ProgressReport, progress_report, state_counts_at, states_at
+from workflow.reports import (
+    Progress,
+    Section,
+    html_document,
+    markdown_document,
+    progress_report,
+    state_counts_at,
+    states_at,
+)
 
 MONTH = re.compile(r"^(\d{4})-(\d{2})$")
 BURN_DOWN_WEEKS = 26
@@ -46,11 +53,11 @@ def burn_down(engine: Engine, end: date, *, plan: str | None = None,
     return points
 
 
-def ranking(report: ProgressReport) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+def ranking(report: Progress) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """红榜 (best completion, nothing overdue) and 黑榜 (highest overdue rate) of units."""
     rows = [{"unit": unit, "total": t.total, "cleared": t.cleared, "overdue": t.overdue,
-             "completion": round(100 * t.cleared / t.total, 1) if t.total else 0.0,
-             "overdue_rate": round(100 * t.overdue / t.total, 1) if t.total else 0.0}
+             "completion": round(100 * t.completion, 1),
+             "overdue_rate": round(100 * t.overdue_rate, 1)}
             for unit, t in report.by_unit.items()]
     red = sorted((r for r in rows if r["overdue"] == 0),
                  key=lambda r: (-r["completion"], -r["total"], r["unit"]))[:RANKED]
@@ -93,8 +100,7 @@ def write_monthly(engine: Engine, *, month: str, out: Path,
     out.mkdir(parents=True, exist_ok=True)
     chart = out / f"burndown-{month}.png"
     _chart(points, chart, month)
-    year, number = first.year, first.month
-    sections: list[tuple[str, list[str], list[list[Any]]]] = [
+    sections: list[Section] = [
         ("红榜 (completion, nothing overdue)", ["责任单位", "总数", "已完成", "完成率%"],
          [[r["unit"], r["total"], r["cleared"], r["completion"]] for r in red]),
         ("黑榜 (overdue rate)", ["责任单位", "总数", "超期", "超期率%"],
@@ -107,36 +113,14 @@ def write_monthly(engine: Engine, *, month: str, out: Path,
          [[r["subject"], r["subject_type_label"], r["rank_label"] or "",
            "、".join(r["method_labels"]), r["decided_by"], r["decided_on"]]
           for r in new_records]),
-        ("超期未完成", ["序号", "问题", "责任单位", "整改时限", "超期天数"],
-         [[i["number"] or i["id"], i["title"], i["unit"] or "", i["deadline"],
-           i["days_overdue"]] for i in report.overdue_items]),
+        report.overdue_section(),
     ]
-    title = f"{plan or ''}整改工作月度调度（{year}年{number}月）"
-    md = [f"# {title}", "", report.summary_zh(), "", report.accountability_zh(), "",
-          f"![open issues per week]({chart.name})"]
-    page = [f"<!doctype html><html lang=\"zh-CN\"><head><meta charset=\"utf-8\"><title>"
-            f"{html.escape(title)}</title><style>body{{font-family:sans-serif;margin:2em}}"
-            "table{border-collapse:collapse}td,th{border:1px solid #999;padding:4px 8px}"
-            "th{background:#d9e1f2}</style></head><body>", f"<h1>{html.escape(title)}</h1>",
-            f"<p>{html.escape(report.summary_zh())}</p>",
-            f"<p>{html.escape(report.accountability_zh())}</p>",
-            f"<img src=\"{chart.name}\" alt=\"open issues per week\">"]
-    for heading, headers, rows in sections:
-        md += ["", f"## {heading}", ""]
-        page.append(f"<h2>{html.escape(heading)}</h2>")
-        if not rows:
-            md.append("—")
-            page.append("<p>—</p>")
-            continue
-        md += ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
-        md += ["| " + " | ".join(str(c).replace("|", "｜") for c in row) + " |" for row in rows]
-        page.append("<table><tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in headers)
-                    + "</tr>" + "".join("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>"
-                                                         for c in row) + "</tr>"
-                                        for row in rows) + "</table>")
-    page.append("</body></html>")
+    title = f"{plan or ''}整改工作月度调度（{first.year}年{first.month}月）"
+    paragraphs = [report.summary_zh(), report.accountability_zh()]
+    image = (chart.name, "open issues per week")
     markdown = out / f"月度调度-{month}.md"
-    markdown.write_text("\n".join(md) + "\n", encoding="utf-8")
-    page_path = out / f"月度调度-{month}.html"
-    page_path.write_text("\n".join(page) + "\n", encoding="utf-8")
-    return [markdown, page_path, chart]
+    markdown.write_text(markdown_document(title, paragraphs, sections, image=image),
+                        encoding="utf-8")
+    page = out / f"月度调度-{month}.html"
+    page.write_text(html_document(title, paragraphs, sections, image=image), encoding="utf-8")
+    return [markdown, page, chart]

@@ -10,38 +10,26 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from jinja2 import Environment
-
 from workflow.engine import Engine
-from workflow.service import IssueFilter, list_issues, public_views
+from workflow.reports import html_document
+from workflow.service import IssueFilter, list_issues, number_order, public_views
 
 # (view key, column header) in the order published.
 PUBLIC_COLUMNS = (("number", "序号"), ("title", "问题"), ("measures", "整改措施"),
                   ("units", "责任单位"), ("deadline", "整改时限"),
                   ("state_label_zh", "整改状态"), ("cleared_on", "销号日期"))
 
-_PAGE = Environment(autoescape=True).from_string("""<!doctype html>
-<html lang="zh-CN"><head><meta charset="utf-8"><title>{{ title }}</title>
-<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}
-td,th{border:1px solid #999;padding:4px 8px;vertical-align:top}th{background:#d9e1f2}</style>
-</head><body><h1>{{ title }}</h1>
-<table><thead><tr>{% for h in headers %}<th>{{ h }}</th>{% endfor %}</tr></thead><tbody>
-{% for row in rows %}<tr>{% for cell in row %}<td>{{ cell }}</td>{% endfor %}</tr>
-{% endfor %}</tbody></table></body></html>
-""")
-
-
 def public_rows(engine: Engine, *, plan: str | None = None) -> list[list[Any]]:
     """The published rows, one per top-level issue, in 序号 order."""
     now = engine.clock.now()
-    issues = [i for i in list_issues(engine.db, engine.registry, IssueFilter(plan=plan),
-                                     now=now) if i.parent_id is None]
+    issues = sorted((i for i in list_issues(engine.db, engine.registry,
+                                            IssueFilter(plan=plan), now=now)
+                     if i.parent_id is None), key=lambda i: (number_order(i.number), i.id))
     rows = []
     for view in public_views(engine.db, issues, engine.registry, now):
         view["units"] = "、".join(view["responsible_units"]) or view["unit"] or ""
         view["deadline"] = "长期坚持" if view["long_term"] else view["deadline"]
         rows.append([view[key] if view[key] is not None else "" for key, _ in PUBLIC_COLUMNS])
-    rows.sort(key=lambda r: (0, int(r[0])) if str(r[0]).isdigit() else (1, str(r[0])))
     return rows
 
 
@@ -55,7 +43,7 @@ def write_public(engine: Engine, *, out: Path, plan: str | None = None) -> list[
     title = f"{plan or ''}整改落实情况公开清单"
     out.mkdir(parents=True, exist_ok=True)
     html = out / "信息公开.html"
-    html.write_text(_PAGE.render(title=title, headers=headers, rows=rows), encoding="utf-8")
+    html.write_text(html_document(title, [], [("", headers, rows)]), encoding="utf-8")
     book = Workbook()
     sheet = book.active
     sheet.title = "信息公开"

@@ -412,13 +412,19 @@ def export_ledger(engine: Engine, path: Path, *, plan: str | None = None,
     from openpyxl.styles import Alignment, Font, PatternFill
 
     from workflow.accountability import records
-    from workflow.service import IssueFilter, cleared_dates, issue_views, list_issues
+    from workflow.service import (
+        IssueFilter,
+        cleared_dates,
+        issue_views,
+        list_issues,
+        number_order,
+    )
 
     now = engine.clock.now()
     issues = [i for i in list_issues(engine.db, engine.registry,
                                      IssueFilter(state=state, unit=unit, plan=plan), now=now)
               if i.parent_id is None]
-    issues.sort(key=lambda i: (i.plan or "", _sort_number(i.number), i.id))
+    issues.sort(key=lambda i: (i.plan or "", number_order(i.number), i.id))
     cleared = cleared_dates(engine.db, engine.registry, issues)
     reports = _last_reports(engine, [i.id for i in issues])
     book = XlsxWorkbook(write_only=True)
@@ -493,11 +499,6 @@ def _last_reports(engine: Engine, ids: list[int]) -> dict[int, str]:
                 percent = f"（{report.percent}%）" if report.percent is not None else ""
                 found[report.issue_id] = f"{report.month}：{report.text or ''}{percent}"
     return found
-
-
-def _sort_number(number: str | None) -> tuple[int, str]:
-    text = number or ""
-    return (int(text), "") if text.isdigit() else (10**9, text)
 
 
 def _number_cell(number: str | None) -> Any:

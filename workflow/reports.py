@@ -1,19 +1,23 @@
-"""Progress figures (整改进展) and the monthly progress report sent to the office.
+"""Progress figures (整改进展): the progress report, the documents built from it, and the
+monthly notice sent to the office.
 
-``progress`` counts issues by state, completed and overdue as of a moment; ``queue_monthly``
-puts the monthly briefing for the office into the outbox once per month (its dedupe key
-names the month, so a repeated run queues nothing).
+``progress_report`` counts the issues by state, category, unit and leader, completed and
+overdue, now or as recorded at the end of a day; ``queue_monthly`` puts the monthly notice
+for the office into the outbox once per month (its dedupe key names the month, so a repeated
+run queues nothing). ``markdown_document`` and ``html_document`` lay out the reports.
 """
 
 from __future__ import annotations
 
 import os
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import case, func, select
+from jinja2 import Environment
+from sqlalchemy import func, select
 
 from workflow.accountability import Summary
 from workflow.clock import local
@@ -22,92 +26,8 @@ from workflow.models import Issue, IssueEvent
 from workflow.notify.outbox import queue_message, recipients
 from workflow.notify.render import DEFAULT_OFFICE, OFFICE_ENV, zh_date
 
-
-@dataclass
-class Progress:
-    """Counts as of ``as_of``: ``by_state`` maps state keys to counts, ``labels`` state keys
-    to their Chinese labels; ``completed`` counts issues in a completed state."""
-
-    as_of: datetime
-    total: int = 0
-    completed: int = 0
-    overdue: int = 0
-    by_state: dict[str, int] = field(default_factory=dict)
-    labels: dict[str, str] = field(default_factory=dict)
-
-    @property
-    def in_progress(self) -> int:
-        return self.total - self.completed
-
-    def summary_zh(self) -> str:
-        """The sentence officials write, e.g. 截至2021年3月28日,68个整改任务,已完成整改66个,
-        其余2个正在推进整改."""
-        text = (f"截至{zh_date(self.as_of)}，{self.total}个整改任务，已完成整改{self.completed}个，"
-                f"其余{self.in_progress}个正在推进整改")
-        if self.overdue:
-            text += f"，其中{self.overdue}个已超过整改时限"
-        return text + "。"
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"as_of": local(self.as_of).isoformat(), "total": self.total,
-                "by_state": dict(self.by_state), "cleared": self.completed,
-                "in_progress": self.in_progress, "overdue": self.overdue}
-
-
-def progress(engine: Engine, *, now: datetime, plan: str | None = None) -> Progress:
-    """Count the issues (optionally of one plan) by state, completed, and overdue (not
-    completed and past their 整改时限) at ``now``."""
-    overdue = func.sum(case((Issue.deadline_at < now, 1), else_=0))  # past 整改时限
-    query = (select(Issue.definition_id, Issue.definition_version, Issue.state, func.count(),
-                    overdue)
-             .group_by(Issue.definition_id, Issue.definition_version, Issue.state))
-    if plan is not None:
-        query = query.where(Issue.plan == plan)
-    report = Progress(as_of=now)
-    by_state: Counter[str] = Counter()
-    with engine.db.session() as session:
-        rows = session.execute(query).all()
-    for definition_id, version, state, count, late in rows:
-        spec = next(s for s in engine.registry.get(definition_id, version).definition.states
-                    if s.key == state)
-        by_state[state] += count
-        report.labels.setdefault(state, spec.label_zh)
-        report.total += count
-        if spec.completed:
-            report.completed += count
-        else:
-            report.overdue += int(late or 0)
-    report.by_state = dict(sorted(by_state.items()))
-    return report
-
-
-def monthly_text(report: Progress, month: str) -> tuple[str, str]:
-    """Subject and body of the monthly progress report for ``month`` (``YYYY-MM``)."""
-    year, number = month.split("-")
-    subject = f"【月度调度】{year}年{int(number)}月整改进展"
-    lines = [report.summary_zh(), "", "按状态："]
-    lines += [f"  {report.labels.get(key, key)}：{count}个" for key, count
-              in report.by_state.items()]
-    return subject, "\n".join(lines) + "\n"
-
-
-def queue_monthly(engine: Engine, *, now: datetime, office: str | None = None) -> int:
-    """Queue the monthly progress report of the month before ``now`` (Asia/Shanghai) for the
-    office on each of its channels; returns how many messages were queued (0 when this
-    month's report is queued already)."""
-    office = office or os.environ.get(OFFICE_ENV) or DEFAULT_OFFICE
-    today = local(now).date()
-    month = f"{today.year - (today.month == 1)}-{(today.month - 2) % 12 + 1:02d}"
-    subject, body = monthly_text(progress(engine, now=now), month)
-    db = engine.db
-    queued = 0
-    with db.transaction() as conn:
-        for channel, address, _options in recipients(db, office):
-            queued += queue_message(
-                db, conn, dedupe_key=f"report:monthly:{month}:{office}:{channel}:{address}",
-                kind="report", level="monthly", recipient=office, channel=channel,
-                address=address, subject=subject, body=body, now=now)
-    return queued
+# A report section: heading, column headers, rows.
+Section = tuple[str, Sequence[str], list[list[Any]]]
 
 
 @dataclass
@@ -122,25 +42,54 @@ class Tally:
     def completion(self) -> float:
         return self.cleared / self.total if self.total else 0.0
 
+    @property
+    def overdue_rate(self) -> float:
+        return self.overdue / self.total if self.total else 0.0
+
 
 @dataclass
-class ProgressReport(Progress):
-    """``Progress`` with the breakdowns of ``rectify report progress``: by category, by
-    responsible unit (an issue counts for each of its units), by leader; the overdue items;
-    the accountability figures."""
+class Progress:
+    """Counts as of ``as_of``: ``by_state`` maps state keys to counts, ``labels`` state keys
+    to their Chinese labels; ``completed`` counts issues in a completed state. The breakdowns
+    by category, responsible unit (an issue counts for each of its units) and leader, the
+    overdue items and the accountability figures complete ``rectify report progress``."""
 
+    as_of: datetime
     plan: str | None = None
+    total: int = 0
+    completed: int = 0
+    overdue: int = 0
+    by_state: dict[str, int] = field(default_factory=dict)
+    labels: dict[str, str] = field(default_factory=dict)
     by_category: dict[str, Tally] = field(default_factory=dict)
     by_unit: dict[str, Tally] = field(default_factory=dict)
     by_leader: dict[str, Tally] = field(default_factory=dict)
     overdue_items: list[dict[str, Any]] = field(default_factory=list)
     accountability: Summary = field(default_factory=Summary)
 
+    @property
+    def in_progress(self) -> int:
+        return self.total - self.completed
+
+    def summary_zh(self) -> str:
+        """The sentence officials write, e.g. 截至2021年3月28日,68个整改任务,已完成整改66个,
+        其余2个正在推进整改."""
+        text = (f"截至{zh_date(self.as_of)}，{self.total}个整改任务，已完成整改{self.completed}个，"
+                f"其余{self.in_progress}个正在推进整改")
+        if self.overdue:
+            text += f"，其中{self.overdue}个已超过整改时限"
+        return text + "。"
+
+    def accountability_zh(self) -> str:
+        return self.accountability.sentence_zh() + "。"
+
     def as_dict(self) -> dict[str, Any]:
         def tallies(groups: dict[str, Tally]) -> dict[str, dict[str, int]]:
             return {name: dict(t.__dict__) for name, t in groups.items()}
 
-        return {**super().as_dict(), "plan": self.plan,
+        return {"as_of": local(self.as_of).isoformat(), "total": self.total,
+                "by_state": dict(self.by_state), "cleared": self.completed,
+                "in_progress": self.in_progress, "overdue": self.overdue, "plan": self.plan,
                 "state_labels": dict(self.labels),
                 "by_category": tallies(self.by_category), "by_unit": tallies(self.by_unit),
                 "by_leader": tallies(self.by_leader), "overdue_items": self.overdue_items,
@@ -148,10 +97,12 @@ class ProgressReport(Progress):
                 "summary_zh": self.summary_zh(),
                 "accountability_zh": self.accountability_zh()}
 
-    def accountability_zh(self) -> str:
-        return self.accountability.sentence_zh() + "。"
+    def overdue_section(self) -> Section:
+        return ("超期未完成 overdue", ["序号", "问题", "责任单位", "整改时限", "超期天数"],
+                [[i["number"] or i["id"], i["title"], i["unit"] or "", i["deadline"],
+                  i["days_overdue"]] for i in self.overdue_items])
 
-    def _sections(self) -> list[tuple[str, list[str], list[list[Any]]]]:
+    def sections(self) -> list[Section]:
         def rows(groups: dict[str, Tally]) -> list[list[Any]]:
             return [[name, t.total, t.cleared, t.overdue] for name, t in groups.items()]
 
@@ -163,9 +114,7 @@ class ProgressReport(Progress):
             ("按责任单位 by unit", ["责任单位", "总数", "已完成", "超期"], rows(self.by_unit)),
             ("按责任领导 by leader", ["责任领导", "总数", "已完成", "超期"],
              rows(self.by_leader)),
-            ("超期未完成 overdue", ["序号", "问题", "责任单位", "整改时限", "超期天数"],
-             [[i["number"] or i["id"], i["title"], i["unit"] or "", i["deadline"],
-               i["days_overdue"]] for i in self.overdue_items]),
+            self.overdue_section(),
         ]
 
     def title(self) -> str:
@@ -173,22 +122,57 @@ class ProgressReport(Progress):
 
     def text(self) -> str:
         lines = [self.title(), self.summary_zh(), self.accountability_zh()]
-        for heading, headers, rows in self._sections():
+        for heading, headers, rows in self.sections():
             lines += ["", heading, "  " + " · ".join(headers)]
             lines += ["  " + " · ".join(str(c) for c in row) for row in rows] or ["  —"]
         return "\n".join(lines) + "\n"
 
     def markdown(self) -> str:
-        lines = [f"# {self.title()}", "", self.summary_zh(), "", self.accountability_zh()]
-        for heading, headers, rows in self._sections():
-            lines += ["", f"## {heading}", ""]
-            if not rows:
-                lines.append("—")
-                continue
-            lines += ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
-            lines += ["| " + " | ".join(str(c).replace("|", "｜") for c in row) + " |"
-                      for row in rows]
-        return "\n".join(lines) + "\n"
+        return markdown_document(self.title(), [self.summary_zh(), self.accountability_zh()],
+                                 self.sections())
+
+
+def markdown_document(title: str, paragraphs: Sequence[str], sections: Sequence[Section], *,
+                      image: tuple[str, str] | None = None) -> str:
+    """A report as Markdown: title, paragraphs, an optional (file, alt) image, then each
+    section as a table (— when it has no rows)."""
+    lines = [f"# {title}"]
+    for paragraph in paragraphs:
+        lines += ["", paragraph]
+    if image:
+        lines += ["", f"![{image[1]}]({image[0]})"]
+    for heading, headers, rows in sections:
+        lines += ["", f"## {heading}", ""]
+        if not rows:
+            lines.append("—")
+            continue
+        lines += ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+        lines += ["| " + " | ".join(str(c).replace("|", "｜") for c in row) + " |"
+                  for row in rows]
+    return "\n".join(lines) + "\n"
+
+
+_HTML = Environment(autoescape=True).from_string("""<!doctype html>
+<html lang="zh-CN"><head><meta charset="utf-8"><title>{{ title }}</title>
+<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}
+td,th{border:1px solid #999;padding:4px 8px;vertical-align:top}th{background:#d9e1f2}</style>
+</head><body><h1>{{ title }}</h1>
+{% for paragraph in paragraphs %}<p>{{ paragraph }}</p>
+{% endfor %}{% if image %}<img src="{{ image[0] }}" alt="{{ image[1] }}">
+{% endif %}{% for heading, headers, rows in sections %}{% if heading %}<h2>{{ heading }}</h2>
+{% endif %}{% if rows %}<table><thead>
+<tr>{% for h in headers %}<th>{{ h }}</th>{% endfor %}</tr></thead><tbody>
+{% for row in rows %}<tr>{% for cell in row %}<td>{{ cell }}</td>{% endfor %}</tr>
+{% endfor %}</tbody></table>
+{% else %}<p>—</p>
+{% endif %}{% endfor %}</body></html>
+""")
+
+
+def html_document(title: str, paragraphs: Sequence[str], sections: Sequence[Section], *,
+                  image: tuple[str, str] | None = None) -> str:
+    """The same report as an HTML page (every value escaped)."""
+    return _HTML.render(title=title, paragraphs=paragraphs, sections=sections, image=image)
 
 
 # What a report reads of each issue (rows, not ORM objects: a report reads every issue).
@@ -232,15 +216,17 @@ def state_counts_at(engine: Engine, at: datetime, *,
         return Counter({(d, v, state): n for d, v, state, n in session.execute(query)})
 
 
-def progress_report(engine: Engine, *, plan: str | None = None,
-                    as_of: date | None = None) -> ProgressReport:
+def progress_report(engine: Engine, *, plan: str | None = None, as_of: date | None = None,
+                    now: datetime | None = None) -> Progress:
     """The progress report of ``plan`` (or all plans) as recorded at the end of ``as_of``
-    (Asia/Shanghai), or now. Issues imported from a ledger count from their import."""
+    (Asia/Shanghai), or at ``now`` (default: the engine's clock). Sub-tasks are not counted
+    (their parent is); issues imported from a ledger count from their import."""
     from workflow.accountability import summary
     from workflow.engine import deadline_instant
 
-    at = min(deadline_instant(as_of), engine.clock.now()) if as_of else engine.clock.now()
-    report = ProgressReport(as_of=at, plan=plan)
+    now = now or engine.clock.now()
+    at = min(deadline_instant(as_of), now) if as_of else now
+    report = Progress(as_of=at, plan=plan)
     by_state: Counter[str] = Counter()
     ids: set[int] = set()
     for issue, state in states_at(engine, at if as_of else None, plan=plan):
@@ -274,3 +260,32 @@ def progress_report(engine: Engine, *, plan: str | None = None,
     report.accountability = summary(engine, issues=ids if plan else None,
                                     until=local(at).date())
     return report
+
+
+def monthly_text(report: Progress, month: str) -> tuple[str, str]:
+    """Subject and body of the monthly progress report for ``month`` (``YYYY-MM``)."""
+    year, number = month.split("-")
+    subject = f"【月度调度】{year}年{int(number)}月整改进展"
+    lines = [report.summary_zh(), "", "按状态："]
+    lines += [f"  {report.labels.get(key, key)}：{count}个" for key, count
+              in report.by_state.items()]
+    return subject, "\n".join(lines) + "\n"
+
+
+def queue_monthly(engine: Engine, *, now: datetime, office: str | None = None) -> int:
+    """Queue the monthly progress report of the month before ``now`` (Asia/Shanghai) for the
+    office on each of its channels; returns how many messages were queued (0 when this
+    month's report is queued already)."""
+    office = office or os.environ.get(OFFICE_ENV) or DEFAULT_OFFICE
+    today = local(now).date()
+    month = f"{today.year - (today.month == 1)}-{(today.month - 2) % 12 + 1:02d}"
+    subject, body = monthly_text(progress_report(engine, now=now), month)
+    db = engine.db
+    queued = 0
+    with db.transaction() as conn:
+        for channel, address, _options in recipients(db, office):
+            queued += queue_message(
+                db, conn, dedupe_key=f"report:monthly:{month}:{office}:{channel}:{address}",
+                kind="report", level="monthly", recipient=office, channel=channel,
+                address=address, subject=subject, body=body, now=now)
+    return queued

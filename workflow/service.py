@@ -269,6 +269,12 @@ def check_readable(db: Database, actor: Any, issue: Issue, *, history: bool = Fa
                           owners=sorted({o for o in owners if o}))
 
 
+def number_order(number: str | None) -> tuple[int, int, str]:
+    """Sort key of a 序号: numbers in numeric order (2 before 10), then any other text."""
+    text = number or ""
+    return (0, int(text), "") if text.isdigit() else (1, 0, text)
+
+
 def cleared_on(db: Database, issue: Issue, registry: Registry) -> str | None:
     """The Asia/Shanghai date the issue entered its current completed state, if it is in one."""
     return cleared_dates(db, registry, [issue]).get(issue.id)
