@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +28,9 @@ from workflow.accountability import (
     RANKS,
     SUBJECT_TYPES,
     NewAccountability,
+    method_key,
+    rank_key,
+    subject_type_key,
     write_record,
 )
 from workflow.engine import Actor, Engine, NewIssue, deadline_instant
@@ -49,9 +52,11 @@ from workflow.ledger_read import (
     cell_names,
     cell_text,
     column_letter,
+    data_rows,
     find_header,
     header_key,
     optional_date,
+    row_checker,
 )
 from workflow.models import (
     AccountabilityIssue,
@@ -98,15 +103,12 @@ class ImportResult:
 
 @dataclass
 class _Existing:
+    """An issue of the plan before the import: what the update compares and guards on."""
+
     id: int
     version: int
     head_hash: str
     state: str
-    stage: str | None
-    due_at: datetime | None
-    due_provisional: bool
-    escalation_level: str | None
-    key_supervision: bool
     facts: dict[str, Any]
 
 
@@ -169,9 +171,8 @@ class _Importer:
         found: dict[str, _Existing] = {}
         for issue in session.scalars(select(Issue).where(Issue.plan == self.plan)):
             found[str(issue.number)] = _Existing(
-                issue.id, issue.version, issue.head_hash, issue.state, issue.stage,
-                issue.due_at, issue.due_provisional, issue.escalation_level,
-                issue.key_supervision, {c: getattr(issue, c) for c in FACT_COLUMNS})
+                issue.id, issue.version, issue.head_hash, issue.state,
+                {c: getattr(issue, c) for c in FACT_COLUMNS})
             self.numbers[str(issue.number)] = issue.id
         return found
 
@@ -266,11 +267,8 @@ class _Importer:
         if header is None or self.problems:
             return
         _number, index, _ignored = header
-        known = self._known_records(cursor)
-        for row, values in sheet.rows:
-            if not any(v is not None and str(v).strip() for v in values):
-                continue
-            cells = {key: values[i] if i < len(values) else None for i, key in index.items()}
+        known = self._known_records()
+        for row, cells in data_rows(sheet, index):
             parsed = self._parse_record(sheet.name, row, cells)
             if parsed is None or self.problems:
                 continue
@@ -283,7 +281,7 @@ class _Importer:
             write_record(self.sql, cursor, new, actor=self.actor, now=self.now)
             self.result.accountability_added += 1
 
-    def _known_records(self, cursor: Any) -> set[tuple[str, str, str, date]]:
+    def _known_records(self) -> set[tuple[str, str, str, date]]:
         ids = set(self.numbers.values())
         if not ids:
             return set()
@@ -299,33 +297,21 @@ class _Importer:
     def _parse_record(self, sheet: str, row: int, cells: dict[str, Any],
                       ) -> NewAccountability | None:
         bad = len(self.problems)
-
-        def problem(key: str, value: Any, expected: str) -> None:
-            label = next(c.label for c in ACCOUNTABILITY_COLUMNS if c.key == key)
-            self.problems.append(RowProblem(sheet, row, label, value, expected))
-
-        for column in ACCOUNTABILITY_COLUMNS:
-            if column.required and cell_text(cells.get(column.key)) is None:
-                problem(column.key, None, "is empty; it is required")
+        problem = row_checker(self.problems, sheet, row, ACCOUNTABILITY_COLUMNS, cells)
         subject_type = cell_text(cells.get("subject_type"))
-        if subject_type and subject_type not in SUBJECT_TYPES.values() \
-                and subject_type not in SUBJECT_TYPES:
+        type_key = _known(subject_type_key, subject_type) if subject_type else None
+        if subject_type and type_key is None:
             problem("subject_type", subject_type,
                     f"is not a subject type; allowed: {'、'.join(SUBJECT_TYPES.values())}")
         rank = cell_text(cells.get("rank"))
-        if rank:
-            from workflow.accountability import rank_key
-
-            try:
-                rank_key(rank)
-            except InputError:
-                problem("rank", rank, f"is not a rank; allowed: {'、'.join(RANKS.values())} "
-                                      "(or 厅级, 处级, 县级, 科级)")
-        elif subject_type in ("领导干部", "cadre"):
+        if rank and _known(rank_key, rank) is None:
+            problem("rank", rank, f"is not a rank; allowed: {'、'.join(RANKS.values())} "
+                                  "(or 厅级, 处级, 县级, 科级)")
+        elif not rank and type_key == "cadre":
             problem("rank", None, f"is empty; a cadre (领导干部) needs one of "
                                   f"{'、'.join(RANKS.values())}")
         methods = cell_names(cells.get("methods"))
-        unknown = [m for m in methods if m not in METHODS.values() and m not in METHODS]
+        unknown = [m for m in methods if _known(method_key, m) is None]
         if unknown:
             problem("methods", "、".join(unknown),
                     f"is not a method; allowed: {'、'.join(METHODS.values())}")
@@ -369,6 +355,14 @@ class _Importer:
                 "name": name, "title": None, "rank": None, "unit": None,
                 "roles": sql.json([role]), "sectors": sql.json([])})
             self.result.people_added += max(cursor.rowcount, 0)
+
+
+def _known(convert: Callable[[str], str], value: str) -> str | None:
+    """The key ``convert`` finds for a label, alias or key; None when it knows none."""
+    try:
+        return convert(value)
+    except InputError:
+        return None
 
 
 def import_ledger(engine: Engine, path: Path, *, plan: str, actor: Actor,

@@ -8,8 +8,8 @@ process reading a large file starts quickly and stays small; ``workflow.ledger``
 from __future__ import annotations
 
 import calendar
+import codecs
 import csv
-import io
 import re
 import zipfile
 from collections.abc import Callable, Iterator, Sequence
@@ -98,7 +98,7 @@ class RowProblem:
         if self.column:
             where += f", {self.column}"
         shown = "" if self.value is None else f" {str(self.value)[:60]!r}"
-        return f"{where}:{shown} {self.expected}".replace(": ", ": ", 1)
+        return f"{where}:{shown} {self.expected}"
 
     def as_dict(self) -> dict[str, Any]:
         return {"sheet": self.sheet, "row": self.row, "column": self.column,
@@ -163,32 +163,61 @@ class Workbook:
         return Sheet(name, rows, total)
 
     def _csv_rows(self) -> Iterator[tuple[int, tuple[Any, ...]]]:
-        raw = self.path.read_bytes()
-        for encoding in ("utf-8-sig", "gb18030"):
+        with self.path.open(encoding=self._csv_encoding(), newline="") as handle:
+            for number, row in enumerate(csv.reader(handle), start=1):
+                yield number, tuple(row)
+
+    def _csv_encoding(self) -> str:
+        """UTF-8 (with or without BOM) when the whole file decodes as such, else GB18030
+        (what Excel writes for a Chinese CSV); checked a megabyte at a time, never loaded."""
+        decoder = codecs.getincrementaldecoder("utf-8")()
+        with self.path.open("rb") as handle:
             try:
-                text = raw.decode(encoding)
-                break
+                for chunk in iter(lambda: handle.read(1 << 20), b""):
+                    decoder.decode(chunk)
+                decoder.decode(b"", final=True)
             except UnicodeDecodeError:
-                continue
-        else:  # pragma: no cover - gb18030 decodes any byte string
-            raise InputError(f"{self.path.name}: not UTF-8 or GB18030 text")
-        for number, row in enumerate(csv.reader(io.StringIO(text, newline="")), start=1):
-            yield number, tuple(row)
+                return "gb18030"
+        return "utf-8-sig"
 
     def close(self) -> None:
         if self._book is not None:
             self._book.close()
 
 
+def row_checker(problems: list[RowProblem], sheet: str, row: int, columns: Sequence[Column],
+                cells: dict[str, Any]) -> Callable[[str, Any, str], None]:
+    """Record every required cell of the row left empty; return ``problem(key, value,
+    expected)``, which records a bad cell of that row under its column's label."""
+    labels = {column.key: column.label for column in columns}
+
+    def problem(key: str, value: Any, expected: str) -> None:
+        problems.append(RowProblem(sheet, row, labels[key], value, expected))
+
+    for column in columns:
+        if column.required and cell_text(cells.get(column.key)) is None:
+            problem(column.key, None, "is empty; it is required")
+    return problem
+
+
+def data_rows(sheet: Sheet, index: dict[int, str]) -> Iterator[tuple[int, dict[str, Any]]]:
+    """The rows under the header as (row number, column key → value), blank lines skipped."""
+    for row, values in sheet.rows:
+        if any(v is not None and str(v).strip() for v in values):
+            yield row, {key: values[i] if i < len(values) else None
+                        for i, key in index.items()}
+
+
 def find_header(sheet: Sheet, columns: Sequence[Column], problems: list[RowProblem],
                  ) -> tuple[int, dict[int, str], list[str]] | None:
     """The header row: its number, column index → key, and headers not understood."""
     first = columns[0]
+    first_names = first.names()
     known = {name: column.key for column in (*columns, *EXPORT_COLUMNS)
              for name in column.names()}
     for number, values in sheet.rows:
         cells = ["" if v is None else str(v).strip() for v in values]
-        if not any(header_key(c) in first.names() for c in cells):
+        if not any(header_key(c) in first_names for c in cells):
             if number >= HEADER_SEARCH_ROWS:
                 break
             continue
@@ -375,12 +404,8 @@ class IssueReader:
             units: dict[str, None] = {}
             leaders: dict[str, None] = {}
             rows = 0
-            for row, values in sheet.rows:
-                if not any(v is not None and str(v).strip() for v in values):
-                    continue  # a blank line
+            for row, cells in data_rows(sheet, index):
                 rows += 1
-                cells = {key: values[i] if i < len(values) else None
-                         for i, key in index.items()}
                 parsed = self._parse(sheet.name, row, cells, batch.problems, seen)
                 if parsed is not None:
                     batch.items.append(parsed)
@@ -411,14 +436,7 @@ class IssueReader:
     def _parse(self, sheet: str, row: int, cells: dict[str, Any], problems: list[RowProblem],
                seen: dict[str, int]) -> tuple[int, dict[str, Any], str, date | None] | None:
         bad = len(problems)
-
-        def problem(key: str, value: Any, expected: str) -> None:
-            label = next(c.label for c in ISSUE_COLUMNS if c.key == key)
-            problems.append(RowProblem(sheet, row, label, value, expected))
-
-        for column in ISSUE_COLUMNS:
-            if column.required and cell_text(cells.get(column.key)) is None:
-                problem(column.key, None, "is empty; it is required")
+        problem = row_checker(problems, sheet, row, ISSUE_COLUMNS, cells)
         number = cell_text(cells.get("number"))
         if number is not None:
             if number in seen:
