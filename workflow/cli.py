@@ -22,7 +22,7 @@ from workflow.clock import local, to_utc
 from workflow.config import Settings
 from workflow.db import Database
 from workflow.definitions import load_all, parse_duration
-from workflow.demo import run_demo
+from workflow.demo import SAMPLE_LEDGER, run_demo
 from workflow.engine import Actor, Engine, NewIssue
 from workflow.errors import DefinitionError, InputError, RectifyError, RequirementError
 from workflow.history import verify as verify_history
@@ -840,8 +840,7 @@ def _demo_sample_ledger(engine: Engine) -> None:
     from workflow.ledger import import_ledger
     from workflow.reports import progress_report
 
-    sample = Path(__file__).resolve().parent.parent / "examples" / "huaibei-2019" / \
-        "ledger.xlsx"
+    sample = SAMPLE_LEDGER
     plan = "淮北市整改方案（示例台账）"
     console.rule(f"rectify ledger import {sample.parent.name}/{sample.name} (示例数据)")
     result = import_ledger(engine, sample, plan=plan, actor=Actor("市整改办", "office"))

@@ -21,6 +21,7 @@ from workflow.engine import Actor, Engine, NewIssue
 from workflow.runtime import initialize, open_engine
 
 DEMO_DIR = PROJECT_ROOT / "examples" / "demo"
+SAMPLE_LEDGER = PROJECT_ROOT / "examples" / "huaibei-2019" / "ledger.xlsx"
 
 
 class _Model(BaseModel):
