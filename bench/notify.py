@@ -51,10 +51,10 @@ from sqlalchemy.engine import make_url
 from tests.processes import Rectify, RedisServer, free_port, wait_for
 from workflow.config import PROJECT_ROOT
 from workflow.db import Database, normalize_url
-from workflow.definitions import load_all
 from workflow.migrate import upgrade
 from workflow.models import JobRun, Notification
-from workflow.registry import load_definitions
+from workflow.spec.definitions import load_all
+from workflow.spec.registry import load_definitions
 
 LOCAL_POSTGRES = "postgresql://postgres@127.0.0.1:5432/postgres"
 REPLY = b'{"errcode":0,"errmsg":"ok"}'

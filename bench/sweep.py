@@ -36,12 +36,13 @@ from sqlalchemy.engine import make_url
 from workflow.clock import FrozenClock
 from workflow.config import PROJECT_ROOT
 from workflow.db import Database, normalize_url
-from workflow.definitions import load_all
-from workflow.engine import Actor, Engine, NewIssue, deadline_instant
-from workflow.evidence import EvidenceStore
+from workflow.issues.engine import Engine, NewIssue, deadline_instant
+from workflow.issues.evidence import EvidenceStore
+from workflow.issues.sweep import sweep
 from workflow.migrate import upgrade
-from workflow.registry import load_definitions
-from workflow.sweep import sweep
+from workflow.org.actors import Actor
+from workflow.spec.definitions import load_all
+from workflow.spec.registry import load_definitions
 
 DUE = 1000
 DEADLINE = date(2026, 12, 1)

@@ -48,12 +48,13 @@ from typing import Any
 from workflow.clock import SystemClock
 from workflow.config import PROJECT_ROOT
 from workflow.db import SQLITE_BUSY_TIMEOUT_MS, Database
-from workflow.definitions import FROM_ISSUE, load_file
-from workflow.engine import Actor, Engine, NewIssue
-from workflow.evidence import EvidenceRef, EvidenceStore
-from workflow.history import verify
+from workflow.issues.engine import Engine, NewIssue
+from workflow.issues.evidence import EvidenceRef, EvidenceStore
+from workflow.issues.history import verify
 from workflow.migrate import upgrade
-from workflow.registry import load_definitions
+from workflow.org.actors import Actor
+from workflow.spec.definitions import FROM_ISSUE, load_file
+from workflow.spec.registry import load_definitions
 
 TARGET = 0.25
 BLOCK = 500  # issues per turn of the engine and the floor

@@ -23,12 +23,12 @@ from tests.support import START
 from workflow.clock import FrozenClock
 from workflow.config import PROJECT_ROOT
 from workflow.db import Database, normalize_url
-from workflow.definitions import load_all
-from workflow.engine import Engine
-from workflow.evidence import EvidenceStore
+from workflow.issues.engine import Engine
+from workflow.issues.evidence import EvidenceStore
 from workflow.migrate import upgrade
 from workflow.models import Base
-from workflow.registry import load_definitions
+from workflow.spec.definitions import load_all
+from workflow.spec.registry import load_definitions
 
 POSTGRES_ENV = "RECTIFY_TEST_POSTGRES_URL"
 LOCAL_POSTGRES = "postgresql://postgres@127.0.0.1:5432/postgres"

@@ -7,7 +7,8 @@ from pathlib import Path
 from typing import Any
 
 from workflow.clock import SHANGHAI
-from workflow.engine import Actor, Engine, NewIssue
+from workflow.issues.engine import Engine, NewIssue
+from workflow.org.actors import Actor
 
 START = datetime(2026, 1, 5, 9, 0, tzinfo=SHANGHAI)
 

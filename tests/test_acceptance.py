@@ -11,11 +11,12 @@ import pytest
 
 from tests.conftest import DEFINITIONS
 from tests.support import ACCEPTOR, FIVE_NEVER, OFFICE, PUBLIC, UNIT, new_issue
-from workflow import service
 from workflow.clock import FrozenClock, local
-from workflow.definitions import parse_text
-from workflow.engine import Actor, Engine
 from workflow.errors import DefinitionError, RequirementError
+from workflow.issues import queries
+from workflow.issues.engine import Engine
+from workflow.org.actors import Actor
+from workflow.spec.definitions import parse_text
 
 SOURCE = (DEFINITIONS / "rectification.yaml").read_text(encoding="utf-8")
 
@@ -36,7 +37,7 @@ def at_acceptance(engine: Engine, evidence_file: Path) -> int:
 
 
 def stage_of(engine: Engine, issue_id: int) -> tuple[str, str | None]:
-    issue = service.get_issue(engine.db, issue_id)
+    issue = queries.get_issue(engine.db, issue_id)
     return issue.state, issue.stage
 
 
@@ -56,9 +57,9 @@ def test_site_check_public_notice_objection_sign_off_and_clearance(
     inspector = Actor("张工", "acceptor", ACCEPTOR.name)
     engine.fire(issue_id, "site_check", actor=inspector, comment="现场核查：整改到位，同意公示")
     notice_ends = clock.now() + timedelta(days=7)
-    issue = service.get_issue(engine.db, issue_id)
+    issue = queries.get_issue(engine.db, issue_id)
     assert (issue.stage, issue.stage_until) == ("public_notice", notice_ends)
-    check = service.history(engine.db, issue_id)[-1]
+    check = queries.history(engine.db, issue_id)[-1]
     assert (check.actor, check.role, check.comment) == ("张工", "acceptor",
                                                         "现场核查：整改到位，同意公示")
     # 谁验收、谁负责: the accepting person and unit are on the issue and in its history
@@ -98,9 +99,9 @@ def test_rejection_at_any_step_returns_to_in_progress(
     issue_id = at_acceptance(engine, evidence_file)
     engine.fire(issue_id, "site_check", actor=ACCEPTOR, comment="同意公示")
     engine.fire(issue_id, "reject", actor=OFFICE, comment="公示期间发现新问题")
-    issue = service.get_issue(engine.db, issue_id)
+    issue = queries.get_issue(engine.db, issue_id)
     assert (issue.state, issue.stage, issue.stage_until) == ("in_progress", None, None)
-    assert service.history(engine.db, issue_id)[-1].payload["stage"] is None
+    assert queries.history(engine.db, issue_id)[-1].payload["stage"] is None
 
 
 @pytest.mark.parametrize(("rule", "message"), [
@@ -123,7 +124,7 @@ def test_clearance_names_each_missing_item_evidence_and_the_open_notice(
     engine.fire(issue_id, "site_check", actor=ACCEPTOR, comment="同意公示")
     clock.advance(timedelta(days=7))
     engine.fire(issue_id, "sign_off", actor=OFFICE, comment="同意销号")
-    before = service.get_issue(engine.db, issue_id).version
+    before = queries.get_issue(engine.db, issue_id).version
     # Four of the five items, one with an empty note, and no evidence: each named
     partial = {**FIVE_NEVER, "public_satisfied": " "}
     del partial["accountability_done"]
@@ -133,13 +134,13 @@ def test_clearance_names_each_missing_item_evidence_and_the_open_notice(
     assert "accountability_done" in text and "public_satisfied" in text
     assert "problem_solved" not in text
     assert "1 evidence file(s) are required" in text
-    issue = service.get_issue(engine.db, issue_id)
+    issue = queries.get_issue(engine.db, issue_id)
     assert (issue.state, issue.version) == ("acceptance", before)  # nothing changed
 
 
 def test_migrating_to_version_2_puts_waiting_issues_at_the_site_check(
         staged: Engine, clock: FrozenClock, evidence_file: Path) -> None:
-    from workflow.versioning import migrate
+    from workflow.issues.versions import migrate
 
     engine = staged
     # Given an issue awaiting acceptance on version 1 (no steps there)
@@ -153,7 +154,7 @@ def test_migrating_to_version_2_puts_waiting_issues_at_the_site_check(
     assert [m["issue_id"] for m in report.moved] == [issue_id]
     # Then it waits for the site check, and its history says so
     assert stage_of(engine, issue_id) == ("acceptance", "applied")
-    assert service.history(engine.db, issue_id)[-1].payload == {
+    assert queries.history(engine.db, issue_id)[-1].payload == {
         "from": "rectification@1", "to": "rectification@2", "stage": "applied"}
     with pytest.raises(RequirementError, match="must be at step 已审签"):
         engine.fire(issue_id, "clear", actor=OFFICE, comment="销号", checklist=FIVE_NEVER,

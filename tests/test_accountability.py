@@ -9,12 +9,13 @@ import pytest
 from sqlalchemy import func, select
 
 from tests.support import OFFICE, UNIT, new_issue
-from workflow import accountability
-from workflow.accountability import NewAccountability
 from workflow.clock import FrozenClock
-from workflow.engine import Actor, Engine
 from workflow.errors import ActionDeniedError, InputError, NotFoundError
+from workflow.issues.engine import Engine
 from workflow.models import AccountabilityProposal, AccountabilityRecord, IssueEvent
+from workflow.org.actors import Actor
+from workflow.supervision import accountability
+from workflow.supervision.accountability import NewAccountability
 
 DISCIPLINE = Actor("市纪委监委", "discipline")
 

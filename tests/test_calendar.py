@@ -12,7 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from workflow.calendar import (
+from workflow.clock import SHANGHAI
+from workflow.errors import InputError
+from workflow.spec.definitions import Duration, parse_duration
+from workflow.spec.workdays import (
     CALENDAR_ENV,
     DEFAULT_CALENDAR_FILE,
     LAST_OFFICIAL_YEAR,
@@ -20,9 +23,6 @@ from workflow.calendar import (
     load_calendar,
     parse_calendar,
 )
-from workflow.clock import SHANGHAI
-from workflow.definitions import Duration, parse_duration
-from workflow.errors import InputError
 
 CALENDAR = WorkCalendar()
 

@@ -10,12 +10,12 @@ from pathlib import Path
 from typing import Any
 
 from tests.support import UNIT, fire_valid, new_issue
-from workflow import service
 from workflow.db import Database
-from workflow.engine import Engine
 from workflow.errors import ConflictError, IllegalTriggerError
-from workflow.evidence import EvidenceStore
-from workflow.history import verify
+from workflow.issues import queries
+from workflow.issues.engine import Engine
+from workflow.issues.evidence import EvidenceStore
+from workflow.issues.history import verify
 
 
 def race(count: int, action: Callable[[], object]) -> list[object]:
@@ -46,7 +46,7 @@ def test_two_concurrent_fires_at_the_same_version_one_succeeds_one_conflicts(
     # Given two users who both loaded the issue at version 2 (in progress)
     issue_id = new_issue(engine)
     fire_valid(engine, issue_id, "start", evidence_file)
-    seen = service.get_issue(engine.db, issue_id).version
+    seen = queries.get_issue(engine.db, issue_id).version
     # When both apply for acceptance at the same moment
     outcomes = race(2, lambda: engine.fire(issue_id, "apply_acceptance", actor=UNIT,
                                            comment="完成", evidence=[evidence_file],
@@ -55,9 +55,9 @@ def test_two_concurrent_fires_at_the_same_version_one_succeeds_one_conflicts(
     successes = [o for o in outcomes if not isinstance(o, Exception)]
     conflicts = [o for o in outcomes if isinstance(o, ConflictError)]
     assert (len(successes), len(conflicts)) == (1, 1), outcomes
-    issue = service.get_issue(engine.db, issue_id)
+    issue = queries.get_issue(engine.db, issue_id)
     assert (issue.state, issue.version) == ("acceptance", seen + 1)
-    assert [e.trigger for e in service.history(engine.db, issue_id)].count("apply_acceptance") \
+    assert [e.trigger for e in queries.history(engine.db, issue_id)].count("apply_acceptance") \
         == 1
     assert verify(engine.db).ok
 
@@ -68,7 +68,7 @@ def test_many_concurrent_fires_without_a_version_apply_once(engine: Engine) -> N
     successes = [o for o in outcomes if not isinstance(o, Exception)]
     refused = [o for o in outcomes if isinstance(o, ConflictError | IllegalTriggerError)]
     assert (len(successes), len(refused)) == (1, 7), outcomes
-    assert service.get_issue(engine.db, issue_id).version == 2
+    assert queries.get_issue(engine.db, issue_id).version == 2
     assert verify(engine.db).ok
 
 
@@ -84,7 +84,7 @@ def test_writers_on_different_issues_all_succeed(engine: Engine) -> None:
 
     outcomes = race(6, start_next)
     assert not [o for o in outcomes if isinstance(o, Exception)], outcomes
-    assert {service.get_issue(engine.db, i).state for i in ids} == {"in_progress"}
+    assert {queries.get_issue(engine.db, i).state for i in ids} == {"in_progress"}
 
 
 def _fire_in_process(url: str, evidence_dir: str, issue_id: int, version: int,
@@ -117,5 +117,5 @@ def test_two_processes_firing_at_once_one_succeeds_one_conflicts(engine: Engine,
         worker.join(timeout=120)
     # Then exactly one wins and the other gets ConflictError
     assert sorted(results.get(timeout=10) for _ in workers) == ["conflict", "ok"]
-    assert service.get_issue(engine.db, issue_id).version == 2
+    assert queries.get_issue(engine.db, issue_id).version == 2
     assert verify(engine.db).ok

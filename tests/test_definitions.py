@@ -15,14 +15,14 @@ import pytest
 from workflow.clock import SHANGHAI
 from workflow.config import PROJECT_ROOT
 from workflow.db import Database
-from workflow.definitions import (
+from workflow.errors import DefinitionError, DefinitionFault
+from workflow.spec.definitions import (
     Duration,
     load_all,
     load_file,
     parse_duration,
 )
-from workflow.errors import DefinitionError, DefinitionFault
-from workflow.registry import Registry, load_definitions
+from workflow.spec.registry import Registry, load_definitions
 
 SHIPPED = PROJECT_ROOT / "definitions" / "rectification-v1.yaml"
 SOURCE = SHIPPED.read_text(encoding="utf-8")

@@ -26,14 +26,14 @@ from tests.support import LEADER, UNIT
 from workflow.clock import SystemClock, local
 from workflow.config import PROJECT_ROOT
 from workflow.db import Database
-from workflow.definitions import load_all
-from workflow.engine import Engine, NewIssue
-from workflow.evidence import EvidenceStore
+from workflow.issues.engine import Engine, NewIssue
+from workflow.issues.evidence import EvidenceStore
 from workflow.migrate import upgrade
 from workflow.models import Base, IssueEvent, JobRun, Notification, Timer
 from workflow.notify.outbox import add_contact
-from workflow.registry import load_definitions
-from workflow.runtime import initialize
+from workflow.spec.definitions import load_all
+from workflow.spec.registry import load_definitions
+from workflow.startup import initialize
 
 pytestmark = pytest.mark.processes
 

@@ -10,8 +10,6 @@ import pytest
 from sqlalchemy import func, select
 
 from tests.support import ACCEPTOR, FIVE_NEVER, LEADER, OFFICE, PUBLIC, UNIT, fire_valid, new_issue
-from workflow import service
-from workflow.engine import Actor, Engine, NewIssue
 from workflow.errors import (
     ConflictError,
     IllegalTriggerError,
@@ -20,11 +18,14 @@ from workflow.errors import (
     PermissionDeniedError,
     RequirementError,
 )
+from workflow.issues import queries
+from workflow.issues.engine import Engine, NewIssue
 from workflow.models import IssueEvent
+from workflow.org.actors import Actor
 
 
 def snapshot(engine: Engine, issue_id: int) -> tuple[str, int, str, int]:
-    issue = service.get_issue(engine.db, issue_id)
+    issue = queries.get_issue(engine.db, issue_id)
     with engine.db.session() as session:
         events = session.scalar(select(func.count()).select_from(IssueEvent)
                                 .where(IssueEvent.issue_id == issue_id))
@@ -35,17 +36,17 @@ def test_new_issue_starts_assigned_on_the_latest_definition(engine: Engine) -> N
     # When an issue is created
     issue_id = new_issue(engine)
     # Then it is assigned (已交办), at version 1, with a creation event pinned to rectification@1
-    issue = service.get_issue(engine.db, issue_id)
+    issue = queries.get_issue(engine.db, issue_id)
     assert (issue.state, issue.version) == ("assigned", 1)
     assert (issue.definition_id, issue.definition_version) == ("rectification", 1)
-    [event] = service.history(engine.db, issue_id)
+    [event] = queries.history(engine.db, issue_id)
     assert (event.trigger, event.from_state, event.to_state) == ("create", None, "assigned")
     # and the 3-working-day deadline of 已交办 (Mon 2026-01-05 → Thu 2026-01-08, end of day)
     assert event.payload == {"definition": "rectification@1", "due": "2026-01-08T23:59:59+08:00"}
 
 
 def test_deadline_is_end_of_day_in_shanghai_stored_as_utc(engine: Engine) -> None:
-    issue = service.get_issue(engine.db, new_issue(engine))
+    issue = queries.get_issue(engine.db, new_issue(engine))
     # 2026-06-30 23:59:59 Asia/Shanghai is 15:59:59 UTC the same day
     assert issue.deadline_at == datetime(2026, 6, 30, 15, 59, 59, tzinfo=UTC)
 
@@ -71,9 +72,9 @@ def test_every_transition_of_the_default_definition(engine: Engine, evidence_fil
         assert (result.from_state, result.to_state, result.version) == (state, expected.dest,
                                                                          step)
         state = expected.dest
-    events = service.history(engine.db, issue_id)
+    events = queries.history(engine.db, issue_id)
     assert [event.trigger for event in events] == ["create", *path]
-    assert service.get_issue(engine.db, issue_id).state == state
+    assert queries.get_issue(engine.db, issue_id).state == state
 
 
 def test_every_default_transition_is_covered(engine: Engine) -> None:
@@ -89,10 +90,10 @@ def test_rebound_sets_the_new_deadline_and_records_it(engine: Engine,
     for trigger in ("start", "apply_acceptance", "clear", "start_follow_up"):
         fire_valid(engine, issue_id, trigger, evidence_file)
     fire_valid(engine, issue_id, "rebound", evidence_file)
-    issue = service.get_issue(engine.db, issue_id)
+    issue = queries.get_issue(engine.db, issue_id)
     assert issue.state == "in_progress"
     assert issue.deadline_at == datetime(2026, 12, 31, 15, 59, 59, tzinfo=UTC)
-    assert service.history(engine.db, issue_id)[-1].payload == {
+    assert queries.history(engine.db, issue_id)[-1].payload == {
         "fields": {"new_deadline": "2026-12-31"}, "previous_deadline": "2026-06-30",
         "due": "2026-12-31T23:59:59+08:00", "clearance_revoked": True, "proposal": True}
 
@@ -108,7 +109,7 @@ def test_evidence_is_stored_content_addressed_and_hashed_in_the_event(
                 evidence=[evidence_file, copy])
     # Then the store keeps one file named by its sha256, and the event lists both names
     [stored] = [p for p in (tmp_path / "evidence").rglob("*") if p.is_file()]
-    payload = service.history(engine.db, issue_id)[-1].payload
+    payload = queries.history(engine.db, issue_id)[-1].payload
     assert [item["name"] for item in payload["evidence"]] == [evidence_file.name, "copy.txt"]
     assert {item["sha256"] for item in payload["evidence"]} == {stored.name}
     assert stored.read_bytes() == evidence_file.read_bytes()

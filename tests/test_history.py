@@ -13,8 +13,8 @@ from sqlalchemy.exc import DatabaseError
 
 from tests.support import fire_valid, new_issue
 from workflow.db import Database
-from workflow.engine import Engine
-from workflow.history import verify
+from workflow.issues.engine import Engine
+from workflow.issues.history import verify
 
 
 @contextmanager

@@ -21,12 +21,12 @@ from tests.processes import RedisServer, wait_for
 from tests.sinks import HttpSink
 from tests.support import OFFICE, fire_valid, new_issue
 from tests.test_notify import queue
-from workflow import accountability, service
 from workflow.clock import SHANGHAI, FrozenClock, local
 from workflow.config import RunSettings
 from workflow.db import Database
-from workflow.engine import Engine
 from workflow.errors import ConfigurationError, InputError
+from workflow.issues import queries
+from workflow.issues.engine import Engine
 from workflow.jobs import (
     LocalDispatcher,
     Runtime,
@@ -38,10 +38,11 @@ from workflow.jobs import (
     relay_lookback,
     relay_outbox,
 )
-from workflow.lookback import add_months, parse_sample, start_campaign
 from workflow.models import Notification
 from workflow.notify.channels import ChannelRegistry, LogChannel, WebhookChannel
 from workflow.notify.outbox import PENDING, SENDING, SENT, lease_due_notifications, take_batch
+from workflow.supervision import accountability
+from workflow.supervision.lookback import add_months, parse_sample, start_campaign
 
 
 @pytest.fixture
@@ -347,8 +348,8 @@ def test_lookback_campaign_draws_a_reproducible_sample_of_cleared_issues(
     # Then 3 of the 10 cleared issues (rounded up) are in look-back, named in their history
     assert campaign.eligible == 10 and campaign.started == again and not campaign.failed
     for issue_id in campaign.started:
-        issue = service.get_issue(engine.db, issue_id)
-        last = service.history(engine.db, issue_id)[-1]
+        issue = queries.get_issue(engine.db, issue_id)
+        last = queries.history(engine.db, issue_id)[-1]
         assert issue.state == "follow_up" and campaign.id in (last.comment or "")
     # And a plan with nothing to look back at, or a bad sample, is refused
     with pytest.raises(InputError, match="no issue of plan '另一方案' can start a look-back"):
@@ -362,9 +363,9 @@ def test_rebound_reopens_the_record_and_opens_a_proposal(
     issue_id = new_issue(engine)
     for trigger in ("start", "apply_acceptance", "clear", "start_follow_up", "rebound"):
         fire_valid(engine, issue_id, trigger, evidence_file)
-    last = service.history(engine.db, issue_id)[-1]
+    last = queries.history(engine.db, issue_id)[-1]
     assert last.trigger == "rebound" and last.payload["clearance_revoked"] is True
     assert last.payload["proposal"] is True
     [proposal] = accountability.proposals(engine)
     assert proposal.issue_id == issue_id and proposal.reason.startswith("反弹：")
-    assert service.get_issue(engine.db, issue_id).state == "in_progress"
+    assert queries.get_issue(engine.db, issue_id).state == "in_progress"

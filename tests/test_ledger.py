@@ -16,17 +16,17 @@ from sqlalchemy import func, select
 from typer.testing import CliRunner
 
 from tests.support import OFFICE, UNIT
-from workflow.accountability import RANKS, rank_key
 from workflow.clock import FrozenClock
 from workflow.db import Database
-from workflow.definitions import load_all
-from workflow.disclosure import PUBLIC_COLUMNS, write_public
-from workflow.engine import Engine
+from workflow.documents.disclosure import PUBLIC_COLUMNS, write_public
+from workflow.documents.figures import progress_report
+from workflow.documents.ledger import LedgerError, export_ledger, import_ledger
+from workflow.documents.ledger_read import ISSUE_COLUMNS, parse_date
 from workflow.errors import ActionDeniedError, InputError
-from workflow.evidence import EvidenceStore
-from workflow.history import verify
-from workflow.ledger import LedgerError, export_ledger, import_ledger
-from workflow.ledger_read import ISSUE_COLUMNS, parse_date
+from workflow.issues.engine import Engine
+from workflow.issues.evidence import EvidenceStore
+from workflow.issues.history import verify
+from workflow.issues.queries import cleared_dates
 from workflow.migrate import upgrade
 from workflow.models import (
     AccountabilityRecord,
@@ -37,9 +37,9 @@ from workflow.models import (
     Timer,
     Unit,
 )
-from workflow.registry import load_definitions
-from workflow.reports import progress_report
-from workflow.service import cleared_dates
+from workflow.org.ranks import RANKS, rank_key
+from workflow.spec.definitions import load_all
+from workflow.spec.registry import load_definitions
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = ROOT / "examples" / "huaibei-2019" / "ledger.xlsx"
@@ -162,7 +162,7 @@ def test_export_then_reimport_round_trips_every_field(engine: Engine, clock: Fro
                            i.state, cleared.get(i.id)) for i in issues}
 
     def records(target: Engine) -> list[tuple[Any, ...]]:
-        from workflow.accountability import records as all_records
+        from workflow.supervision.accountability import records as all_records
 
         with target.db.session() as session:
             numbers = dict(session.execute(select(Issue.id, Issue.number)).all())

@@ -14,10 +14,10 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_state_machine_as_test
 
 from tests.support import ACCEPTOR, LEADER, OFFICE, PUBLIC, UNIT, inputs_for, new_issue
-from workflow import service
-from workflow.engine import Engine
 from workflow.errors import TransitionError
-from workflow.history import replay_state, verify
+from workflow.issues import queries
+from workflow.issues.engine import Engine
+from workflow.issues.history import replay_state, verify
 
 TRIGGERS = ["start", "apply_acceptance", "reject", "clear", "start_follow_up", "consolidate",
             "rebound", "extend", "no_such_trigger"]
@@ -51,8 +51,8 @@ def test_random_trigger_sequences_keep_history_state_and_version_consistent(
 
         @invariant()
         def history_replays_to_the_current_state(self) -> None:
-            issue = service.get_issue(engine.db, self.issue_id)
-            events = service.history(engine.db, self.issue_id)
+            issue = queries.get_issue(engine.db, self.issue_id)
+            events = queries.history(engine.db, self.issue_id)
             assert replay_state(events) == issue.state
             assert issue.version == self.version == len(events) == 1 + self.accepted
 

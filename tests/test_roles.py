@@ -21,11 +21,7 @@ from tests.support import (
     inputs_for,
     new_issue,
 )
-from workflow import service
 from workflow.clock import FrozenClock, local
-from workflow.definitions import load_file
-from workflow.directory import add_person, add_unit, resolve_actor
-from workflow.engine import Actor, Engine
 from workflow.errors import (
     ActionDeniedError,
     InputError,
@@ -33,9 +29,14 @@ from workflow.errors import (
     PermissionDeniedError,
     RequirementError,
 )
-from workflow.instructions import instruct
+from workflow.issues import queries
+from workflow.issues.engine import Engine
 from workflow.models import Notification
-from workflow.plans import add_inspection, add_plan
+from workflow.org.actors import Actor
+from workflow.org.directory import add_person, add_unit, resolve_actor
+from workflow.org.plans import add_inspection, add_plan
+from workflow.spec.definitions import load_file
+from workflow.supervision.instructions import instruct
 
 DEFINITIONS_BY_VERSION = {
     1: load_file(DEFINITIONS / "rectification-v1.yaml").definition,
@@ -83,7 +84,7 @@ def test_each_role_may_fire_exactly_the_triggers_the_definition_gives_it(
             fire_valid(engine, issue_id, step, evidence_file)
     spec = next(t for t in definition.transitions if t.trigger == trigger)
     inputs = {**inputs_for(trigger, evidence_file), "actor": ACTORS[role]}
-    before = service.get_issue(engine.db, issue_id)
+    before = queries.get_issue(engine.db, issue_id)
 
     # When the role fires it with every requirement met
     if role in spec.roles:
@@ -95,7 +96,7 @@ def test_each_role_may_fire_exactly_the_triggers_the_definition_gives_it(
 
     # Then only the roles the definition names succeed; the refusal names role and action
     assert f"role '{role}' may not fire '{trigger}'" in str(refused.value)
-    after = service.get_issue(engine.db, issue_id)
+    after = queries.get_issue(engine.db, issue_id)
     assert (after.state, after.stage, after.version) == (source, before.stage, before.version)
 
 
@@ -158,12 +159,12 @@ def test_parent_waits_for_every_subtask_before_applying_for_acceptance(
     du, lie = (Actor("杜集区人民政府", "unit"), Actor("烈山区人民政府", "unit"))
 
     # Then each sub-task belongs to its cooperating unit, on the parent's deadline
-    views = [service.get_issue(engine.db, child) for child in children]
+    views = [queries.get_issue(engine.db, child) for child in children]
     assert [(v.unit, v.parent_id, v.lead_unit) for v in views] == [
         ("杜集区人民政府", parent, UNIT.name), ("烈山区人民政府", parent, UNIT.name)]
-    assert all(v.deadline_at == service.get_issue(engine.db, parent).deadline_at
+    assert all(v.deadline_at == queries.get_issue(engine.db, parent).deadline_at
                for v in views)
-    assert service.history(engine.db, parent)[-1].payload == {"subtasks": [
+    assert queries.history(engine.db, parent)[-1].payload == {"subtasks": [
         {"issue_id": children[0], "unit": "杜集区人民政府"},
         {"issue_id": children[1], "unit": "烈山区人民政府"}]}
     with pytest.raises(InputError, match="has a sub-task for 杜集区人民政府 already"):
@@ -182,7 +183,7 @@ def test_parent_waits_for_every_subtask_before_applying_for_acceptance(
         engine.fire(children[1], trigger, **{**inputs_for(trigger, evidence_file),
                                              "actor": actor})
     fire_valid(engine, parent, "apply_acceptance", evidence_file)
-    assert service.get_issue(engine.db, parent).state == "acceptance"
+    assert queries.get_issue(engine.db, parent).state == "acceptance"
 
 
 def test_a_leader_instructs_the_issues_of_their_sectors(engine: Engine) -> None:
@@ -198,9 +199,9 @@ def test_a_leader_instructs_the_issues_of_their_sectors(engine: Engine) -> None:
     with pytest.raises(ActionDeniedError, match="role 'unit' may not give instructions"):
         instruct(engine, mine, "x", actor=UNIT)
 
-    last = service.history(engine.db, mine)[-1]
+    last = queries.history(engine.db, mine)[-1]
     assert (last.trigger, last.actor, last.comment) == ("instruct", LEADER.name, "务必按期整改到位")
-    assert [e.trigger for e in service.history(engine.db, other)] == ["create"]
+    assert [e.trigger for e in queries.history(engine.db, other)] == ["create"]
     with engine.db.session() as session:
         sent = session.scalars(select(Notification).order_by(Notification.id)).all()
     assert [(n.issue_id, n.recipient, n.level) for n in sent] == [
@@ -238,10 +239,10 @@ def test_each_role_reads_its_own_issues_and_the_public_only_disclosed_fields(
     for trigger in ("start", "apply_acceptance", "clear"):
         fire_valid(engine, ours, trigger, evidence_file)
     add_person(engine.db, "李副市长", roles=["leader"], sectors=["大气污染防治"])
-    issues = [service.get_issue(engine.db, i) for i in (ours, theirs)]
+    issues = [queries.get_issue(engine.db, i) for i in (ours, theirs)]
 
     def reads(actor: Actor) -> list[int]:
-        allowed = service.readable(engine.db, actor)
+        allowed = queries.readable(engine.db, actor)
         return [issue.id for issue in issues if allowed(issue)]
 
     # Then each role reads what it may
@@ -251,8 +252,8 @@ def test_each_role_reads_its_own_issues_and_the_public_only_disclosed_fields(
     assert reads(LEADER) == [ours]  # the supervising leader named on the issue
     assert reads(Actor("李副市长", "leader")) == [ours, theirs]  # by sector, and by name
     # And the public sees the disclosed fields only, with the clearance date
-    view = service.public_view(engine.db, issues[0], engine.registry, clock.now())
-    assert set(view) == set(service.PUBLIC_FIELDS)
+    view = queries.public_view(engine.db, issues[0], engine.registry, clock.now())
+    assert set(view) == set(queries.PUBLIC_FIELDS)
     assert (view["measures"], view["state_label_zh"], view["cleared_on"]) == (
         "加装油烟净化设施", "已销号", local(clock.now()).date().isoformat())
     assert not {"leader", "acceptance_unit", "escalation_level", "milestones"} & set(view)

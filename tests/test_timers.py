@@ -15,19 +15,19 @@ from sqlalchemy import func, select
 
 from tests.sinks import HttpSink
 from tests.support import OFFICE, UNIT, fire_valid, new_issue
-from workflow import service
-from workflow.calendar import load_calendar
 from workflow.clock import SHANGHAI, FrozenClock
 from workflow.db import Database
-from workflow.definitions import parse_duration
-from workflow.engine import Engine
 from workflow.errors import InputError
-from workflow.evidence import EvidenceStore
-from workflow.history import verify
+from workflow.issues import queries
+from workflow.issues.engine import Engine
+from workflow.issues.evidence import EvidenceStore
+from workflow.issues.history import verify
+from workflow.issues.sweep import claim_due_timers, sweep
 from workflow.models import AccountabilityProposal, Notification, Timer
 from workflow.notify.channels import channels_from_env, idempotency_key
 from workflow.notify.outbox import add_contact, deliver_due
-from workflow.sweep import claim_due_timers, sweep
+from workflow.spec.definitions import parse_duration
+from workflow.spec.workdays import load_calendar
 
 DEADLINE_DAY = date(2026, 3, 31)
 DEADLINE = datetime(2026, 3, 31, 23, 59, 59, tzinfo=SHANGHAI)
@@ -76,9 +76,9 @@ def test_from_creation_to_40_days_overdue_each_level_is_sent_once(
     assert {("red", "王副市长"), ("red", "整改办"), ("accountability", "整改办")} <= recipients
     # And one accountability proposal is open for the office to decide, never a sanction
     assert [(p.issue_id, p.status) for p in proposals] == [(issue_id, "open")]
-    issue = service.get_issue(engine.db, issue_id)
+    issue = queries.get_issue(engine.db, issue_id)
     assert (issue.escalation_level, issue.key_supervision) == ("accountability", True)
-    events = [e.trigger for e in service.history(engine.db, issue_id)]
+    events = [e.trigger for e in queries.history(engine.db, issue_id)]
     assert events.count("remind") == 3 and events.count("escalate") == 3
     assert "skip" not in events
     assert verify(engine.db).ok
@@ -114,10 +114,10 @@ def test_an_approved_extension_moves_the_deadline_and_stops_the_climb(
     engine.fire(issue_id, "extend", actor=OFFICE, comment="汛期施工受阻，确有正当理由",
                 fields={"new_deadline": "2026-06-30"})
     # Then the old deadline is kept in history and the new one is in force
-    event = service.history(engine.db, issue_id)[-1]
+    event = queries.history(engine.db, issue_id)[-1]
     assert event.payload["previous_deadline"] == "2026-03-31"
     assert event.payload["fields"] == {"new_deadline": "2026-06-30"}
-    issue = service.get_issue(engine.db, issue_id)
+    issue = queries.get_issue(engine.db, issue_id)
     assert issue.due_at == datetime(2026, 6, 30, 15, 59, 59, tzinfo=UTC)
     assert issue.escalation_level is None
     # And no 重点督办 or 问责建议 follows from the old deadline
@@ -126,7 +126,7 @@ def test_an_approved_extension_moves_the_deadline_and_stops_the_climb(
     assert sent["key_supervision"] == 0 and sent["accountability"] == 0
     assert sent["red"] == 2  # only the one from before the extension
     # On 2026-05-10 the new deadline is 51 days away: the light is green again
-    view = service.issue_view(engine.db, issue, engine.registry, clock.now())
+    view = queries.issue_view(engine.db, issue, engine.registry, clock.now())
     assert view["light"] == "green"
 
 
@@ -160,7 +160,7 @@ def test_after_a_72_hour_gap_one_sweep_sends_only_the_current_level(
     assert report.levels == {"red": 1}
     assert notices(engine.db, issue_id) == Counter(
         {"reminder:7 days": 1, "reminder:3 days": 1, "red": 2})
-    last = service.history(engine.db, issue_id)[-1]
+    last = queries.history(engine.db, issue_id)[-1]
     assert (last.trigger, last.payload["level"], last.payload["skipped"]) == (
         "escalate", "red", ["reminder:1 day"])
     assert timer_statuses(engine.db, issue_id)[("in_progress", "skipped")] == 1
@@ -175,9 +175,9 @@ def test_a_long_outage_jumps_straight_to_the_right_level(
     clock.set(DEADLINE + timedelta(days=31))
     assert sweep(engine).levels == {"accountability": 1}
     assert notices(engine.db, issue_id) == Counter({"accountability": 1})
-    issue = service.get_issue(engine.db, issue_id)
+    issue = queries.get_issue(engine.db, issue_id)
     assert issue.escalation_level == "accountability"
-    assert service.history(engine.db, issue_id)[-1].payload["skipped"] == [
+    assert queries.history(engine.db, issue_id)[-1].payload["skipped"] == [
         "reminder:7 days", "reminder:3 days", "reminder:1 day", "red", "key_supervision"]
 
 
@@ -211,11 +211,11 @@ def test_light_filter_and_view(engine: Engine, clock: FrozenClock,
     clock.set(DEADLINE + timedelta(days=1))
 
     def ids(light: str) -> list[int]:
-        return [i.id for i in service.list_issues(
-            engine.db, engine.registry, service.IssueFilter(light=light), now=clock.now())]
+        return [i.id for i in queries.list_issues(
+            engine.db, engine.registry, queries.IssueFilter(light=light), now=clock.now())]
 
     assert (ids("red"), ids("blue"), ids("green")) == ([late], [soon], [calm])
-    view = service.issue_view(engine.db, service.get_issue(engine.db, late), engine.registry,
+    view = queries.issue_view(engine.db, queries.get_issue(engine.db, late), engine.registry,
                               clock.now())
     assert (view["light"], view["light_label_zh"]) == ("red", "督办")
 
@@ -259,7 +259,7 @@ def test_two_sweepers_at_once_never_send_the_same_notice_twice(
     assert per_issue == Counter({issue_id: 2 for issue_id in ids})
     assert keys == rows
     for issue_id in ids:
-        assert [e.trigger for e in service.history(engine.db, issue_id)].count("escalate") == 1
+        assert [e.trigger for e in queries.history(engine.db, issue_id)].count("escalate") == 1
     assert verify(engine.db).ok
 
 
@@ -269,7 +269,7 @@ def test_a_deadline_over_an_unannounced_year_is_provisional_until_recomputed(
     # into 2027, for which no State Council notice is entered yet
     clock.set(datetime(2026, 12, 30, 10, 0, tzinfo=SHANGHAI))
     issue_id = new_issue(engine, deadline=date(2027, 6, 30))
-    issue = service.get_issue(engine.db, issue_id)
+    issue = queries.get_issue(engine.db, issue_id)
     assert issue.due_provisional
     assert issue.due_at == datetime(2027, 1, 5, 15, 59, 59, tzinfo=UTC)  # 31 Dec, 4 Jan, 5 Jan
     # When the office enters the 2027 notice (New Year off 1-4 January) and recomputes
@@ -279,13 +279,13 @@ def test_a_deadline_over_an_unannounced_year_is_provisional_until_recomputed(
     engine.calendar = load_calendar(override)
     assert engine.recompute_provisional_deadlines() == [issue_id]
     # Then the deadline moves to the official third working day and is no longer provisional
-    issue = service.get_issue(engine.db, issue_id)
+    issue = queries.get_issue(engine.db, issue_id)
     assert not issue.due_provisional
     assert issue.due_at == datetime(2027, 1, 6, 15, 59, 59, tzinfo=UTC)  # 31 Dec, 5 Jan, 6 Jan
     # And its timers follow the new deadline, and the history says what happened
     pending = {t.deadline_at for t in service_timers(engine, issue_id)}
     assert pending == {issue.due_at}
-    event = service.history(engine.db, issue_id)[-1]
+    event = queries.history(engine.db, issue_id)[-1]
     assert (event.trigger, event.actor) == ("recompute_deadline", "rectify")
     assert event.payload["previous_due"] == "2027-01-05T23:59:59+08:00"
     assert engine.recompute_provisional_deadlines() == []
@@ -310,18 +310,18 @@ def test_milestones_are_planned_backwards_and_a_missed_one_turns_the_light_yello
     # end on the working day before them, and 方案编制 is due the day 工程实施 begins
     assert plan == [("方案编制", date(2026, 2, 22)), ("工程实施", date(2026, 3, 24)),
                     ("自查验收", date(2026, 3, 31))]
-    assert service.history(engine.db, issue_id)[-1].payload == {"milestones": {
+    assert queries.history(engine.db, issue_id)[-1].payload == {"milestones": {
         "方案编制": "2026-02-22", "工程实施": "2026-03-24", "自查验收": "2026-03-31"}}
 
     def view() -> dict[str, Any]:
-        return service.issue_view(engine.db, service.get_issue(engine.db, issue_id),
+        return queries.issue_view(engine.db, queries.get_issue(engine.db, issue_id),
                                   engine.registry, clock.now())
 
     # When the first milestone passes unreported, the light is yellow
     clock.set(datetime(2026, 2, 23, 9, 0, tzinfo=SHANGHAI))
     assert view()["light"] == "yellow"
-    assert [i.id for i in service.list_issues(
-        engine.db, engine.registry, service.IssueFilter(light="yellow"), now=clock.now())] == [
+    assert [i.id for i in queries.list_issues(
+        engine.db, engine.registry, queries.IssueFilter(light="yellow"), now=clock.now())] == [
         issue_id]
     # And once the unit reports it reached, the light is green again
     engine.reach_milestone(issue_id, "方案编制", actor=UNIT, comment="方案已印发")
@@ -348,7 +348,7 @@ def test_milestone_reminders_and_the_missed_notice_go_out_once(
     sent = notices(engine.db, issue_id)
     assert sent == Counter({"方案编制|reminder:7 days": 1, "方案编制|reminder:3 days": 1,
                             "方案编制|reminder:1 day": 1, "方案编制|missed": 2})
-    event = service.history(engine.db, issue_id)[-1]
+    event = queries.history(engine.db, issue_id)[-1]
     assert (event.trigger, event.payload["level"], event.payload["light"]) == (
         "escalate", "方案编制|missed", "yellow")
     with engine.db.session() as session:

@@ -10,9 +10,6 @@ from sqlalchemy import select
 
 from tests.conftest import DEFINITIONS
 from tests.support import OFFICE, UNIT, fire_valid, new_issue
-from workflow import service
-from workflow.definitions import load_all, parse_text
-from workflow.engine import Engine
 from workflow.errors import (
     ActionDeniedError,
     DefinitionError,
@@ -21,10 +18,13 @@ from workflow.errors import (
     NotFoundError,
     PermissionDeniedError,
 )
-from workflow.history import verify as verify_history
+from workflow.issues import queries
+from workflow.issues.engine import Engine
+from workflow.issues.history import verify as verify_history
+from workflow.issues.versions import migrate, parse_ref
 from workflow.models import Issue, IssueEvent, Timer
-from workflow.registry import Registry, load_definitions
-from workflow.versioning import migrate, parse_ref
+from workflow.spec.definitions import load_all, parse_text
+from workflow.spec.registry import Registry, load_definitions
 
 SOURCE = (DEFINITIONS / "rectification-v1.yaml").read_text(encoding="utf-8")
 # Version 3 (after the shipped 1 and 2) lets the office send an assigned issue back for
@@ -54,18 +54,18 @@ def test_an_issue_created_on_version_1_keeps_version_1(engine: Engine, tmp_path:
     # When version 3 is loaded
     load_next(engine, tmp_path)
     # Then the old issue is still pinned to version 1 and follows its rules
-    assert service.get_issue(engine.db, old).definition_version == 1
+    assert queries.get_issue(engine.db, old).definition_version == 1
     engine.fire(old, "start", actor=UNIT)
     with pytest.raises(IllegalTriggerError, match=r"allowed triggers: extend$"):
         engine.fire(old, "reassign", actor=OFFICE, comment="x")
     # And a new issue starts on version 3, with version 3's rules
     new = new_issue(engine, number="2", version=None)
-    assert service.get_issue(engine.db, new).definition_version == 3
+    assert queries.get_issue(engine.db, new).definition_version == 3
     with pytest.raises(PermissionDeniedError, match="roles allowed: office"):
         engine.fire(new, "start", actor=UNIT)
     engine.fire(new, "start", actor=OFFICE)
     engine.fire(new, "reassign", actor=OFFICE, comment="责任单位不准确")
-    assert service.get_issue(engine.db, new).state == "assigned"
+    assert queries.get_issue(engine.db, new).state == "assigned"
 
 
 def test_a_fresh_process_reads_rules_from_the_database_not_the_file(

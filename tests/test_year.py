@@ -20,18 +20,24 @@ from pathlib import Path
 import pytest
 
 from tests.support import FIVE_NEVER
-from workflow import service
-from workflow.accountability import NewAccountability, proposals, record, records, summary
 from workflow.clock import SHANGHAI, FrozenClock
-from workflow.directory import add_person, add_unit, resolve_actor
-from workflow.engine import Engine, NewIssue
 from workflow.errors import OutOfScopeError, RequirementError
-from workflow.history import verify
-from workflow.instructions import instruct
-from workflow.lookback import queue_notices, start_campaign
-from workflow.plans import add_inspection, add_plan
-from workflow.progress import NewProgress, owing
-from workflow.progress import report as report_progress
+from workflow.issues import queries
+from workflow.issues.engine import Engine, NewIssue
+from workflow.issues.history import verify
+from workflow.org.directory import add_person, add_unit, resolve_actor
+from workflow.org.plans import add_inspection, add_plan
+from workflow.supervision.accountability import (
+    NewAccountability,
+    proposals,
+    record,
+    records,
+    summary,
+)
+from workflow.supervision.instructions import instruct
+from workflow.supervision.lookback import queue_notices, start_campaign
+from workflow.supervision.monthly_reports import NewProgress, owing
+from workflow.supervision.monthly_reports import report as report_progress
 
 PLAN = "淮北市贯彻落实2019年省生态环境保护督察反馈意见整改方案"
 CATEGORIES = ["大气污染防治", "水污染防治", "土壤与固体废物污染防治", "生态保护与修复",
@@ -163,7 +169,7 @@ def test_the_year_of_the_source_report(year: Year) -> None:
 
     # Spring 2020: issue 5 goes through every step and is cleared
     year.clear_through_every_step("5", "2020-04-06 09:00")
-    five = service.get_issue(engine.db, ids["5"])
+    five = queries.get_issue(engine.db, ids["5"])
     assert (five.state, five.accepted_by, five.accepted_unit) == (
         "cleared", "生态环境局验收组长", "市生态环境局")
 
@@ -171,7 +177,7 @@ def test_the_year_of_the_source_report(year: Year) -> None:
     year.apply("2", "2020-05-11 09:00")
     year.on("2020-05-14 10:00")
     year.fire("2", "reject", "城管局验收组长", comment="现场核查：3处工地裸土未覆盖，验收不通过")
-    assert service.get_issue(engine.db, ids["2"]).state == "in_progress"
+    assert queries.get_issue(engine.db, ids["2"]).state == "in_progress"
     year.clear_through_every_step("2", "2020-06-08 09:00")
 
     # Issue 3: an objection during the public notice sends it back to the site check
@@ -205,9 +211,9 @@ def test_the_year_of_the_source_report(year: Year) -> None:
     year.on("2020-11-05 09:00")
     year.fire("5", "rebound", "市整改办主任", comment="回头看发现堆场扬尘问题反弹",
               fields={"new_deadline": "2021-06-30"})
-    rebound = service.history(engine.db, ids["5"])[-1]
+    rebound = queries.history(engine.db, ids["5"])[-1]
     assert rebound.payload["clearance_revoked"] is True and rebound.payload["proposal"] is True
-    assert service.issue_view(engine.db, service.get_issue(engine.db, ids["5"]),
+    assert queries.issue_view(engine.db, queries.get_issue(engine.db, ids["5"]),
                               engine.registry, engine.clock.now())["deadline"] == "2021-06-30"
 
     # A look-back campaign on demand draws a sample of the cleared issues; all consolidated
@@ -257,7 +263,7 @@ def test_the_year_of_the_source_report(year: Year) -> None:
 
     # As of 2021-03-28: 7 of 10 cleared, 3 still being rectified (the rebound among them)
     year.on("2021-03-28 12:00")
-    issues = service.list_issues(engine.db, engine.registry, service.IssueFilter(plan=PLAN),
+    issues = queries.list_issues(engine.db, engine.registry, queries.IssueFilter(plan=PLAN),
                                  now=engine.clock.now())
     assert Counter(issue.state for issue in issues) == {"cleared": 7, "in_progress": 3}
     assert {issue.id for issue in issues if issue.state == "in_progress"} == {
@@ -267,14 +273,14 @@ def test_the_year_of_the_source_report(year: Year) -> None:
     for issue in issues:
         if issue.state != "cleared":
             continue
-        triggers = [event.trigger for event in service.history(engine.db, issue.id)]
+        triggers = [event.trigger for event in queries.history(engine.db, issue.id)]
         assert triggers.index("site_check") < triggers.index("sign_off") < triggers.index(
             "clear")
         assert issue.accepted_by == ACCEPTORS[issue.acceptance_unit]
-        clear = next(e for e in service.history(engine.db, issue.id) if e.trigger == "clear")
+        clear = next(e for e in queries.history(engine.db, issue.id) if e.trigger == "clear")
         assert set(clear.payload["checklist"]) == set(FIVE_NEVER) and clear.payload["evidence"]
-    assert "reject" in [e.trigger for e in service.history(engine.db, ids["2"])]
-    assert "object" in [e.trigger for e in service.history(engine.db, ids["3"])]
+    assert "reject" in [e.trigger for e in queries.history(engine.db, ids["2"])]
+    assert "object" in [e.trigger for e in queries.history(engine.db, ids["3"])]
 
     # 3 organisations and 7 cadres: 3 at county level (县处级), 4 at township level (乡科级)
     totals = summary(engine)

@@ -26,10 +26,18 @@ from typing import Any, Protocol
 from sqlalchemy import delete, update
 from sqlalchemy.exc import IntegrityError
 
-from workflow import lookback, progress
 from workflow.config import RunSettings, Settings
 from workflow.db import Database
-from workflow.engine import Engine
+from workflow.documents.figures import queue_monthly
+from workflow.issues.engine import Engine
+from workflow.issues.sweep import (
+    SweepReport,
+    lease_due_timers,
+    release_timers,
+    settle,
+    take_timers,
+    timers_in_flight,
+)
 from workflow.models import JobRun
 from workflow.notify.channels import ChannelRegistry, channels_from_env
 from workflow.notify.outbox import (
@@ -41,16 +49,8 @@ from workflow.notify.outbox import (
     send_messages,
     take_batch,
 )
-from workflow.reports import queue_monthly
-from workflow.runtime import open_engine
-from workflow.sweep import (
-    SweepReport,
-    lease_due_timers,
-    release_timers,
-    settle,
-    take_timers,
-    timers_in_flight,
-)
+from workflow.startup import open_engine
+from workflow.supervision import lookback, monthly_reports
 
 logger = logging.getLogger(__name__)
 
@@ -121,7 +121,7 @@ def monthly_report(runtime: Runtime) -> int:
     """Mark last month's missing progress reports (yellow, reminder to the unit), then queue
     last month's progress report for the office; returns the messages queued."""
     now = runtime.now()
-    missing = progress.flag_missing(runtime.engine, progress.previous_month(now))
+    missing = monthly_reports.flag_missing(runtime.engine, monthly_reports.previous_month(now))
     if missing:
         logger.info("%s issue(s) owe last month's progress report", missing)
     return queue_monthly(runtime.engine, now=now)

@@ -28,7 +28,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 from workflow.clock import local
 from workflow.errors import InputError
-from workflow.timers import LIGHT_LABELS
+from workflow.spec.timers import LIGHT_LABELS
 
 TEMPLATE_DIR = Path(__file__).with_name("templates")
 KINDS = ("reminder", "notice", "digest", "lookback")

@@ -44,7 +44,7 @@ def ledger_import(
 ) -> None:
     """Import an Excel or CSV ledger, all or nothing: any bad row means nothing is imported,
     and every bad row is listed with its row, column and what is expected."""
-    from workflow.ledger import LedgerError, import_ledger
+    from workflow.documents.ledger import LedgerError, import_ledger
 
     engine = _engine()
     who = _actor(actor, role)
@@ -87,7 +87,7 @@ def ledger_export(
 ) -> None:
     """Write the ledger as xlsx: the official columns plus light, days overdue, last monthly
     report and clearance date; a second sheet with the accountability records."""
-    from workflow.ledger import export_ledger
+    from workflow.documents.ledger import export_ledger
 
     if file.suffix.lower() != ".xlsx":
         raise InputError(f"{file.name}: the ledger is written as .xlsx; name the file *.xlsx")
@@ -110,7 +110,7 @@ def report_progress(
 ) -> None:
     """Progress (整改进展): totals by state, category, unit and leader, the overdue list, the
     accountability figures and the summary sentences officials write."""
-    from workflow.reports import progress_report
+    from workflow.documents.figures import progress_report
 
     if output not in ("text", "json", "md"):
         raise InputError(f"--format {output!r}: allowed: text, json, md")
@@ -131,7 +131,7 @@ def report_monthly(
 ) -> None:
     """The monthly briefing (月度调度) as Markdown and HTML with a burn-down chart (PNG): open
     issues per week, red/black ranking of units, items under 重点督办, new accountability."""
-    from workflow.briefing import write_monthly
+    from workflow.documents.briefing import write_monthly
 
     paths = write_monthly(_engine(), month=month, out=out, plan=plan)
     for path in paths:
@@ -147,7 +147,7 @@ def report_public(
 ) -> None:
     """The disclosure list (信息公开): 序号, 问题, 整改措施, 责任单位, 整改时限, 整改状态 and
     销号日期 only, as HTML and xlsx."""
-    from workflow.disclosure import write_public
+    from workflow.documents.disclosure import write_public
 
     for path in write_public(_engine(), out=out, plan=plan):
         console.print(f"written: {path}")

@@ -29,8 +29,8 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationEr
 
 from workflow.clock import SHANGHAI, to_utc
 from workflow.config import PROJECT_ROOT
-from workflow.definitions import CALENDAR_FILE_NAME, Duration
 from workflow.errors import DefinitionFault, InputError
+from workflow.spec.definitions import CALENDAR_FILE_NAME, Duration
 
 LAST_OFFICIAL_YEAR = 2026
 """The last year whose notice is built in, checked day for day

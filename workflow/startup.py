@@ -7,12 +7,12 @@ from pathlib import Path
 from workflow.clock import Clock
 from workflow.config import Settings
 from workflow.db import Database
-from workflow.definitions import load_all
-from workflow.engine import Engine
 from workflow.errors import ConfigurationError
-from workflow.evidence import EvidenceStore
+from workflow.issues.engine import Engine
+from workflow.issues.evidence import EvidenceStore
 from workflow.migrate import current_revision, head_revision, upgrade
-from workflow.registry import LoadOutcome, load_definitions
+from workflow.spec.definitions import load_all
+from workflow.spec.registry import LoadOutcome, load_definitions
 
 
 def open_engine(settings: Settings, *, clock: Clock | None = None,

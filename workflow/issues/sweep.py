@@ -23,13 +23,13 @@ from sqlalchemy import and_, func, or_, select, update
 
 from workflow.clock import local
 from workflow.db import Database
-from workflow.definitions import Notices
-from workflow.engine import Engine
 from workflow.errors import ConflictError
+from workflow.issues.engine import Engine
+from workflow.issues.statements import SYSTEM_ACTOR, SYSTEM_ROLE, TIMERS, Due, EventDraft, IssueRow
 from workflow.notify.outbox import recipients
 from workflow.notify.render import render
-from workflow.statements import SYSTEM_ACTOR, SYSTEM_ROLE, TIMERS, Due, EventDraft, IssueRow
-from workflow.timers import (
+from workflow.spec.definitions import Notices
+from workflow.spec.timers import (
     CANCELLED,
     DONE,
     LEASED,

@@ -36,7 +36,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from workflow.db import Database
 from workflow.errors import ConflictError
-from workflow.history import event_hash
+from workflow.issues.history import event_hash
 from workflow.models import (
     AccountabilityIssue,
     AccountabilityProposal,
@@ -51,7 +51,7 @@ from workflow.models import (
     Timer,
     Unit,
 )
-from workflow.timers import (
+from workflow.spec.timers import (
     CANCELLED,
     DONE,
     LEASED,

@@ -21,15 +21,14 @@ from typing import Any
 
 from sqlalchemy import select
 
-from workflow.engine import Actor, Engine
 from workflow.errors import ActionDeniedError, InputError, NotFoundError
+from workflow.issues.engine import Engine
+from workflow.issues.statements import Due, EventDraft
 from workflow.models import AccountabilityIssue, AccountabilityProposal, AccountabilityRecord
-from workflow.statements import Due, EventDraft
+from workflow.org.actors import Actor
+from workflow.org.ranks import RANKS, label_key, rank_key
 
 SUBJECT_TYPES = {"organization": "党组织", "cadre": "领导干部"}
-RANKS = {"provincial": "省部级", "departmental": "厅局级", "county": "县处级",
-         "township": "乡科级", "other": "其他"}
-RANK_ALIASES = {"厅级": "departmental", "处级": "county", "县级": "county", "科级": "township"}
 METHODS = {"inspection": "检查", "circulation": "通报", "reorganisation": "改组",
            "admonishment": "诫勉", "organisational_adjustment": "组织调整",
            "disciplinary_sanction": "纪律处分", "judicial_referral": "移送司法"}
@@ -37,31 +36,14 @@ RECORDING_ROLES = ("office", "discipline")
 DECIDING_ROLES = ("office",)
 
 
-def _key(kind: str, value: str, labels: dict[str, str],
-         aliases: dict[str, str] | None = None) -> str:
-    text = value.strip()
-    by_label = {label: key for key, label in labels.items()}
-    found = text if text in labels else by_label.get(text) or (aliases or {}).get(text)
-    if found is None:
-        allowed = ", ".join(f"{label} ({key})" for key, label in labels.items())
-        extra = f"; aliases: {', '.join(aliases)}" if aliases else ""
-        raise InputError(f"unknown {kind} {value!r}; allowed: {allowed}{extra}")
-    return found
-
-
 def subject_type_key(value: str) -> str:
     """``organization`` or ``cadre`` from the key or its label (党组织, 领导干部)."""
-    return _key("subject type", value, SUBJECT_TYPES)
-
-
-def rank_key(value: str) -> str:
-    """A rank key from the key, the label (县处级) or an alias (处级, 县级, 科级, 厅级)."""
-    return _key("rank", value, RANKS, RANK_ALIASES)
+    return label_key("subject type", value, SUBJECT_TYPES)
 
 
 def method_key(value: str) -> str:
     """A method key from the key or its label (诫勉, 通报...)."""
-    return _key("accountability method", value, METHODS)
+    return label_key("accountability method", value, METHODS)
 
 
 @dataclass(frozen=True)

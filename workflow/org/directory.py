@@ -16,11 +16,11 @@ from collections.abc import Sequence
 
 from sqlalchemy import func, select
 
-from workflow.accountability import RANKS, rank_key
 from workflow.db import Database, add_unique
-from workflow.engine import Actor
 from workflow.errors import InputError
 from workflow.models import Person, Unit
+from workflow.org.actors import Actor
+from workflow.org.ranks import rank_key
 
 ROLES = ("office", "unit", "acceptor", "leader", "discipline", "public")
 UNIT_ROLES = ("unit", "acceptor")  # roles a unit can act in as itself
@@ -84,10 +84,6 @@ def units(db: Database) -> list[Unit]:
 def people(db: Database) -> list[Person]:
     with db.session() as session:
         return list(session.scalars(select(Person).order_by(Person.name)))
-
-
-def rank_label(rank: str | None) -> str:
-    return RANKS.get(rank or "", "")
 
 
 def resolve_actor(db: Database, name: str, role: str | None) -> Actor:

@@ -15,10 +15,8 @@ from typing import Any
 
 from sqlalchemy import select
 
-from workflow.calendar import WorkCalendar, load_calendar
 from workflow.clock import SHANGHAI, Clock, SystemClock, local, to_utc
 from workflow.db import Database
-from workflow.definitions import FROM_ISSUE, Duration, parse_duration
 from workflow.errors import (
     ActionDeniedError,
     ConflictError,
@@ -28,13 +26,9 @@ from workflow.errors import (
     OutOfScopeError,
     PermissionDeniedError,
 )
-from workflow.evidence import EvidenceRef, EvidenceStore
-from workflow.history import GENESIS
-from workflow.machine import CompiledDefinition, FireContext
-from workflow.models import Issue
-from workflow.plans import check_category
-from workflow.registry import Registry
-from workflow.statements import (
+from workflow.issues.evidence import EvidenceRef, EvidenceStore
+from workflow.issues.history import GENESIS
+from workflow.issues.statements import (
     SYSTEM_ACTOR,
     SYSTEM_ROLE,
     Due,
@@ -42,7 +36,14 @@ from workflow.statements import (
     IssueRow,
     WriteStatements,
 )
-from workflow.timers import MILESTONE_SEP, plan_milestone_timers, plan_timers
+from workflow.models import Issue
+from workflow.org.actors import Actor
+from workflow.org.plans import check_category
+from workflow.spec.definitions import FROM_ISSUE, Duration, parse_duration
+from workflow.spec.machine import CompiledDefinition, FireContext
+from workflow.spec.registry import Registry
+from workflow.spec.timers import MILESTONE_SEP, plan_milestone_timers, plan_timers
+from workflow.spec.workdays import WorkCalendar, load_calendar
 
 logger = logging.getLogger(__name__)
 
@@ -51,21 +52,6 @@ RECOMPUTE_TRIGGER = "recompute_deadline"
 MILESTONE_ROLES = ("office", "unit")
 MILESTONE_NAME_MAX = 40
 END_OF_DAY = time(23, 59, 59)
-
-
-@dataclass(frozen=True)
-class Actor:
-    """Who acts, in which role (office, unit, acceptor, leader, discipline, public), and for
-    whom: ``unit`` is the person's unit (a unit acting as itself leaves it None and its name
-    is the unit)."""
-
-    name: str
-    role: str
-    unit: str | None = None
-
-    @property
-    def organisation(self) -> str:
-        return self.unit or self.name
 
 
 def _stage_label(spec: Any, key: str | None) -> str:

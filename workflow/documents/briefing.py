@@ -11,11 +11,8 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
-from workflow.accountability import records
 from workflow.clock import local
-from workflow.engine import Engine, deadline_instant
-from workflow.errors import InputError
-from workflow.reports import (
+from workflow.documents.figures import (
     Progress,
     Section,
     html_document,
@@ -24,6 +21,9 @@ from workflow.reports import (
     state_counts_at,
     states_at,
 )
+from workflow.errors import InputError
+from workflow.issues.engine import Engine, deadline_instant
+from workflow.supervision.accountability import records
 
 MONTH = re.compile(r"^(\d{4})-(\d{2})$")
 BURN_DOWN_WEEKS = 26

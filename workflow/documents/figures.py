@@ -19,12 +19,12 @@ from typing import Any
 from jinja2 import Environment
 from sqlalchemy import func, select
 
-from workflow.accountability import Summary
 from workflow.clock import local
-from workflow.engine import Engine
+from workflow.issues.engine import Engine
 from workflow.models import Issue, IssueEvent
 from workflow.notify.outbox import queue_message, recipients
 from workflow.notify.render import DEFAULT_OFFICE, OFFICE_ENV, zh_date
+from workflow.supervision.accountability import Summary
 
 # A report section: heading, column headers, rows.
 Section = tuple[str, Sequence[str], list[list[Any]]]
@@ -221,8 +221,8 @@ def progress_report(engine: Engine, *, plan: str | None = None, as_of: date | No
     """The progress report of ``plan`` (or all plans) as recorded at the end of ``as_of``
     (Asia/Shanghai), or at ``now`` (default: the engine's clock). Sub-tasks are not counted
     (their parent is); issues imported from a ledger count from their import."""
-    from workflow.accountability import summary
-    from workflow.engine import deadline_instant
+    from workflow.issues.engine import deadline_instant
+    from workflow.supervision.accountability import summary
 
     now = now or engine.clock.now()
     at = min(deadline_instant(as_of), now) if as_of else now

@@ -12,10 +12,10 @@ from workflow.clock import local
 from workflow.db import Database
 from workflow.errors import ActionDeniedError, InputError, NotFoundError, OutOfScopeError
 from workflow.models import DefinitionRecord, Issue, IssueEvent, Milestone, Person, Timer
-from workflow.registry import Registry
-from workflow.timers import LEASED, LIGHT_LABELS, PENDING, light_of
+from workflow.spec.registry import Registry
+from workflow.spec.timers import LEASED, LIGHT_LABELS, PENDING, light_of
 
-# Schedule statuses (workflow.progress) that show yellow.
+# Schedule statuses (workflow.supervision.monthly_reports) that show yellow.
 BEHIND_STATUSES = ("behind", "missing")
 
 

@@ -2,7 +2,7 @@
 checks the issues' sheet row by row.
 
 This module imports nothing of the engine (no database, no SQLAlchemy), so that the child
-process reading a large file starts quickly and stays small; ``workflow.ledger`` writes.
+process reading a large file starts quickly and stays small; ``workflow.documents.ledger`` writes.
 """
 
 from __future__ import annotations
@@ -484,14 +484,14 @@ class IssueReader:
 
 
 def batches_from_child(reader: IssueReader) -> Iterator[Batch]:
-    """The reader's batches, read by a child process (``python -m workflow.ledger_read``, on a
-    core of its own) while the caller writes. The pipe's buffer keeps the child a few batches
+    """The reader's batches, read by a child process (``python -m
+    workflow.documents.ledger_read``, on a core of its own) while the caller writes. The pipe's buffer keeps the child a few batches
     ahead at most, so memory stays flat however long the file."""
     import pickle
     import subprocess
     import sys
 
-    child = subprocess.Popen([sys.executable, "-m", "workflow.ledger_read"],
+    child = subprocess.Popen([sys.executable, "-m", "workflow.documents.ledger_read"],
                              stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                              stderr=subprocess.PIPE)
     assert child.stdin is not None and child.stdout is not None

@@ -12,12 +12,13 @@ import os
 
 from sqlalchemy import select
 
-from workflow.engine import Actor, Engine
 from workflow.errors import ActionDeniedError, InputError, NotFoundError, OutOfScopeError
+from workflow.issues.engine import Engine
+from workflow.issues.statements import Due, EventDraft
+from workflow.issues.sweep import Contacts
 from workflow.models import Issue, Person
 from workflow.notify.outbox import PENDING
-from workflow.statements import Due, EventDraft
-from workflow.sweep import Contacts
+from workflow.org.actors import Actor
 
 INSTRUCTING_ROLES = ("leader", "office")
 

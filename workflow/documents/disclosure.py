@@ -10,9 +10,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from workflow.engine import Engine
-from workflow.reports import html_document
-from workflow.service import IssueFilter, list_issues, number_order, public_views
+from workflow.documents.figures import html_document
+from workflow.issues.engine import Engine
+from workflow.issues.queries import IssueFilter, list_issues, number_order, public_views
 
 # (view key, column header) in the order published.
 PUBLIC_COLUMNS = (("number", "序号"), ("title", "问题"), ("measures", "整改措施"),

@@ -14,9 +14,9 @@ from typing import Any
 
 from transitions import EventData, Machine
 
-from workflow.definitions import ProcessDefinition, TransitionSpec
 from workflow.errors import RequirementError
-from workflow.timers import timeline
+from workflow.spec.definitions import ProcessDefinition, TransitionSpec
+from workflow.spec.timers import timeline
 
 
 @dataclass

@@ -23,19 +23,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from workflow.accountability import (
-    METHODS,
-    RANKS,
-    SUBJECT_TYPES,
-    NewAccountability,
-    method_key,
-    rank_key,
-    subject_type_key,
-    write_record,
-)
-from workflow.engine import Actor, Engine, NewIssue, deadline_instant
-from workflow.errors import ActionDeniedError, InputError
-from workflow.ledger_read import (
+from workflow.documents.ledger_read import (
     ACCOUNTABILITY_COLUMNS,
     ACCOUNTABILITY_SHEET,
     EXPORT_COLUMNS,
@@ -58,6 +46,9 @@ from workflow.ledger_read import (
     optional_date,
     row_checker,
 )
+from workflow.errors import ActionDeniedError, InputError
+from workflow.issues.engine import Engine, NewIssue, deadline_instant
+from workflow.issues.statements import FACT_COLUMNS, Due, EventDraft
 from workflow.models import (
     AccountabilityIssue,
     AccountabilityRecord,
@@ -65,7 +56,16 @@ from workflow.models import (
     Plan,
     ProgressReport,
 )
-from workflow.statements import FACT_COLUMNS, Due, EventDraft
+from workflow.org.actors import Actor
+from workflow.org.ranks import RANKS, rank_key
+from workflow.supervision.accountability import (
+    METHODS,
+    SUBJECT_TYPES,
+    NewAccountability,
+    method_key,
+    subject_type_key,
+    write_record,
+)
 
 IMPORT_TRIGGER = "import"
 IMPORT_ROLES = ("office",)
@@ -405,14 +405,14 @@ def export_ledger(engine: Engine, path: Path, *, plan: str | None = None,
     from openpyxl.cell import WriteOnlyCell
     from openpyxl.styles import Alignment, Font, PatternFill
 
-    from workflow.accountability import records
-    from workflow.service import (
+    from workflow.issues.queries import (
         IssueFilter,
         cleared_dates,
         issue_views,
         list_issues,
         number_order,
     )
+    from workflow.supervision.accountability import records
 
     now = engine.clock.now()
     issues = [i for i in list_issues(engine.db, engine.registry,

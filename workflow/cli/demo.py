@@ -17,8 +17,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from workflow.clock import FrozenClock
 from workflow.config import PROJECT_ROOT, Settings
-from workflow.engine import Actor, Engine, NewIssue
-from workflow.runtime import initialize, open_engine
+from workflow.issues.engine import Engine, NewIssue
+from workflow.org.actors import Actor
+from workflow.startup import initialize, open_engine
 
 DEMO_DIR = PROJECT_ROOT / "examples" / "demo"
 SAMPLE_LEDGER = PROJECT_ROOT / "examples" / "huaibei-2019" / "ledger.xlsx"

@@ -16,16 +16,16 @@ from rich.console import Console
 from rich.table import Table
 from sqlalchemy import func, select
 
-from workflow import service
-from workflow.calendar import load_calendar
+from workflow.cli.demo import SAMPLE_LEDGER, run_demo
+from workflow.cli.tables import history_table, ledger_table
 from workflow.clock import local, to_utc
 from workflow.config import Settings
 from workflow.db import Database
-from workflow.definitions import load_all, parse_duration
-from workflow.demo import SAMPLE_LEDGER, run_demo
-from workflow.engine import Actor, Engine, NewIssue
 from workflow.errors import DefinitionError, InputError, RectifyError, RequirementError
-from workflow.history import verify as verify_history
+from workflow.issues import queries
+from workflow.issues.engine import Engine, NewIssue
+from workflow.issues.history import verify as verify_history
+from workflow.issues.sweep import default_owner, sweep
 from workflow.migrate import current_revision, upgrade
 from workflow.models import DefinitionRecord, Issue
 from workflow.notify.channels import channels_from_env
@@ -37,10 +37,11 @@ from workflow.notify.outbox import (
     list_notifications,
 )
 from workflow.notify.outbox import retry as retry_notifications
-from workflow.registry import load_definitions
-from workflow.render import history_table, ledger_table
-from workflow.runtime import initialize, open_engine
-from workflow.sweep import default_owner, sweep
+from workflow.org.actors import Actor
+from workflow.spec.definitions import load_all, parse_duration
+from workflow.spec.registry import load_definitions
+from workflow.spec.workdays import load_calendar
+from workflow.startup import initialize, open_engine
 
 app = typer.Typer(help="rectify: carries rectification work from assignment to clearance.",
                   no_args_is_help=True, pretty_exceptions_enable=False)
@@ -116,8 +117,8 @@ def _engine() -> Engine:
 
 def _actor(name: str, role: str | None) -> Actor:
     """Who ``--as NAME [--role ROLE]`` is: a registered person or unit (see
-    ``workflow.directory``); any name while the directory is empty."""
-    from workflow.directory import resolve_actor
+    ``workflow.org.directory``); any name while the directory is empty."""
+    from workflow.org.directory import resolve_actor
 
     db = Database(Settings.from_env().database_url)
     try:
@@ -254,7 +255,7 @@ def definitions_migrate(
     """Move running issues to another definition version (office only): those whose state
     exists there move, with a `migrate` event in their history; the others are listed with
     the reason. Exit 1 when any issue could not move."""
-    from workflow.versioning import migrate, parse_ref
+    from workflow.issues.versions import migrate, parse_ref
 
     report = migrate(_engine(), parse_ref(source, "--from"), parse_ref(target, "--to"),
                      actor=_actor(actor, role), dry_run=dry_run)
@@ -307,12 +308,12 @@ def issue_create(
                    deadline=_parse_date(deadline, "--deadline"), long_term=long_term)
     definition_id, version = definition, None
     if "@" in definition:
-        from workflow.versioning import parse_ref
+        from workflow.issues.versions import parse_ref
 
         definition_id, version = parse_ref(definition, "--definition")
     issue_id = engine.create_issue(new, actor=_actor(actor, role), definition=definition_id,
                                    version=version)
-    view = service.issue_view(engine.db, service.get_issue(engine.db, issue_id),
+    view = queries.issue_view(engine.db, queries.get_issue(engine.db, issue_id),
                               engine.registry,
                               engine.clock.now())
     if as_json:
@@ -339,18 +340,18 @@ def issue_list(
     """The ledger, filtered."""
     engine = _engine()
     now = engine.clock.now()
-    filters = service.IssueFilter(state=state, unit=unit, leader=leader, plan=plan,
+    filters = queries.IssueFilter(state=state, unit=unit, leader=leader, plan=plan,
                                   overdue=overdue, light=light)
-    issues = service.list_issues(engine.db, engine.registry, filters, now=now)
+    issues = queries.list_issues(engine.db, engine.registry, filters, now=now)
     if reader is not None:
         actor = _actor(reader, role)
-        allowed = service.readable(engine.db, actor)
+        allowed = queries.readable(engine.db, actor)
         issues = [issue for issue in issues if allowed(issue)]
         if actor.role == "public":
-            _print_public([service.public_view(engine.db, issue, engine.registry, now)
+            _print_public([queries.public_view(engine.db, issue, engine.registry, now)
                            for issue in issues], as_json)
             return
-    views = [service.issue_view(engine.db, issue, engine.registry, now) for issue in issues]
+    views = [queries.issue_view(engine.db, issue, engine.registry, now) for issue in issues]
     if as_json:
         _print_json(views)
     else:
@@ -375,16 +376,16 @@ def issue_show(issue_id: Annotated[int, typer.Argument(help="Issue id.")],
                as_json: JsonOption = False) -> None:
     """One issue with its state, deadline and the triggers allowed now."""
     engine = _engine()
-    issue = service.get_issue(engine.db, issue_id)
+    issue = queries.get_issue(engine.db, issue_id)
     now = engine.clock.now()
     if reader is not None:
         actor = _actor(reader, role)
-        service.check_readable(engine.db, actor, issue)
+        queries.check_readable(engine.db, actor, issue)
         if actor.role == "public":
-            _print_public([service.public_view(engine.db, issue, engine.registry, now)],
+            _print_public([queries.public_view(engine.db, issue, engine.registry, now)],
                           as_json)
             return
-    view = service.issue_view(engine.db, issue, engine.registry, now)
+    view = queries.issue_view(engine.db, issue, engine.registry, now)
     if as_json:
         _print_json(view)
         return
@@ -442,12 +443,12 @@ def issue_history(issue_id: Annotated[int, typer.Argument(help="Issue id.")],
                   as_json: JsonOption = False) -> None:
     """The issue's append-only history, oldest first."""
     engine = _engine()
-    issue = service.get_issue(engine.db, issue_id)
+    issue = queries.get_issue(engine.db, issue_id)
     if reader is not None:
-        service.check_readable(engine.db, _actor(reader, role), issue, history=True)
-    events = service.history(engine.db, issue_id)
+        queries.check_readable(engine.db, _actor(reader, role), issue, history=True)
+    events = queries.history(engine.db, issue_id)
     if as_json:
-        _print_json([service.event_view(event) for event in events])
+        _print_json([queries.event_view(event) for event in events])
     else:
         console.print(history_table(events, engine.registry, issue.definition_id,
                                     issue.definition_version,
@@ -483,7 +484,7 @@ def issue_progress(
     role: RoleName = None,
 ) -> None:
     """Report a month's progress (月度进展): the issue's unit, or the office."""
-    from workflow.progress import NewProgress, report
+    from workflow.supervision.monthly_reports import NewProgress, report
 
     report(_engine(), issue_id, NewProgress(month, text, percent, not behind),
            actor=_actor(actor, role))
@@ -495,7 +496,7 @@ def issue_progress(
 def issue_reports(issue_id: Annotated[int, typer.Argument(help="Issue id.")],
                   as_json: JsonOption = False) -> None:
     """The issue's monthly progress reports, and the months that went unreported."""
-    from workflow.progress import reports
+    from workflow.supervision.monthly_reports import reports
 
     rows = [{"month": r.month, "status": r.status, "percent": r.percent,
              "on_schedule": r.on_schedule, "text": r.text, "reported_by": r.reported_by,
@@ -524,7 +525,7 @@ def progress_missing(
     as_json: JsonOption = False,
 ) -> None:
     """Issues that owe a progress report for a month and have none."""
-    from workflow.progress import flag_missing, owing
+    from workflow.supervision.monthly_reports import flag_missing, owing
 
     engine = _engine()
     rows = [{"id": i.id, "number": i.number, "title": i.title, "unit": i.unit or i.lead_unit}
@@ -565,7 +566,7 @@ def issue_instruct(
 ) -> None:
     """A supervising leader's instruction (批示) on an issue of their sectors; recorded in
     its history and sent to its units."""
-    from workflow.instructions import instruct
+    from workflow.supervision.instructions import instruct
 
     instruct(_engine(), issue_id, text, actor=_actor(actor, role))
     console.print(f"issue {issue_id}: instruction recorded and sent to its units")
@@ -616,7 +617,7 @@ def timers_list(
 ) -> None:
     """Pending timers (reminders and escalation levels) with their due times."""
     engine = _engine()
-    rows = service.list_timers(engine.db, now=engine.clock.now(), due=due, issue_id=issue,
+    rows = queries.list_timers(engine.db, now=engine.clock.now(), due=due, issue_id=issue,
                                pending_only=not every)
     if as_json:
         _print_json(rows)
@@ -807,13 +808,13 @@ def demo(keep: Annotated[Path | None, typer.Option(help="Keep the demo database 
         console.rule("rectify demo")
         engine, plan = run_demo(workdir, on_step=lambda line: console.print(f"  {line}"))
         now = engine.clock.now()
-        issues = service.list_issues(engine.db, engine.registry,
-                                     service.IssueFilter(plan=plan.plan), now=now)
-        views = [service.issue_view(engine.db, issue, engine.registry, now) for issue in issues]
+        issues = queries.list_issues(engine.db, engine.registry,
+                                     queries.IssueFilter(plan=plan.plan), now=now)
+        views = [queries.issue_view(engine.db, issue, engine.registry, now) for issue in issues]
         console.print(ledger_table(
             views, title=f"整改情况清单 · {plan.plan} · 截至 {local(now):%Y-%m-%d}"))
         for issue in issues:
-            console.print(history_table(service.history(engine.db, issue.id), engine.registry,
+            console.print(history_table(queries.history(engine.db, issue.id), engine.registry,
                                         issue.definition_id, issue.definition_version,
                                         title=f"#{issue.number} {issue.title}"))
         pending = next(v for v in views if v["state"] == "acceptance")
@@ -837,8 +838,8 @@ def demo(keep: Annotated[Path | None, typer.Option(help="Keep the demo database 
 def _demo_sample_ledger(engine: Engine) -> None:
     """The demo's second part: the sample ledger of examples/huaibei-2019 imported, and the
     progress report officials write from it."""
-    from workflow.ledger import import_ledger
-    from workflow.reports import progress_report
+    from workflow.documents.figures import progress_report
+    from workflow.documents.ledger import import_ledger
 
     sample = SAMPLE_LEDGER
     plan = "淮北市整改方案（示例台账）"
@@ -967,7 +968,7 @@ def _new_accountability(subject: str, subject_type: str, methods: list[str], dec
                         decided_on: str, issues: list[int], rank: str | None,
                         unit: str | None, source: str | None, disclosed: bool,
                         note: str | None) -> Any:
-    from workflow.accountability import NewAccountability
+    from workflow.supervision.accountability import NewAccountability
 
     day = _parse_date(decided_on, "--date")
     assert day is not None
@@ -1005,7 +1006,7 @@ def accountability_add(
 ) -> None:
     """Record an accountability decision (office or discipline); each linked issue's
     history notes it."""
-    from workflow.accountability import record
+    from workflow.supervision.accountability import record
 
     new = _new_accountability(subject, subject_type, methods, decided_by, decided_on, issues,
                               rank, unit, source, disclosed, note)
@@ -1026,7 +1027,7 @@ def accountability_adopt(
     actor: ActorName = "整改办", role: RoleName = None,
 ) -> None:
     """Adopt an escalation proposal (问责建议) as an accountability record (office only)."""
-    from workflow.accountability import record
+    from workflow.supervision.accountability import record
 
     new = _new_accountability(subject, subject_type, methods, decided_by, decided_on,
                               issues or [], rank, unit, source, disclosed, note)
@@ -1042,7 +1043,7 @@ def accountability_dismiss(
     actor: ActorName = "整改办", role: RoleName = None,
 ) -> None:
     """Close an escalation proposal without accountability, with a reason (office only)."""
-    from workflow.accountability import dismiss
+    from workflow.supervision.accountability import dismiss
 
     dismiss(_engine(), proposal, actor=_actor(actor, role), reason=reason)
     console.print(f"proposal {proposal} dismissed")
@@ -1057,7 +1058,7 @@ def accountability_proposals(
     as_json: JsonOption = False,
 ) -> None:
     """Escalation proposals (问责建议) waiting for the office's decision."""
-    from workflow.accountability import proposals
+    from workflow.supervision.accountability import proposals
 
     rows = [{"id": p.id, "issue_id": p.issue_id, "reason": p.reason, "status": p.status,
              "opened_at": local(p.opened_at).isoformat(timespec="minutes"),
@@ -1079,7 +1080,7 @@ def accountability_list(
     as_json: JsonOption = False,
 ) -> None:
     """Accountability records (问责情况), with the summary sentence."""
-    from workflow.accountability import records, summary
+    from workflow.supervision.accountability import records, summary
 
     engine = _engine()
     rows = records(engine, issue=issue)
@@ -1101,7 +1102,7 @@ def accountability_list(
 @reports_errors
 def accountability_summary(as_json: JsonOption = False) -> None:
     """Organisations and cadres held accountable, cadres by rank."""
-    from workflow.accountability import summary
+    from workflow.supervision.accountability import summary
 
     result = summary(_engine())
     if as_json:
@@ -1131,7 +1132,7 @@ def lookback_start(
 ) -> None:
     """A look-back campaign (回头看专项): start the look-back on a random sample of the
     plan's cleared issues; the draw's seed is printed so it can be repeated."""
-    from workflow.lookback import parse_sample, start_campaign
+    from workflow.supervision.lookback import parse_sample, start_campaign
 
     campaign = start_campaign(_engine(), plan, actor=_actor(actor, role),
                               percent=parse_sample(sample), seed=seed, trigger=trigger)
@@ -1163,7 +1164,7 @@ def units_add(name: Annotated[str, typer.Argument(help="Unit name, e.g. 相山�
               parent: Annotated[str | None, typer.Option(help="The unit above it.")] = None,
               ) -> None:
     """Register a unit (a county, a department, an office)."""
-    from workflow.directory import add_unit
+    from workflow.org.directory import add_unit
 
     add_unit(Database(Settings.from_env().database_url), name, parent=parent)
     console.print(f"unit {name} registered")
@@ -1173,7 +1174,7 @@ def units_add(name: Annotated[str, typer.Argument(help="Unit name, e.g. 相山�
 @reports_errors
 def units_list(as_json: JsonOption = False) -> None:
     """Registered units."""
-    from workflow.directory import units
+    from workflow.org.directory import units
 
     rows = [{"name": u.name, "parent": u.parent}
             for u in units(Database(Settings.from_env().database_url))]
@@ -1197,7 +1198,7 @@ def people_add(
                                                      "(repeatable).")] = None,
 ) -> None:
     """Register a person with the roles they act in (`--as NAME` then acts as them)."""
-    from workflow.directory import add_person
+    from workflow.org.directory import add_person
 
     add_person(Database(Settings.from_env().database_url), name, roles=roles, unit=unit,
                title=title, rank=rank, sectors=sector or [])
@@ -1208,7 +1209,8 @@ def people_add(
 @reports_errors
 def people_list(as_json: JsonOption = False) -> None:
     """Registered people."""
-    from workflow.directory import people, rank_label
+    from workflow.org.directory import people
+    from workflow.org.ranks import rank_label
 
     rows = [{"name": p.name, "title": p.title, "rank": p.rank, "rank_label": rank_label(p.rank),
              "unit": p.unit, "roles": p.roles, "sectors": p.sectors}
@@ -1250,7 +1252,7 @@ def plan_inspection(
     feedback: Annotated[str | None, typer.Option(help="反馈日期, YYYY-MM-DD.")] = None,
 ) -> None:
     """Register the inspection a plan answers."""
-    from workflow.plans import add_inspection
+    from workflow.org.plans import add_inspection
 
     add_inspection(Database(Settings.from_env().database_url), name, level=level,
                    round=round_, team=team, period=_period(period),
@@ -1268,7 +1270,7 @@ def plan_add(
                                                        "the plan must name one.")] = None,
 ) -> None:
     """Register a plan and its categories."""
-    from workflow.plans import add_plan
+    from workflow.org.plans import add_plan
 
     add_plan(Database(Settings.from_env().database_url), name, inspection=inspection,
              issued_on=_parse_date(issued, "--issued"), categories=category or [])
@@ -1279,7 +1281,7 @@ def plan_add(
 @reports_errors
 def plan_list(as_json: JsonOption = False) -> None:
     """Registered plans with their inspections and categories."""
-    from workflow.plans import LEVELS, inspections, plans
+    from workflow.org.plans import LEVELS, inspections, plans
 
     db = Database(Settings.from_env().database_url)
     found = {i.name: i for i in inspections(db)}
@@ -1301,7 +1303,7 @@ def plan_list(as_json: JsonOption = False) -> None:
 
 
 # The ledger and report commands live in their own module; it uses the helpers above.
-from workflow.cli_ledger import ledger_app, report_app  # noqa: E402
+from workflow.cli.documents import ledger_app, report_app  # noqa: E402
 
 app.add_typer(ledger_app, name="ledger")
 app.add_typer(report_app, name="report")

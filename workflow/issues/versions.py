@@ -20,12 +20,13 @@ from typing import Any
 
 from sqlalchemy import select
 
-from workflow.engine import Actor, Engine
 from workflow.errors import ActionDeniedError, ConflictError, InputError
-from workflow.machine import CompiledDefinition
+from workflow.issues.engine import Engine
+from workflow.issues.statements import Due, EventDraft
 from workflow.models import Issue
-from workflow.statements import Due, EventDraft
-from workflow.timers import plan_timers
+from workflow.org.actors import Actor
+from workflow.spec.machine import CompiledDefinition
+from workflow.spec.timers import plan_timers
 
 MIGRATING_ROLES = ("office",)
 REF_PATTERN = re.compile(r"^(?P<id>[a-z][a-z0-9_]*)@(?P<version>[1-9][0-9]*)$")

@@ -9,7 +9,7 @@ from rich.table import Table
 
 from workflow.clock import local
 from workflow.models import IssueEvent
-from workflow.registry import Registry
+from workflow.spec.registry import Registry
 
 LONG_TERM_LABEL = "长期坚持"
 LIGHT_STYLES = {"green": "green", "blue": "blue", "yellow": "yellow", "red": "bold red"}

@@ -15,10 +15,10 @@ from datetime import datetime
 from sqlalchemy import func, select
 
 from workflow.db import Database
-from workflow.definitions import LoadedDefinition, parse_text, version_line
 from workflow.errors import DefinitionError, DefinitionFault, NotFoundError
-from workflow.machine import CompiledDefinition
 from workflow.models import DefinitionRecord
+from workflow.spec.definitions import LoadedDefinition, parse_text, version_line
+from workflow.spec.machine import CompiledDefinition
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal
 
-from workflow.definitions import Notices
+from workflow.spec.definitions import Notices
 
 Light = Literal["green", "blue", "yellow", "red"]
 LIGHT_LABELS: dict[str, tuple[str, str]] = {

@@ -23,13 +23,14 @@ from typing import Any
 from sqlalchemy import and_, func, or_, select
 
 from workflow.clock import SHANGHAI, local
-from workflow.definitions import parse_months
-from workflow.engine import Actor, Engine
 from workflow.errors import InputError, RectifyError
+from workflow.issues.engine import Engine
+from workflow.issues.sweep import Contacts
 from workflow.models import DefinitionRecord, Issue, IssueEvent
 from workflow.notify.outbox import PENDING
 from workflow.notify.render import DEFAULT_OFFICE, OFFICE_ENV, render
-from workflow.sweep import Contacts
+from workflow.org.actors import Actor
+from workflow.spec.definitions import parse_months
 
 
 def add_months(day: date, months: int) -> date:

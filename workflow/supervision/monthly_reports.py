@@ -19,12 +19,13 @@ from typing import Any
 from sqlalchemy import and_, select
 
 from workflow.clock import SHANGHAI, local
-from workflow.engine import Actor, Engine, check_scope
 from workflow.errors import ActionDeniedError, InputError, NotFoundError
+from workflow.issues.engine import Engine, check_scope
+from workflow.issues.statements import Due, EventDraft, IssueRow
+from workflow.issues.sweep import Contacts
 from workflow.models import Issue, ProgressReport
 from workflow.notify.outbox import PENDING
-from workflow.statements import Due, EventDraft, IssueRow
-from workflow.sweep import Contacts
+from workflow.org.actors import Actor
 
 MONTH_PATTERN = re.compile(r"^(?P<year>\d{4})-(?P<month>0[1-9]|1[0-2])$")
 REPORTING_ROLES = ("unit", "office")
