@@ -83,6 +83,25 @@ class Database:
             yield connection
 
     @contextmanager
+    def raw_transaction(self) -> Iterator[Any]:
+        """A DBAPI cursor inside one write transaction (SQLite: ``BEGIN IMMEDIATE``);
+        commits on success, rolls back on any error. Only the issues' write path
+        (``workflow.issues.transaction``) runs SQL on it."""
+        connection = self.engine.raw_connection()
+        try:
+            cursor = connection.cursor()
+            if self.is_sqlite:
+                cursor.execute("BEGIN IMMEDIATE")
+            try:
+                yield cursor
+            except BaseException:
+                connection.rollback()
+                raise
+            connection.commit()
+        finally:
+            connection.close()
+
+    @contextmanager
     def session(self, *, write: bool = False) -> Iterator[Session]:
         """An ORM session in one transaction; commits on success, rolls back on error.
 

@@ -48,7 +48,8 @@ from workflow.documents.ledger_read import (
 )
 from workflow.errors import ActionDeniedError, InputError
 from workflow.issues.engine import Engine, NewIssue, deadline_instant
-from workflow.issues.statements import FACT_COLUMNS, Due, EventDraft
+from workflow.issues.rows import FACT_COLUMNS, Due, EventDraft
+from workflow.issues.transaction import IssueTx
 from workflow.models import (
     AccountabilityIssue,
     AccountabilityRecord,
@@ -124,7 +125,6 @@ class _Importer:
         self.actor = actor
         self.sheet_name = sheet
         self.on_progress = on_progress
-        self.sql = engine.statements
         self.now = engine.clock.now()
         version = engine.registry.latest_version(definition)
         self.compiled = engine.registry.get(definition, version)
@@ -154,13 +154,13 @@ class _Importer:
                 plan = session.scalar(select(Plan).where(Plan.name == self.plan))
                 self.plan_categories = list(plan.categories) if plan else None
                 existing = self._existing(session)
-            with self.sql.transaction() as cursor:  # rolled back by the LedgerError
-                self._issues(cursor, existing)
+            with self.engine.transaction() as tx:  # rolled back by the LedgerError
+                self._issues(tx, existing)
                 if not self.problems and book.is_xlsx \
                         and ACCOUNTABILITY_SHEET in book.sheet_names:
-                    self._accountability(cursor, book.sheet(ACCOUNTABILITY_SHEET))
+                    self._accountability(tx, book.sheet(ACCOUNTABILITY_SHEET))
                 if not self.problems:
-                    self._directory(cursor, plan_exists=plan is not None)
+                    self._directory(tx, plan_exists=plan is not None)
                 if self.problems:
                     raise LedgerError(self.path, self.problems)
         finally:
@@ -176,7 +176,7 @@ class _Importer:
             self.numbers[str(issue.number)] = issue.id
         return found
 
-    def _issues(self, cursor: Any, existing: dict[str, _Existing]) -> None:
+    def _issues(self, tx: IssueTx, existing: dict[str, _Existing]) -> None:
         definition = self.compiled.definition
         reader = IssueReader(self.path, self.sheet_name, self.plan, self.plan_categories,
                               self.states, self.state_labels, definition.initial,
@@ -189,7 +189,7 @@ class _Importer:
             self.problems += batch.problems
             if not self.problems:
                 for row, fields, state, cleared_on in batch.items:
-                    self._write_issue(cursor, row, NewIssue(**fields), state, cleared_on,
+                    self._write_issue(tx, row, NewIssue(**fields), state, cleared_on,
                                       existing=existing)
             if self.on_progress:
                 self.on_progress(batch.read, batch.total)
@@ -206,23 +206,22 @@ class _Importer:
             payload["cleared_on"] = cleared_on.isoformat()
         return payload
 
-    def _write_issue(self, cursor: Any, row: int, new: NewIssue, state: str,
+    def _write_issue(self, tx: IssueTx, row: int, new: NewIssue, state: str,
                      cleared_on: date | None, *, existing: dict[str, _Existing]) -> None:
         label = self.compiled.definition.state(state).label_zh
         comment = f"台账导入：{label}"
         old = existing.get(str(new.number))
         if old is None:
-            issue_id = self.engine._insert_issue(
-                cursor, new, self.compiled, actor=self.actor, comment=comment, now=self.now,
+            issue_id = self.engine.insert_issue(
+                tx, new, self.compiled, actor=self.actor, comment=comment, now=self.now,
                 state=state, trigger=IMPORT_TRIGGER, extra=self._payload(row, state, cleared_on))
             self.numbers[str(new.number)] = issue_id
             self.result.created += 1
             return
-        self._update_issue(cursor, row, new, state, cleared_on, old, comment)
+        self._update_issue(tx, row, new, state, cleared_on, old, comment)
 
-    def _update_issue(self, cursor: Any, row: int, new: NewIssue, state: str,
+    def _update_issue(self, tx: IssueTx, row: int, new: NewIssue, state: str,
                       cleared_on: date | None, old: _Existing, comment: str) -> None:
-        sql = self.sql
         units = new.all_responsible_units()
         facts = {"category": new.category, "title": new.title, "target": new.target,
                  "measures": new.measures, "leader": new.leader, "lead_unit": new.lead_unit,
@@ -237,32 +236,27 @@ class _Importer:
             self.result.unchanged += 1
             return
         if changed:
-            values = {f"new_{key}": value for key, value in facts.items()}
-            for key in ("responsible_units", "cooperating_units"):
-                values[f"new_{key}"] = sql.json(values[f"new_{key}"])
-            if values["new_deadline_at"] is not None:
-                values["new_deadline_at"] = sql.time(values["new_deadline_at"])
-            cursor.execute(sql.update_facts, {"issue_id": old.id, **values})
-        previous = sql.read_issue(cursor, old.id)
+            tx.update_facts(old.id, facts)
+        previous = tx.read_issue(old.id)
         due = Due.of(previous)
         if state != old.state or "deadline_at" in changed:
-            due = self.engine._enter(cursor, self.compiled, issue_id=old.id, state=state,
+            due = self.engine.enter_state(tx, self.compiled, issue_id=old.id, state=state,
                                      deadline_at=facts["deadline_at"], previous=previous,
                                      now=self.now)
         if state != old.state:
             stages = self.compiled.states[state].stages
             first = stages[0] if stages else None
-            sql.set_stage(cursor, old.id, first.key if first else None,
+            tx.set_stage(old.id, first.key if first else None,
                           self.now + first.period if first and first.period else None)
         payload = self._payload(row, state, cleared_on)
         payload["changed"] = changed
-        sql.record(cursor, issue_id=old.id, old_version=old.version, prev_hash=old.head_hash,
+        tx.record(issue_id=old.id, old_version=old.version, prev_hash=old.head_hash,
                    now=self.now, due=due, event=EventDraft(
                        self.actor.name, self.actor.role, IMPORT_TRIGGER, old.state, state,
                        comment, payload))
         self.result.updated += 1
 
-    def _accountability(self, cursor: Any, sheet: Sheet) -> None:
+    def _accountability(self, tx: IssueTx, sheet: Sheet) -> None:
         header = find_header(sheet, ACCOUNTABILITY_COLUMNS, self.problems)
         if header is None or self.problems:
             return
@@ -278,7 +272,7 @@ class _Importer:
                 self.result.accountability_unchanged += 1
                 continue
             known.add(key)
-            write_record(self.sql, cursor, new, actor=self.actor, now=self.now)
+            write_record(tx, new, actor=self.actor, now=self.now)
             self.result.accountability_added += 1
 
     def _known_records(self) -> set[tuple[str, str, str, date]]:
@@ -336,25 +330,18 @@ class _Importer:
             decided_on=decided_on, issues=issues, rank=rank, unit=cell_text(cells.get("unit")),
             source=cell_text(cells.get("source")), disclosed=disclosed)
 
-    def _directory(self, cursor: Any, *, plan_exists: bool) -> None:
-        sql = self.sql
+    def _directory(self, tx: IssueTx, *, plan_exists: bool) -> None:
         if not plan_exists:
-            cursor.execute(sql.insert_plan_if_new, {
-                "name": self.plan, "inspection": None, "issued_on": None,
-                "categories": sql.json(list(self.categories))})
+            tx.add_plan_if_new(self.plan, list(self.categories))
             self.result.plan_created = True
         for name in self.units:
-            cursor.execute(sql.insert_unit_if_new, {"name": name, "parent": None})
-            self.result.units_added += max(cursor.rowcount, 0)
+            self.result.units_added += tx.add_unit_if_new(name)
         # The importer is registered too (when new): once units and leaders exist, only
         # registered names may act, and the office must still be able to.
         people = {name: "leader" for name in self.leaders}
         people.setdefault(self.actor.name, self.actor.role)
         for name, role in people.items():
-            cursor.execute(sql.insert_person_if_new, {
-                "name": name, "title": None, "rank": None, "unit": None,
-                "roles": sql.json([role]), "sectors": sql.json([])})
-            self.result.people_added += max(cursor.rowcount, 0)
+            self.result.people_added += tx.add_person_if_new(name, role)
 
 
 def _known(convert: Callable[[str], str], value: str) -> str | None:

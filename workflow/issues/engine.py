@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import date, datetime, time
 from typing import Any
@@ -28,14 +29,9 @@ from workflow.errors import (
 )
 from workflow.issues.evidence import EvidenceRef, EvidenceStore
 from workflow.issues.history import GENESIS
-from workflow.issues.statements import (
-    SYSTEM_ACTOR,
-    SYSTEM_ROLE,
-    Due,
-    EventDraft,
-    IssueRow,
-    WriteStatements,
-)
+from workflow.issues.rows import SYSTEM_ACTOR, SYSTEM_ROLE, Due, EventDraft, IssueRow
+from workflow.issues.statements import Statements
+from workflow.issues.transaction import IssueTx, open_transaction
 from workflow.models import Issue
 from workflow.org.actors import Actor
 from workflow.org.plans import check_category
@@ -146,8 +142,8 @@ class FireResult:
     event_hash: str
 
 
-def _existing(sql: WriteStatements, cursor: Any, issue_id: int) -> IssueRow:
-    row = sql.read_issue(cursor, issue_id)
+def _existing(tx: IssueTx, issue_id: int) -> IssueRow:
+    row = tx.read_issue(issue_id)
     if row is None:
         raise NotFoundError(f"issue {issue_id} does not exist")
     return row
@@ -182,7 +178,12 @@ class Engine:
         self.clock = clock or SystemClock()
         self.registry = registry or Registry(db)
         self.calendar = calendar or load_calendar()
-        self.statements = WriteStatements(db)
+        self._statements = Statements(db)
+
+    def transaction(self) -> AbstractContextManager[IssueTx]:
+        """One write transaction: every write of the engine and of the domain around it
+        goes through the ``IssueTx`` this yields, and commits or rolls back as one."""
+        return open_transaction(self.db, self._statements)
 
     def create_issue(self, new: NewIssue, *, actor: Actor, definition: str = "rectification",
                      version: int | None = None, comment: str | None = None) -> int:
@@ -198,48 +199,46 @@ class Engine:
         check_category(self.db, new.plan, new.category)
         version = version or self.registry.latest_version(definition)
         compiled = self.registry.get(definition, version)
-        with self.statements.transaction() as cursor:
-            issue_id = self._insert_issue(cursor, new, compiled, actor=actor, comment=comment,
+        with self.transaction() as tx:
+            issue_id = self.insert_issue(tx, new, compiled, actor=actor, comment=comment,
                                           now=self.clock.now())
         logger.info("issue %s created in %s by %s", issue_id, compiled.definition.initial,
                     actor.name)
         return issue_id
 
-    def _insert_issue(self, cursor: Any, new: NewIssue, compiled: CompiledDefinition, *,
+    def insert_issue(self, tx: IssueTx, new: NewIssue, compiled: CompiledDefinition, *,
                       actor: Actor, comment: str | None, now: datetime, state: str | None = None,
                       trigger: str = CREATE_TRIGGER, extra: Mapping[str, Any] | None = None) -> int:
         """Insert the issue in the initial state (or ``state``: a ledger import enters issues
         where the ledger says they are) with its timers and first event."""
-        sql = self.statements
         definition = compiled.definition
         initial = state or definition.initial
         first = compiled.states[initial].stages[0] if compiled.states[initial].stages else None
         deadline_at = deadline_instant(new.deadline) if new.deadline else None
         units = new.all_responsible_units()
-        cursor.execute(sql.insert_issue, {
+        issue_id = tx.insert_issue({
             "plan": new.plan, "number": new.number, "category": new.category,
             "title": new.title, "target": new.target, "measures": new.measures,
             "leader": new.leader, "lead_unit": new.lead_unit,
-            "unit": units[0] if units else None, "responsible_units": sql.json(units),
-            "cooperating_units": sql.json(list(dict.fromkeys(
-                u.strip() for u in new.cooperating_units if u.strip()))),
+            "unit": units[0] if units else None, "responsible_units": units,
+            "cooperating_units": list(dict.fromkeys(
+                u.strip() for u in new.cooperating_units if u.strip())),
             "acceptance_unit": new.acceptance_unit, "parent_id": new.parent,
-            "deadline_at": sql.time(deadline_at) if deadline_at else None,
+            "deadline_at": deadline_at,
             "long_term": new.long_term, "definition_id": definition.id,
             "definition_version": definition.version, "state": initial, "version": 0,
-            "head_hash": GENESIS, "created_at": sql.time(now), "updated_at": sql.time(now),
+            "head_hash": GENESIS, "created_at": now, "updated_at": now,
             "due_at": None, "due_provisional": False, "escalation_level": None,
             "key_supervision": False, "schedule_status": None,
             "accepted_by": None, "accepted_unit": None, "progress_note": new.progress_note,
             "stage": first.key if first else None,
-            "stage_until": sql.time(now + first.period) if first and first.period else None})
-        issue_id = int(cursor.fetchone()[0])
-        due = self._enter(cursor, compiled, issue_id=issue_id, state=initial,
+            "stage_until": now + first.period if first and first.period else None})
+        due = self.enter_state(tx, compiled, issue_id=issue_id, state=initial,
                           deadline_at=deadline_at, previous=None, now=now)
         payload = {"definition": definition.ref, **self._due_payload(due), **(extra or {})}
         if new.parent is not None:
             payload["parent"] = new.parent
-        sql.record(cursor, issue_id=issue_id, old_version=0, prev_hash=GENESIS, now=now,
+        tx.record(issue_id=issue_id, old_version=0, prev_hash=GENESIS, now=now,
                    due=due, event=EventDraft(actor.name, actor.role, trigger, None,
                                              initial, comment, payload))
         return issue_id
@@ -266,9 +265,8 @@ class Engine:
         """
         refs = self.evidence.resolve(evidence)
         now = self.clock.now()
-        sql = self.statements
-        with sql.transaction() as cursor:
-            row = _existing(sql, cursor, issue_id)
+        with self.transaction() as tx:
+            row = _existing(tx, issue_id)
             state, version = row.state, row.version
             if expected_version is not None and version != expected_version:
                 raise ConflictError(issue_id=issue_id, expected=expected_version, actual=version)
@@ -291,7 +289,7 @@ class Engine:
             check_scope(actor, row, issue_id, f"fire '{trigger}'")
             context = FireContext(issue_id=issue_id, state=state, comment=comment,
                                   evidence=refs, checklist=checklist, fields=fields or {},
-                                  open_subtasks=self._open_subtasks(cursor, issue_id)
+                                  open_subtasks=self._open_subtasks(tx, issue_id)
                                   if spec.requires.subtasks_done else (),
                                   stage_problems=_stage_problems(compiled, spec, row, now))
             to_state = compiled.run(context, trigger)
@@ -307,11 +305,10 @@ class Engine:
                 if field.sets == "deadline":
                     deadline_at = deadline_instant(
                         date.fromisoformat(context.accepted_fields[name]))
-                    cursor.execute(sql.set_deadline, {
-                        "issue_id": issue_id, "new_deadline": sql.time(deadline_at)})
+                    tx.set_deadline(issue_id, deadline_at)
                     if row.deadline_at is not None:
                         payload["previous_deadline"] = local(row.deadline_at).date().isoformat()
-            due = self._enter(cursor, compiled, issue_id=issue_id, state=to_state,
+            due = self.enter_state(tx, compiled, issue_id=issue_id, state=to_state,
                               deadline_at=deadline_at, previous=row, now=now)
             payload.update(self._due_payload(due))
             if compiled.states[state].completed and not compiled.states[to_state].completed:
@@ -324,23 +321,22 @@ class Engine:
             if spec.records_acceptor:
                 accepted_unit = actor.unit or actor.name
                 payload["accepted_by"] = {"person": actor.name, "unit": accepted_unit}
-                sql.set_acceptor(cursor, issue_id, actor.name, accepted_unit)
+                tx.set_acceptor(issue_id, actor.name, accepted_unit)
             if spec.opens_proposal:
-                sql.open_proposal(cursor, issue_id=issue_id, timer_id=None, now=now,
+                tx.open_proposal(issue_id=issue_id, timer_id=None, now=now,
                                   reason=f"{spec.label_zh}：{comment or ''}".rstrip("："))
                 payload["proposal"] = True
-            new_hash = sql.record(cursor, issue_id=issue_id, old_version=version,
+            new_hash = tx.record(issue_id=issue_id, old_version=version,
                                   prev_hash=row.head_hash, now=now, due=due,
                                   event=EventDraft(actor.name, actor.role, trigger, state,
                                                    to_state, comment, payload))
             if (stage, stage_until) != (row.stage, row.stage_until):
-                sql.set_stage(cursor, issue_id, stage, stage_until)
+                tx.set_stage(issue_id, stage, stage_until)
         return FireResult(issue_id, trigger, state, to_state, version + 1, new_hash)
 
-    def _open_subtasks(self, cursor: Any, issue_id: int) -> list[tuple[int, str | None]]:
+    def _open_subtasks(self, tx: IssueTx, issue_id: int) -> list[tuple[int, str | None]]:
         open_ones = []
-        for child_id, unit, state, definition_id, version in self.statements.children(
-                cursor, issue_id):
+        for child_id, unit, state, definition_id, version in tx.children(issue_id):
             spec = self.registry.get(definition_id, version).states[state]
             if not (spec.completed or spec.terminal):
                 open_ones.append((child_id, unit))
@@ -368,12 +364,11 @@ class Engine:
             raise ActionDeniedError(action="split an issue into sub-tasks", role=actor.role,
                                     roles=("office", "unit"))
         parent = self._issue(issue_id)
-        sql = self.statements
         now = self.clock.now()
-        with sql.transaction() as cursor:
-            row = _existing(sql, cursor, issue_id)
+        with self.transaction() as tx:
+            row = _existing(tx, issue_id)
             check_scope(actor, row, issue_id, "split it into sub-tasks")
-            taken = {unit for _, unit, *_ in sql.children(cursor, issue_id)}
+            taken = {unit for _, unit, *_ in tx.children(issue_id)}
             wanted = list(dict.fromkeys(units if units else row.cooperating_units))
             if not wanted:
                 raise InputError(f"issue {issue_id} names no cooperating unit (配合单位) to "
@@ -384,7 +379,7 @@ class Engine:
                                  "already")
             compiled = self.registry.get(row.definition_id, row.definition_version)
             lead = row.lead_unit or row.unit
-            created = [self._insert_issue(cursor, NewIssue(
+            created = [self.insert_issue(tx, NewIssue(
                 title=f"{row.title}（{unit}配合任务）", plan=parent.plan, number=parent.number,
                 category=parent.category, target=parent.target, measures=parent.measures,
                 leader=row.leader, lead_unit=lead, unit=unit,
@@ -392,7 +387,7 @@ class Engine:
                 long_term=parent.long_term, acceptance_unit=lead, parent=issue_id),
                 compiled, actor=actor, comment=f"issue {issue_id} 的配合任务", now=now)
                 for unit in wanted]
-            sql.record(cursor, issue_id=issue_id, old_version=row.version,
+            tx.record(issue_id=issue_id, old_version=row.version,
                        prev_hash=row.head_hash, now=now, due=Due.of(row), event=EventDraft(
                            actor.name, actor.role, "split", row.state, row.state, None,
                            {"subtasks": [{"issue_id": child, "unit": unit}
@@ -432,23 +427,22 @@ class Engine:
                              f"to {MILESTONE_NAME_MAX} characters without '{MILESTONE_SEP}'; "
                              f"got {names}")
         _check_milestone_role(actor, "plan")
-        sql = self.statements
         now = self.clock.now()
-        with sql.transaction() as cursor:
-            row = _existing(sql, cursor, issue_id)
+        with self.transaction() as tx:
+            row = _existing(tx, issue_id)
             if row.deadline_at is None:
                 raise InputError(f"issue {issue_id} has no deadline (整改时限) to plan back from")
             plan = self.calendar.reverse_schedule(local(row.deadline_at).date(), list(stages),
                                                   start=local(now).date())
             planned = [(name, deadline_instant(day)) for name, day in plan]
-            sql.replace_milestones(cursor, issue_id, planned)
-            sql.cancel_milestones(cursor, issue_id, now)
+            tx.replace_milestones(issue_id, planned)
+            tx.cancel_milestones(issue_id, now)
             reminders = self.registry.get(row.definition_id, row.definition_version).timelines[
                 False]
             for name, due in planned:
-                sql.schedule(cursor, issue_id=issue_id, state=row.state, deadline=due,
+                tx.schedule(issue_id=issue_id, state=row.state, deadline=due,
                              timers=plan_milestone_timers(reminders, name, due), now=now)
-            sql.record(cursor, issue_id=issue_id, old_version=row.version,
+            tx.record(issue_id=issue_id, old_version=row.version,
                        prev_hash=row.head_hash, now=now, due=Due.of(row), event=EventDraft(
                            actor.name, actor.role, "set_milestones", row.state, row.state,
                            comment, {"milestones": {name: day.isoformat()
@@ -463,15 +457,14 @@ class Engine:
             InputError: the role may not, or no open milestone has that name.
         """
         _check_milestone_role(actor, "report")
-        sql = self.statements
         now = self.clock.now()
-        with sql.transaction() as cursor:
-            row = _existing(sql, cursor, issue_id)
+        with self.transaction() as tx:
+            row = _existing(tx, issue_id)
             check_scope(actor, row, issue_id, f"report milestone {name!r}")
-            if not sql.reach_milestone(cursor, issue_id, name, now):
+            if not tx.reach_milestone(issue_id, name, now):
                 raise InputError(f"issue {issue_id} has no open milestone named {name!r}")
-            sql.cancel_milestones(cursor, issue_id, now, name)
-            sql.record(cursor, issue_id=issue_id, old_version=row.version,
+            tx.cancel_milestones(issue_id, now, name)
+            tx.record(issue_id=issue_id, old_version=row.version,
                        prev_hash=row.head_hash, now=now, due=Due.of(row), event=EventDraft(
                            actor.name, actor.role, "reach_milestone", row.state, row.state,
                            comment, {"milestone": name}))
@@ -490,10 +483,9 @@ class Engine:
         return [issue_id for issue_id in ids if self._recompute(issue_id)]
 
     def _recompute(self, issue_id: int) -> bool:
-        sql = self.statements
         now = self.clock.now()
-        with sql.transaction() as cursor:
-            row = sql.read_issue(cursor, issue_id)
+        with self.transaction() as tx:
+            row = tx.read_issue(issue_id)
             if row is None or not row.due_provisional or row.due_at is None:
                 return False
             compiled = self.registry.get(row.definition_id, row.definition_version)
@@ -502,7 +494,7 @@ class Engine:
                 due_at = row.due_at
                 provisional = self.calendar.is_provisional(local(due_at).date())
             else:
-                entered = sql.entered_at(cursor, issue_id, row.state, row.version)
+                entered = tx.entered_at(issue_id, row.state, row.version)
                 due_at, provisional = self.calendar.deadline_after(
                     entered, parse_duration(spec.deadline))
             if (due_at, provisional) == (row.due_at, row.due_provisional):
@@ -510,13 +502,12 @@ class Engine:
             if due_at == row.due_at:
                 due = Due(due_at, provisional, row.escalation_level, row.key_supervision)
             else:
-                cursor.execute(sql.cancel_timers, {"issue_id": issue_id, "now": sql.time(now),
-                                                   "with_milestones": False})
-                sql.schedule(cursor, issue_id=issue_id, state=row.state, deadline=due_at,
+                tx.cancel_timers(issue_id, now, with_milestones=False)
+                tx.schedule(issue_id=issue_id, state=row.state, deadline=due_at,
                              timers=plan_timers(compiled.timelines[spec.escalate], due_at),
                              now=now)
                 due = Due(due_at, provisional, None, row.key_supervision)
-            sql.record(cursor, issue_id=issue_id, old_version=row.version,
+            tx.record(issue_id=issue_id, old_version=row.version,
                        prev_hash=row.head_hash, now=now, due=due, event=EventDraft(
                            SYSTEM_ACTOR, SYSTEM_ROLE, RECOMPUTE_TRIGGER, row.state, row.state,
                            None, {"previous_due": local(row.due_at).isoformat(),
@@ -525,7 +516,7 @@ class Engine:
                     provisional)
         return True
 
-    def _enter(self, cursor: Any, compiled: CompiledDefinition, *, issue_id: int, state: str,
+    def enter_state(self, tx: IssueTx, compiled: CompiledDefinition, *, issue_id: int, state: str,
                deadline_at: datetime | None, previous: IssueRow | None, now: datetime) -> Due:
         """Cancel the timers of the state being left and schedule those of ``state``.
 
@@ -533,9 +524,7 @@ class Engine:
             the issue's deadline bookkeeping in the new state.
         """
         if previous is not None and previous.due_at is not None:
-            cursor.execute(self.statements.cancel_timers, {
-                "issue_id": issue_id, "now": self.statements.time(now),
-                "with_milestones": previous.state != state})
+            tx.cancel_timers(issue_id, now, with_milestones=previous.state != state)
         spec = compiled.states[state]
         key_supervision = previous.key_supervision if previous and not spec.completed else False
         if spec.deadline is None or spec.completed or spec.terminal:
@@ -547,7 +536,7 @@ class Engine:
                 local(deadline_at).date())
         else:
             due_at, provisional = self.calendar.deadline_after(now, parse_duration(spec.deadline))
-        self.statements.schedule(cursor, issue_id=issue_id, state=state, deadline=due_at,
+        tx.schedule(issue_id=issue_id, state=state, deadline=due_at,
                                  timers=plan_timers(compiled.timelines[spec.escalate], due_at),
                                  now=now)
         return Due(due_at, provisional, None, key_supervision)

@@ -25,7 +25,9 @@ from workflow.clock import local
 from workflow.db import Database
 from workflow.errors import ConflictError
 from workflow.issues.engine import Engine
-from workflow.issues.statements import SYSTEM_ACTOR, SYSTEM_ROLE, TIMERS, Due, EventDraft, IssueRow
+from workflow.issues.rows import SYSTEM_ACTOR, SYSTEM_ROLE, Due, EventDraft, IssueRow
+from workflow.issues.transaction import IssueTx
+from workflow.models import Timer
 from workflow.notify.outbox import recipients
 from workflow.notify.render import render
 from workflow.spec.definitions import Notices
@@ -49,6 +51,7 @@ logger = logging.getLogger(__name__)
 DEFAULT_LEASE = timedelta(minutes=5)
 DEFAULT_BATCH = 1000
 SETTLE_ATTEMPTS = 3
+TIMERS = Timer.__table__
 OFFICE_NAME = os.environ.get("RECTIFY_OFFICE_NAME", "整改办")
 
 
@@ -199,7 +202,7 @@ class _Timeline:
     milestone: str | None = None
 
 
-def _timelines(sql: Any, cursor: Any, compiled: Any, row: IssueRow,
+def _timelines(tx: IssueTx, compiled: Any, row: IssueRow,
                candidates: list[ClaimedTimer]) -> list[_Timeline]:
     main = [t for t in candidates if t.kind != MILESTONE]
     timelines = [_Timeline(main, [t for t in main if t.state == row.state
@@ -210,11 +213,11 @@ def _timelines(sql: Any, cursor: Any, compiled: Any, row: IssueRow,
         if t.kind == MILESTONE:
             by_name.setdefault(milestone_of(t.level), []).append(t)
     if by_name:
-        open_due = sql.open_milestones(cursor, candidates[0].issue_id)
+        open_due = tx.open_milestones(candidates[0].issue_id)
         for name, group in by_name.items():
             live = [t for t in group
                     if t.state == row.state and open_due.get(name) == t.deadline_at]
-            reached = sql.milestone_reached_rank(cursor, group[0].issue_id, name,
+            reached = tx.milestone_reached_rank(group[0].issue_id, name,
                                                  group[0].deadline_at)
             timelines.append(_Timeline(group, live, reached, name))
     return timelines
@@ -222,23 +225,22 @@ def _timelines(sql: Any, cursor: Any, compiled: Any, row: IssueRow,
 
 def _settle(engine: Engine, issue_id: int, timers: list[ClaimedTimer], *, owner: str,
             now: datetime, report: SweepReport, contacts: Contacts) -> None:
-    sql = engine.statements
-    with sql.transaction() as cursor:
-        row = sql.read_issue(cursor, issue_id)
+    with engine.transaction() as tx:
+        row = tx.read_issue(issue_id)
         if row is None:
             return
         compiled = engine.registry.get(row.definition_id, row.definition_version)
         # The current level comes from everything due now, not just this batch's share of it,
         # so a batch limit never splits an issue's catch-up into several notices.
         due = {t.id: t for t in timers}
-        due.update((t[0], ClaimedTimer(*t)) for t in sql.due_timers(cursor, issue_id, now))
+        due.update((t[0], ClaimedTimer(*t)) for t in tx.due_timers(issue_id, now))
         candidates = sorted(due.values(), key=lambda t: t.id)
-        for timeline in _timelines(sql, cursor, compiled, row, candidates):
-            row = _settle_timeline(sql, cursor, row, compiled, timeline, owner=owner, now=now,
+        for timeline in _timelines(tx, compiled, row, candidates):
+            row = _settle_timeline(tx, row, compiled, timeline, owner=owner, now=now,
                                    report=report, contacts=contacts)
 
 
-def _settle_timeline(sql: Any, cursor: Any, row: IssueRow, compiled: Any, timeline: _Timeline,
+def _settle_timeline(tx: IssueTx, row: IssueRow, compiled: Any, timeline: _Timeline,
                      *, owner: str, now: datetime, report: SweepReport,
                      contacts: Contacts) -> IssueRow:
     """Send the timeline's current step once, skip the ones it passed; returns the issue row
@@ -250,7 +252,7 @@ def _settle_timeline(sql: Any, cursor: Any, row: IssueRow, compiled: Any, timeli
     finish = {t.id: (CANCELLED if t not in live else DONE if t is top else SKIPPED)
               for t in timeline.timers}
     ours = {t.id for t in sorted(timeline.timers, key=lambda t: t.id)
-            if sql.finish_timer(cursor, t.id, owner=owner, status=finish[t.id], now=now)}
+            if tx.finish_timer(t.id, owner=owner, status=finish[t.id], now=now)}
     if top is not None and top.id not in ours:
         top = None
     skipped = sorted((t for t in live if t is not top and t.id in ours), key=lambda t: t.rank)
@@ -278,7 +280,7 @@ def _settle_timeline(sql: Any, cursor: Any, row: IssueRow, compiled: Any, timeli
         payload["level"] = top.level
     trigger = "skip" if top is None else "remind" if top.kind == REMINDER or (
         milestone and not missed) else "escalate"
-    new_hash = sql.record(cursor, issue_id=timeline.timers[0].issue_id,
+    new_hash = tx.record(issue_id=timeline.timers[0].issue_id,
                           old_version=row.version, prev_hash=row.head_hash, now=now, due=due,
                           event=EventDraft(SYSTEM_ACTOR, SYSTEM_ROLE, trigger, row.state,
                                            row.state, None, payload))
@@ -290,7 +292,7 @@ def _settle_timeline(sql: Any, cursor: Any, row: IssueRow, compiled: Any, timeli
     report.sent += 1
     report.levels[top.level] = report.levels.get(top.level, 0) + 1
     if level is not None and level.opens_proposal:
-        sql.open_proposal(cursor, issue_id=top.issue_id, timer_id=top.id, now=now,
+        tx.open_proposal(issue_id=top.issue_id, timer_id=top.id, now=now,
                           reason=f"逾期{overdue}天未完成整改（{level.label_zh}）")
     if milestone is None:
         kinds, label = (notices.remind, "催办提醒") if level is None else (level.notify,
@@ -299,7 +301,7 @@ def _settle_timeline(sql: Any, cursor: Any, row: IssueRow, compiled: Any, timeli
         kinds, label = notices.milestone_missed, f"阶段性节点「{milestone}」未按期完成"
     else:
         kinds, label = notices.remind, f"阶段性节点「{milestone}」提醒"
-    report.notifications += _enqueue(contacts, sql, cursor, row, notices, top, level, kinds,
+    report.notifications += _enqueue(contacts, tx, row, notices, top, level, kinds,
                                      label=label, deadline=deadline, light=light,
                                      overdue=overdue, now=now, milestone=milestone,
                                      reminder=top.kind == REMINDER or (milestone is not None
@@ -312,7 +314,7 @@ def _recipient_names(row: IssueRow, kinds: list[str]) -> list[str]:
     return list(dict.fromkeys(name for kind in kinds if (name := names[kind])))
 
 
-def _enqueue(contacts: Contacts, sql: Any, cursor: Any, row: IssueRow, notices: Notices,
+def _enqueue(contacts: Contacts, tx: IssueTx, row: IssueRow, notices: Notices,
              top: ClaimedTimer, level: Any, kinds: list[str], *, label: str,
              deadline: datetime, light: str, overdue: int, now: datetime,
              milestone: str | None, reminder: bool) -> int:
@@ -331,7 +333,7 @@ def _enqueue(contacts: Contacts, sql: Any, cursor: Any, row: IssueRow, notices: 
     queued = 0
     for name in _recipient_names(row, kinds):
         for channel, address, _options in contacts.of(name):
-            queued += sql.enqueue(cursor, {
+            queued += tx.add_notification({
                 "dedupe_key": f"{top.issue_id}:{top.id}:{top.level}:{name}:{channel}:{address}",
                 "issue_id": top.issue_id, "timer_id": top.id,
                 "kind": "reminder" if reminder else "notice", "level": top.level,

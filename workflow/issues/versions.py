@@ -22,7 +22,7 @@ from sqlalchemy import select
 
 from workflow.errors import ActionDeniedError, ConflictError, InputError
 from workflow.issues.engine import Engine
-from workflow.issues.statements import Due, EventDraft
+from workflow.issues.rows import Due, EventDraft
 from workflow.models import Issue
 from workflow.org.actors import Actor
 from workflow.spec.machine import CompiledDefinition
@@ -114,21 +114,19 @@ def migrate(engine: Engine, source: tuple[str, int], target: tuple[str, int], *,
 
 def _move(engine: Engine, issue_id: int, version: int, old: CompiledDefinition,
           new: CompiledDefinition, actor: Actor) -> None:
-    sql = engine.statements
     now = engine.clock.now()
-    with sql.transaction() as cursor:
-        row = sql.read_issue(cursor, issue_id)
+    with engine.transaction() as tx:
+        row = tx.read_issue(issue_id)
         if row is None or row.version != version:
             raise ConflictError(issue_id=issue_id, expected=version)
         spec = new.states[row.state]
         due = Due.of(row)
         if row.due_at is not None:
-            cursor.execute(sql.cancel_timers, {"issue_id": issue_id, "now": sql.time(now),
-                                               "with_milestones": False})
+            tx.cancel_timers(issue_id, now, with_milestones=False)
             if spec.completed or spec.terminal:
                 due = Due(None, False, None, False)
             else:
-                sql.schedule(cursor, issue_id=issue_id, state=row.state, deadline=row.due_at,
+                tx.schedule(issue_id=issue_id, state=row.state, deadline=row.due_at,
                              timers=plan_timers(new.timelines[spec.escalate], row.due_at),
                              now=now)
         payload: dict[str, Any] = {"from": old.definition.ref, "to": new.definition.ref}
@@ -139,10 +137,10 @@ def _move(engine: Engine, issue_id: int, version: int, old: CompiledDefinition,
             stage_until = now + first.period if first and first.period else None
             if stage != row.stage:
                 payload["stage"] = stage
-        sql.record(cursor, issue_id=issue_id, old_version=row.version, prev_hash=row.head_hash,
+        tx.record(issue_id=issue_id, old_version=row.version, prev_hash=row.head_hash,
                    now=now, due=due, event=EventDraft(
                        actor.name, actor.role, "migrate", row.state, row.state, None, payload))
-        sql.set_definition(cursor, issue_id, row.version + 1, new.definition.id,
+        tx.set_definition(issue_id, row.version + 1, new.definition.id,
                            new.definition.version)
         if (stage, stage_until) != (row.stage, row.stage_until):
-            sql.set_stage(cursor, issue_id, stage, stage_until)
+            tx.set_stage(issue_id, stage, stage_until)

@@ -23,7 +23,8 @@ from sqlalchemy import select
 
 from workflow.errors import ActionDeniedError, InputError, NotFoundError
 from workflow.issues.engine import Engine
-from workflow.issues.statements import Due, EventDraft
+from workflow.issues.rows import Due, EventDraft
+from workflow.issues.transaction import IssueTx
 from workflow.models import AccountabilityIssue, AccountabilityProposal, AccountabilityRecord
 from workflow.org.actors import Actor
 from workflow.org.ranks import RANKS, label_key, rank_key
@@ -130,36 +131,35 @@ def record(engine: Engine, new: NewAccountability, *, actor: Actor,
         _check_role(actor, "record accountability", RECORDING_ROLES)
     else:
         _check_role(actor, "adopt an accountability proposal", DECIDING_ROLES)
-    sql = engine.statements
-    with sql.transaction() as cursor:
-        return write_record(sql, cursor, new, actor=actor, now=engine.clock.now(),
+    with engine.transaction() as tx:
+        return write_record(tx, new, actor=actor, now=engine.clock.now(),
                             proposal_id=proposal_id)
 
 
-def write_record(sql: Any, cursor: Any, new: NewAccountability, *, actor: Actor, now: Any,
+def write_record(tx: IssueTx, new: NewAccountability, *, actor: Actor, now: Any,
                  proposal_id: int | None = None) -> int:
     """``record`` inside the caller's transaction (a ledger import writes its 问责情况 sheet
     with its issues); the caller checks the actor's role."""
     issues = list(new.issues)
     if proposal_id is not None:
-        issues.append(_open_proposal(sql, cursor, proposal_id))
+        issues.append(_open_proposal(tx, proposal_id))
     new = NewAccountability(**{**new.__dict__, "issues": issues}).normalised()
-    rows = _issues(sql, cursor, new.issues)
-    record_id = sql.add_record(cursor, {
+    rows = _issues(tx, new.issues)
+    record_id = tx.add_record({
         "subject_type": new.subject_type, "subject": new.subject, "unit": new.unit,
         "rank": new.rank, "methods": new.methods, "decided_by": new.decided_by,
         "decided_on": new.decided_on, "source": new.source, "disclosed": new.disclosed,
         "note": new.note, "proposal_id": proposal_id, "recorded_at": now,
         "recorded_by": actor.name}, new.issues)
     if proposal_id is not None:
-        sql.decide_proposal(cursor, proposal_id, status="adopted", actor=actor.name,
+        tx.decide_proposal(proposal_id, status="adopted", actor=actor.name,
                             now=now)
     payload = {"record": record_id, "subject_type": new.subject_type,
                "subject": new.subject, "rank": new.rank, "methods": new.methods,
                "decided_by": new.decided_by, "decided_on": new.decided_on.isoformat(),
                "proposal": proposal_id}
     for issue_id, row in rows.items():
-        sql.record(cursor, issue_id=issue_id, old_version=row.version,
+        tx.record(issue_id=issue_id, old_version=row.version,
                    prev_hash=row.head_hash, now=now, due=Due.of(row), event=EventDraft(
                        actor.name, actor.role, "accountability", row.state, row.state,
                        new.note, payload))
@@ -177,20 +177,19 @@ def dismiss(engine: Engine, proposal_id: int, *, actor: Actor, reason: str) -> N
     _check_role(actor, "dismiss an accountability proposal", DECIDING_ROLES)
     if not reason.strip():
         raise InputError("dismissing a proposal needs a reason")
-    sql = engine.statements
     now = engine.clock.now()
-    with sql.transaction() as cursor:
-        issue_id = _open_proposal(sql, cursor, proposal_id)
-        row = _issues(sql, cursor, [issue_id])[issue_id]
-        sql.decide_proposal(cursor, proposal_id, status="dismissed", actor=actor.name, now=now)
-        sql.record(cursor, issue_id=issue_id, old_version=row.version, prev_hash=row.head_hash,
+    with engine.transaction() as tx:
+        issue_id = _open_proposal(tx, proposal_id)
+        row = _issues(tx, [issue_id])[issue_id]
+        tx.decide_proposal(proposal_id, status="dismissed", actor=actor.name, now=now)
+        tx.record(issue_id=issue_id, old_version=row.version, prev_hash=row.head_hash,
                    now=now, due=Due.of(row), event=EventDraft(
                        actor.name, actor.role, "dismiss_proposal", row.state, row.state,
                        reason.strip(), {"proposal": proposal_id}))
 
 
-def _open_proposal(sql: Any, cursor: Any, proposal_id: int) -> int:
-    found = sql.proposal(cursor, proposal_id)
+def _open_proposal(tx: IssueTx, proposal_id: int) -> int:
+    found = tx.proposal(proposal_id)
     if found is None:
         raise NotFoundError(f"no accountability proposal {proposal_id}; see "
                             "`rectify accountability proposals`")
@@ -201,8 +200,8 @@ def _open_proposal(sql: Any, cursor: Any, proposal_id: int) -> int:
     return issue_id
 
 
-def _issues(sql: Any, cursor: Any, ids: list[int]) -> dict[int, Any]:
-    rows = {issue_id: sql.read_issue(cursor, issue_id) for issue_id in sorted(set(ids))}
+def _issues(tx: IssueTx, ids: list[int]) -> dict[int, Any]:
+    rows = {issue_id: tx.read_issue(issue_id) for issue_id in sorted(set(ids))}
     missing = [str(issue_id) for issue_id, row in rows.items() if row is None]
     if missing:
         raise NotFoundError(f"no issue {', '.join(missing)}: a record links existing issues")

@@ -14,7 +14,7 @@ from sqlalchemy import select
 
 from workflow.errors import ActionDeniedError, InputError, NotFoundError, OutOfScopeError
 from workflow.issues.engine import Engine
-from workflow.issues.statements import Due, EventDraft
+from workflow.issues.rows import Due, EventDraft
 from workflow.issues.sweep import Contacts
 from workflow.models import Issue, Person
 from workflow.notify.outbox import PENDING
@@ -47,15 +47,14 @@ def instruct(engine: Engine, issue_id: int, text: str, *, actor: Actor) -> None:
         raise OutOfScopeError(issue_id=issue_id, action="give instructions (批示) on it",
                               actor=actor.name, role="leader",
                               owners=[issue.leader or "no supervising leader"])
-    sql = engine.statements
     now = engine.clock.now()
     contacts = Contacts(engine.db)
     office = os.environ.get("RECTIFY_OFFICE_NAME") or "整改办"
-    with sql.transaction() as cursor:
-        row = sql.read_issue(cursor, issue_id)
+    with engine.transaction() as tx:
+        row = tx.read_issue(issue_id)
         if row is None:
             raise NotFoundError(f"issue {issue_id} does not exist")
-        new_hash = sql.record(cursor, issue_id=issue_id, old_version=row.version,
+        new_hash = tx.record(issue_id=issue_id, old_version=row.version,
                               prev_hash=row.head_hash, now=now, due=Due.of(row),
                               event=EventDraft(actor.name, actor.role, "instruct", row.state,
                                                row.state, text.strip(), {}))
@@ -64,7 +63,7 @@ def instruct(engine: Engine, issue_id: int, text: str, *, actor: Actor) -> None:
                 f"请认真落实，并将落实情况报{office}。\n\n{office}\n")
         for unit in sorted(row.units()):
             for channel, address, _options in contacts.of(unit):
-                sql.enqueue(cursor, {
+                tx.add_notification({
                     "dedupe_key": f"instruct:{issue_id}:{new_hash[:16]}:{unit}:{channel}:"
                                   f"{address}",
                     "issue_id": issue_id, "timer_id": None, "kind": "notice",

@@ -26,6 +26,7 @@ from workflow.clock import SHANGHAI, local
 from workflow.errors import InputError, RectifyError
 from workflow.issues.engine import Engine
 from workflow.issues.sweep import Contacts
+from workflow.issues.transaction import IssueTx
 from workflow.models import DefinitionRecord, Issue, IssueEvent
 from workflow.notify.outbox import PENDING
 from workflow.notify.render import DEFAULT_OFFICE, OFFICE_ENV, render
@@ -80,9 +81,8 @@ def queue_notices(engine: Engine, ids: list[int], *, now: datetime) -> int:
             .group_by(IssueEvent.issue_id)).all())
     today = local(now).date()
     contacts = Contacts(engine.db)
-    sql = engine.statements
     queued = 0
-    with sql.transaction() as cursor:
+    with engine.transaction() as tx:
         for issue in issues:
             marks = states.get((issue.definition_id, issue.definition_version), {})
             since = entered.get(issue.id)
@@ -95,12 +95,12 @@ def queue_notices(engine: Engine, ids: list[int], *, now: datetime) -> int:
                 mark = add_months(since_day, months)
                 if mark > today:
                     break
-                queued += _queue(sql, cursor, contacts, issue, definition, since, mark, months,
+                queued += _queue(tx, contacts, issue, definition, since, mark, months,
                                  now)
     return queued
 
 
-def _queue(sql: Any, cursor: Any, contacts: Contacts, issue: Issue, definition: Any,
+def _queue(tx: IssueTx, contacts: Contacts, issue: Issue, definition: Any,
            since: datetime, mark: date, months: int, now: datetime) -> int:
     office = os.environ.get(OFFICE_ENV) or DEFAULT_OFFICE
     names = {"unit": issue.unit or issue.lead_unit, "leader": issue.leader, "office": office}
@@ -114,7 +114,7 @@ def _queue(sql: Any, cursor: Any, contacts: Contacts, issue: Issue, definition: 
     for name in dict.fromkeys(names[kind] for kind in definition.notices.lookback
                               if names[kind]):
         for channel, address, _options in contacts.of(name):
-            queued += sql.enqueue(cursor, {
+            queued += tx.add_notification({
                 "dedupe_key": f"lookback:{issue.id}:{since.isoformat()}:{months}:{name}:"
                               f"{channel}:{address}",
                 "issue_id": issue.id, "timer_id": None, "kind": "lookback", "level": level,

@@ -14,15 +14,15 @@ import os
 import re
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
-from typing import Any
 
 from sqlalchemy import and_, select
 
 from workflow.clock import SHANGHAI, local
 from workflow.errors import ActionDeniedError, InputError, NotFoundError
 from workflow.issues.engine import Engine, check_scope
-from workflow.issues.statements import Due, EventDraft, IssueRow
+from workflow.issues.rows import Due, EventDraft, IssueRow
 from workflow.issues.sweep import Contacts
+from workflow.issues.transaction import IssueTx
 from workflow.models import Issue, ProgressReport
 from workflow.notify.outbox import PENDING
 from workflow.org.actors import Actor
@@ -101,13 +101,12 @@ def report(engine: Engine, issue_id: int, new: NewProgress, *, actor: Actor) -> 
         problems.append(f"percent {new.percent} must be between 0 and 100")
     if problems:
         raise InputError("; ".join(problems))
-    sql = engine.statements
     now = engine.clock.now()
     if month > month_of(now):
         raise InputError(f"month {month} has not begun; reports are for this month or "
                          "earlier ones")
-    with sql.transaction() as cursor:
-        row = sql.read_issue(cursor, issue_id)
+    with engine.transaction() as tx:
+        row = tx.read_issue(issue_id)
         if row is None:
             raise NotFoundError(f"issue {issue_id} does not exist")
         check_scope(actor, row, issue_id, "report its monthly progress")
@@ -120,26 +119,26 @@ def report(engine: Engine, issue_id: int, new: NewProgress, *, actor: Actor) -> 
         values = {"text": new.text.strip(), "percent": new.percent,
                   "on_schedule": new.on_schedule, "reported_by": actor.name,
                   "reported_at": now}
-        existing = sql.progress_of(cursor, issue_id, month)
+        existing = tx.progress_of(issue_id, month)
         late = False
         if existing is None:
-            sql.add_progress(cursor, {"issue_id": issue_id, "month": month,
+            tx.add_progress({"issue_id": issue_id, "month": month,
                                       "status": "submitted", **values})
         elif existing[1] == MISSING:
-            sql.fill_missing_progress(cursor, existing[0], values)
+            tx.fill_missing_progress(existing[0], values)
             late = True
         else:
             raise InputError(f"issue {issue_id} has a progress report for {month} already")
         payload = {"month": month, "percent": new.percent, "on_schedule": new.on_schedule}
         if late:
             payload["late"] = True
-        sql.record(cursor, issue_id=issue_id, old_version=row.version, prev_hash=row.head_hash,
+        tx.record(issue_id=issue_id, old_version=row.version, prev_hash=row.head_hash,
                    now=now, due=Due.of(row), event=EventDraft(
                        actor.name, actor.role, "progress", row.state, row.state,
                        new.text.strip(), payload))
         # The light follows the newest month on record: a late report for an older month
         # leaves a newer missing month yellow.
-        sql.refresh_schedule_status(cursor, issue_id)
+        tx.refresh_schedule_status(issue_id)
 
 
 def owing(engine: Engine, month: str) -> list[Issue]:
@@ -158,27 +157,26 @@ def flag_missing(engine: Engine, month: str) -> int:
     """Mark each report still owed for ``month`` as missing: history event, reminder to the
     unit, yellow light. Returns how many issues were marked (0 when run again)."""
     now = engine.clock.now()
-    sql = engine.statements
     contacts = Contacts(engine.db)
     marked = 0
     for issue in owing(engine, month):
-        with sql.transaction() as cursor:
-            row = sql.read_issue(cursor, issue.id)
-            if row is None or sql.progress_of(cursor, issue.id, month) is not None:
+        with engine.transaction() as tx:
+            row = tx.read_issue(issue.id)
+            if row is None or tx.progress_of(issue.id, month) is not None:
                 continue  # reported meanwhile
-            sql.add_progress(cursor, {"issue_id": issue.id, "month": month,
+            tx.add_progress({"issue_id": issue.id, "month": month,
                                       "status": MISSING, "flagged_at": now})
-            sql.record(cursor, issue_id=issue.id, old_version=row.version,
+            tx.record(issue_id=issue.id, old_version=row.version,
                        prev_hash=row.head_hash, now=now, due=Due.of(row), event=EventDraft(
                            "rectify", "system", "missing_report", row.state, row.state, None,
                            {"month": month, "light": "yellow"}))
-            sql.set_schedule_status(cursor, issue.id, MISSING)
-            _remind(sql, cursor, contacts, row, issue.id, month, now)
+            tx.set_schedule_status(issue.id, MISSING)
+            _remind(tx, contacts, row, issue.id, month, now)
         marked += 1
     return marked
 
 
-def _remind(sql: Any, cursor: Any, contacts: Contacts, row: IssueRow, issue_id: int,
+def _remind(tx: IssueTx, contacts: Contacts, row: IssueRow, issue_id: int,
             month: str, now: datetime) -> None:
     unit = row.unit or row.lead_unit
     if not unit:
@@ -189,7 +187,7 @@ def _remind(sql: Any, cursor: Any, contacts: Contacts, row: IssueRow, issue_id: 
     body = (f"{unit}：\n\n问题“{row.title}”{year}年{int(number)}月的整改进展未按时报送，"
             f"已亮黄灯预警。请立即补报整改进展。\n\n{office}\n")
     for channel, address, _options in contacts.of(unit):
-        sql.enqueue(cursor, {
+        tx.add_notification({
             "dedupe_key": f"missing-report:{issue_id}:{month}:{unit}:{channel}:{address}",
             "issue_id": issue_id, "timer_id": None, "kind": "notice", "level": "missing_report",
             "recipient": unit, "channel": channel, "address": address, "subject": subject,

@@ -1,0 +1,72 @@
+"""What a write reads and appends: the issue's row as a transaction sees it, its deadline
+bookkeeping, and the draft of one history event."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, NamedTuple
+
+# Events the engine writes by itself (timers, calendar updates) carry this actor and role.
+SYSTEM_ACTOR, SYSTEM_ROLE = "rectify", "system"
+# The facts of an issue that a ledger import may change (整改情况清单 columns).
+FACT_COLUMNS = ("category", "title", "target", "measures", "leader", "lead_unit", "unit",
+                "responsible_units", "cooperating_units", "acceptance_unit", "deadline_at",
+                "long_term", "progress_note")
+
+
+class IssueRow(NamedTuple):
+    """What a write needs to know about an issue, read at the start of its transaction."""
+
+    state: str
+    version: int
+    head_hash: str
+    definition_id: str
+    definition_version: int
+    deadline_at: datetime | None
+    due_at: datetime | None
+    due_provisional: bool
+    escalation_level: str | None
+    key_supervision: bool
+    unit: str | None
+    lead_unit: str | None
+    leader: str | None
+    number: str | None
+    title: str
+    responsible_units: list[str]
+    cooperating_units: list[str]
+    acceptance_unit: str | None
+    stage: str | None
+    stage_until: datetime | None
+
+    def units(self) -> set[str]:
+        """Every unit that works the issue: lead, responsible and cooperating units."""
+        return {u for u in (self.unit, self.lead_unit, *self.responsible_units,
+                            *self.cooperating_units) if u}
+
+
+@dataclass(frozen=True)
+class Due:
+    """The deadline bookkeeping an issue carries after a write."""
+
+    at: datetime | None
+    provisional: bool
+    level: str | None
+    key_supervision: bool
+
+    @classmethod
+    def of(cls, row: IssueRow) -> Due:
+        return cls(row.due_at, row.due_provisional, row.escalation_level, row.key_supervision)
+
+
+@dataclass(frozen=True)
+class EventDraft:
+    """One history event to append (who, what, and the state change)."""
+
+    actor: str
+    role: str
+    trigger: str
+    from_state: str | None
+    to_state: str
+    comment: str | None
+    payload: dict[str, Any]
