@@ -30,8 +30,7 @@ from workflow.errors import (
 from workflow.issues.evidence import EvidenceRef, EvidenceStore
 from workflow.issues.history import GENESIS
 from workflow.issues.rows import SYSTEM_ACTOR, SYSTEM_ROLE, Due, EventDraft, IssueRow
-from workflow.issues.statements import Statements
-from workflow.issues.transaction import IssueTx, open_transaction
+from workflow.issues.transaction import IssueTx, compile_statements, open_transaction
 from workflow.models import Issue
 from workflow.org.actors import Actor
 from workflow.org.plans import check_category
@@ -178,7 +177,7 @@ class Engine:
         self.clock = clock or SystemClock()
         self.registry = registry or Registry(db)
         self.calendar = calendar or load_calendar()
-        self._statements = Statements(db)
+        self._statements = compile_statements(db)
 
     def transaction(self) -> AbstractContextManager[IssueTx]:
         """One write transaction: every write of the engine and of the domain around it

@@ -30,6 +30,12 @@ def _like_prefix(prefix: str) -> str:
     return escaped + "%"
 
 
+def compile_statements(db: Database) -> Statements:
+    """The write SQL for ``db``'s dialect, compiled once; keep it for the database's life
+    (the engine holds one) and hand it to ``open_transaction``."""
+    return Statements(db)
+
+
 @contextmanager
 def open_transaction(db: Database, statements: Statements) -> Iterator[IssueTx]:
     """One write transaction (SQLite: ``BEGIN IMMEDIATE``) as an ``IssueTx``; commits on
