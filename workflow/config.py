@@ -5,11 +5,40 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
+from importlib import metadata
 from pathlib import Path
 
 from workflow.errors import ConfigurationError
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+_CHECKOUT = Path(__file__).resolve().parent.parent
+_SHARED = ("share", "rectify", "definitions")
+
+
+def _project_root() -> Path:
+    """The folder that holds ``definitions/`` and ``examples/``.
+
+    In a source checkout (an editable install included) that is the repository itself. A wheel
+    carries the two folders as setuptools data-files (see pyproject.toml), which pip puts under
+    the environment's data prefix as ``share/rectify/``. That prefix is ``sys.prefix`` in a venv
+    but not for ``--user`` or system installs, so the folder is taken from the distribution's
+    RECORD, which lists every installed file relative to site-packages.
+    """
+    if (_CHECKOUT / "pyproject.toml").is_file() and (_CHECKOUT / "definitions").is_dir():
+        return _CHECKOUT
+    try:
+        files = metadata.distribution("rectify").files or []
+    except metadata.PackageNotFoundError:
+        return _CHECKOUT
+    for file in files:
+        if file.parts[-4:-1] == _SHARED:
+            return Path(file.locate()).resolve().parent.parent
+    return _CHECKOUT
+
+
+PROJECT_ROOT = _project_root()
+"""Where ``definitions/`` and ``examples/`` are: the repository, or ``share/rectify`` of the
+installation (see ``_project_root``)."""
+
 DEFAULT_DATABASE_URL = "sqlite:///./rectify.db"
 
 
@@ -22,7 +51,7 @@ class Settings:
         evidence_dir: content-addressed evidence store; ``RECTIFY_EVIDENCE_DIR``, default
             ``./evidence``.
         definitions_dir: process definitions; ``RECTIFY_DEFINITIONS``, default the repository's
-            ``definitions/``.
+            ``definitions/`` (an installed wheel's copy when there is no repository).
     """
 
     database_url: str
