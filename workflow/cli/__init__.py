@@ -858,17 +858,6 @@ if __name__ == "__main__":
 
 # --- background processes --------------------------------------------------------------------
 
-def _configure_logging() -> None:
-    import logging
-    import os
-
-    level = os.environ.get("RECTIFY_LOG_LEVEL", "INFO").upper()
-    logging.basicConfig(level=getattr(logging, level, logging.INFO),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    # Every 15 s "job executed" is noise; the scheduler logs what its jobs did instead.
-    logging.getLogger("apscheduler").setLevel(logging.WARNING)
-
-
 def _runtime() -> Any:
     from workflow.jobs import Runtime
 
@@ -884,10 +873,9 @@ def serve() -> None:
     SIGTERM or Ctrl-C; a second `rectify serve` on the same database stands by. Tune with
     RECTIFY_SWEEP_INTERVAL, RECTIFY_RELAY_INTERVAL and RECTIFY_THREADS (docs/deploy.md).
     """
-    from scheduler import serve as run_scheduler
+    import scheduler
 
-    _configure_logging()
-    run_scheduler(_runtime(), distributed=False)
+    scheduler.run_from_env(distributed=False)
 
 
 @app.command("scheduler")
@@ -898,16 +886,9 @@ def scheduler_command() -> None:
     Run one on each of two or more machines: the leader runs the jobs, the others stand by
     and take over within RECTIFY_LOCK_PERIOD seconds (docs/deploy.md).
     """
-    from scheduler import serve as run_scheduler
-    from workflow.config import RunSettings
-    from workflow.errors import ConfigurationError
+    import scheduler
 
-    if RunSettings.from_env().broker_url is None:
-        raise ConfigurationError("rectify scheduler hands work to Celery workers and needs "
-                                 "BROKER_URL (e.g. redis://127.0.0.1:6379/0); without a "
-                                 "broker run `rectify serve` (embedded mode)")
-    _configure_logging()
-    run_scheduler(_runtime(), distributed=True)
+    scheduler.run_from_env(distributed=True)
 
 
 @app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
