@@ -18,8 +18,9 @@ next to the SQLite file. On top of the lock, each run records its job and tick (
 scheduled time it serves) under a unique key, so a tick runs once even when leadership
 changes hands in the middle of it.
 
-``rectify scheduler`` runs this with Celery workers; ``rectify serve`` runs it with an
-in-process pool (embedded mode).
+``rectify scheduler`` (or ``python scheduler.py``) runs this with Celery workers;
+``rectify serve`` runs it with an in-process pool (embedded mode). This module does not
+import the command line; the command line calls ``run_from_env``.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ import contextlib
 import logging
 import os
 import signal
+import sys
 import threading
 import uuid
 from collections.abc import Callable
@@ -44,7 +46,7 @@ from sqlalchemy.engine import make_url
 
 from workflow.clock import SHANGHAI
 from workflow.config import RunSettings
-from workflow.errors import ConfigurationError
+from workflow.errors import ConfigurationError, DefinitionError, InputError, RectifyError
 from workflow.jobs import (
     Dispatcher,
     Runtime,
@@ -384,11 +386,47 @@ def scheduler_name() -> str:
     return f"{os.uname().nodename}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
 
 
-def main() -> int:
-    """``python scheduler.py``: the same as ``rectify scheduler``."""
-    from workflow.cli import app
+def configure_logging() -> None:
+    """Log to stderr at ``RECTIFY_LOG_LEVEL`` (INFO), APScheduler's own records from WARNING."""
+    level = os.environ.get("RECTIFY_LOG_LEVEL", "INFO").upper()
+    logging.basicConfig(level=getattr(logging, level, logging.INFO),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # Every 15 s "job executed" is noise; the scheduler logs what its jobs did instead.
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)
 
-    app(["scheduler"])
+
+def run_from_env(*, distributed: bool) -> None:
+    """What ``rectify scheduler`` (``distributed``) and ``rectify serve`` run: configure
+    logging, build the runtime from the environment and serve until SIGTERM/SIGINT.
+
+    Raises:
+        ConfigurationError: ``distributed`` without ``BROKER_URL``, or an unusable
+            environment.
+    """
+    if distributed and RunSettings.from_env().broker_url is None:
+        raise ConfigurationError("rectify scheduler hands work to Celery workers and needs "
+                                 "BROKER_URL (e.g. redis://127.0.0.1:6379/0); without a "
+                                 "broker run `rectify serve` (embedded mode)")
+    configure_logging()
+    serve(Runtime.from_env(), distributed=distributed)
+
+
+def main() -> int:
+    """``python scheduler.py``: the same as ``rectify scheduler``; the engine's errors are
+    printed to stderr with exit code 1 (2 for bad input)."""
+    try:
+        run_from_env(distributed=True)
+    except DefinitionError as exc:
+        for fault in exc.faults:
+            print(fault, file=sys.stderr)
+        print(f"{len(exc.faults)} problem(s) found", file=sys.stderr)
+        return 1
+    except InputError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except RectifyError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -2,22 +2,31 @@
 
 The steps carry their own times, so a frozen clock follows them and the history reads like
 the real year it imitates. Everything goes through the same ``Engine.fire`` as real use.
+The command then prints the ledger and the histories, shows a refused clearance, verifies the
+history and imports the sample ledger of ``examples/huaibei-2019``.
 """
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
+import typer
 import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
-from workflow.clock import FrozenClock
+from workflow.cli.common import console, reports_errors
+from workflow.cli.tables import history_table, ledger_table
+from workflow.clock import FrozenClock, local
 from workflow.config import PROJECT_ROOT, Settings
+from workflow.errors import RequirementError
+from workflow.issues import queries
 from workflow.issues.engine import Engine, NewIssue
+from workflow.issues.history import verify as verify_history
 from workflow.org.actors import Actor
 from workflow.startup import initialize, open_engine
 
@@ -85,3 +94,58 @@ def run_demo(workdir: Path, *, on_step: Callable[[str], None] = lambda _: None,
                 f"{result.from_state} → {result.to_state}")
     clock.set(plan.as_of)
     return engine, plan
+
+
+@reports_errors
+def demo(keep: Annotated[Path | None, typer.Option(help="Keep the demo database in this "
+                                                   "directory instead of a temporary one.")]
+         = None) -> None:
+    """Play a small sample plan on a throw-away SQLite file and print ledger and histories."""
+    with tempfile.TemporaryDirectory(prefix="rectify-demo-") as scratch:
+        workdir = keep or Path(scratch)
+        workdir.mkdir(parents=True, exist_ok=True)
+        console.rule("rectify demo")
+        engine, plan = run_demo(workdir, on_step=lambda line: console.print(f"  {line}"))
+        now = engine.clock.now()
+        issues = queries.list_issues(engine.db, engine.registry,
+                                     queries.IssueFilter(plan=plan.plan), now=now)
+        views = [queries.issue_view(engine.db, issue, engine.registry, now) for issue in issues]
+        console.print(ledger_table(
+            views, title=f"整改情况清单 · {plan.plan} · 截至 {local(now):%Y-%m-%d}"))
+        for issue in issues:
+            console.print(history_table(queries.history(engine.db, issue.id), engine.registry,
+                                        issue.definition_id, issue.definition_version,
+                                        title=f"#{issue.number} {issue.title}"))
+        pending = next(v for v in views if v["state"] == "acceptance")
+        try:
+            engine.fire(pending["id"], "clear", actor=Actor("市整改办", "office"),
+                        comment="申请销号")
+        except RequirementError as exc:
+            console.print("A clearance without the 五个决不放过 checklist is refused:",
+                          style="bold")
+            for problem in exc.problems:
+                console.print(f"  - {problem}", highlight=False, markup=False)
+        report = verify_history(engine.db)
+        console.print(f"history verified: {report.issues} issues, {report.events} events, "
+                      f"{'intact' if report.ok else report.problem}")
+        _demo_sample_ledger(engine)
+        if keep:
+            console.print(f"demo database kept in {workdir / 'demo.db'}")
+        engine.db.dispose()
+
+
+def _demo_sample_ledger(engine: Engine) -> None:
+    """The demo's second part: the sample ledger of examples/huaibei-2019 imported, and the
+    progress report officials write from it."""
+    from workflow.documents.figures import progress_report
+    from workflow.documents.ledger import import_ledger
+
+    sample = SAMPLE_LEDGER
+    plan = "淮北市整改方案（示例台账）"
+    console.rule(f"rectify ledger import {sample.parent.name}/{sample.name} (示例数据)")
+    result = import_ledger(engine, sample, plan=plan, actor=Actor("市整改办", "office"))
+    console.print(f"  {result.created} issues and {result.accountability_added} "
+                  "accountability records imported")
+    report = progress_report(engine, plan=plan)
+    console.print(f"  {report.summary_zh()}", highlight=False)
+    console.print(f"  {report.accountability_zh()}", highlight=False)

@@ -10,15 +10,15 @@ from typing import Annotated
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from workflow.cli import (
+from workflow.cli.common import (
     ActorName,
     RoleName,
-    _actor,
-    _engine,
-    _parse_date,
-    _print_json,
     console,
     errors,
+    make_actor,
+    make_engine,
+    parse_date,
+    print_json,
     reports_errors,
 )
 from workflow.errors import InputError
@@ -46,8 +46,8 @@ def ledger_import(
     and every bad row is listed with its row, column and what is expected."""
     from workflow.documents.ledger import LedgerError, import_ledger
 
-    engine = _engine()
-    who = _actor(actor, role)
+    engine = make_engine()
+    who = make_actor(actor, role)
     with Progress(TextColumn("importing {task.description}"), BarColumn(),
                   MofNCompleteColumn(), TimeElapsedColumn(), console=errors,
                   disable=as_json, transient=True) as bar:
@@ -61,12 +61,12 @@ def ledger_import(
                                    on_progress=step)
         except LedgerError as exc:
             if as_json:
-                _print_json({"imported": False,
-                             "problems": [p.as_dict() for p in exc.problems]})
+                print_json({"imported": False,
+                            "problems": [p.as_dict() for p in exc.problems]})
                 raise typer.Exit(2) from None
             raise
     if as_json:
-        _print_json({"imported": True, **result.as_dict()})
+        print_json({"imported": True, **result.as_dict()})
         return
     console.print(f"{file.name} → {plan}: {result.rows} rows; {result.created} created, "
                   f"{result.updated} updated, {result.unchanged} unchanged; accountability "
@@ -91,12 +91,12 @@ def ledger_export(
 
     if file.suffix.lower() != ".xlsx":
         raise InputError(f"{file.name}: the ledger is written as .xlsx; name the file *.xlsx")
-    count = export_ledger(_engine(), file, plan=plan, state=state, unit=unit)
+    count = export_ledger(make_engine(), file, plan=plan, state=state, unit=unit)
     console.print(f"{count} issue(s) written to {file}")
 
 
 def _as_of(text: str | None) -> date | None:
-    return _parse_date(text, "--as-of")
+    return parse_date(text, "--as-of")
 
 
 @report_app.command("progress")
@@ -114,7 +114,7 @@ def report_progress(
 
     if output not in ("text", "json", "md"):
         raise InputError(f"--format {output!r}: allowed: text, json, md")
-    report = progress_report(_engine(), plan=plan, as_of=_as_of(as_of))
+    report = progress_report(make_engine(), plan=plan, as_of=_as_of(as_of))
     if output == "json":
         typer.echo(json.dumps(report.as_dict(), ensure_ascii=False, indent=2))
     else:
@@ -133,7 +133,7 @@ def report_monthly(
     issues per week, red/black ranking of units, items under 重点督办, new accountability."""
     from workflow.documents.briefing import write_monthly
 
-    paths = write_monthly(_engine(), month=month, out=out, plan=plan)
+    paths = write_monthly(make_engine(), month=month, out=out, plan=plan)
     for path in paths:
         console.print(f"written: {path}")
 
@@ -149,5 +149,5 @@ def report_public(
     销号日期 only, as HTML and xlsx."""
     from workflow.documents.disclosure import write_public
 
-    for path in write_public(_engine(), out=out, plan=plan):
+    for path in write_public(make_engine(), out=out, plan=plan):
         console.print(f"written: {path}")

@@ -1,0 +1,95 @@
+"""The long-running processes: `rectify serve`, `rectify scheduler`, `rectify worker`, and
+`rectify doctor` that checks on them.
+
+The one module of `workflow/` that imports `scheduler` (APScheduler) and `workers` (Celery);
+it imports them inside the commands, so the other commands start without either.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from workflow.cli.common import (
+    JsonOption,
+    console,
+    print_json,
+    reports_errors,
+)
+from workflow.config import Settings
+
+# `worker` passes the options it does not know on to `celery worker`.
+WORKER_CONTEXT = {"allow_extra_args": True, "ignore_unknown_options": True}
+
+
+@reports_errors
+def serve() -> None:
+    """Embedded all-in-one: the scheduler and an in-process pool of workers (no broker).
+
+    Sweeps timers, relays the outbox, sends the daily digest and the monthly report until
+    SIGTERM or Ctrl-C; a second `rectify serve` on the same database stands by. Tune with
+    RECTIFY_SWEEP_INTERVAL, RECTIFY_RELAY_INTERVAL and RECTIFY_THREADS (docs/deploy.md).
+    """
+    import scheduler
+
+    scheduler.run_from_env(distributed=False)
+
+
+@reports_errors
+def scheduler_command() -> None:
+    """The scheduler of the distributed mode: hands work to Celery workers via BROKER_URL.
+
+    Run one on each of two or more machines: the leader runs the jobs, the others stand by
+    and take over within RECTIFY_LOCK_PERIOD seconds (docs/deploy.md).
+    """
+    import scheduler
+
+    scheduler.run_from_env(distributed=True)
+
+
+@reports_errors
+def worker(
+    ctx: typer.Context,
+    concurrency: Annotated[int, typer.Option(help="Tasks run at once in this worker.")] = 4,
+    pool: Annotated[str, typer.Option(help="Celery pool: threads (one process) or "
+                                      "prefork (a process per task slot).")] = "threads",
+    loglevel: Annotated[str, typer.Option(help="Celery log level.")] = "INFO",
+) -> None:
+    """A Celery worker on BROKER_URL running rectify's tasks; further options go to
+    `celery worker` (e.g. --hostname, --max-tasks-per-child)."""
+    from workers.app import app as celery_app
+    from workers.app import broker_url
+    from workflow.jobs import Runtime
+
+    celery_app.conf.broker_url = broker_url()
+    Runtime.from_env()  # fail now, with the reason, if the database is not ready
+    celery_app.worker_main(["worker", f"--loglevel={loglevel}", f"--pool={pool}",
+                            f"--concurrency={concurrency}", "--queues=rectify",
+                            *ctx.args])
+
+
+@reports_errors
+def doctor(as_json: JsonOption = False) -> None:
+    """Check the database, the broker, the scheduler leader, stuck leases, dead letters and
+    the lag between due and sent; exits 1 when any check fails."""
+    from workflow.clock import SystemClock
+    from workflow.config import RunSettings
+    from workflow.doctor import as_json as checks_json
+    from workflow.doctor import diagnose, healthy
+
+    checks = diagnose(Settings.from_env(), RunSettings.from_env(), SystemClock().now())
+    if as_json:
+        print_json(checks_json(checks))
+    else:
+        colours = {"ok": "green", "warn": "yellow", "fail": "red"}
+        table = Table(title="rectify doctor", header_style="bold")
+        for header in ("check", "status", "detail"):
+            table.add_column(header, overflow="fold")
+        for check in checks:
+            table.add_row(check.name, f"[{colours[check.status]}]{check.status}[/]",
+                          check.detail)
+        console.print(table)
+    if not healthy(checks):
+        raise typer.Exit(1)

@@ -1,0 +1,143 @@
+"""Notification commands: `rectify outbox list|dead|retry|deliver|digest` and
+`rectify contacts add|list`."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+
+from workflow.cli.common import (
+    JsonOption,
+    console,
+    make_engine,
+    parse_pairs,
+    print_json,
+    print_table,
+    reports_errors,
+)
+from workflow.clock import local
+from workflow.issues.engine import Engine
+from workflow.issues.sweep import default_owner
+from workflow.notify.channels import channels_from_env
+from workflow.notify.outbox import (
+    add_contact,
+    compose_digests,
+    deliver_due,
+    list_contacts,
+    list_notifications,
+)
+from workflow.notify.outbox import retry as retry_notifications
+
+outbox_app = typer.Typer(help="Notification outbox.", no_args_is_help=True)
+contacts_app = typer.Typer(help="Where recipients are reached.", no_args_is_help=True)
+
+
+def _outbox_rows(engine: Engine, status: str | None, limit: int) -> list[dict[str, Any]]:
+    return [{"id": n.id, "issue_id": n.issue_id, "kind": n.kind, "level": n.level,
+             "recipient": n.recipient, "channel": n.channel, "address": n.address,
+             "subject": n.subject, "status": n.status, "attempts": n.attempts,
+             "next_attempt_at": local(n.next_attempt_at).isoformat(),
+             "sent_at": local(n.sent_at).isoformat() if n.sent_at else None,
+             "last_error": n.last_error}
+            for n in list_notifications(engine.db, status=status, limit=limit)]
+
+
+def _print_outbox(rows: list[dict[str, Any]], title: str, as_json: bool) -> None:
+    if as_json:
+        print_json(rows)
+        return
+    print_table(title, ("id", "issue", "level", "recipient", "channel", "status", "attempts",
+                        "next attempt (Asia/Shanghai)", "last error"),
+                [(row["id"], row["issue_id"] or "—", row["level"], row["recipient"],
+                  row["channel"], row["status"], row["attempts"], row["next_attempt_at"][:16],
+                  row["last_error"] or "") for row in rows])
+
+
+@outbox_app.command("list")
+@reports_errors
+def outbox_list(
+    status: Annotated[str | None, typer.Option(help="pending, sending, sent, dead, digest, "
+                                               "digested.")] = None,
+    limit: Annotated[int, typer.Option(help="Rows at most, newest first.")] = 50,
+    as_json: JsonOption = False,
+) -> None:
+    """The notification outbox, newest first."""
+    _print_outbox(_outbox_rows(make_engine(), status, limit), "通知发件箱 / Outbox", as_json)
+
+
+@outbox_app.command("dead")
+@reports_errors
+def outbox_dead(limit: Annotated[int, typer.Option(help="Rows at most.")] = 50,
+                as_json: JsonOption = False) -> None:
+    """Dead letters: messages that failed every attempt (exit 1 when there are any)."""
+    rows = _outbox_rows(make_engine(), "dead", limit)
+    _print_outbox(rows, "死信 / Dead letters", as_json)
+    if rows:
+        raise typer.Exit(1)
+
+
+@outbox_app.command("retry")
+@reports_errors
+def outbox_retry(
+    ids: Annotated[list[int] | None, typer.Argument(help="Notification ids.")] = None,
+    all_dead: Annotated[bool, typer.Option("--all-dead", help="Every dead letter.")] = False,
+) -> None:
+    """Put dead letters back in the queue, due now."""
+    engine = make_engine()
+    revived = retry_notifications(engine.db, ids or None, now=engine.clock.now(),
+                                  all_dead=all_dead)
+    console.print(f"{revived} notification(s) queued again")
+
+
+@outbox_app.command("deliver")
+@reports_errors
+def outbox_deliver(limit: Annotated[int, typer.Option(help="Messages at most.")] = 100,
+                   as_json: JsonOption = False) -> None:
+    """Send what is due now through the configured channels (RECTIFY_SMTP_*, webhooks)."""
+    engine = make_engine()
+    report = deliver_due(engine.db, channels_from_env(), now=engine.clock.now(),
+                         owner=default_owner(), limit=limit)
+    if as_json:
+        print_json(report.__dict__)
+    else:
+        console.print(f"sent {report.sent}, failed {report.failed} (will retry), "
+                      f"dead {report.dead}")
+
+
+@outbox_app.command("digest")
+@reports_errors
+def outbox_digest() -> None:
+    """Compose today's digest (每日汇总): one message per recipient for held reminders."""
+    engine = make_engine()
+    console.print(f"{compose_digests(engine.db, now=engine.clock.now())} digest(s) queued")
+
+
+@contacts_app.command("add")
+@reports_errors
+def contacts_add(
+    name: Annotated[str, typer.Argument(help="Unit, leader or office name, as on issues.")],
+    channel: Annotated[str, typer.Option(help="log, email or webhook.")],
+    address: Annotated[str, typer.Option(help="E-mail address or webhook URL.")],
+    option: Annotated[list[str] | None, typer.Option(help="Webhook option KEY=VALUE: "
+                                                     "preset=dingtalk|wecom|json, secret=…")]
+    = None,
+) -> None:
+    """Say where a recipient is reached (without a contact, notices go to the log)."""
+    contact_id = add_contact(make_engine().db, name, channel, address, parse_pairs(option or [],
+                                                                        "--option"))
+    console.print(f"contact {contact_id}: {name} via {channel}")
+
+
+@contacts_app.command("list")
+@reports_errors
+def contacts_list(as_json: JsonOption = False) -> None:
+    """Recipients and their channels (webhook secrets are not shown)."""
+    rows = [{"id": c.id, "name": c.name, "channel": c.channel, "address": c.address,
+             "preset": (c.options or {}).get("preset")} for c in list_contacts(make_engine().db)]
+    if as_json:
+        print_json(rows)
+        return
+    print_table("联系人 / Contacts", ("id", "name", "channel", "address", "preset"),
+                [(row["id"], row["name"], row["channel"], row["address"], row["preset"] or "")
+                  for row in rows])
