@@ -1,4 +1,4 @@
-"""The relays, batch leases, job ticks and run settings (SQLite and PostgreSQL)."""
+"""The relays, batch leases and job ticks (SQLite and PostgreSQL)."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ from tests.test_notify import queue
 from workflow.clock import SHANGHAI, FrozenClock, local
 from workflow.config import RunSettings
 from workflow.db import Database
-from workflow.errors import ConfigurationError, InputError
+from workflow.errors import InputError
 from workflow.issues import queries
 from workflow.issues.engine import Engine
 from workflow.jobs import (
@@ -185,18 +185,6 @@ def test_last_tick_of_interval_and_cron_triggers() -> None:
     monthly = CronTrigger(day=1, hour=8, minute=30, timezone=SHANGHAI)
     assert last_tick(monthly, now - timedelta(hours=1), timedelta(days=32)) == datetime(
         2026, 2, 1, 8, 30, tzinfo=SHANGHAI)
-
-
-@pytest.mark.parametrize(("name", "value", "message"), [
-    ("RECTIFY_SWEEP_INTERVAL", "soon", "not a number of seconds"),
-    ("RECTIFY_LEASE", "0", "greater than 0"),
-    ("RECTIFY_BATCH", "1.5", "whole number"),
-    ("RECTIFY_LEADER_LOCK", "zookeeper", "allowed: auto, postgres, redis, file"),
-])
-def test_bad_run_settings_say_what_is_allowed(name: str, value: str, message: str) -> None:
-    with pytest.raises(ConfigurationError, match=message) as caught:
-        RunSettings.from_env({name: value})
-    assert name in str(caught.value)
 
 
 def test_lookback_notices_come_at_6_and_12_months_after_clearance_once_each(
