@@ -22,6 +22,7 @@ from workflow.issues import queries
 from workflow.issues.engine import Engine, NewIssue
 from workflow.models import IssueEvent
 from workflow.org.actors import Actor
+from workflow.supervision import accountability
 
 
 def snapshot(engine: Engine, issue_id: int) -> tuple[str, int, str, int]:
@@ -96,6 +97,19 @@ def test_rebound_sets_the_new_deadline_and_records_it(engine: Engine,
     assert queries.history(engine.db, issue_id)[-1].payload == {
         "fields": {"new_deadline": "2026-12-31"}, "previous_deadline": "2026-06-30",
         "due": "2026-12-31T23:59:59+08:00", "clearance_revoked": True, "proposal": True}
+
+
+def test_rebound_reopens_the_record_and_opens_a_proposal(
+        engine: Engine, evidence_file: Path) -> None:
+    issue_id = new_issue(engine)
+    for trigger in ("start", "apply_acceptance", "clear", "start_follow_up", "rebound"):
+        fire_valid(engine, issue_id, trigger, evidence_file)
+    last = queries.history(engine.db, issue_id)[-1]
+    assert last.trigger == "rebound" and last.payload["clearance_revoked"] is True
+    assert last.payload["proposal"] is True
+    [proposal] = accountability.proposals(engine)
+    assert proposal.issue_id == issue_id and proposal.reason.startswith("反弹：")
+    assert queries.get_issue(engine.db, issue_id).state == "in_progress"
 
 
 def test_evidence_is_stored_content_addressed_and_hashed_in_the_event(

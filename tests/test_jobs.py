@@ -1,4 +1,5 @@
-"""The relays, batch leases and job ticks (SQLite and PostgreSQL)."""
+"""The scheduler's relays, batch leases, job ticks and job bodies (workflow/jobs.py), on
+SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -18,7 +19,6 @@ from tests.test_notify import queue
 from workflow.clock import SHANGHAI, FrozenClock
 from workflow.config import RunSettings
 from workflow.db import Database
-from workflow.issues import queries
 from workflow.issues.engine import Engine
 from workflow.jobs import (
     LocalDispatcher,
@@ -32,7 +32,6 @@ from workflow.jobs import (
 from workflow.models import Notification
 from workflow.notify.channels import ChannelRegistry, LogChannel, WebhookChannel
 from workflow.notify.outbox import PENDING, SENDING, SENT, lease_due_notifications, take_batch
-from workflow.supervision import accountability
 
 
 def make_runtime(engine: Engine, clock: FrozenClock) -> Runtime:
@@ -214,16 +213,3 @@ def test_monthly_report_tells_the_office_the_month_once(runtime: Runtime, clock:
     assert "已销号：1个" in report.body and "整改中：1个" in report.body
     # And the two open issues that sent no February report were reminded, once
     assert sorted(reminders) == sorted([late, unassigned])
-
-
-def test_rebound_reopens_the_record_and_opens_a_proposal(
-        engine: Engine, evidence_file: Path) -> None:
-    issue_id = new_issue(engine)
-    for trigger in ("start", "apply_acceptance", "clear", "start_follow_up", "rebound"):
-        fire_valid(engine, issue_id, trigger, evidence_file)
-    last = queries.history(engine.db, issue_id)[-1]
-    assert last.trigger == "rebound" and last.payload["clearance_revoked"] is True
-    assert last.payload["proposal"] is True
-    [proposal] = accountability.proposals(engine)
-    assert proposal.issue_id == issue_id and proposal.reason.startswith("反弹：")
-    assert queries.get_issue(engine.db, issue_id).state == "in_progress"
