@@ -1,6 +1,6 @@
 """Roles on every action: each role tries every trigger of the default lifecycle; units act
-only on their own issues and acceptors only on the issues they accept; actors are the people
-and units the office registered."""
+only on their own issues and acceptors only on the issues they accept; each role reads only
+the issues it may."""
 
 from __future__ import annotations
 
@@ -33,7 +33,7 @@ from workflow.issues import queries
 from workflow.issues.engine import Engine
 from workflow.models import Notification
 from workflow.org.actors import Actor
-from workflow.org.directory import add_person, add_unit, resolve_actor
+from workflow.org.directory import add_person
 from workflow.org.plans import add_inspection, add_plan
 from workflow.spec.definitions import load_file
 from workflow.supervision.instructions import instruct
@@ -121,33 +121,6 @@ def test_an_acceptor_acts_only_on_issues_it_accepts(engine: Engine,
         engine.fire(issue_id, "reject", actor=ACCEPTOR, comment="不同意")
     engine.fire(issue_id, "reject", actor=Actor("王工", "acceptor", "市住建局"),
                 comment="现场核查未整改到位")
-
-
-def test_actors_are_registered_people_and_units(engine: Engine) -> None:
-    db = engine.db
-    # With an empty directory any name acts (a fresh installation, the demo)
-    assert resolve_actor(db, "某人", None) == Actor("某人", "office")
-    add_unit(db, "淮北市")
-    add_unit(db, "相山区人民政府", parent="淮北市")
-    add_person(db, "张三", roles=["unit"], unit="相山区人民政府", title="科长", rank="科级")
-    add_person(db, "王副市长", roles=["leader", "office"], title="副市长", rank="厅级",
-               sectors=["大气污染防治"])
-    # A person acts in their role for their unit; a unit acts as itself
-    assert resolve_actor(db, "张三", None) == Actor("张三", "unit", "相山区人民政府")
-    assert resolve_actor(db, "相山区人民政府", None) == Actor("相山区人民政府", "unit")
-    with pytest.raises(InputError, match="acts in roles leader, office; say which"):
-        resolve_actor(db, "王副市长", None)
-    with pytest.raises(InputError, match="张三 does not hold role 'office'; their roles: unit"):
-        resolve_actor(db, "张三", "office")
-    with pytest.raises(InputError, match="neither a registered person nor a unit"):
-        resolve_actor(db, "某人", None)
-    with pytest.raises(InputError) as bad:
-        add_person(db, "赵六", roles=["mayor"], unit="不存在的局", rank="副科")
-    assert "unknown role(s) mayor" in str(bad.value)
-    assert "unit '不存在的局' is not registered" in str(bad.value)
-    assert "unknown rank '副科'" in str(bad.value)
-    with pytest.raises(InputError, match="parent unit '安徽省' is not registered"):
-        add_unit(db, "濉溪县", parent="安徽省")
 
 
 def test_parent_waits_for_every_subtask_before_applying_for_acceptance(
