@@ -8,7 +8,6 @@ from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
 
 from tests.conftest import DEFINITIONS
 from tests.support import (
@@ -23,19 +22,16 @@ from tests.support import (
 )
 from workflow.clock import FrozenClock, local
 from workflow.errors import (
-    ActionDeniedError,
     InputError,
     OutOfScopeError,
     PermissionDeniedError,
 )
 from workflow.issues import queries
 from workflow.issues.engine import Engine
-from workflow.models import Notification
 from workflow.org.actors import Actor
 from workflow.org.directory import add_person
 from workflow.org.plans import add_inspection, add_plan
 from workflow.spec.definitions import load_file
-from workflow.supervision.instructions import instruct
 
 DEFINITIONS_BY_VERSION = {
     1: load_file(DEFINITIONS / "rectification-v1.yaml").definition,
@@ -120,29 +116,6 @@ def test_an_acceptor_acts_only_on_issues_it_accepts(engine: Engine,
         engine.fire(issue_id, "reject", actor=ACCEPTOR, comment="不同意")
     engine.fire(issue_id, "reject", actor=Actor("王工", "acceptor", "市住建局"),
                 comment="现场核查未整改到位")
-
-
-def test_a_leader_instructs_the_issues_of_their_sectors(engine: Engine) -> None:
-    mine = new_issue(engine, category="水污染防治")  # its leader is LEADER
-    sector = new_issue(engine, category="大气污染防治", leader="李副市长")
-    other = new_issue(engine, category="固体废物", leader="李副市长")
-    add_person(engine.db, LEADER.name, roles=["leader"], sectors=["大气污染防治"])
-
-    instruct(engine, mine, "务必按期整改到位", actor=LEADER)
-    instruct(engine, sector, "加大督查力度", actor=LEADER)
-    with pytest.raises(OutOfScopeError, match="may not give instructions"):
-        instruct(engine, other, "越权批示", actor=LEADER)
-    with pytest.raises(ActionDeniedError, match="role 'unit' may not give instructions"):
-        instruct(engine, mine, "x", actor=UNIT)
-
-    last = queries.history(engine.db, mine)[-1]
-    assert (last.trigger, last.actor, last.comment) == ("instruct", LEADER.name, "务必按期整改到位")
-    assert [e.trigger for e in queries.history(engine.db, other)] == ["create"]
-    with engine.db.session() as session:
-        sent = session.scalars(select(Notification).order_by(Notification.id)).all()
-    assert [(n.issue_id, n.recipient, n.level) for n in sent] == [
-        (mine, UNIT.name, "instruction"), (sector, UNIT.name, "instruction")]
-    assert "务必按期整改到位" in sent[0].body
 
 
 def test_plans_name_their_inspection_and_keep_issues_to_their_categories(
