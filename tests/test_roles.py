@@ -4,7 +4,7 @@ the issues it may."""
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -21,16 +21,11 @@ from tests.support import (
     new_issue,
 )
 from workflow.clock import FrozenClock, local
-from workflow.errors import (
-    InputError,
-    OutOfScopeError,
-    PermissionDeniedError,
-)
+from workflow.errors import OutOfScopeError, PermissionDeniedError
 from workflow.issues import queries
 from workflow.issues.engine import Engine
 from workflow.org.actors import Actor
 from workflow.org.directory import add_person
-from workflow.org.plans import add_inspection, add_plan
 from workflow.spec.definitions import load_file
 
 DEFINITIONS_BY_VERSION = {
@@ -116,26 +111,6 @@ def test_an_acceptor_acts_only_on_issues_it_accepts(engine: Engine,
         engine.fire(issue_id, "reject", actor=ACCEPTOR, comment="不同意")
     engine.fire(issue_id, "reject", actor=Actor("王工", "acceptor", "市住建局"),
                 comment="现场核查未整改到位")
-
-
-def test_plans_name_their_inspection_and_keep_issues_to_their_categories(
-        engine: Engine) -> None:
-    db = engine.db
-    add_inspection(db, "安徽省第二生态环境保护督察组", level="省级", round="第二轮",
-                   period=(date(2019, 9, 23), date(2019, 10, 30)),
-                   feedback_on=date(2020, 4, 2))
-    add_plan(db, "淮北市整改方案", inspection="安徽省第二生态环境保护督察组",
-             categories=["大气污染防治", "水污染防治"])
-    new_issue(engine, plan="淮北市整改方案", category="大气污染防治")
-    with pytest.raises(InputError, match="category '土壤' is not one of plan '淮北市整改方案'"
-                                         "'s categories: 大气污染防治, 水污染防治"):
-        new_issue(engine, plan="淮北市整改方案", category="土壤")
-    with pytest.raises(InputError) as bad:
-        add_inspection(db, "x", level="市级", period=(date(2019, 10, 30), date(2019, 9, 23)))
-    assert "unknown inspection level '市级'" in str(bad.value)
-    assert "the period ends (2019-09-23) before it starts (2019-10-30)" in str(bad.value)
-    with pytest.raises(InputError, match="inspection '中央第三督察组' is not registered"):
-        add_plan(db, "另一方案", inspection="中央第三督察组")
 
 
 def test_each_role_reads_its_own_issues_and_the_public_only_disclosed_fields(
