@@ -485,8 +485,9 @@ class IssueReader:
 
 def batches_from_child(reader: IssueReader) -> Iterator[Batch]:
     """The reader's batches, read by a child process (``python -m
-    workflow.documents.ledger_read``, on a core of its own) while the caller writes. The pipe's buffer keeps the child a few batches
-    ahead at most, so memory stays flat however long the file."""
+    workflow.documents.ledger_read``, on a core of its own) while the caller writes. The
+    pipe's buffer keeps the child a few batches ahead at most, so memory stays flat however
+    long the file."""
     import pickle
     import subprocess
     import sys
