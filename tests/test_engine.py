@@ -3,13 +3,14 @@ nothing. Runs on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
 
 from tests.support import ACCEPTOR, FIVE_NEVER, LEADER, OFFICE, PUBLIC, UNIT, fire_valid, new_issue
+from workflow.clock import SHANGHAI, FrozenClock
 from workflow.errors import (
     ConflictError,
     IllegalTriggerError,
@@ -22,9 +23,11 @@ from workflow.issues import queries
 from workflow.issues.engine import Engine, NewIssue
 from workflow.models import IssueEvent
 from workflow.org.actors import Actor
+from workflow.supervision import accountability
 
 
 def snapshot(engine: Engine, issue_id: int) -> tuple[str, int, str, int]:
+    """State, version, head hash and number of events: what a refusal must leave as it was."""
     issue = queries.get_issue(engine.db, issue_id)
     with engine.db.session() as session:
         events = session.scalar(select(func.count()).select_from(IssueEvent)
@@ -32,7 +35,18 @@ def snapshot(engine: Engine, issue_id: int) -> tuple[str, int, str, int]:
     return issue.state, issue.version, issue.head_hash, events
 
 
-def test_new_issue_starts_assigned_on_the_latest_definition(engine: Engine) -> None:
+def follow_up_issue(engine: Engine, evidence: Path) -> int:
+    """An issue cleared and in follow-up (回头看), due 2026-06-30 before it was cleared."""
+    issue_id = new_issue(engine)
+    for trigger in ("start", "apply_acceptance", "clear", "start_follow_up"):
+        fire_valid(engine, issue_id, trigger, evidence)
+    return issue_id
+
+
+def test_a_new_issue_starts_assigned_at_version_1_with_a_creation_event(
+        engine: Engine, clock: FrozenClock) -> None:
+    # Given the clock at Monday 2026-01-05 09:00 in Shanghai
+    clock.set(datetime(2026, 1, 5, 9, 0, tzinfo=SHANGHAI))
     # When an issue is created
     issue_id = new_issue(engine)
     # Then it is assigned (已交办), at version 1, with a creation event pinned to rectification@1
@@ -41,24 +55,28 @@ def test_new_issue_starts_assigned_on_the_latest_definition(engine: Engine) -> N
     assert (issue.definition_id, issue.definition_version) == ("rectification", 1)
     [event] = queries.history(engine.db, issue_id)
     assert (event.trigger, event.from_state, event.to_state) == ("create", None, "assigned")
-    # and the 3-working-day deadline of 已交办 (Mon 2026-01-05 → Thu 2026-01-08, end of day)
+    # And the 3-working-day deadline of 已交办 (Mon 2026-01-05 → Thu 2026-01-08, end of day)
     assert event.payload == {"definition": "rectification@1", "due": "2026-01-08T23:59:59+08:00"}
 
 
-def test_deadline_is_end_of_day_in_shanghai_stored_as_utc(engine: Engine) -> None:
-    issue = queries.get_issue(engine.db, new_issue(engine))
-    # 2026-06-30 23:59:59 Asia/Shanghai is 15:59:59 UTC the same day
+def test_the_deadline_is_the_end_of_its_day_in_shanghai_stored_as_utc(engine: Engine) -> None:
+    # When an issue is created with the deadline 2026-06-30
+    issue = queries.get_issue(engine.db, new_issue(engine, deadline=date(2026, 6, 30)))
+    # Then it is stored as 2026-06-30 23:59:59 Asia/Shanghai, 15:59:59 UTC the same day
     assert issue.deadline_at == datetime(2026, 6, 30, 15, 59, 59, tzinfo=UTC)
 
 
-@pytest.mark.parametrize("path", [
+PATHS = [
     ["start", "apply_acceptance", "clear", "start_follow_up", "consolidate"],
     ["start", "apply_acceptance", "reject", "apply_acceptance", "clear"],
     ["start", "apply_acceptance", "clear", "start_follow_up", "rebound", "apply_acceptance"],
     ["start", "extend", "extend", "apply_acceptance"],
-])
-def test_every_transition_of_the_default_definition(engine: Engine, evidence_file: Path,
-                                                    path: list[str]) -> None:
+]
+
+
+@pytest.mark.parametrize("path", PATHS)
+def test_each_trigger_moves_the_issue_as_the_definition_says_one_version_at_a_time(
+        engine: Engine, evidence_file: Path, path: list[str]) -> None:
     # Given an issue in 已交办
     issue_id = new_issue(engine)
     compiled = engine.registry.get("rectification", 1)
@@ -72,34 +90,57 @@ def test_every_transition_of_the_default_definition(engine: Engine, evidence_fil
         assert (result.from_state, result.to_state, result.version) == (state, expected.dest,
                                                                          step)
         state = expected.dest
+    # And the history holds the creation and each trigger, and the issue is where it ended
     events = queries.history(engine.db, issue_id)
     assert [event.trigger for event in events] == ["create", *path]
     assert queries.get_issue(engine.db, issue_id).state == state
 
 
-def test_every_default_transition_is_covered(engine: Engine) -> None:
+def test_the_paths_walk_every_transition_of_the_default_definition(engine: Engine) -> None:
+    # Given the triggers of rectification@1
     triggers = {spec.trigger for spec in engine.registry.get("rectification", 1)
                 .definition.transitions}
+    # Then they are these eight, and the paths above fire each of them
     assert triggers == {"start", "apply_acceptance", "reject", "clear", "start_follow_up",
                         "consolidate", "rebound", "extend"}
+    assert {trigger for path in PATHS for trigger in path} == triggers
 
 
-def test_rebound_sets_the_new_deadline_and_records_it(engine: Engine,
-                                                      evidence_file: Path) -> None:
-    issue_id = new_issue(engine)
-    for trigger in ("start", "apply_acceptance", "clear", "start_follow_up"):
-        fire_valid(engine, issue_id, trigger, evidence_file)
+def test_a_rebound_sets_the_new_deadline_and_records_the_previous_one(
+        engine: Engine, evidence_file: Path) -> None:
+    # Given an issue in follow-up, due 2026-06-30 when it was cleared
+    issue_id = follow_up_issue(engine, evidence_file)
+    # When the office records a rebound (反弹) with the new deadline 2026-12-31
     fire_valid(engine, issue_id, "rebound", evidence_file)
+    # Then the issue is in progress again, due at the end of 2026-12-31
     issue = queries.get_issue(engine.db, issue_id)
     assert issue.state == "in_progress"
     assert issue.deadline_at == datetime(2026, 12, 31, 15, 59, 59, tzinfo=UTC)
+    # And the history keeps both deadlines, the revoked clearance and the proposal
     assert queries.history(engine.db, issue_id)[-1].payload == {
         "fields": {"new_deadline": "2026-12-31"}, "previous_deadline": "2026-06-30",
         "due": "2026-12-31T23:59:59+08:00", "clearance_revoked": True, "proposal": True}
 
 
+def test_a_rebound_revokes_the_clearance_on_record_and_opens_an_accountability_proposal(
+        engine: Engine, evidence_file: Path) -> None:
+    # Given an issue cleared, in follow-up
+    issue_id = follow_up_issue(engine, evidence_file)
+    # When the office records a rebound
+    fire_valid(engine, issue_id, "rebound", evidence_file)
+    # Then the history says the clearance is revoked (反弹的不销号) and a proposal opened
+    last = queries.history(engine.db, issue_id)[-1]
+    assert last.trigger == "rebound" and last.payload["clearance_revoked"] is True
+    assert last.payload["proposal"] is True
+    # And one accountability proposal names the issue and the rebound as its reason
+    [proposal] = accountability.proposals(engine)
+    assert proposal.issue_id == issue_id and proposal.reason.startswith("反弹：")
+    assert queries.get_issue(engine.db, issue_id).state == "in_progress"
+
+
 def test_evidence_is_stored_content_addressed_and_hashed_in_the_event(
         engine: Engine, evidence_file: Path, tmp_path: Path) -> None:
+    # Given an issue in progress and a copy of the evidence file under another name
     issue_id = new_issue(engine)
     fire_valid(engine, issue_id, "start", evidence_file)
     copy = tmp_path / "copy.txt"
@@ -151,13 +192,16 @@ GUARD_CASES = [
 def test_every_guard_rejects_with_a_clear_message_and_changes_nothing(
         engine: Engine, evidence_file: Path, trigger: str, before: list[str],
         inputs: dict, fragments: list[str]) -> None:
+    # Given an issue in the trigger's source state
     issue_id = new_issue(engine)
     for step in before:
         fire_valid(engine, issue_id, step, evidence_file)
     inputs = {**inputs, "evidence": [evidence_file for _ in inputs.get("evidence", [])]}
     unchanged = snapshot(engine, issue_id)
+    # When the trigger is fired with one requirement unmet
     with pytest.raises(RequirementError) as refused:
         engine.fire(issue_id, trigger, **inputs)
+    # Then the refusal says what is missing, and the issue and its history are unchanged
     for fragment in fragments:
         assert fragment in str(refused.value)
     assert snapshot(engine, issue_id) == unchanged
@@ -165,69 +209,106 @@ def test_every_guard_rejects_with_a_clear_message_and_changes_nothing(
 
 def test_a_guard_lists_every_missing_requirement_at_once(engine: Engine,
                                                           evidence_file: Path) -> None:
+    # Given an issue in progress
     issue_id = new_issue(engine)
     fire_valid(engine, issue_id, "start", evidence_file)
+    # When the unit applies for acceptance with neither a comment nor evidence
     with pytest.raises(RequirementError) as refused:
         engine.fire(issue_id, "apply_acceptance", actor=UNIT)
+    # Then both problems are reported in one refusal
     assert len(refused.value.problems) == 2
 
 
-def test_illegal_trigger_lists_the_triggers_allowed_for_that_role(engine: Engine,
-                                                                  evidence_file: Path) -> None:
+def test_an_illegal_trigger_lists_the_triggers_allowed_for_that_role(
+        engine: Engine, evidence_file: Path) -> None:
+    # Given an issue waiting for acceptance
     issue_id = new_issue(engine)
     fire_valid(engine, issue_id, "start", evidence_file)
     fire_valid(engine, issue_id, "apply_acceptance", evidence_file)
     unchanged = snapshot(engine, issue_id)
+    # When the office fires a trigger that does not leave that state
     with pytest.raises(IllegalTriggerError) as refused:
         engine.fire(issue_id, "consolidate", actor=OFFICE, comment="x")
+    # Then the refusal lists the triggers the office may fire there, and nothing changes
     assert refused.value.allowed == ["reject", "clear"]
     assert ("trigger 'consolidate' is not allowed from state 'acceptance' for role 'office'; "
             "allowed triggers: reject, clear") in str(refused.value)
     assert snapshot(engine, issue_id) == unchanged
 
 
-def test_a_role_not_allowed_on_the_transition_is_refused(engine: Engine,
-                                                         evidence_file: Path) -> None:
+def test_a_role_not_allowed_on_the_transition_is_refused_and_nothing_changes(
+        engine: Engine, evidence_file: Path) -> None:
+    # Given an issue waiting for acceptance
     issue_id = new_issue(engine)
     fire_valid(engine, issue_id, "start", evidence_file)
     fire_valid(engine, issue_id, "apply_acceptance", evidence_file)
     unchanged = snapshot(engine, issue_id)
-    # The acceptor may reject but not clear; the public may do nothing
+    # When the acceptor tries to clear it
     with pytest.raises(PermissionDeniedError) as refused:
         engine.fire(issue_id, "clear", actor=ACCEPTOR, comment="同意", checklist=FIVE_NEVER)
+    # Then it is refused, naming the roles allowed and what the acceptor may do instead
     assert "role 'acceptor' may not fire 'clear' (roles allowed: office)" in str(refused.value)
     assert refused.value.allowed == ["reject"]
+    # And the public and the leader may not reject it either
     with pytest.raises(PermissionDeniedError):
         engine.fire(issue_id, "reject", actor=PUBLIC, comment="不满意")
     with pytest.raises(PermissionDeniedError):
         engine.fire(issue_id, "reject", actor=LEADER, comment="批示")
+    # And the issue and its history are unchanged
     assert snapshot(engine, issue_id) == unchanged
 
 
-def test_unknown_role_and_unknown_issue_are_clear_errors(engine: Engine) -> None:
+def test_an_unknown_role_is_refused_naming_the_roles_of_the_definition(engine: Engine) -> None:
+    # Given an issue on rectification@1
     issue_id = new_issue(engine)
+    # When an actor in a role the definition does not know fires a trigger
+    # Then the refusal names the definition's roles
     with pytest.raises(InputError, match="unknown role 'mayor'; roles of rectification@1: "
                                          "office, unit"):
         engine.fire(issue_id, "start", actor=Actor("x", "mayor"))
+
+
+def test_firing_on_an_unknown_issue_says_it_does_not_exist(engine: Engine) -> None:
+    # Given an issue, so that the database is not empty
+    new_issue(engine)
+    # When a trigger is fired on an issue id that does not exist
+    # Then the error names the missing issue
     with pytest.raises(NotFoundError, match="issue 999 does not exist"):
         engine.fire(999, "start", actor=UNIT)
 
 
-def test_stale_expected_version_is_a_conflict(engine: Engine, evidence_file: Path) -> None:
+def test_a_stale_expected_version_is_a_conflict_and_changes_nothing(
+        engine: Engine, evidence_file: Path) -> None:
+    # Given an issue at version 2 (started)
     issue_id = new_issue(engine)
     fire_valid(engine, issue_id, "start", evidence_file)
     unchanged = snapshot(engine, issue_id)
+    # When a trigger is fired expecting version 1
+    # Then it is a conflict naming both versions, and nothing changes
     with pytest.raises(ConflictError, match="expected version 1; it is now at version 2"):
         engine.fire(issue_id, "apply_acceptance", actor=UNIT, comment="x",
                     evidence=[evidence_file], expected_version=1)
     assert snapshot(engine, issue_id) == unchanged
 
 
-def test_bad_new_issues_are_refused(engine: Engine) -> None:
+def test_a_new_issue_without_a_title_is_refused(engine: Engine) -> None:
+    # When the office creates an issue whose title is blank
+    # Then it is refused for want of a title
     with pytest.raises(InputError, match="needs a title"):
         engine.create_issue(NewIssue(title="  "), actor=OFFICE)
+
+
+def test_a_new_long_term_item_with_a_deadline_is_refused(engine: Engine) -> None:
+    # When an issue is created as a long-term item (长期坚持) and with a deadline
+    # Then it is refused: a long-term item has no deadline
     with pytest.raises(InputError, match="long-term item"):
         new_issue(engine, long_term=True)
+
+
+def test_a_new_issue_on_a_definition_not_loaded_is_refused_naming_those_loaded(
+        engine: Engine) -> None:
+    # When an issue is created on a process definition that is not loaded
+    # Then the refusal names the definitions that are
     with pytest.raises(NotFoundError, match="no process definition 'nope' is loaded; loaded: "
                                             "rectification"):
         engine.create_issue(NewIssue(title="x"), actor=OFFICE, definition="nope")

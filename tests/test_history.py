@@ -35,6 +35,7 @@ def tamper(db: Database) -> Iterator[Connection]:
 
 @pytest.fixture
 def three_issues(engine: Engine, evidence_file: Path) -> list[int]:
+    """Three issues, each created, started, applied for acceptance and cleared (4 events)."""
     ids = [new_issue(engine, number=str(n)) for n in (1, 2, 3)]
     for issue_id in ids:
         for trigger in ("start", "apply_acceptance", "clear"):
@@ -42,25 +43,36 @@ def three_issues(engine: Engine, evidence_file: Path) -> list[int]:
     return ids
 
 
-def test_untouched_history_verifies(engine: Engine, three_issues: list[int]) -> None:
+def test_an_untouched_history_verifies_every_issue_and_event(
+        engine: Engine, three_issues: list[int]) -> None:
+    # Given three cleared issues whose history nobody touched
+    # When the history is verified
     report = verify(engine.db)
+    # Then it is intact, and every issue and every event was checked
     assert report.ok and (report.issues, report.events) == (3, 12)
 
 
-def test_history_rows_cannot_be_updated_or_deleted(engine: Engine,
-                                                   three_issues: list[int]) -> None:
-    for statement in ("UPDATE issue_events SET comment = 'x'", "DELETE FROM issue_events"):
-        with pytest.raises(DatabaseError, match="append-only"), \
-                engine.db.transaction() as conn:
-            conn.exec_driver_sql(statement)
+@pytest.mark.parametrize("statement", ["UPDATE issue_events SET comment = 'x'",
+                                       "DELETE FROM issue_events"], ids=["update", "delete"])
+def test_the_database_refuses_to_update_or_delete_history_rows(
+        engine: Engine, three_issues: list[int], statement: str) -> None:
+    # Given three cleared issues, with the append-only guard in place
+    # When someone updates or deletes history rows with plain SQL
+    # Then the database refuses the statement as append-only
+    with pytest.raises(DatabaseError, match="append-only"), engine.db.transaction() as conn:
+        conn.exec_driver_sql(statement)
+    # And the history still verifies
     assert verify(engine.db).ok
 
 
 def test_a_hand_edited_comment_is_detected(engine: Engine, three_issues: list[int]) -> None:
+    # Given the clearance comment of the second issue edited by hand, guard switched off
     with tamper(engine.db) as conn:
         conn.execute(text("UPDATE issue_events SET comment = '同意销号（改）' "
                           "WHERE issue_id = :i AND seq = 4"), {"i": three_issues[1]})
+    # When the history is verified
     report = verify(engine.db)
+    # Then it fails on that event, which no longer matches its hash
     assert not report.ok
     assert str(report.problem) == (f"issue {three_issues[1]} event #4: altered: its content "
                                    "no longer matches its hash")
@@ -68,41 +80,60 @@ def test_a_hand_edited_comment_is_detected(engine: Engine, three_issues: list[in
 
 def test_a_hand_edited_actor_with_recomputed_later_links_is_still_detected(
         engine: Engine, three_issues: list[int]) -> None:
+    # Given the actor of the first issue's second event edited by hand
     with tamper(engine.db) as conn:
         conn.execute(text("UPDATE issue_events SET actor = '别人' WHERE issue_id = :i AND seq = 2"),
                      {"i": three_issues[0]})
-    assert str(verify(engine.db).problem).startswith(f"issue {three_issues[0]} event #2: altered")
+    # When the history is verified
+    problem = str(verify(engine.db).problem)
+    # Then the edited event is reported altered
+    assert problem.startswith(f"issue {three_issues[0]} event #2: altered")
 
 
 def test_a_deleted_middle_event_is_reported_missing(engine: Engine,
                                                     three_issues: list[int]) -> None:
+    # Given the third event of the third issue deleted by hand
     with tamper(engine.db) as conn:
         conn.execute(text("DELETE FROM issue_events WHERE issue_id = :i AND seq = 3"),
                      {"i": three_issues[2]})
-    assert str(verify(engine.db).problem) == (f"issue {three_issues[2]} event #3: missing: the "
-                                              "history jumps from #2 to #4")
+    # When the history is verified
+    problem = str(verify(engine.db).problem)
+    # Then the gap in the sequence is reported
+    assert problem == (f"issue {three_issues[2]} event #3: missing: the history jumps from #2 "
+                       "to #4")
 
 
 def test_a_deleted_last_event_is_reported_missing(engine: Engine,
                                                   three_issues: list[int]) -> None:
+    # Given the last event of the first issue deleted by hand
     with tamper(engine.db) as conn:
         conn.execute(text("DELETE FROM issue_events WHERE issue_id = :i AND seq = 4"),
                      {"i": three_issues[0]})
-    assert str(verify(engine.db).problem) == (f"issue {three_issues[0]} event #4: missing: the "
-                                              "issue is at version 4 but its history ends at #3")
+    # When the history is verified
+    problem = str(verify(engine.db).problem)
+    # Then the history is reported to end before the issue's version
+    assert problem == (f"issue {three_issues[0]} event #4: missing: the issue is at version 4 "
+                       "but its history ends at #3")
 
 
 def test_a_hand_edited_issue_state_is_detected(engine: Engine, three_issues: list[int]) -> None:
+    # Given the first issue's state changed by hand, its history left alone
     with engine.db.transaction() as conn:
         conn.execute(text("UPDATE issues SET state = 'follow_up' WHERE id = :i"),
                      {"i": three_issues[0]})
-    assert "is in state 'follow_up' but its history ends in 'cleared'" in str(
-        verify(engine.db).problem)
+    # When the history is verified
+    problem = str(verify(engine.db).problem)
+    # Then the state is reported not to be where the history ends
+    assert "is in state 'follow_up' but its history ends in 'cleared'" in problem
 
 
-def test_verify_one_issue(engine: Engine, three_issues: list[int]) -> None:
+def test_verifying_one_issue_checks_that_issue_only(engine: Engine,
+                                                    three_issues: list[int]) -> None:
+    # Given the comments of the first issue's events edited by hand
     with tamper(engine.db) as conn:
         conn.execute(text("UPDATE issue_events SET comment = 'x' WHERE issue_id = :i"),
                      {"i": three_issues[0]})
+    # When each of the first two issues is verified on its own
+    # Then the untouched second issue verifies and the edited first one does not
     assert verify(engine.db, three_issues[1]).ok
     assert not verify(engine.db, three_issues[0]).ok

@@ -1,6 +1,5 @@
 """The ledger (台账): import all or nothing with every bad row named, re-import by 序号,
-export and round trip, the progress report's counts, the monthly briefing and the public
-disclosure list."""
+export and round trip, the progress report's counts and the report commands."""
 
 from __future__ import annotations
 
@@ -18,7 +17,6 @@ from typer.testing import CliRunner
 from tests.support import OFFICE, UNIT
 from workflow.clock import FrozenClock
 from workflow.db import Database
-from workflow.documents.disclosure import PUBLIC_COLUMNS, write_public
 from workflow.documents.figures import progress_report
 from workflow.documents.ledger import LedgerError, export_ledger, import_ledger
 from workflow.documents.ledger_read import ISSUE_COLUMNS, parse_date
@@ -332,39 +330,6 @@ def test_csv_in_gb18030_with_english_headers(engine: Engine, tmp_path: Path) -> 
 ])
 def test_dates_as_officials_type_them(text: str, expected: date) -> None:
     assert parse_date(text) == expected
-
-
-def test_public_report_holds_public_fields_only(engine: Engine, tmp_path: Path) -> None:
-    # Given the sample imported and a leader's contact on file
-    import_ledger(engine, SAMPLE, plan=PLAN, actor=OFFICE)
-    from workflow.notify.outbox import add_contact
-
-    with engine.db.session() as session:
-        issues = list(session.scalars(select(Issue)))
-        leader = issues[0].leader
-    assert leader is not None
-    add_contact(engine.db, leader, "email", "leader@example.org")
-
-    # When the disclosure list is written
-    html, xlsx = write_public(engine, out=tmp_path / "public", plan=PLAN)
-
-    # Then its columns are the public ones, and no non-public value appears anywhere
-    book = load_workbook(xlsx, read_only=True)
-    rows = list(book.active.iter_rows(values_only=True))
-    book.close()
-    assert list(rows[0]) == [label for _, label in PUBLIC_COLUMNS]
-    assert len(rows) == 1 + len(issues)
-    text = html.read_text(encoding="utf-8") + "\n".join(str(c) for r in rows for c in r)
-    secrets = {"leader@example.org"}
-    for issue in issues:
-        secrets |= {issue.leader or "", issue.target or "", issue.progress_note or ""}
-    with engine.db.session() as session:
-        secrets |= set(session.scalars(select(AccountabilityRecord.subject)))
-        secrets |= set(session.scalars(select(AccountabilityRecord.decided_by)))
-    found = sorted(s for s in secrets if s and s in text)
-    assert found == []
-    for issue in issues:  # and each issue's public fields are there
-        assert issue.title in text and (issue.measures or "") in text
 
 
 def test_report_commands(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
