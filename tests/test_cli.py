@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from workflow.cli import app
 from workflow.db import Database
-from workflow.issues import queries
+from workflow.issues import policy
 
 
 @pytest.fixture
@@ -249,7 +249,7 @@ def test_reading_as_a_unit_or_the_public(rectify) -> None:
     assert "相山区人民政府 (role 'unit') may not read it: the issue belongs to 杜集区" in refused
     [shown] = json.loads(rectify("issue", "show", "1", "--as", "群众", "--role", "public",
                                  "--json"))
-    assert set(shown) == set(queries.PUBLIC_FIELDS)
+    assert set(shown) == set(policy.PUBLIC_FIELDS)
     refused = rectify("issue", "history", "1", "--as", "群众", "--role", "public", code=1)
     assert "role 'public' may not read an issue's history (internal records)" in refused
     history = json.loads(rectify("issue", "history", "1", "--as", "相山区人民政府", "--role",

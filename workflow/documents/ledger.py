@@ -390,13 +390,8 @@ def export_ledger(engine: Engine, path: Path, *, plan: str | None = None,
     from openpyxl.cell import WriteOnlyCell
     from openpyxl.styles import Alignment, Font, PatternFill
 
-    from workflow.issues.queries import (
-        IssueFilter,
-        cleared_dates,
-        issue_views,
-        list_issues,
-        number_order,
-    )
+    from workflow.issues.queries import IssueFilter, cleared_dates, list_issues, number_order
+    from workflow.issues.views import issue_views
     from workflow.supervision.accountability import records
 
     now = engine.clock.now()
