@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from workflow.cli import app
 from workflow.db import Database
-from workflow.issues import queries
+from workflow.issues import policy
 
 
 @pytest.fixture
@@ -434,7 +434,7 @@ def test_the_public_sees_an_issues_public_fields_and_not_its_history(rectify) ->
                                  "--json"))
     refused = rectify("issue", "history", "1", "--as", "群众", "--role", "public", code=1)
     # Then it gets exactly the public fields, and the history is refused as internal
-    assert set(shown) == set(queries.PUBLIC_FIELDS)
+    assert set(shown) == set(policy.PUBLIC_FIELDS)
     assert "role 'public' may not read an issue's history (internal records)" in refused
 
 

@@ -12,7 +12,7 @@ from sqlalchemy import select
 from tests.support import ACCEPTOR, OFFICE, UNIT, fire_valid, new_issue
 from workflow.clock import SHANGHAI, FrozenClock
 from workflow.errors import ActionDeniedError, InputError, OutOfScopeError
-from workflow.issues import queries
+from workflow.issues import queries, views
 from workflow.issues.engine import Engine
 from workflow.models import IssueEvent, Notification
 from workflow.org.actors import Actor
@@ -22,7 +22,7 @@ from workflow.supervision.monthly_reports import NewProgress
 
 def light(engine: Engine, issue_id: int) -> str:
     issue = queries.get_issue(engine.db, issue_id)
-    return queries.issue_view(engine.db, issue, engine.registry, engine.clock.now())["light"]
+    return views.issue_view(engine.db, issue, engine.registry, engine.clock.now())["light"]
 
 
 def triggers(engine: Engine, issue_id: int) -> list[str]:

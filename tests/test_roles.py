@@ -21,8 +21,11 @@ from tests.support import (
     new_issue,
 )
 from workflow.clock import FrozenClock, local
-from workflow.errors import OutOfScopeError, PermissionDeniedError
-from workflow.issues import queries
+from workflow.errors import (
+    OutOfScopeError,
+    PermissionDeniedError,
+)
+from workflow.issues import policy, queries, views
 from workflow.issues.engine import Engine
 from workflow.org.actors import Actor
 from workflow.org.directory import add_person
@@ -136,8 +139,8 @@ def test_each_role_reads_its_own_issues_and_the_public_only_disclosed_fields(
     assert reads(LEADER) == [ours]  # the supervising leader named on the issue
     assert reads(Actor("李副市长", "leader")) == [ours, theirs]  # by sector, and by name
     # And the public sees the disclosed fields only, with the clearance date
-    view = queries.public_view(engine.db, issues[0], engine.registry, clock.now())
-    assert set(view) == set(queries.PUBLIC_FIELDS)
+    view = views.public_view(engine.db, issues[0], engine.registry, clock.now())
+    assert set(view) == set(policy.PUBLIC_FIELDS)
     assert (view["measures"], view["state_label_zh"], view["cleared_on"]) == (
         "加装油烟净化设施", "已销号", local(clock.now()).date().isoformat())
     assert not {"leader", "acceptance_unit", "escalation_level", "milestones"} & set(view)

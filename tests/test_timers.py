@@ -18,7 +18,7 @@ from tests.support import OFFICE, UNIT, fire_valid, new_issue
 from workflow.clock import SHANGHAI, FrozenClock
 from workflow.db import Database
 from workflow.errors import InputError
-from workflow.issues import queries
+from workflow.issues import queries, views
 from workflow.issues.engine import Engine
 from workflow.issues.evidence import EvidenceStore
 from workflow.issues.history import verify
@@ -126,7 +126,7 @@ def test_an_approved_extension_moves_the_deadline_and_stops_the_climb(
     assert sent["key_supervision"] == 0 and sent["accountability"] == 0
     assert sent["red"] == 2  # only the one from before the extension
     # On 2026-05-10 the new deadline is 51 days away: the light is green again
-    view = queries.issue_view(engine.db, issue, engine.registry, clock.now())
+    view = views.issue_view(engine.db, issue, engine.registry, clock.now())
     assert view["light"] == "green"
 
 
@@ -215,8 +215,8 @@ def test_light_filter_and_view(engine: Engine, clock: FrozenClock,
             engine.db, engine.registry, queries.IssueFilter(light=light), now=clock.now())]
 
     assert (ids("red"), ids("blue"), ids("green")) == ([late], [soon], [calm])
-    view = queries.issue_view(engine.db, queries.get_issue(engine.db, late), engine.registry,
-                              clock.now())
+    view = views.issue_view(engine.db, queries.get_issue(engine.db, late), engine.registry,
+                            clock.now())
     assert (view["light"], view["light_label_zh"]) == ("red", "督办")
 
 
@@ -314,8 +314,8 @@ def test_milestones_are_planned_backwards_and_a_missed_one_turns_the_light_yello
         "方案编制": "2026-02-22", "工程实施": "2026-03-24", "自查验收": "2026-03-31"}}
 
     def view() -> dict[str, Any]:
-        return queries.issue_view(engine.db, queries.get_issue(engine.db, issue_id),
-                                  engine.registry, clock.now())
+        return views.issue_view(engine.db, queries.get_issue(engine.db, issue_id),
+                                engine.registry, clock.now())
 
     # When the first milestone passes unreported, the light is yellow
     clock.set(datetime(2026, 2, 23, 9, 0, tzinfo=SHANGHAI))

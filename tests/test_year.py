@@ -22,7 +22,7 @@ import pytest
 from tests.support import FIVE_NEVER
 from workflow.clock import SHANGHAI, FrozenClock
 from workflow.errors import OutOfScopeError, RequirementError
-from workflow.issues import queries
+from workflow.issues import queries, views
 from workflow.issues.engine import Engine, NewIssue
 from workflow.issues.history import verify
 from workflow.org.directory import add_person, add_unit, resolve_actor
@@ -213,8 +213,8 @@ def test_the_year_of_the_source_report(year: Year) -> None:
               fields={"new_deadline": "2021-06-30"})
     rebound = queries.history(engine.db, ids["5"])[-1]
     assert rebound.payload["clearance_revoked"] is True and rebound.payload["proposal"] is True
-    assert queries.issue_view(engine.db, queries.get_issue(engine.db, ids["5"]),
-                              engine.registry, engine.clock.now())["deadline"] == "2021-06-30"
+    assert views.issue_view(engine.db, queries.get_issue(engine.db, ids["5"]),
+                            engine.registry, engine.clock.now())["deadline"] == "2021-06-30"
 
     # A look-back campaign on demand draws a sample of the cleared issues; all consolidated
     year.on("2021-01-11 09:00")

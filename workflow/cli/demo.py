@@ -27,6 +27,7 @@ from workflow.errors import RequirementError
 from workflow.issues import queries
 from workflow.issues.engine import Engine, NewIssue
 from workflow.issues.history import verify as verify_history
+from workflow.issues.views import issue_view
 from workflow.org.actors import Actor
 from workflow.startup import initialize, open_engine
 
@@ -109,7 +110,7 @@ def demo(keep: Annotated[Path | None, typer.Option(help="Keep the demo database 
         now = engine.clock.now()
         issues = queries.list_issues(engine.db, engine.registry,
                                      queries.IssueFilter(plan=plan.plan), now=now)
-        views = [queries.issue_view(engine.db, issue, engine.registry, now) for issue in issues]
+        views = [issue_view(engine.db, issue, engine.registry, now) for issue in issues]
         console.print(ledger_table(
             views, title=f"整改情况清单 · {plan.plan} · 截至 {local(now):%Y-%m-%d}"))
         for issue in issues:

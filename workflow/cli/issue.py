@@ -27,9 +27,10 @@ from workflow.cli.common import (
 from workflow.cli.tables import history_table, ledger_table
 from workflow.clock import local
 from workflow.errors import InputError, RequirementError
-from workflow.issues import queries
+from workflow.issues import policy, queries
 from workflow.issues.engine import NewIssue
 from workflow.issues.history import verify as verify_history
+from workflow.issues.views import event_view, issue_view, public_view
 from workflow.spec.definitions import parse_duration
 
 issue_app = typer.Typer(help="Rectification issues.", no_args_is_help=True)
@@ -75,9 +76,8 @@ def issue_create(
         definition_id, version = parse_ref(definition, "--definition")
     issue_id = engine.create_issue(new, actor=make_actor(actor, role), definition=definition_id,
                                    version=version)
-    view = queries.issue_view(engine.db, queries.get_issue(engine.db, issue_id),
-                              engine.registry,
-                              engine.clock.now())
+    view = issue_view(engine.db, queries.get_issue(engine.db, issue_id), engine.registry,
+                      engine.clock.now())
     if as_json:
         print_json(view)
     else:
@@ -109,11 +109,11 @@ def issue_list(
         actor = make_actor(reader, role)
         allowed = queries.readable(engine.db, actor)
         issues = [issue for issue in issues if allowed(issue)]
-        if actor.role == "public":
-            _print_public([queries.public_view(engine.db, issue, engine.registry, now)
+        if policy.reads_disclosed_only(actor):
+            _print_public([public_view(engine.db, issue, engine.registry, now)
                            for issue in issues], as_json)
             return
-    views = [queries.issue_view(engine.db, issue, engine.registry, now) for issue in issues]
+    views = [issue_view(engine.db, issue, engine.registry, now) for issue in issues]
     if as_json:
         print_json(views)
     else:
@@ -143,11 +143,11 @@ def issue_show(issue_id: Annotated[int, typer.Argument(help="Issue id.")],
     if reader is not None:
         actor = make_actor(reader, role)
         queries.check_readable(engine.db, actor, issue)
-        if actor.role == "public":
-            _print_public([queries.public_view(engine.db, issue, engine.registry, now)],
+        if policy.reads_disclosed_only(actor):
+            _print_public([public_view(engine.db, issue, engine.registry, now)],
                           as_json)
             return
-    view = queries.issue_view(engine.db, issue, engine.registry, now)
+    view = issue_view(engine.db, issue, engine.registry, now)
     if as_json:
         print_json(view)
         return
@@ -210,7 +210,7 @@ def issue_history(issue_id: Annotated[int, typer.Argument(help="Issue id.")],
         queries.check_readable(engine.db, make_actor(reader, role), issue, history=True)
     events = queries.history(engine.db, issue_id)
     if as_json:
-        print_json([queries.event_view(event) for event in events])
+        print_json([event_view(event) for event in events])
     else:
         console.print(history_table(events, engine.registry, issue.definition_id,
                                     issue.definition_version,

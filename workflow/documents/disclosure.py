@@ -12,7 +12,8 @@ from typing import Any
 
 from workflow.documents.figures import html_document
 from workflow.issues.engine import Engine
-from workflow.issues.queries import IssueFilter, list_issues, number_order, public_views
+from workflow.issues.queries import IssueFilter, list_issues, number_order
+from workflow.issues.views import public_views
 
 # (view key, column header) in the order published.
 PUBLIC_COLUMNS = (("number", "序号"), ("title", "问题"), ("measures", "整改措施"),

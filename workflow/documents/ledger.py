@@ -46,7 +46,8 @@ from workflow.documents.ledger_read import (
     optional_date,
     row_checker,
 )
-from workflow.errors import ActionDeniedError, InputError
+from workflow.errors import InputError
+from workflow.issues import policy
 from workflow.issues.engine import Engine, NewIssue, deadline_instant
 from workflow.issues.rows import FACT_COLUMNS, Due, EventDraft
 from workflow.issues.transaction import IssueTx
@@ -69,7 +70,6 @@ from workflow.supervision.accountability import (
 )
 
 IMPORT_TRIGGER = "import"
-IMPORT_ROLES = ("office",)
 
 
 class LedgerError(InputError):
@@ -143,9 +143,7 @@ class _Importer:
 
     # The whole import: one transaction, rolled back when any problem was found.
     def run(self) -> ImportResult:
-        if self.actor.role not in IMPORT_ROLES:
-            raise ActionDeniedError(action="import a ledger", role=self.actor.role,
-                                    roles=IMPORT_ROLES)
+        policy.check_action(self.actor, policy.IMPORT_LEDGER)
         if not self.plan.strip():
             raise InputError("--plan: give the plan's name (整改方案) the ledger belongs to")
         book = Workbook(self.path)
@@ -392,13 +390,8 @@ def export_ledger(engine: Engine, path: Path, *, plan: str | None = None,
     from openpyxl.cell import WriteOnlyCell
     from openpyxl.styles import Alignment, Font, PatternFill
 
-    from workflow.issues.queries import (
-        IssueFilter,
-        cleared_dates,
-        issue_views,
-        list_issues,
-        number_order,
-    )
+    from workflow.issues.queries import IssueFilter, cleared_dates, list_issues, number_order
+    from workflow.issues.views import issue_views
     from workflow.supervision.accountability import records
 
     now = engine.clock.now()

@@ -1,6 +1,7 @@
 """The engine's use-cases: create an issue and fire a trigger, each in ONE transaction.
 
-``fire`` checks the role, lets the shared machine run the guards, then does a guarded
+``fire`` checks the role, asks the access policy (``policy``) whether the actor may act on
+the issue, lets the shared machine run the guards, then does a guarded
 ``UPDATE … WHERE id=? AND version=?`` (0 rows means someone else won: ``ConflictError``) and
 appends the hash-chained history event. Nothing is written when any check fails.
 """
@@ -19,20 +20,20 @@ from sqlalchemy import select
 from workflow.clock import SHANGHAI, Clock, SystemClock, local, to_utc
 from workflow.db import Database
 from workflow.errors import (
-    ActionDeniedError,
     ConflictError,
     IllegalTriggerError,
     InputError,
     NotFoundError,
-    OutOfScopeError,
     PermissionDeniedError,
 )
+from workflow.issues import policy
 from workflow.issues.evidence import EvidenceRef, EvidenceStore
 from workflow.issues.history import GENESIS
 from workflow.issues.rows import SYSTEM_ACTOR, SYSTEM_ROLE, Due, EventDraft, IssueRow
 from workflow.issues.transaction import IssueTx, compile_statements, open_transaction
 from workflow.models import Issue
 from workflow.org.actors import Actor
+from workflow.org.directory import sectors_of
 from workflow.org.plans import check_category
 from workflow.spec.definitions import FROM_ISSUE, Duration, parse_duration
 from workflow.spec.machine import CompiledDefinition, FireContext
@@ -44,7 +45,6 @@ logger = logging.getLogger(__name__)
 
 CREATE_TRIGGER = "create"
 RECOMPUTE_TRIGGER = "recompute_deadline"
-MILESTONE_ROLES = ("office", "unit")
 MILESTONE_NAME_MAX = 40
 END_OF_DAY = time(23, 59, 59)
 
@@ -86,22 +86,6 @@ def _next_stage(compiled: CompiledDefinition, spec: Any, row: IssueRow, to_state
     if stage is None:
         return None, None
     return stage.key, (now + stage.period) if stage.period else None
-
-
-def check_scope(actor: Actor, row: IssueRow, issue_id: int, action: str) -> None:
-    """A unit acts only on issues it works (lead, responsible or cooperating unit); an
-    acceptor only on issues it accepts (when the issue names its acceptance unit).
-
-    Raises:
-        OutOfScopeError: the actor's unit has no part in the issue.
-    """
-    if actor.role == "unit" and actor.organisation not in row.units():
-        raise OutOfScopeError(issue_id=issue_id, action=action, actor=actor.organisation,
-                              role="unit", owners=sorted(row.units()))
-    if (actor.role == "acceptor" and row.acceptance_unit
-            and actor.organisation != row.acceptance_unit):
-        raise OutOfScopeError(issue_id=issue_id, action=action, actor=actor.organisation,
-                              role="acceptor", owners=[row.acceptance_unit])
 
 
 @dataclass(frozen=True)
@@ -148,10 +132,12 @@ def _existing(tx: IssueTx, issue_id: int) -> IssueRow:
     return row
 
 
-def _check_milestone_role(actor: Actor, action: str) -> None:
-    if actor.role not in MILESTONE_ROLES:
-        raise InputError(f"role '{actor.role}' may not {action} milestones; roles allowed: "
-                         f"{', '.join(MILESTONE_ROLES)}")
+def _check_milestone_role(actor: Actor, action: policy.Action) -> None:
+    # An InputError, not the policy's ActionDeniedError: the CLI has always answered a
+    # refused milestone with exit code 2.
+    if not policy.may_take(actor, action):
+        raise InputError(f"role '{actor.role}' may not {action.text}; roles allowed: "
+                         f"{', '.join(action.roles)}")
 
 
 def deadline_instant(day: date) -> datetime:
@@ -259,10 +245,11 @@ class Engine:
             expected_version: the version the caller last saw; a different one is a conflict.
 
         Raises:
-            NotFoundError, IllegalTriggerError, PermissionDeniedError, RequirementError,
-            ConflictError: and nothing is written.
+            NotFoundError, IllegalTriggerError, PermissionDeniedError, OutOfScopeError,
+            RequirementError, ConflictError: and nothing is written.
         """
         refs = self.evidence.resolve(evidence)
+        sectors = sectors_of(self.db, actor)
         now = self.clock.now()
         with self.transaction() as tx:
             row = _existing(tx, issue_id)
@@ -285,7 +272,8 @@ class Engine:
                                             roles=spec.roles,
                                             allowed=compiled.allowed_triggers(
                                               state, actor.role, stage=row.stage))
-            check_scope(actor, row, issue_id, f"fire '{trigger}'")
+            policy.check_act_scope(actor, row, issue_id=issue_id, action=f"fire '{trigger}'",
+                                   sectors=sectors)
             context = FireContext(issue_id=issue_id, state=state, comment=comment,
                                   evidence=refs, checklist=checklist, fields=fields or {},
                                   open_subtasks=self._open_subtasks(tx, issue_id)
@@ -359,14 +347,14 @@ class Engine:
             ActionDeniedError: another role; OutOfScopeError: another unit's issue.
             InputError: no unit to split for, or a unit already with a sub-task.
         """
-        if actor.role not in ("office", "unit"):
-            raise ActionDeniedError(action="split an issue into sub-tasks", role=actor.role,
-                                    roles=("office", "unit"))
+        policy.check_action(actor, policy.SPLIT_ISSUE)
         parent = self._issue(issue_id)
+        sectors = sectors_of(self.db, actor)
         now = self.clock.now()
         with self.transaction() as tx:
             row = _existing(tx, issue_id)
-            check_scope(actor, row, issue_id, "split it into sub-tasks")
+            policy.check_act_scope(actor, row, issue_id=issue_id,
+                                   action="split it into sub-tasks", sectors=sectors)
             taken = {unit for _, unit, *_ in tx.children(issue_id)}
             wanted = list(dict.fromkeys(units if units else row.cooperating_units))
             if not wanted:
@@ -425,7 +413,7 @@ class Engine:
             raise InputError(f"milestones need at least one stage, each with its own name of 1 "
                              f"to {MILESTONE_NAME_MAX} characters without '{MILESTONE_SEP}'; "
                              f"got {names}")
-        _check_milestone_role(actor, "plan")
+        _check_milestone_role(actor, policy.PLAN_MILESTONES)
         now = self.clock.now()
         with self.transaction() as tx:
             row = _existing(tx, issue_id)
@@ -455,11 +443,13 @@ class Engine:
         Raises:
             InputError: the role may not, or no open milestone has that name.
         """
-        _check_milestone_role(actor, "report")
+        _check_milestone_role(actor, policy.REACH_MILESTONE)
+        sectors = sectors_of(self.db, actor)
         now = self.clock.now()
         with self.transaction() as tx:
             row = _existing(tx, issue_id)
-            check_scope(actor, row, issue_id, f"report milestone {name!r}")
+            policy.check_act_scope(actor, row, issue_id=issue_id,
+                                   action=f"report milestone {name!r}", sectors=sectors)
             if not tx.reach_milestone(issue_id, name, now):
                 raise InputError(f"issue {issue_id} has no open milestone named {name!r}")
             tx.cancel_milestones(issue_id, now, name)

@@ -1,7 +1,9 @@
-"""Read queries over issues and their history (no side effects)."""
+"""Read queries over issues, their history, milestones and timers (no side effects), and the
+read scope of an actor as the access policy (``policy``) gives it."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -10,10 +12,13 @@ from sqlalchemy import and_, exists, false, func, or_, select
 
 from workflow.clock import local
 from workflow.db import Database
-from workflow.errors import ActionDeniedError, InputError, NotFoundError, OutOfScopeError
-from workflow.models import DefinitionRecord, Issue, IssueEvent, Milestone, Person, Timer
+from workflow.errors import InputError, NotFoundError
+from workflow.issues import policy
+from workflow.models import DefinitionRecord, Issue, IssueEvent, Milestone, Timer
+from workflow.org.actors import Actor
+from workflow.org.directory import sectors_of
 from workflow.spec.registry import Registry
-from workflow.spec.timers import LEASED, LIGHT_LABELS, PENDING, light_of
+from workflow.spec.timers import LEASED, LIGHT_LABELS, PENDING
 
 # Schedule statuses (workflow.supervision.monthly_reports) that show yellow.
 BEHIND_STATUSES = ("behind", "missing")
@@ -111,77 +116,6 @@ def history(db: Database, issue_id: int) -> list[IssueEvent]:
                                     .order_by(IssueEvent.seq)))
 
 
-def days_overdue(issue: Issue, registry: Registry, now: datetime) -> int:
-    """Whole days past the deadline (0 when not overdue or the rectification is completed)."""
-    if issue.deadline_at is None or issue.deadline_at >= now:
-        return 0
-    state = registry.get(issue.definition_id, issue.definition_version).definition.state(
-        issue.state)
-    if state.completed or state.terminal:
-        return 0
-    return (now - issue.deadline_at).days + 1
-
-
-def issue_view(db: Database, issue: Issue, registry: Registry, now: datetime) -> dict[str, Any]:
-    """A JSON-ready view of an issue, with labels and times in Asia/Shanghai."""
-    return _view(issue, registry, now, milestones(db, issue.id))
-
-
-def issue_views(db: Database, issues: list[Issue], registry: Registry,
-                now: datetime) -> list[dict[str, Any]]:
-    """``issue_view`` of many issues, their milestones read in a few queries (ledger export,
-    disclosure list)."""
-    stages: dict[int, list[Milestone]] = {}
-    ids = [issue.id for issue in issues]
-    with db.session() as session:
-        for start in range(0, len(ids), 500):
-            for milestone in session.scalars(
-                    select(Milestone).where(Milestone.issue_id.in_(ids[start:start + 500]))
-                    .order_by(Milestone.due_at, Milestone.id)):
-                stages.setdefault(milestone.issue_id, []).append(milestone)
-    return [_view(issue, registry, now, stages.get(issue.id, [])) for issue in issues]
-
-
-def _view(issue: Issue, registry: Registry, now: datetime,
-          stages: list[Milestone]) -> dict[str, Any]:
-    compiled = registry.get(issue.definition_id, issue.definition_version)
-    state = compiled.definition.state(issue.state)
-    light = light_of(due_at=issue.due_at, completed=state.completed or state.terminal,
-                     notices=compiled.definition.notices, now=now,
-                     milestone_missed=any(m.reached_at is None and m.due_at < now
-                                          for m in stages),
-                     behind_schedule=issue.schedule_status in BEHIND_STATUSES)
-    return {
-        "id": issue.id, "plan": issue.plan, "number": issue.number, "category": issue.category,
-        "title": issue.title, "target": issue.target, "measures": issue.measures,
-        "leader": issue.leader, "lead_unit": issue.lead_unit, "unit": issue.unit,
-        "responsible_units": list(issue.responsible_units or []),
-        "cooperating_units": list(issue.cooperating_units or []),
-        "acceptance_unit": issue.acceptance_unit,
-        "accepted_by": issue.accepted_by, "accepted_unit": issue.accepted_unit,
-        "deadline": local(issue.deadline_at).date().isoformat() if issue.deadline_at else None,
-        "long_term": issue.long_term, "state": issue.state, "state_label_zh": state.label_zh,
-        "state_label_en": state.label_en, "version": issue.version,
-        "definition": compiled.definition.ref, "days_overdue": days_overdue(issue, registry, now),
-        "allowed_triggers": compiled.allowed_triggers(issue.state, stage=issue.stage),
-        "light": light, "light_label_zh": LIGHT_LABELS[light][0],
-        "light_label_en": LIGHT_LABELS[light][1],
-        "due": local(issue.due_at).isoformat() if issue.due_at else None,
-        "due_provisional": issue.due_provisional, "escalation_level": issue.escalation_level,
-        "key_supervision": issue.key_supervision, "schedule_status": issue.schedule_status,
-        "stage": issue.stage,
-        "stage_label_zh": stage.label_zh if (stage := state.stage(issue.stage)) else None,
-        "stage_label_en": stage.label_en if stage else None,
-        "stage_until": local(issue.stage_until).isoformat() if issue.stage_until else None,
-        "parent_id": issue.parent_id,
-        "milestones": [{"name": m.name, "due": local(m.due_at).date().isoformat(),
-                        "reached_at": local(m.reached_at).isoformat() if m.reached_at else None,
-                        "missed": m.reached_at is None and m.due_at < now} for m in stages],
-        "created_at": local(issue.created_at).isoformat(),
-        "updated_at": local(issue.updated_at).isoformat(),
-    }
-
-
 def milestones(db: Database, issue_id: int) -> list[Milestone]:
     """The issue's milestones (阶段性节点), earliest first."""
     with db.session() as session:
@@ -207,66 +141,24 @@ def list_timers(db: Database, *, now: datetime, due: bool = False, issue_id: int
                 for t in session.scalars(query)]
 
 
-def event_view(event: IssueEvent) -> dict[str, Any]:
-    return {
-        "seq": event.seq, "at": local(event.at).isoformat(), "actor": event.actor,
-        "role": event.role, "trigger": event.trigger, "from": event.from_state,
-        "to": event.to_state, "comment": event.comment, "payload": event.payload,
-        "prev_hash": event.prev_hash, "hash": event.hash,
-    }
+def readable(db: Database, actor: Actor) -> Callable[[Issue], bool]:
+    """Whether ``actor`` may read an issue (``policy.may_read``), with what the policy needs
+    of the actor loaded once: the public reads every issue, through ``views.public_view``
+    only."""
+    sectors = sectors_of(db, actor)
+    return lambda issue: policy.may_read(actor, issue, sectors=sectors)
 
 
-# --- who may read what -------------------------------------------------------------------------
-
-# The fields the public sees (信息公开): no people, contacts, notes or evidence.
-PUBLIC_FIELDS = ("id", "plan", "number", "category", "title", "measures", "unit",
-                 "responsible_units", "deadline", "long_term", "state", "state_label_zh",
-                 "state_label_en", "cleared_on")
-
-
-def readable(db: Database, actor: Any) -> Any:
-    """A predicate saying whether ``actor`` may read an issue: the office and discipline
-    read all; a unit the issues it works; an acceptor those it accepts; a leader those they
-    supervise or whose category is one of their sectors; the public every issue, through
-    ``public_view`` only."""
-    if actor.role in ("office", "discipline", "public"):
-        return lambda issue: True
-    if actor.role == "unit":
-        return lambda issue: actor.organisation in {
-            issue.unit, issue.lead_unit, *(issue.responsible_units or []),
-            *(issue.cooperating_units or [])}
-    if actor.role == "acceptor":
-        return lambda issue: issue.acceptance_unit == actor.organisation
-    if actor.role == "leader":
-        with db.session() as session:
-            sectors = set(session.scalar(select(Person.sectors)
-                                         .where(Person.name == actor.name)) or [])
-        return lambda issue: issue.leader == actor.name or issue.category in sectors
-    return lambda issue: False
-
-
-HISTORY_READERS = ("office", "unit", "acceptor", "leader", "discipline")
-
-
-def check_readable(db: Database, actor: Any, issue: Issue, *, history: bool = False) -> None:
-    """Refuse ``actor`` an issue (or its history) outside their reading scope.
+def check_readable(db: Database, actor: Actor, issue: Issue, *, history: bool = False) -> None:
+    """Refuse ``actor`` an issue (or its history) outside their reading scope
+    (``policy.check_read_scope``).
 
     Raises:
-        ActionDeniedError: the public asks for a history (internal records: people, notes,
-            evidence).
+        ActionDeniedError: the public asks for a history.
         OutOfScopeError: the issue is not one the actor's role may read.
     """
-    if history and actor.role not in HISTORY_READERS:
-        raise ActionDeniedError(action="read an issue's history (internal records)",
-                                role=actor.role, roles=HISTORY_READERS)
-    if readable(db, actor)(issue):
-        return
-    owners = {"unit": [issue.unit, issue.lead_unit, *(issue.responsible_units or []),
-                       *(issue.cooperating_units or [])],
-              "acceptor": [issue.acceptance_unit], "leader": [issue.leader]}.get(actor.role, [])
-    raise OutOfScopeError(issue_id=issue.id, action="read it" if not history else
-                          "read its history", actor=actor.organisation, role=actor.role,
-                          owners=sorted({o for o in owners if o}))
+    policy.check_read_scope(actor, issue, issue_id=issue.id, history=history,
+                            sectors=sectors_of(db, actor))
 
 
 def number_order(number: str | None) -> tuple[int, int, str]:
@@ -298,21 +190,3 @@ def cleared_dates(db: Database, registry: Registry, issues: list[Issue]) -> dict
                 found[event.issue_id] = (event.payload or {}).get("cleared_on") or \
                     local(event.at).date().isoformat()
     return found
-
-
-def public_view(db: Database, issue: Issue, registry: Registry,
-                now: datetime) -> dict[str, Any]:
-    """The disclosed fields of an issue (序号, 问题, 整改措施, 责任单位, 整改时限, 整改状态,
-    销号日期) and nothing else."""
-    return public_views(db, [issue], registry, now)[0]
-
-
-def public_views(db: Database, issues: list[Issue], registry: Registry,
-                 now: datetime) -> list[dict[str, Any]]:
-    """``public_view`` of many issues in a few queries."""
-    cleared = cleared_dates(db, registry, issues)
-    views = []
-    for issue, view in zip(issues, issue_views(db, issues, registry, now), strict=True):
-        view["cleared_on"] = cleared.get(issue.id)
-        views.append({key: view[key] for key in PUBLIC_FIELDS})
-    return views

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, NamedTuple
 
+from workflow.issues.policy import working_units
+
 # Events the engine writes by itself (timers, calendar updates) carry this actor and role.
 SYSTEM_ACTOR, SYSTEM_ROLE = "rectify", "system"
 # The facts of an issue that a ledger import may change (整改情况清单 columns).
@@ -38,11 +40,11 @@ class IssueRow(NamedTuple):
     acceptance_unit: str | None
     stage: str | None
     stage_until: datetime | None
+    category: str | None
 
     def units(self) -> set[str]:
-        """Every unit that works the issue: lead, responsible and cooperating units."""
-        return {u for u in (self.unit, self.lead_unit, *self.responsible_units,
-                            *self.cooperating_units) if u}
+        """Every unit that works the issue (``policy.working_units``)."""
+        return working_units(self)
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,8 @@ from typing import Any
 
 from sqlalchemy import select
 
-from workflow.errors import ActionDeniedError, ConflictError, InputError
+from workflow.errors import ConflictError, InputError
+from workflow.issues import policy
 from workflow.issues.engine import Engine
 from workflow.issues.rows import Due, EventDraft
 from workflow.models import Issue
@@ -28,7 +29,6 @@ from workflow.org.actors import Actor
 from workflow.spec.machine import CompiledDefinition
 from workflow.spec.timers import plan_timers
 
-MIGRATING_ROLES = ("office",)
 REF_PATTERN = re.compile(r"^(?P<id>[a-z][a-z0-9_]*)@(?P<version>[1-9][0-9]*)$")
 
 
@@ -80,9 +80,7 @@ def migrate(engine: Engine, source: tuple[str, int], target: tuple[str, int], *,
         InputError: source and target are the same version.
         NotFoundError: either version is not loaded.
     """
-    if actor.role not in MIGRATING_ROLES:
-        raise ActionDeniedError(action="migrate issues between definition versions",
-                                role=actor.role, roles=MIGRATING_ROLES)
+    policy.check_action(actor, policy.MIGRATE_VERSIONS)
     if source == target:
         raise InputError(f"--from and --to name the same version {source[0]}@{source[1]}")
     old = engine.registry.get(*source)

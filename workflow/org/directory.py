@@ -7,7 +7,7 @@ supervising leader (包保领导) takes package responsibility for sectors (问�
 ``resolve_actor`` turns the name given with ``--as`` into an ``Actor``: a person acts in one
 of their roles for their unit; a unit listed in the directory acts as itself. Once the
 directory holds anyone, an unknown name is refused, so every action is taken by someone the
-office registered.
+office registered. ``sectors_of`` loads what the access policy needs to know of a leader.
 """
 
 from __future__ import annotations
@@ -84,6 +84,16 @@ def units(db: Database) -> list[Unit]:
 def people(db: Database) -> list[Person]:
     with db.session() as session:
         return list(session.scalars(select(Person).order_by(Person.name)))
+
+
+def sectors_of(db: Database, actor: Actor) -> frozenset[str]:
+    """The sectors (问题类别) ``actor`` supervises: a leader's registered sectors; none for
+    any other role, or for a leader not in the directory."""
+    if actor.role != "leader":
+        return frozenset()
+    with db.session() as session:
+        return frozenset(session.scalar(select(Person.sectors)
+                                        .where(Person.name == actor.name)) or [])
 
 
 def resolve_actor(db: Database, name: str, role: str | None) -> Actor:

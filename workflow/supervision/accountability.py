@@ -21,7 +21,8 @@ from typing import Any
 
 from sqlalchemy import select
 
-from workflow.errors import ActionDeniedError, InputError, NotFoundError
+from workflow.errors import InputError, NotFoundError
+from workflow.issues import policy
 from workflow.issues.engine import Engine
 from workflow.issues.rows import Due, EventDraft
 from workflow.issues.transaction import IssueTx
@@ -33,8 +34,6 @@ SUBJECT_TYPES = {"organization": "党组织", "cadre": "领导干部"}
 METHODS = {"inspection": "检查", "circulation": "通报", "reorganisation": "改组",
            "admonishment": "诫勉", "organisational_adjustment": "组织调整",
            "disciplinary_sanction": "纪律处分", "judicial_referral": "移送司法"}
-RECORDING_ROLES = ("office", "discipline")
-DECIDING_ROLES = ("office",)
 
 
 def subject_type_key(value: str) -> str:
@@ -103,11 +102,6 @@ class NewAccountability:
             note=self.note)
 
 
-def _check_role(actor: Actor, action: str, roles: tuple[str, ...]) -> None:
-    if actor.role not in roles:
-        raise ActionDeniedError(action=action, role=actor.role, roles=roles)
-
-
 def record(engine: Engine, new: NewAccountability, *, actor: Actor,
            proposal_id: int | None = None) -> int:
     """Record an accountability decision and note it in each linked issue's history.
@@ -127,10 +121,8 @@ def record(engine: Engine, new: NewAccountability, *, actor: Actor,
         NotFoundError: a linked issue or the proposal does not exist.
         ConflictError: a linked issue moved meanwhile; nothing was written.
     """
-    if proposal_id is None:
-        _check_role(actor, "record accountability", RECORDING_ROLES)
-    else:
-        _check_role(actor, "adopt an accountability proposal", DECIDING_ROLES)
+    policy.check_action(actor, policy.RECORD_ACCOUNTABILITY if proposal_id is None
+                        else policy.ADOPT_PROPOSAL)
     with engine.transaction() as tx:
         return write_record(tx, new, actor=actor, now=engine.clock.now(),
                             proposal_id=proposal_id)
@@ -174,7 +166,7 @@ def dismiss(engine: Engine, proposal_id: int, *, actor: Actor, reason: str) -> N
         InputError: no reason given, or the proposal is not open.
         NotFoundError: no such proposal.
     """
-    _check_role(actor, "dismiss an accountability proposal", DECIDING_ROLES)
+    policy.check_action(actor, policy.DISMISS_PROPOSAL)
     if not reason.strip():
         raise InputError("dismissing a proposal needs a reason")
     now = engine.clock.now()

@@ -10,17 +10,15 @@ from __future__ import annotations
 
 import os
 
-from sqlalchemy import select
-
-from workflow.errors import ActionDeniedError, InputError, NotFoundError, OutOfScopeError
+from workflow.errors import InputError, NotFoundError
+from workflow.issues import policy
 from workflow.issues.engine import Engine
 from workflow.issues.rows import Due, EventDraft
 from workflow.issues.sweep import Contacts
-from workflow.models import Issue, Person
+from workflow.models import Issue
 from workflow.notify.outbox import PENDING
 from workflow.org.actors import Actor
-
-INSTRUCTING_ROLES = ("leader", "office")
+from workflow.org.directory import sectors_of
 
 
 def instruct(engine: Engine, issue_id: int, text: str, *, actor: Actor) -> None:
@@ -32,21 +30,16 @@ def instruct(engine: Engine, issue_id: int, text: str, *, actor: Actor) -> None:
         InputError: an empty instruction.
         NotFoundError: no such issue.
     """
-    if actor.role not in INSTRUCTING_ROLES:
-        raise ActionDeniedError(action="give instructions (批示)", role=actor.role,
-                                roles=INSTRUCTING_ROLES)
+    policy.check_action(actor, policy.INSTRUCT)
     if not text.strip():
         raise InputError("an instruction (批示) needs its text")
     with engine.db.session() as session:
         issue = session.get(Issue, issue_id)
-        sectors = session.scalar(select(Person.sectors).where(Person.name == actor.name))
     if issue is None:
         raise NotFoundError(f"issue {issue_id} does not exist")
-    if actor.role == "leader" and issue.leader != actor.name and \
-            issue.category not in (sectors or []):
-        raise OutOfScopeError(issue_id=issue_id, action="give instructions (批示) on it",
-                              actor=actor.name, role="leader",
-                              owners=[issue.leader or "no supervising leader"])
+    policy.check_act_scope(actor, issue, issue_id=issue_id,
+                           action="give instructions (批示) on it",
+                           sectors=sectors_of(engine.db, actor))
     now = engine.clock.now()
     contacts = Contacts(engine.db)
     office = os.environ.get("RECTIFY_OFFICE_NAME") or "整改办"

@@ -18,17 +18,18 @@ from datetime import date, datetime, time, timedelta
 from sqlalchemy import and_, select
 
 from workflow.clock import SHANGHAI, local
-from workflow.errors import ActionDeniedError, InputError, NotFoundError
-from workflow.issues.engine import Engine, check_scope
+from workflow.errors import InputError, NotFoundError
+from workflow.issues import policy
+from workflow.issues.engine import Engine
 from workflow.issues.rows import Due, EventDraft, IssueRow
 from workflow.issues.sweep import Contacts
 from workflow.issues.transaction import IssueTx
 from workflow.models import Issue, ProgressReport
 from workflow.notify.outbox import PENDING
 from workflow.org.actors import Actor
+from workflow.org.directory import sectors_of
 
 MONTH_PATTERN = re.compile(r"^(?P<year>\d{4})-(?P<month>0[1-9]|1[0-2])$")
-REPORTING_ROLES = ("unit", "office")
 ON, BEHIND, MISSING = "on", "behind", "missing"
 
 
@@ -90,9 +91,7 @@ def report(engine: Engine, issue_id: int, new: NewProgress, *, actor: Actor) -> 
             that owes no reports.
         NotFoundError: no such issue.
     """
-    if actor.role not in REPORTING_ROLES:
-        raise ActionDeniedError(action="report monthly progress", role=actor.role,
-                                roles=REPORTING_ROLES)
+    policy.check_action(actor, policy.REPORT_PROGRESS)
     month = parse_month(new.month)
     problems = []
     if not new.text.strip():
@@ -102,6 +101,7 @@ def report(engine: Engine, issue_id: int, new: NewProgress, *, actor: Actor) -> 
     if problems:
         raise InputError("; ".join(problems))
     now = engine.clock.now()
+    sectors = sectors_of(engine.db, actor)
     if month > month_of(now):
         raise InputError(f"month {month} has not begun; reports are for this month or "
                          "earlier ones")
@@ -109,7 +109,8 @@ def report(engine: Engine, issue_id: int, new: NewProgress, *, actor: Actor) -> 
         row = tx.read_issue(issue_id)
         if row is None:
             raise NotFoundError(f"issue {issue_id} does not exist")
-        check_scope(actor, row, issue_id, "report its monthly progress")
+        policy.check_act_scope(actor, row, issue_id=issue_id,
+                               action="report its monthly progress", sectors=sectors)
         with engine.db.session() as session:
             long_term = bool(session.scalar(select(Issue.long_term)
                                             .where(Issue.id == issue_id)))

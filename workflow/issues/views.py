@@ -1,0 +1,115 @@
+"""JSON-ready views of issues and events for the CLI, exports and reports, and the public
+projection of an issue (信息公开: ``policy.PUBLIC_FIELDS`` only); times in Asia/Shanghai."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+
+from workflow.clock import local
+from workflow.db import Database
+from workflow.issues.policy import PUBLIC_FIELDS
+from workflow.issues.queries import BEHIND_STATUSES, cleared_dates, milestones
+from workflow.models import Issue, IssueEvent, Milestone
+from workflow.spec.registry import Registry
+from workflow.spec.timers import LIGHT_LABELS, light_of
+
+
+def days_overdue(issue: Issue, registry: Registry, now: datetime) -> int:
+    """Whole days past the deadline (0 when not overdue or the rectification is completed)."""
+    if issue.deadline_at is None or issue.deadline_at >= now:
+        return 0
+    state = registry.get(issue.definition_id, issue.definition_version).definition.state(
+        issue.state)
+    if state.completed or state.terminal:
+        return 0
+    return (now - issue.deadline_at).days + 1
+
+
+def issue_view(db: Database, issue: Issue, registry: Registry, now: datetime) -> dict[str, Any]:
+    """A JSON-ready view of an issue, with labels and times in Asia/Shanghai."""
+    return _view(issue, registry, now, milestones(db, issue.id))
+
+
+def issue_views(db: Database, issues: list[Issue], registry: Registry,
+                now: datetime) -> list[dict[str, Any]]:
+    """``issue_view`` of many issues, their milestones read in a few queries (ledger export,
+    disclosure list)."""
+    stages: dict[int, list[Milestone]] = {}
+    ids = [issue.id for issue in issues]
+    with db.session() as session:
+        for start in range(0, len(ids), 500):
+            for milestone in session.scalars(
+                    select(Milestone).where(Milestone.issue_id.in_(ids[start:start + 500]))
+                    .order_by(Milestone.due_at, Milestone.id)):
+                stages.setdefault(milestone.issue_id, []).append(milestone)
+    return [_view(issue, registry, now, stages.get(issue.id, [])) for issue in issues]
+
+
+def _view(issue: Issue, registry: Registry, now: datetime,
+          stages: list[Milestone]) -> dict[str, Any]:
+    compiled = registry.get(issue.definition_id, issue.definition_version)
+    state = compiled.definition.state(issue.state)
+    light = light_of(due_at=issue.due_at, completed=state.completed or state.terminal,
+                     notices=compiled.definition.notices, now=now,
+                     milestone_missed=any(m.reached_at is None and m.due_at < now
+                                          for m in stages),
+                     behind_schedule=issue.schedule_status in BEHIND_STATUSES)
+    return {
+        "id": issue.id, "plan": issue.plan, "number": issue.number, "category": issue.category,
+        "title": issue.title, "target": issue.target, "measures": issue.measures,
+        "leader": issue.leader, "lead_unit": issue.lead_unit, "unit": issue.unit,
+        "responsible_units": list(issue.responsible_units or []),
+        "cooperating_units": list(issue.cooperating_units or []),
+        "acceptance_unit": issue.acceptance_unit,
+        "accepted_by": issue.accepted_by, "accepted_unit": issue.accepted_unit,
+        "deadline": local(issue.deadline_at).date().isoformat() if issue.deadline_at else None,
+        "long_term": issue.long_term, "state": issue.state, "state_label_zh": state.label_zh,
+        "state_label_en": state.label_en, "version": issue.version,
+        "definition": compiled.definition.ref, "days_overdue": days_overdue(issue, registry, now),
+        "allowed_triggers": compiled.allowed_triggers(issue.state, stage=issue.stage),
+        "light": light, "light_label_zh": LIGHT_LABELS[light][0],
+        "light_label_en": LIGHT_LABELS[light][1],
+        "due": local(issue.due_at).isoformat() if issue.due_at else None,
+        "due_provisional": issue.due_provisional, "escalation_level": issue.escalation_level,
+        "key_supervision": issue.key_supervision, "schedule_status": issue.schedule_status,
+        "stage": issue.stage,
+        "stage_label_zh": stage.label_zh if (stage := state.stage(issue.stage)) else None,
+        "stage_label_en": stage.label_en if stage else None,
+        "stage_until": local(issue.stage_until).isoformat() if issue.stage_until else None,
+        "parent_id": issue.parent_id,
+        "milestones": [{"name": m.name, "due": local(m.due_at).date().isoformat(),
+                        "reached_at": local(m.reached_at).isoformat() if m.reached_at else None,
+                        "missed": m.reached_at is None and m.due_at < now} for m in stages],
+        "created_at": local(issue.created_at).isoformat(),
+        "updated_at": local(issue.updated_at).isoformat(),
+    }
+
+
+def event_view(event: IssueEvent) -> dict[str, Any]:
+    return {
+        "seq": event.seq, "at": local(event.at).isoformat(), "actor": event.actor,
+        "role": event.role, "trigger": event.trigger, "from": event.from_state,
+        "to": event.to_state, "comment": event.comment, "payload": event.payload,
+        "prev_hash": event.prev_hash, "hash": event.hash,
+    }
+
+
+def public_view(db: Database, issue: Issue, registry: Registry,
+                now: datetime) -> dict[str, Any]:
+    """The disclosed fields of an issue (序号, 问题, 整改措施, 责任单位, 整改时限, 整改状态,
+    销号日期) and nothing else."""
+    return public_views(db, [issue], registry, now)[0]
+
+
+def public_views(db: Database, issues: list[Issue], registry: Registry,
+                 now: datetime) -> list[dict[str, Any]]:
+    """``public_view`` of many issues in a few queries."""
+    cleared = cleared_dates(db, registry, issues)
+    views = []
+    for issue, view in zip(issues, issue_views(db, issues, registry, now), strict=True):
+        view["cleared_on"] = cleared.get(issue.id)
+        views.append({key: view[key] for key in PUBLIC_FIELDS})
+    return views
