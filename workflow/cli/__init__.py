@@ -925,10 +925,10 @@ def worker(
     from workers.app import broker_url
 
     celery_app.conf.broker_url = broker_url()
-    _runtime()  # fail now, with the reason, if the database is not ready
+    runtime = _runtime()  # fail now, with the reason, if the database is not ready
     celery_app.worker_main(["worker", f"--loglevel={loglevel}", f"--pool={pool}",
-                            f"--concurrency={concurrency}", "--queues=rectify",
-                            *ctx.args])
+                            f"--concurrency={concurrency}",
+                            f"--queues={runtime.engine.settings.queue}", *ctx.args])
 
 
 @app.command()
