@@ -40,7 +40,8 @@ from workflow.jobs import (
 )
 from workflow.models import Notification
 from workflow.notify.channels import ChannelRegistry, LogChannel, WebhookChannel
-from workflow.notify.outbox import PENDING, SENDING, SENT, lease_due_notifications, take_batch
+from workflow.notify.delivery import lease_due_notifications, take_batch
+from workflow.notify.statuses import PENDING, SENDING, SENT
 from workflow.supervision import accountability
 from workflow.supervision.lookback import add_months, parse_sample, start_campaign
 

@@ -337,7 +337,7 @@ def test_dates_as_officials_type_them(text: str, expected: date) -> None:
 def test_public_report_holds_public_fields_only(engine: Engine, tmp_path: Path) -> None:
     # Given the sample imported and a leader's contact on file
     import_ledger(engine, SAMPLE, plan=PLAN, actor=OFFICE)
-    from workflow.notify.outbox import add_contact
+    from workflow.notify.contacts import add_contact
 
     with engine.db.session() as session:
         issues = list(session.scalars(select(Issue)))

@@ -29,14 +29,10 @@ from workflow.issues.sweep import default_owner, sweep
 from workflow.migrate import current_revision, upgrade
 from workflow.models import DefinitionRecord, Issue
 from workflow.notify.channels import channels_from_env
-from workflow.notify.outbox import (
-    add_contact,
-    compose_digests,
-    deliver_due,
-    list_contacts,
-    list_notifications,
-)
-from workflow.notify.outbox import retry as retry_notifications
+from workflow.notify.contacts import add_contact, list_contacts
+from workflow.notify.delivery import deliver_due, list_notifications
+from workflow.notify.delivery import retry as retry_notifications
+from workflow.notify.digest import compose_digests
 from workflow.org.actors import Actor
 from workflow.spec.definitions import load_all, parse_duration
 from workflow.spec.registry import load_definitions

@@ -22,7 +22,8 @@ from sqlalchemy import func, select
 from workflow.clock import local
 from workflow.issues.engine import Engine
 from workflow.models import Issue, IssueEvent
-from workflow.notify.outbox import queue_message, recipients
+from workflow.notify.contacts import recipients
+from workflow.notify.enqueue import queue_message
 from workflow.notify.render import DEFAULT_OFFICE, OFFICE_ENV, zh_date
 from workflow.supervision.accountability import Summary
 

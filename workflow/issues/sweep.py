@@ -28,7 +28,7 @@ from workflow.issues.engine import Engine
 from workflow.issues.rows import SYSTEM_ACTOR, SYSTEM_ROLE, Due, EventDraft, IssueRow
 from workflow.issues.transaction import IssueTx
 from workflow.models import Timer
-from workflow.notify.outbox import recipients
+from workflow.notify.contacts import Contacts
 from workflow.notify.render import render
 from workflow.spec.definitions import Notices
 from workflow.spec.timers import (
@@ -79,19 +79,6 @@ class SweepReport:
     conflicts: int = 0
     failed: int = 0
     levels: dict[str, int] = field(default_factory=dict)
-
-
-class Contacts:
-    """Recipients' channels, looked up once per sweep rather than once per notice."""
-
-    def __init__(self, db: Database):
-        self._db = db
-        self._known: dict[str, list[tuple[str, str, dict[str, Any]]]] = {}
-
-    def of(self, name: str) -> list[tuple[str, str, dict[str, Any]]]:
-        if name not in self._known:
-            self._known[name] = recipients(self._db, name)
-        return self._known[name]
 
 
 def default_owner() -> str:

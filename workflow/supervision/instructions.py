@@ -15,9 +15,9 @@ from sqlalchemy import select
 from workflow.errors import ActionDeniedError, InputError, NotFoundError, OutOfScopeError
 from workflow.issues.engine import Engine
 from workflow.issues.rows import Due, EventDraft
-from workflow.issues.sweep import Contacts
 from workflow.models import Issue, Person
-from workflow.notify.outbox import PENDING
+from workflow.notify.contacts import Contacts
+from workflow.notify.statuses import PENDING
 from workflow.org.actors import Actor
 
 INSTRUCTING_ROLES = ("leader", "office")

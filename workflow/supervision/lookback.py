@@ -25,11 +25,11 @@ from sqlalchemy import and_, func, or_, select
 from workflow.clock import SHANGHAI, local
 from workflow.errors import InputError, RectifyError
 from workflow.issues.engine import Engine
-from workflow.issues.sweep import Contacts
 from workflow.issues.transaction import IssueTx
 from workflow.models import DefinitionRecord, Issue, IssueEvent
-from workflow.notify.outbox import PENDING
+from workflow.notify.contacts import Contacts
 from workflow.notify.render import DEFAULT_OFFICE, OFFICE_ENV, render
+from workflow.notify.statuses import PENDING
 from workflow.org.actors import Actor
 from workflow.spec.definitions import parse_months
 

@@ -21,10 +21,10 @@ from workflow.clock import SHANGHAI, local
 from workflow.errors import ActionDeniedError, InputError, NotFoundError
 from workflow.issues.engine import Engine, check_scope
 from workflow.issues.rows import Due, EventDraft, IssueRow
-from workflow.issues.sweep import Contacts
 from workflow.issues.transaction import IssueTx
 from workflow.models import Issue, ProgressReport
-from workflow.notify.outbox import PENDING
+from workflow.notify.contacts import Contacts
+from workflow.notify.statuses import PENDING
 from workflow.org.actors import Actor
 
 MONTH_PATTERN = re.compile(r"^(?P<year>\d{4})-(?P<month>0[1-9]|1[0-2])$")
