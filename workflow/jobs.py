@@ -114,7 +114,7 @@ def lookback_batch(runtime: Runtime, ids: list[int]) -> int:
 
 def daily_digest(runtime: Runtime) -> int:
     """Fold the reminders held for the digest into today's digest messages."""
-    return compose_digests(runtime.db, now=runtime.now())
+    return compose_digests(runtime.db, now=runtime.now(), settings=runtime.engine.settings)
 
 
 def monthly_report(runtime: Runtime) -> int:

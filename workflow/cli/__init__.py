@@ -721,7 +721,8 @@ def outbox_deliver(limit: Annotated[int, typer.Option(help="Messages at most.")]
 def outbox_digest() -> None:
     """Compose today's digest (每日汇总): one message per recipient for held reminders."""
     engine = _engine()
-    console.print(f"{compose_digests(engine.db, now=engine.clock.now())} digest(s) queued")
+    queued = compose_digests(engine.db, now=engine.clock.now(), settings=engine.settings)
+    console.print(f"{queued} digest(s) queued")
 
 
 @contacts_app.command("add")

@@ -1,8 +1,8 @@
-"""Notifications: queueing messages into the outbox, and delivering the outbox.
+"""Notifications: queueing notices into the outbox, and delivering the outbox.
 
-``enqueue`` queues a message in the caller's transaction; ``contacts`` says where each
-recipient is reached; ``digest`` folds held reminders into the daily digest; ``delivery``
-claims due rows under a lease and hands them to a ``Channel`` (``channels``: log, e-mail,
-webhook); ``render`` turns an issue's facts into the Chinese subject and body; ``statuses``
-names the states a row goes through.
+``enqueue`` is the one way in: a typed ``Notice`` rendered once (``render``, from the
+templates in ``templates/``) and queued for each recipient on each route ``contacts`` knows.
+``digest`` folds held reminders into the daily digest through the same function.
+``delivery`` claims due rows under a lease and hands them to a ``Channel`` (``channels``:
+log, e-mail, webhook); ``statuses`` names the states a row goes through.
 """

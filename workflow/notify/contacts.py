@@ -1,5 +1,5 @@
-"""Who is reached where: the contacts of recipients (units, leaders, the office) and the
-per-run cache producers look them up in.
+"""Who is reached where: the contacts of recipients (units, leaders, the office), the
+names behind a definition's recipient roles, and the per-run cache producers look them up in.
 
 A name without contacts is reached on the log channel, with the name as the address, so no
 notice is lost before contacts are entered.
@@ -7,8 +7,8 @@ notice is lost before contacts are entered.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Iterable, Mapping
+from typing import Any, Protocol
 
 from sqlalchemy import select
 
@@ -68,6 +68,20 @@ def list_contacts(db: Database) -> list[Contact]:
         return list(session.scalars(select(Contact).order_by(Contact.name, Contact.id)))
 
 
+def recipient_names(roles: Iterable[str], *, unit: str | None, leader: str | None,
+                    office: str) -> tuple[str, ...]:
+    """The names behind a definition's recipient roles (``unit``, ``leader``, ``office``),
+    each once and in the order of ``roles``; a role with nobody behind it is left out."""
+    names = {"unit": unit, "leader": leader, "office": office}
+    return tuple(dict.fromkeys(name for role in roles if (name := names[role])))
+
+
+class Routes(Protocol):
+    """Anything that says where a recipient is reached."""
+
+    def of(self, name: str) -> list[Route]: ...
+
+
 class Contacts:
     """Recipients' routes, looked up once per run (a sweep, a job) rather than once per
     notice."""
@@ -80,3 +94,14 @@ class Contacts:
         if name not in self._known:
             self._known[name] = recipients(self._db, name)
         return self._known[name]
+
+
+class FixedRoute:
+    """One route for every name: a digest goes back on the very route its reminders were
+    held for, not on each of the recipient's contacts."""
+
+    def __init__(self, channel: str, address: str):
+        self._route: Route = (channel, address, {})
+
+    def of(self, name: str) -> list[Route]:
+        return [self._route]
