@@ -19,7 +19,7 @@ from workflow.models import AccountabilityRecord, Issue
 def test_public_report_holds_public_fields_only(engine: Engine, tmp_path: Path) -> None:
     # Given the sample imported and a leader's contact on file
     import_ledger(engine, SAMPLE, plan=PLAN, actor=OFFICE)
-    from workflow.notify.outbox import add_contact
+    from workflow.notify.contacts import add_contact
 
     with engine.db.session() as session:
         issues = list(session.scalars(select(Issue)))

@@ -30,7 +30,7 @@ from workflow.issues.engine import Engine, NewIssue
 from workflow.issues.evidence import EvidenceStore
 from workflow.migrate import upgrade
 from workflow.models import Base, IssueEvent, JobRun, Notification, Timer
-from workflow.notify.outbox import add_contact
+from workflow.notify.contacts import add_contact
 from workflow.spec.definitions import load_all
 from workflow.spec.registry import load_definitions
 from workflow.startup import initialize

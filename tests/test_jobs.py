@@ -31,7 +31,8 @@ from workflow.jobs import (
 )
 from workflow.models import Notification
 from workflow.notify.channels import ChannelRegistry, LogChannel, WebhookChannel
-from workflow.notify.outbox import PENDING, SENDING, SENT, lease_due_notifications, take_batch
+from workflow.notify.delivery import lease_due_notifications, take_batch
+from workflow.notify.statuses import PENDING, SENDING, SENT
 
 
 def make_runtime(engine: Engine, clock: FrozenClock) -> Runtime:

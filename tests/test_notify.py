@@ -3,6 +3,7 @@ the outbox lease, back-off, dead letters and the daily digest, on SQLite and Pos
 
 from __future__ import annotations
 
+import ast
 import base64
 import email
 import email.policy
@@ -13,7 +14,7 @@ import threading
 import urllib.parse
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -23,9 +24,13 @@ from jinja2 import UndefinedError
 from sqlalchemy import delete, select
 
 from tests.sinks import HttpSink
-from workflow.clock import FrozenClock
+from tests.support import fire_valid, new_issue
+from workflow.clock import SHANGHAI, FrozenClock
+from workflow.config import PROJECT_ROOT, Settings
 from workflow.db import Database
 from workflow.errors import ConfigurationError, InputError
+from workflow.issues.engine import Engine
+from workflow.issues.sweep import sweep
 from workflow.models import Contact, Notification
 from workflow.notify.channels import (
     ChannelRegistry,
@@ -35,27 +40,21 @@ from workflow.notify.channels import (
     channels_from_env,
     idempotency_key,
 )
-from workflow.notify.outbox import (
+from workflow.notify.contacts import recipients
+from workflow.notify.delivery import (
     BACKOFF_BASE,
     BACKOFF_CAP,
-    DEAD,
     DEFAULT_LEASE,
-    DIGESTED,
-    HELD,
-    PENDING,
-    SENDING,
-    SENT,
     backoff,
     claim_due_notifications,
-    compose_digests,
-    count_by_status,
     deliver_due,
     list_notifications,
-    recipients,
     record_sent,
     retry,
 )
+from workflow.notify.digest import compose_digests
 from workflow.notify.render import render
+from workflow.notify.statuses import DEAD, DIGESTED, HELD, PENDING, SENDING, SENT
 
 UNIT_NAME = "相山区人民政府"
 ISSUE_CONTEXT: dict[str, Any] = {
@@ -317,7 +316,6 @@ def test_dead_letter_after_max_attempts_then_retry_revives_it(
     dead = row(outbox, notification_id)
     assert (dead.status, dead.attempts) == (DEAD, 3) and "HTTP 503" in (dead.last_error or "")
     assert [n.id for n in list_notifications(outbox, status=DEAD)] == [notification_id]
-    assert count_by_status(outbox)[DEAD] == 1
     assert deliver_due(outbox, channels, now=clock.now(), owner="w1").sent == 0
 
     # When it is retried after the receiver is repaired
@@ -499,8 +497,9 @@ def test_digest_groups_held_reminders_per_recipient_and_is_idempotent(
                   key="held-4", subject="【催办提醒】距整改时限还有1天：问题4")
 
     # When the digest is composed twice the same day
-    first = compose_digests(outbox, now=clock.now(), base_url="https://zg.example.gov.cn")
-    second = compose_digests(outbox, now=clock.now() + timedelta(hours=2))
+    first = compose_digests(outbox, now=clock.now(),
+                            settings=Settings(base_url="https://zg.example.gov.cn"))
+    second = compose_digests(outbox, now=clock.now() + timedelta(hours=2), settings=Settings())
 
     # Then each recipient has one digest listing all its items; the second run added nothing
     assert (first, second) == (2, 0)
@@ -519,9 +518,9 @@ def test_digest_groups_held_reminders_per_recipient_and_is_idempotent(
                  subject="【催办提醒】问题5")
 
     # Then it waits for tomorrow's digest instead of being lost
-    assert compose_digests(outbox, now=clock.now() + timedelta(hours=3)) == 0
+    assert compose_digests(outbox, now=clock.now() + timedelta(hours=3), settings=Settings()) == 0
     assert row(outbox, late).status == HELD
-    assert compose_digests(outbox, now=clock.now() + timedelta(days=1)) == 1
+    assert compose_digests(outbox, now=clock.now() + timedelta(days=1), settings=Settings()) == 1
     assert row(outbox, late).status == DIGESTED
 
     # And the digests are delivered like any message; held rows never are
@@ -544,6 +543,70 @@ def test_recipients_come_from_contacts_or_fall_back_to_the_log(outbox: Database)
     ]
     assert recipients(outbox, "王副市长") == [("log", "王副市长", {})]
 
+
+
+# --- settings and the one notification path ----------------------------------------------
+
+def test_settings_are_read_from_the_environment_with_defaults() -> None:
+    # Given an environment naming the office, the web address and the queue
+    settings = Settings.from_env({"RECTIFY_OFFICE_NAME": "市整改办",
+                                  "RECTIFY_BASE_URL": " https://zg.example.gov.cn/ ",
+                                  "RECTIFY_QUEUE": "rectify-b"})
+
+    # Then the settings carry them; an empty environment gives the defaults
+    assert (settings.office_name, settings.base_url, settings.queue) == (
+        "市整改办", "https://zg.example.gov.cn/", "rectify-b")
+    default = Settings.from_env({})
+    assert (default.office_name, default.base_url, default.queue) == ("整改办", None, "rectify")
+    assert default == Settings()
+
+
+def test_an_engine_names_signs_and_links_its_notices_from_its_settings(
+        engine: Engine, clock: FrozenClock, evidence_file: Path) -> None:
+    # Given an engine configured with the city's office and the system's web address
+    configured = Engine(engine.db, engine.evidence, clock=clock, settings=Settings(
+        office_name="市整改办", base_url="https://zg.example.gov.cn"))
+    issue_id = new_issue(configured, deadline=date(2026, 3, 31))
+    fire_valid(configured, issue_id, "start", evidence_file)
+
+    # When the deadline passes and the sweep runs
+    clock.set(datetime(2026, 4, 1, 3, 0, tzinfo=SHANGHAI))
+    sweep(configured)
+
+    # Then the office's copy goes to 市整改办, and every text is signed by it with the link
+    with engine.db.session() as session:
+        rows = session.scalars(select(Notification).where(Notification.level == "red")).all()
+    assert sorted(n.recipient for n in rows) == ["市整改办", "王副市长"]
+    for n in rows:
+        assert n.body.endswith("\n市整改办\n")
+        assert f"查看详情：https://zg.example.gov.cn/issues/{issue_id}" in n.body
+
+
+def imported_modules(path: Path) -> set[str]:
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.ImportFrom):
+            found.add(node.module or "")
+        elif isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+    return found
+
+
+def test_notify_sits_below_issues_and_only_enqueue_writes_notification_rows() -> None:
+    # Given the engine's sources
+    root = PROJECT_ROOT / "workflow"
+    above = ("workflow.issues", "workflow.supervision", "workflow.documents", "workflow.jobs",
+             "workflow.startup", "workflow.doctor", "workflow.cli")
+
+    # Then nothing under notify/ imports a later layer
+    for path in (root / "notify").glob("*.py"):
+        later = sorted(name for name in imported_modules(path) if name.startswith(above))
+        assert not later, f"notify/{path.name} imports {', '.join(later)}"
+    # And notification rows are written only by enqueue, through the issue transaction's
+    # add_notification or a ConnectionOutbox
+    writers = sorted(str(path.relative_to(root)) for path in root.rglob("*.py")
+                     if "add_notification(" in path.read_text(encoding="utf-8"))
+    assert writers == ["issues/transaction.py", "notify/enqueue.py"]
 
 def test_channels_from_env(tmp_path: Path) -> None:
     # Given no SMTP host, only log and webhook exist

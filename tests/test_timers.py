@@ -25,7 +25,8 @@ from workflow.issues.history import verify
 from workflow.issues.sweep import claim_due_timers, sweep
 from workflow.models import AccountabilityProposal, Notification, Timer
 from workflow.notify.channels import channels_from_env, idempotency_key
-from workflow.notify.outbox import add_contact, deliver_due
+from workflow.notify.contacts import add_contact
+from workflow.notify.delivery import deliver_due
 from workflow.spec.definitions import parse_duration
 from workflow.spec.workdays import load_calendar
 

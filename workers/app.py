@@ -12,18 +12,17 @@ to a newer batch and does nothing with them.
 
 from __future__ import annotations
 
-import os
 import threading
 from typing import Any
 
 from celery import Celery
 from celery.signals import worker_process_init
 
-from workflow.config import RunSettings
+from workflow.config import RunSettings, Settings
 from workflow.errors import ConfigurationError
 from workflow.jobs import Runtime, deliver_batch, lookback_batch, process_timers, run_job
 
-QUEUE = "rectify"
+LOCAL_BROKER = "redis://127.0.0.1:6379/0"
 TASK_SOFT_TIME_LIMIT = 300
 TASK_TIME_LIMIT = 360
 PUBLISH_RETRY = {"max_retries": 3, "interval_start": 0, "interval_step": 0.5,
@@ -39,10 +38,16 @@ def broker_url() -> str:
     return url
 
 
+def _from_settings() -> dict[str, Any]:
+    """The broker and the queue, read from the settings when Celery first needs its
+    configuration (not at import); ``rectify worker`` sets the broker explicitly."""
+    return {"broker_url": RunSettings.from_env().broker_url or LOCAL_BROKER,
+            "task_default_queue": Settings.from_env().queue}
+
+
 app = Celery("rectify", set_as_current=False)
+app.add_defaults(_from_settings)
 app.conf.update(
-    broker_url=os.environ.get("BROKER_URL") or "redis://127.0.0.1:6379/0",
-    task_default_queue=QUEUE,
     task_acks_late=True,
     task_reject_on_worker_lost=True,
     worker_prefetch_multiplier=1,

@@ -1,4 +1,4 @@
-"""Settings read from the environment, with defaults that need no servers."""
+"""Settings read from the environment, once, with defaults that need no servers."""
 
 from __future__ import annotations
 
@@ -40,11 +40,14 @@ PROJECT_ROOT = _project_root()
 installation (see ``_project_root``)."""
 
 DEFAULT_DATABASE_URL = "sqlite:///./rectify.db"
+DEFAULT_OFFICE_NAME = "整改办"
+DEFAULT_QUEUE = "rectify"
 
 
 @dataclass(frozen=True)
 class Settings:
-    """Where the data lives.
+    """Where the data lives and how the system names itself, read once from the environment
+    (``from_env``) and passed on; the defaults need no environment at all.
 
     Attributes:
         database_url: SQLAlchemy URL; ``DATABASE_URL``, default ``sqlite:///./rectify.db``.
@@ -52,19 +55,32 @@ class Settings:
             ``./evidence``.
         definitions_dir: process definitions; ``RECTIFY_DEFINITIONS``, default the repository's
             ``definitions/`` (an installed wheel's copy when there is no repository).
+        office_name: the office as a recipient of notices and their signature;
+            ``RECTIFY_OFFICE_NAME``, default ``整改办``.
+        base_url: the system's web address, for links to issues in notices;
+            ``RECTIFY_BASE_URL``, default none (no links).
+        queue: the broker queue workers take tasks from; ``RECTIFY_QUEUE``, default
+            ``rectify``.
     """
 
-    database_url: str
-    evidence_dir: Path
-    definitions_dir: Path
+    database_url: str = DEFAULT_DATABASE_URL
+    evidence_dir: Path = Path("evidence")
+    definitions_dir: Path = PROJECT_ROOT / "definitions"
+    office_name: str = DEFAULT_OFFICE_NAME
+    base_url: str | None = None
+    queue: str = DEFAULT_QUEUE
 
     @classmethod
-    def from_env(cls) -> Settings:
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if environ is None else environ
         return cls(
-            database_url=os.environ.get("DATABASE_URL") or DEFAULT_DATABASE_URL,
-            evidence_dir=Path(os.environ.get("RECTIFY_EVIDENCE_DIR") or "evidence"),
-            definitions_dir=Path(os.environ.get("RECTIFY_DEFINITIONS")
+            database_url=env.get("DATABASE_URL") or DEFAULT_DATABASE_URL,
+            evidence_dir=Path(env.get("RECTIFY_EVIDENCE_DIR") or "evidence"),
+            definitions_dir=Path(env.get("RECTIFY_DEFINITIONS")
                                  or PROJECT_ROOT / "definitions"),
+            office_name=env.get("RECTIFY_OFFICE_NAME") or DEFAULT_OFFICE_NAME,
+            base_url=env.get("RECTIFY_BASE_URL", "").strip() or None,
+            queue=env.get("RECTIFY_QUEUE", "").strip() or DEFAULT_QUEUE,
         )
 
 

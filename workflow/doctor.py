@@ -20,7 +20,6 @@ from workflow.migrate import current_revision, head_revision
 from workflow.models import JobRun, Notification, Timer
 
 OK, WARN, FAIL = "ok", "warn", "fail"
-QUEUE = "rectify"
 
 
 @dataclass(frozen=True)
@@ -50,7 +49,7 @@ def check_database(db: Database) -> Check:
     return Check("database", OK, f"{url}, schema {current}")
 
 
-def check_broker(run: RunSettings) -> Check:
+def check_broker(run: RunSettings, queue: str) -> Check:
     if run.broker_url is None:
         return Check("broker", OK, "embedded mode (no BROKER_URL): tasks run in `rectify serve`")
     import redis
@@ -59,10 +58,10 @@ def check_broker(run: RunSettings) -> Check:
     try:
         client = redis.Redis.from_url(run.broker_url, socket_timeout=3, socket_connect_timeout=3)
         client.ping()
-        queued = client.llen(QUEUE)
+        queued = client.llen(queue)
     except (redis.RedisError, OSError) as exc:
         return Check("broker", FAIL, f"{where} unreachable: {exc}")
-    return Check("broker", OK, f"{where} reachable, {queued} task(s) waiting in '{QUEUE}'")
+    return Check("broker", OK, f"{where} reachable, {queued} task(s) waiting in '{queue}'")
 
 
 def check_leader(db: Database, run: RunSettings, now: datetime) -> Check:
@@ -125,7 +124,7 @@ def diagnose(settings: Settings, run: RunSettings, now: datetime) -> list[Check]
     """Run every check; later checks are skipped when the database is unusable."""
     db = Database(settings.database_url)
     try:
-        checks = [check_database(db), check_broker(run)]
+        checks = [check_database(db), check_broker(run, settings.queue)]
         if checks[0].status == FAIL:
             return checks
         checks += [check_leader(db, run, now), check_leases(db, run, now),

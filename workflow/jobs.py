@@ -40,15 +40,15 @@ from workflow.issues.sweep import (
 )
 from workflow.models import JobRun
 from workflow.notify.channels import ChannelRegistry, channels_from_env
-from workflow.notify.outbox import (
+from workflow.notify.delivery import (
     DeliveryReport,
-    compose_digests,
     in_flight,
     lease_due_notifications,
     release_batch,
     send_messages,
     take_batch,
 )
+from workflow.notify.digest import compose_digests
 from workflow.startup import open_engine
 from workflow.supervision import lookback, monthly_reports
 
@@ -114,7 +114,7 @@ def lookback_batch(runtime: Runtime, ids: list[int]) -> int:
 
 def daily_digest(runtime: Runtime) -> int:
     """Fold the reminders held for the digest into today's digest messages."""
-    return compose_digests(runtime.db, now=runtime.now())
+    return compose_digests(runtime.db, now=runtime.now(), settings=runtime.engine.settings)
 
 
 def monthly_report(runtime: Runtime) -> int:

@@ -27,7 +27,7 @@ def open_engine(settings: Settings, *, clock: Clock | None = None,
         raise ConfigurationError(
             f"the database {settings.database_url} is not initialised or not up to date; "
             "run `rectify init` (or `rectify db upgrade`) first")
-    return Engine(db, EvidenceStore(settings.evidence_dir), clock=clock)
+    return Engine(db, EvidenceStore(settings.evidence_dir), clock=clock, settings=settings)
 
 
 def initialize(engine: Engine, definitions_dir: Path) -> list[LoadOutcome]:

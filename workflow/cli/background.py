@@ -64,10 +64,10 @@ def worker(
     from workflow.jobs import Runtime
 
     celery_app.conf.broker_url = broker_url()
-    Runtime.from_env()  # fail now, with the reason, if the database is not ready
+    runtime = Runtime.from_env()  # fail now, with the reason, if the database is not ready
     celery_app.worker_main(["worker", f"--loglevel={loglevel}", f"--pool={pool}",
-                            f"--concurrency={concurrency}", "--queues=rectify",
-                            *ctx.args])
+                            f"--concurrency={concurrency}",
+                            f"--queues={runtime.engine.settings.queue}", *ctx.args])
 
 
 @reports_errors

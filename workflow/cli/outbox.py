@@ -20,14 +20,10 @@ from workflow.clock import local
 from workflow.issues.engine import Engine
 from workflow.issues.sweep import default_owner
 from workflow.notify.channels import channels_from_env
-from workflow.notify.outbox import (
-    add_contact,
-    compose_digests,
-    deliver_due,
-    list_contacts,
-    list_notifications,
-)
-from workflow.notify.outbox import retry as retry_notifications
+from workflow.notify.contacts import add_contact, list_contacts
+from workflow.notify.delivery import deliver_due, list_notifications
+from workflow.notify.delivery import retry as retry_notifications
+from workflow.notify.digest import compose_digests
 
 outbox_app = typer.Typer(help="Notification outbox.", no_args_is_help=True)
 contacts_app = typer.Typer(help="Where recipients are reached.", no_args_is_help=True)
@@ -110,7 +106,8 @@ def outbox_deliver(limit: Annotated[int, typer.Option(help="Messages at most.")]
 def outbox_digest() -> None:
     """Compose today's digest (每日汇总): one message per recipient for held reminders."""
     engine = make_engine()
-    console.print(f"{compose_digests(engine.db, now=engine.clock.now())} digest(s) queued")
+    queued = compose_digests(engine.db, now=engine.clock.now(), settings=engine.settings)
+    console.print(f"{queued} digest(s) queued")
 
 
 @contacts_app.command("add")

@@ -9,7 +9,6 @@ run queues nothing). ``markdown_document`` and ``html_document`` lay out the rep
 
 from __future__ import annotations
 
-import os
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -22,8 +21,9 @@ from sqlalchemy import func, select
 from workflow.clock import local
 from workflow.issues.engine import Engine
 from workflow.models import Issue, IssueEvent
-from workflow.notify.outbox import queue_message, recipients
-from workflow.notify.render import DEFAULT_OFFICE, OFFICE_ENV, zh_date
+from workflow.notify.contacts import Contacts
+from workflow.notify.enqueue import ConnectionOutbox, Notice, enqueue
+from workflow.notify.render import zh_date
 from workflow.supervision.accountability import Summary
 
 # A report section: heading, column headers, rows.
@@ -262,30 +262,21 @@ def progress_report(engine: Engine, *, plan: str | None = None, as_of: date | No
     return report
 
 
-def monthly_text(report: Progress, month: str) -> tuple[str, str]:
-    """Subject and body of the monthly progress report for ``month`` (``YYYY-MM``)."""
-    year, number = month.split("-")
-    subject = f"【月度调度】{year}年{int(number)}月整改进展"
-    lines = [report.summary_zh(), "", "按状态："]
-    lines += [f"  {report.labels.get(key, key)}：{count}个" for key, count
-              in report.by_state.items()]
-    return subject, "\n".join(lines) + "\n"
-
-
-def queue_monthly(engine: Engine, *, now: datetime, office: str | None = None) -> int:
+def queue_monthly(engine: Engine, *, now: datetime) -> int:
     """Queue the monthly progress report of the month before ``now`` (Asia/Shanghai) for the
     office on each of its channels; returns how many messages were queued (0 when this
     month's report is queued already)."""
-    office = office or os.environ.get(OFFICE_ENV) or DEFAULT_OFFICE
+    office = engine.settings.office_name
     today = local(now).date()
     month = f"{today.year - (today.month == 1)}-{(today.month - 2) % 12 + 1:02d}"
-    subject, body = monthly_text(progress_report(engine, now=now), month)
+    report = progress_report(engine, now=now)
+    notice = Notice(
+        template="monthly", kind="report", level="monthly", issue_id=None, timer_id=None,
+        context={"month": month, "summary": report.summary_zh(),
+                 "states": [(report.labels.get(key, key), count)
+                            for key, count in report.by_state.items()]},
+        recipients=(office,), key=f"report:monthly:{month}")
     db = engine.db
-    queued = 0
     with db.transaction() as conn:
-        for channel, address, _options in recipients(db, office):
-            queued += queue_message(
-                db, conn, dedupe_key=f"report:monthly:{month}:{office}:{channel}:{address}",
-                kind="report", level="monthly", recipient=office, channel=channel,
-                address=address, subject=subject, body=body, now=now)
-    return queued
+        return enqueue(ConnectionOutbox(db, conn), Contacts(db), notice, now=now,
+                       settings=engine.settings)

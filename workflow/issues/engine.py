@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy import select
 
 from workflow.clock import SHANGHAI, Clock, SystemClock, local, to_utc
+from workflow.config import Settings
 from workflow.db import Database
 from workflow.errors import (
     ConflictError,
@@ -154,15 +155,19 @@ class Engine:
         clock: source of the current time (inject a ``FrozenClock`` in tests).
         registry: compiled-definition cache; one is made when not given.
         calendar: working-day calendar for state deadlines; the default one when not given.
+        settings: what the engine was configured with (the office's name and the base URL
+            its notices use); the defaults when not given.
     """
 
     def __init__(self, db: Database, evidence: EvidenceStore, *, clock: Clock | None = None,
-                 registry: Registry | None = None, calendar: WorkCalendar | None = None):
+                 registry: Registry | None = None, calendar: WorkCalendar | None = None,
+                 settings: Settings | None = None):
         self.db = db
         self.evidence = evidence
         self.clock = clock or SystemClock()
         self.registry = registry or Registry(db)
         self.calendar = calendar or load_calendar()
+        self.settings = settings or Settings()
         self._statements = compile_statements(db)
 
     def transaction(self) -> AbstractContextManager[IssueTx]:

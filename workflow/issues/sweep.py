@@ -22,15 +22,15 @@ from typing import Any
 from sqlalchemy import and_, func, or_, select, update
 
 from workflow.clock import local
+from workflow.config import Settings
 from workflow.db import Database
 from workflow.errors import ConflictError
 from workflow.issues.engine import Engine
 from workflow.issues.rows import SYSTEM_ACTOR, SYSTEM_ROLE, Due, EventDraft, IssueRow
 from workflow.issues.transaction import IssueTx
 from workflow.models import Timer
-from workflow.notify.outbox import recipients
-from workflow.notify.render import render
-from workflow.spec.definitions import Notices
+from workflow.notify.contacts import Contacts, recipient_names
+from workflow.notify.enqueue import Notice, enqueue
 from workflow.spec.timers import (
     CANCELLED,
     DONE,
@@ -52,7 +52,6 @@ DEFAULT_LEASE = timedelta(minutes=5)
 DEFAULT_BATCH = 1000
 SETTLE_ATTEMPTS = 3
 TIMERS = Timer.__table__
-OFFICE_NAME = os.environ.get("RECTIFY_OFFICE_NAME", "整改办")
 
 
 @dataclass(frozen=True)
@@ -79,19 +78,6 @@ class SweepReport:
     conflicts: int = 0
     failed: int = 0
     levels: dict[str, int] = field(default_factory=dict)
-
-
-class Contacts:
-    """Recipients' channels, looked up once per sweep rather than once per notice."""
-
-    def __init__(self, db: Database):
-        self._db = db
-        self._known: dict[str, list[tuple[str, str, dict[str, Any]]]] = {}
-
-    def of(self, name: str) -> list[tuple[str, str, dict[str, Any]]]:
-        if name not in self._known:
-            self._known[name] = recipients(self._db, name)
-        return self._known[name]
 
 
 def default_owner() -> str:
@@ -237,12 +223,13 @@ def _settle(engine: Engine, issue_id: int, timers: list[ClaimedTimer], *, owner:
         candidates = sorted(due.values(), key=lambda t: t.id)
         for timeline in _timelines(tx, compiled, row, candidates):
             row = _settle_timeline(tx, row, compiled, timeline, owner=owner, now=now,
-                                   report=report, contacts=contacts)
+                                   report=report, contacts=contacts,
+                                   settings=engine.settings)
 
 
 def _settle_timeline(tx: IssueTx, row: IssueRow, compiled: Any, timeline: _Timeline,
                      *, owner: str, now: datetime, report: SweepReport,
-                     contacts: Contacts) -> IssueRow:
+                     contacts: Contacts, settings: Settings) -> IssueRow:
     """Send the timeline's current step once, skip the ones it passed; returns the issue row
     as it is after the history event (version and head hash moved on)."""
     notices = compiled.definition.notices
@@ -295,52 +282,38 @@ def _settle_timeline(tx: IssueTx, row: IssueRow, compiled: Any, timeline: _Timel
         tx.open_proposal(issue_id=top.issue_id, timer_id=top.id, now=now,
                           reason=f"逾期{overdue}天未完成整改（{level.label_zh}）")
     if milestone is None:
-        kinds, label = (notices.remind, "催办提醒") if level is None else (level.notify,
-                                                                          level.label_zh)
-    elif missed:
-        kinds, label = notices.milestone_missed, f"阶段性节点「{milestone}」未按期完成"
+        roles = notices.remind if level is None else level.notify
     else:
-        kinds, label = notices.remind, f"阶段性节点「{milestone}」提醒"
-    report.notifications += _enqueue(contacts, tx, row, notices, top, level, kinds,
-                                     label=label, deadline=deadline, light=light,
-                                     overdue=overdue, now=now, milestone=milestone,
-                                     reminder=top.kind == REMINDER or (milestone is not None
-                                                                       and not missed))
+        roles = notices.milestone_missed if missed else notices.remind
+    reminder = top.kind == REMINDER or (milestone is not None and not missed)
+    names = recipient_names(roles, unit=row.unit or row.lead_unit, leader=row.leader,
+                            office=settings.office_name)
+    notice = _notice(row, top, level, names, deadline=deadline, light=light, overdue=overdue,
+                     now=now, milestone=milestone, reminder=reminder,
+                     held=reminder and notices.digest_reminders)
+    report.notifications += enqueue(tx, contacts, notice, now=now, settings=settings)
     return after
 
 
-def _recipient_names(row: IssueRow, kinds: list[str]) -> list[str]:
-    names = {"unit": row.unit or row.lead_unit, "leader": row.leader, "office": OFFICE_NAME}
-    return list(dict.fromkeys(name for kind in kinds if (name := names[kind])))
-
-
-def _enqueue(contacts: Contacts, tx: IssueTx, row: IssueRow, notices: Notices,
-             top: ClaimedTimer, level: Any, kinds: list[str], *, label: str,
-             deadline: datetime, light: str, overdue: int, now: datetime,
-             milestone: str | None, reminder: bool) -> int:
-    """Queue the notice of ``top`` for each recipient on each of their channels."""
+def _notice(row: IssueRow, top: ClaimedTimer, level: Any, names: tuple[str, ...], *,
+            deadline: datetime, light: str, overdue: int, now: datetime,
+            milestone: str | None, reminder: bool, held: bool) -> Notice:
+    """The notice of ``top``: a reminder (催办提醒) before its deadline, a 督办通知 at or past
+    it; a missed milestone's notice names the milestone."""
+    template = "reminder" if reminder else "notice"
     context = {
         "issue_id": top.issue_id, "number": row.number, "title": row.title, "unit": row.unit,
         "leader": row.leader, "deadline": local(deadline).date().isoformat(),
         "days_left": max(0, math.ceil((deadline - now) / timedelta(days=1))),
         "days_overdue": overdue, "light": light, "light_label": LIGHT_LABELS[light][0],
-        "level": top.level, "level_label": label, "milestone": milestone,
+        "level": top.level, "level_label": level.label_zh if level else None,
+        "milestone": milestone,
         "key_supervision": bool(level and level.flag == "key_supervision"),
         "proposal": bool(level and level.opens_proposal),
     }
-    subject, body = render("reminder" if reminder else "notice", context)
-    status = "digest" if reminder and notices.digest_reminders else PENDING
-    queued = 0
-    for name in _recipient_names(row, kinds):
-        for channel, address, _options in contacts.of(name):
-            queued += tx.add_notification({
-                "dedupe_key": f"{top.issue_id}:{top.id}:{top.level}:{name}:{channel}:{address}",
-                "issue_id": top.issue_id, "timer_id": top.id,
-                "kind": "reminder" if reminder else "notice", "level": top.level,
-                "recipient": name, "channel": channel, "address": address,
-                "subject": subject, "body": body, "status": status, "attempts": 0,
-                "next_attempt_at": now, "created_at": now})
-    return queued
+    return Notice(template=template, kind=template, level=top.level, issue_id=top.issue_id,
+                  timer_id=top.id, context=context, recipients=names,
+                  key=f"{top.issue_id}:{top.id}:{top.level}", held=held)
 
 
 def release_timers(db: Database, ids: list[int], *, owner: str) -> int:

@@ -1,5 +1,8 @@
-"""Delivery of the notification outbox: channels, message templates and the outbox worker.
+"""Notifications: queueing notices into the outbox, and delivering the outbox.
 
-``outbox`` claims due rows under a lease and hands them to a ``Channel`` (log, e-mail,
-webhook); ``render`` turns an issue's facts into the Chinese subject and body.
+``enqueue`` is the one way in: a typed ``Notice`` rendered once (``render``, from the
+templates in ``templates/``) and queued for each recipient on each route ``contacts`` knows.
+``digest`` folds held reminders into the daily digest through the same function.
+``delivery`` claims due rows under a lease and hands them to a ``Channel`` (``channels``:
+log, e-mail, webhook); ``statuses`` names the states a row goes through.
 """

@@ -8,15 +8,13 @@ The instruction is appended to the issue's history and sent to the issue's units
 
 from __future__ import annotations
 
-import os
-
 from workflow.errors import InputError, NotFoundError
 from workflow.issues import policy
 from workflow.issues.engine import Engine
 from workflow.issues.rows import Due, EventDraft
-from workflow.issues.sweep import Contacts
 from workflow.models import Issue
-from workflow.notify.outbox import PENDING
+from workflow.notify.contacts import Contacts
+from workflow.notify.enqueue import Notice, enqueue
 from workflow.org.actors import Actor
 from workflow.org.directory import sectors_of
 
@@ -42,7 +40,6 @@ def instruct(engine: Engine, issue_id: int, text: str, *, actor: Actor) -> None:
                            sectors=sectors_of(engine.db, actor))
     now = engine.clock.now()
     contacts = Contacts(engine.db)
-    office = os.environ.get("RECTIFY_OFFICE_NAME") or "整改办"
     with engine.transaction() as tx:
         row = tx.read_issue(issue_id)
         if row is None:
@@ -51,15 +48,9 @@ def instruct(engine: Engine, issue_id: int, text: str, *, actor: Actor) -> None:
                               prev_hash=row.head_hash, now=now, due=Due.of(row),
                               event=EventDraft(actor.name, actor.role, "instruct", row.state,
                                                row.state, text.strip(), {}))
-        subject = f"【领导批示】{row.title[:40]}"
-        body = (f"{actor.name}批示：\n\n{text.strip()}\n\n问题：{row.title}\n"
-                f"请认真落实，并将落实情况报{office}。\n\n{office}\n")
-        for unit in sorted(row.units()):
-            for channel, address, _options in contacts.of(unit):
-                tx.add_notification({
-                    "dedupe_key": f"instruct:{issue_id}:{new_hash[:16]}:{unit}:{channel}:"
-                                  f"{address}",
-                    "issue_id": issue_id, "timer_id": None, "kind": "notice",
-                    "level": "instruction", "recipient": unit, "channel": channel,
-                    "address": address, "subject": subject, "body": body, "status": PENDING,
-                    "attempts": 0, "next_attempt_at": now, "created_at": now})
+        enqueue(tx, contacts, Notice(
+            template="instruction", kind="notice", level="instruction", issue_id=issue_id,
+            timer_id=None, context={"instructed_by": actor.name, "text": text.strip(),
+                                    "title": row.title},
+            recipients=tuple(sorted(row.units())), key=f"instruct:{issue_id}:{new_hash[:16]}"),
+            now=now, settings=engine.settings)

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import calendar
 import math
-import os
 import random
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
@@ -23,13 +22,13 @@ from typing import Any
 from sqlalchemy import and_, func, or_, select
 
 from workflow.clock import SHANGHAI, local
+from workflow.config import Settings
 from workflow.errors import InputError, RectifyError
 from workflow.issues.engine import Engine
-from workflow.issues.sweep import Contacts
 from workflow.issues.transaction import IssueTx
 from workflow.models import DefinitionRecord, Issue, IssueEvent
-from workflow.notify.outbox import PENDING
-from workflow.notify.render import DEFAULT_OFFICE, OFFICE_ENV, render
+from workflow.notify.contacts import Contacts, recipient_names
+from workflow.notify.enqueue import Notice, enqueue
 from workflow.org.actors import Actor
 from workflow.spec.definitions import parse_months
 
@@ -96,32 +95,24 @@ def queue_notices(engine: Engine, ids: list[int], *, now: datetime) -> int:
                 if mark > today:
                     break
                 queued += _queue(tx, contacts, issue, definition, since, mark, months,
-                                 now)
+                                 now, engine.settings)
     return queued
 
 
 def _queue(tx: IssueTx, contacts: Contacts, issue: Issue, definition: Any,
-           since: datetime, mark: date, months: int, now: datetime) -> int:
-    office = os.environ.get(OFFICE_ENV) or DEFAULT_OFFICE
-    names = {"unit": issue.unit or issue.lead_unit, "leader": issue.leader, "office": office}
-    subject, body = render("lookback", {
-        "issue_id": issue.id, "number": issue.number, "title": issue.title,
-        "unit": issue.unit, "leader": issue.leader, "cleared": since,
-        "state_label": definition.state(issue.state).label_zh,
-        "mark": datetime.combine(mark, time(9), SHANGHAI), "months": months})
-    level = f"lookback:{months} months"
-    queued = 0
-    for name in dict.fromkeys(names[kind] for kind in definition.notices.lookback
-                              if names[kind]):
-        for channel, address, _options in contacts.of(name):
-            queued += tx.add_notification({
-                "dedupe_key": f"lookback:{issue.id}:{since.isoformat()}:{months}:{name}:"
-                              f"{channel}:{address}",
-                "issue_id": issue.id, "timer_id": None, "kind": "lookback", "level": level,
-                "recipient": name, "channel": channel, "address": address,
-                "subject": subject, "body": body, "status": PENDING, "attempts": 0,
-                "next_attempt_at": now, "created_at": now})
-    return queued
+           since: datetime, mark: date, months: int, now: datetime,
+           settings: Settings) -> int:
+    names = recipient_names(definition.notices.lookback, unit=issue.unit or issue.lead_unit,
+                            leader=issue.leader, office=settings.office_name)
+    return enqueue(tx, contacts, Notice(
+        template="lookback", kind="lookback", level=f"lookback:{months} months",
+        issue_id=issue.id, timer_id=None, context={
+            "issue_id": issue.id, "number": issue.number, "title": issue.title,
+            "unit": issue.unit, "leader": issue.leader, "cleared": since,
+            "state_label": definition.state(issue.state).label_zh,
+            "mark": datetime.combine(mark, time(9), SHANGHAI), "months": months},
+        recipients=names, key=f"lookback:{issue.id}:{since.isoformat()}:{months}"),
+        now=now, settings=settings)
 
 
 def batches(ids: list[int], size: int) -> list[list[int]]:

@@ -10,7 +10,6 @@ report fills the missing month and the light follows it.
 
 from __future__ import annotations
 
-import os
 import re
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
@@ -18,14 +17,15 @@ from datetime import date, datetime, time, timedelta
 from sqlalchemy import and_, select
 
 from workflow.clock import SHANGHAI, local
+from workflow.config import Settings
 from workflow.errors import InputError, NotFoundError
 from workflow.issues import policy
 from workflow.issues.engine import Engine
 from workflow.issues.rows import Due, EventDraft, IssueRow
-from workflow.issues.sweep import Contacts
 from workflow.issues.transaction import IssueTx
 from workflow.models import Issue, ProgressReport
-from workflow.notify.outbox import PENDING
+from workflow.notify.contacts import Contacts
+from workflow.notify.enqueue import Notice, enqueue
 from workflow.org.actors import Actor
 from workflow.org.directory import sectors_of
 
@@ -172,28 +172,21 @@ def flag_missing(engine: Engine, month: str) -> int:
                            "rectify", "system", "missing_report", row.state, row.state, None,
                            {"month": month, "light": "yellow"}))
             tx.set_schedule_status(issue.id, MISSING)
-            _remind(tx, contacts, row, issue.id, month, now)
+            _remind(tx, contacts, row, issue.id, month, now, engine.settings)
         marked += 1
     return marked
 
 
-def _remind(tx: IssueTx, contacts: Contacts, row: IssueRow, issue_id: int,
-            month: str, now: datetime) -> None:
+def _remind(tx: IssueTx, contacts: Contacts, row: IssueRow, issue_id: int, month: str,
+            now: datetime, settings: Settings) -> None:
     unit = row.unit or row.lead_unit
     if not unit:
         return
-    office = os.environ.get("RECTIFY_OFFICE_NAME") or "整改办"
-    year, number = month.split("-")
-    subject = f"【预警】{year}年{int(number)}月整改进展未报送：{row.title[:40]}"
-    body = (f"{unit}：\n\n问题“{row.title}”{year}年{int(number)}月的整改进展未按时报送，"
-            f"已亮黄灯预警。请立即补报整改进展。\n\n{office}\n")
-    for channel, address, _options in contacts.of(unit):
-        tx.add_notification({
-            "dedupe_key": f"missing-report:{issue_id}:{month}:{unit}:{channel}:{address}",
-            "issue_id": issue_id, "timer_id": None, "kind": "notice", "level": "missing_report",
-            "recipient": unit, "channel": channel, "address": address, "subject": subject,
-            "body": body, "status": PENDING, "attempts": 0, "next_attempt_at": now,
-            "created_at": now})
+    enqueue(tx, contacts, Notice(
+        template="missing_report", kind="notice", level="missing_report", issue_id=issue_id,
+        timer_id=None, context={"unit": unit, "title": row.title, "month": month},
+        recipients=(unit,), key=f"missing-report:{issue_id}:{month}"),
+        now=now, settings=settings)
 
 
 def reports(engine: Engine, issue_id: int) -> list[ProgressReport]:

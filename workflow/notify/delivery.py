@@ -1,5 +1,5 @@
-"""The notification outbox worker: claim due rows under a lease, send them, record the
-outcome; back off and dead-letter failures; fold held reminders into a daily digest.
+"""Delivery of the outbox: claim due rows under a lease, send them on their channels, record
+the outcome; back off and dead-letter failures; list and revive rows.
 
 Every outcome is written by a guarded ``UPDATE … WHERE id = ? AND lease_owner = ? AND
 status = 'sending'``, so a worker whose lease ran out never overwrites the row another
@@ -8,9 +8,8 @@ claimed), so a message whose worker dies mid-send still reaches ``dead`` after
 ``max_attempts`` and cannot loop forever. A row is marked ``sent`` only after its channel
 returned without an error.
 
-Statuses: ``pending`` (waiting for ``next_attempt_at``), ``sending`` (leased to a worker),
-``sent``, ``dead`` (gave up; ``retry`` revives it), ``digest`` (a reminder held for the
-daily digest) and ``digested`` (folded into a digest row).
+A row is ``pending`` until leased (``sending``), then ``sent``, or ``pending`` again after a
+failure, or ``dead`` after the last attempt (``notify.statuses``).
 """
 
 from __future__ import annotations
@@ -19,25 +18,17 @@ import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from itertools import groupby
 from typing import Any
 
 from sqlalchemy import and_, func, select, update
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from workflow.clock import local
 from workflow.db import Database
 from workflow.errors import InputError
 from workflow.models import Contact, Notification
 from workflow.notify.channels import LOG, Channel, DeliveryError, OutgoingMessage
-from workflow.notify.render import render
+from workflow.notify.statuses import DEAD, PENDING, SENDING, SENT, STATUSES
 
 logger = logging.getLogger(__name__)
-
-PENDING, SENDING, SENT, DEAD = "pending", "sending", "sent", "dead"
-HELD, DIGESTED = "digest", "digested"
-STATUSES = (PENDING, SENDING, SENT, DEAD, HELD, DIGESTED)
 
 # Retry policy, in one place: wait BACKOFF_BASE after the first failure, BACKOFF_FACTOR times
 # longer after each further one, never more than BACKOFF_CAP; give up after MAX_ATTEMPTS.
@@ -76,54 +67,6 @@ def backoff(attempts: int) -> timedelta:
     """The wait after the ``attempts``-th failed attempt: 30 s, 1 min, 2 min, … up to 1 h."""
     steps = min(max(attempts - 1, 0), 30)  # 2**30 × 30 s is far past any cap, and finite
     return min(BACKOFF_CAP, BACKOFF_BASE * BACKOFF_FACTOR ** steps)
-
-
-def recipients(db: Database, name: str) -> list[tuple[str, str, dict[str, Any]]]:
-    """Where ``name`` is reached: ``(channel, address, options)`` for each of its contacts,
-    or the log channel (address = the name) when it has none."""
-    with db.session() as session:
-        contacts = session.scalars(select(Contact).where(Contact.name == name)
-                                   .order_by(Contact.id)).all()
-        found = [(c.channel, c.address, dict(c.options or {})) for c in contacts]
-    return found or [(LOG, name, {})]
-
-
-CONTACT_CHANNELS = ("log", "email", "webhook")
-WEBHOOK_OPTIONS = ("preset", "secret")
-WEBHOOK_PRESETS = ("json", "dingtalk", "wecom")
-
-
-def add_contact(db: Database, name: str, channel: str, address: str,
-                options: Mapping[str, str] | None = None) -> int:
-    """Record where ``name`` (a unit, a leader, the office) is reached; returns its id.
-
-    Raises:
-        InputError: an unknown channel, option or preset, or an empty name or address.
-    """
-    options = dict(options or {})
-    if not name.strip() or not address.strip():
-        raise InputError("a contact needs a name and an address")
-    if channel not in CONTACT_CHANNELS:
-        raise InputError(f"unknown channel {channel!r}; channels: {', '.join(CONTACT_CHANNELS)}")
-    allowed = WEBHOOK_OPTIONS if channel == "webhook" else ()
-    unknown = [key for key in options if key not in allowed]
-    if unknown:
-        raise InputError(f"unknown option(s) {', '.join(unknown)} for channel {channel}; "
-                         f"allowed: {', '.join(allowed) or 'none'}")
-    if options.get("preset", "json") not in WEBHOOK_PRESETS:
-        raise InputError(f"unknown webhook preset {options['preset']!r}; presets: "
-                         f"{', '.join(WEBHOOK_PRESETS)}")
-    with db.session(write=True) as session:
-        contact = Contact(name=name.strip(), channel=channel, address=address.strip(),
-                          options=options)
-        session.add(contact)
-        session.flush()
-        return contact.id
-
-
-def list_contacts(db: Database) -> list[Contact]:
-    with db.session() as session:
-        return list(session.scalars(select(Contact).order_by(Contact.name, Contact.id)))
 
 
 def _expired(now: datetime) -> Any:
@@ -437,81 +380,3 @@ def list_notifications(db: Database, *, status: str | None = None,
         query = query.where(Notification.status == status)
     with db.session() as session:
         return list(session.scalars(query).all())
-
-
-def count_by_status(db: Database) -> dict[str, int]:
-    """How many outbox rows are in each status (every status listed, zeros included)."""
-    with db.session() as session:
-        rows = session.execute(select(Notification.status, func.count())
-                               .group_by(Notification.status)).all()
-    counts = dict.fromkeys(STATUSES, 0)
-    counts.update({status: count for status, count in rows})
-    return counts
-
-
-def queue_message(db: Database, conn: Any, *, dedupe_key: str, kind: str, level: str,
-                  recipient: str, channel: str, address: str | None, subject: str, body: str,
-                  now: datetime, issue_id: int | None = None) -> bool:
-    """Queue one message, due now, in the caller's transaction ``conn``; False (and nothing
-    written) when a message with ``dedupe_key`` is queued already."""
-    upsert = sqlite_insert if db.is_sqlite else postgresql_insert
-    t = NOTIFICATIONS
-    return conn.execute(
-        upsert(t).values(dedupe_key=dedupe_key, issue_id=issue_id, timer_id=None, kind=kind,
-                         level=level, recipient=recipient, channel=channel,
-                         address=address or None, subject=subject, body=body,
-                         status=PENDING, attempts=0, next_attempt_at=now, created_at=now)
-        .on_conflict_do_nothing(index_elements=["dedupe_key"])
-        .returning(t.c.id)).scalar_one_or_none() is not None
-
-
-def compose_digests(db: Database, *, now: datetime, base_url: str | None = None) -> int:
-    """Fold the held reminders (status ``digest``) into one ``digest`` message per
-    recipient, channel and address, and mark them ``digested``.
-
-    The digest's dedupe key names the Asia/Shanghai date, so a second run on the same day
-    queues nothing; reminders held after that day's digest was queued stay held for the next
-    day's.
-
-    Args:
-        db: the database.
-        now: the current time (aware); held rows due later are left for a later digest.
-        base_url: the system's web address for links; ``RECTIFY_BASE_URL`` when None.
-
-    Returns:
-        How many digest messages were queued.
-    """
-    t = NOTIFICATIONS
-    day = local(now).date().isoformat()
-    queued = 0
-    with db.transaction() as conn:
-        held = conn.execute(
-            select(t.c.id, t.c.recipient, t.c.channel, t.c.address, t.c.subject,
-                   t.c.issue_id, t.c.level)
-            .where(t.c.status == HELD, t.c.next_attempt_at <= now)
-            .order_by(t.c.recipient, t.c.channel, t.c.address, t.c.id)
-            .with_for_update()).all()
-
-        def group_key(row: Any) -> tuple[str, str, str]:
-            return row.recipient, row.channel, row.address or ""
-
-        for (recipient, channel, address), group in groupby(held, key=group_key):
-            rows = list(group)
-            items = [{"subject": row.subject, "issue_id": row.issue_id, "level": row.level}
-                     for row in rows]
-            subject, body = render("digest", {"recipient": recipient, "date": day,
-                                              "items": items}, base_url=base_url)
-            inserted = queue_message(
-                db, conn, dedupe_key=f"digest:{recipient}:{channel}:{address}:{day}",
-                kind="digest", level="digest", recipient=recipient, channel=channel,
-                address=address, subject=subject, body=body, now=now)
-            if not inserted:
-                continue  # today's digest is queued already; these wait for tomorrow's
-            queued += 1
-            conn.execute(update(t).where(t.c.id.in_([row.id for row in rows]),
-                                         t.c.status == HELD)
-                         .values(status=DIGESTED))
-    if queued:
-        logger.info("queued %s digest(s) for %s", queued, day)
-    return queued
-
