@@ -14,7 +14,7 @@ import pytest
 
 from workflow.clock import SHANGHAI
 from workflow.errors import InputError
-from workflow.spec.definitions import Duration, parse_duration
+from workflow.spec.durations import Duration, parse_duration
 from workflow.spec.workdays import (
     CALENDAR_ENV,
     DEFAULT_CALENDAR_FILE,

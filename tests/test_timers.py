@@ -26,7 +26,7 @@ from workflow.issues.sweep import claim_due_timers, sweep
 from workflow.models import AccountabilityProposal, Notification, Timer
 from workflow.notify.channels import channels_from_env, idempotency_key
 from workflow.notify.outbox import add_contact, deliver_due
-from workflow.spec.definitions import parse_duration
+from workflow.spec.durations import parse_duration
 from workflow.spec.workdays import load_calendar
 
 DEADLINE_DAY = date(2026, 3, 31)

@@ -30,7 +30,7 @@ from workflow.errors import InputError, RequirementError
 from workflow.issues import queries
 from workflow.issues.engine import NewIssue
 from workflow.issues.history import verify as verify_history
-from workflow.spec.definitions import parse_duration
+from workflow.spec.durations import parse_duration
 
 issue_app = typer.Typer(help="Rectification issues.", no_args_is_help=True)
 

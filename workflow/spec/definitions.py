@@ -8,7 +8,6 @@ raises ``DefinitionError`` carrying every fault found, each naming the file, lin
 from __future__ import annotations
 
 import hashlib
-import re
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -27,51 +26,12 @@ from pydantic import (
 )
 
 from workflow.errors import DefinitionError, DefinitionFault
+from workflow.spec.durations import parse_duration, parse_months
 from workflow.spec.source import ParsedYaml, format_key, parse_yaml
 
-DURATION_PATTERN = re.compile(r"^\s*(?P<count>\d+)\s+(?P<unit>days?|working days?|hours?)\s*$")
-MONTHS_PATTERN = re.compile(r"^\s*(?P<count>\d+)\s+months?\s*$")
 KEY_PATTERN = r"^[a-z][a-z0-9_]*$"
 FROM_ISSUE = "issue"
 CALENDAR_FILE_NAME = "calendar.yaml"  # the working-day override file, not a process definition
-
-
-@dataclass(frozen=True)
-class Duration:
-    """A parsed duration: ``count`` of ``unit`` (calendar days, working days 工作日, or hours)."""
-
-    count: int
-    unit: Literal["days", "working_days", "hours"]
-
-
-def parse_duration(text: str) -> Duration:
-    """Parse ``"7 days"``, ``"15 working days"`` or ``"48 hours"``.
-
-    Raises:
-        ValueError: the text is not one of those forms or the count is not positive.
-    """
-    match = DURATION_PATTERN.match(text) if isinstance(text, str) else None
-    if not match or int(match["count"]) <= 0:
-        raise ValueError(
-            f"bad duration {text!r}: expected a positive whole number followed by "
-            "'days', 'working days' or 'hours' (e.g. '7 days', '15 working days')"
-        )
-    unit = match["unit"].rstrip("s")
-    kinds = {"day": "days", "working day": "working_days", "hour": "hours"}
-    return Duration(int(match["count"]), kinds[unit])  # type: ignore[arg-type]
-
-
-def parse_months(text: str) -> int:
-    """Parse ``"6 months"`` (calendar months, for look-back marks).
-
-    Raises:
-        ValueError: the text is not a positive whole number of months.
-    """
-    match = MONTHS_PATTERN.match(text) if isinstance(text, str) else None
-    if not match or int(match["count"]) <= 0:
-        raise ValueError(f"bad look-back mark {text!r}: expected a positive whole number of "
-                         "months, e.g. '6 months'")
-    return int(match["count"])
 
 
 class _Strict(BaseModel):

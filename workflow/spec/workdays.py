@@ -30,7 +30,8 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationEr
 from workflow.clock import SHANGHAI, to_utc
 from workflow.config import PROJECT_ROOT
 from workflow.errors import DefinitionError, DefinitionFault, InputError
-from workflow.spec.definitions import CALENDAR_FILE_NAME, Duration
+from workflow.spec.definitions import CALENDAR_FILE_NAME
+from workflow.spec.durations import Duration
 from workflow.spec.source import format_key, parse_yaml
 
 LAST_OFFICIAL_YEAR = 2026

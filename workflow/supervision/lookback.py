@@ -31,7 +31,7 @@ from workflow.models import DefinitionRecord, Issue, IssueEvent
 from workflow.notify.outbox import PENDING
 from workflow.notify.render import DEFAULT_OFFICE, OFFICE_ENV, render
 from workflow.org.actors import Actor
-from workflow.spec.definitions import parse_months
+from workflow.spec.durations import parse_months
 
 
 def add_months(day: date, months: int) -> date:
