@@ -24,6 +24,7 @@ from workflow.issues.engine import Engine
 from workflow.models import Issue, IssueEvent
 from workflow.notify.outbox import queue_message, recipients
 from workflow.notify.render import DEFAULT_OFFICE, OFFICE_ENV, zh_date
+from workflow.spec.durations import previous_month
 from workflow.supervision.accountability import Summary
 
 # A report section: heading, column headers, rows.
@@ -277,8 +278,7 @@ def queue_monthly(engine: Engine, *, now: datetime, office: str | None = None) -
     office on each of its channels; returns how many messages were queued (0 when this
     month's report is queued already)."""
     office = office or os.environ.get(OFFICE_ENV) or DEFAULT_OFFICE
-    today = local(now).date()
-    month = f"{today.year - (today.month == 1)}-{(today.month - 2) % 12 + 1:02d}"
+    month = previous_month(now)
     subject, body = monthly_text(progress_report(engine, now=now), month)
     db = engine.db
     queued = 0
