@@ -195,14 +195,6 @@ def test_counting_is_the_inverse_of_adding() -> None:
             assert CALENDAR.is_working_day(end)
 
 
-def test_calendar_days_ignore_holidays() -> None:
-    # Given the calendar
-    # When calendar days are added across the 2024 National Day break
-    # Then every day counts
-    assert CALENDAR.add_days(d("2024-09-30"), 7) == d("2024-10-07")
-    assert CALENDAR.add_days(d("2024-10-07"), -7) == d("2024-09-30")
-
-
 def test_wrong_arguments_are_refused() -> None:
     # Given the calendar
     # When a datetime is given for a day, or a count below one

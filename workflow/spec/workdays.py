@@ -173,10 +173,6 @@ class WorkCalendar:
         """
         return self._provisional_year(_day(day).year)
 
-    def add_days(self, start: date, n: int) -> date:
-        """The day ``n`` calendar days after ``start`` (before it when ``n`` is negative)."""
-        return _day(start, "start") + timedelta(days=n)
-
     def add_working_days(self, start: date, n: int) -> date:
         """The ``n``-th working day after ``start`` (``start`` itself is not counted).
 
