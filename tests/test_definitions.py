@@ -16,12 +16,8 @@ from workflow.clock import SHANGHAI
 from workflow.config import PROJECT_ROOT
 from workflow.db import Database
 from workflow.errors import DefinitionError, DefinitionFault
-from workflow.spec.definitions import (
-    Duration,
-    load_all,
-    load_file,
-    parse_duration,
-)
+from workflow.spec.definitions import load_all, load_file
+from workflow.spec.durations import Duration, parse_duration
 from workflow.spec.registry import Registry, load_definitions
 
 SHIPPED = PROJECT_ROOT / "definitions" / "rectification-v1.yaml"

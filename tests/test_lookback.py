@@ -19,7 +19,8 @@ from workflow.issues import queries
 from workflow.issues.engine import Engine
 from workflow.jobs import Runtime, lookback_batch, relay_lookback
 from workflow.models import Notification
-from workflow.supervision.lookback import add_months, parse_sample, start_campaign
+from workflow.spec.durations import add_months
+from workflow.supervision.lookback import parse_sample, start_campaign
 
 
 @pytest.fixture

@@ -27,7 +27,7 @@ from workflow.models import AccountabilityProposal, Notification, Timer
 from workflow.notify.channels import channels_from_env, idempotency_key
 from workflow.notify.contacts import add_contact
 from workflow.notify.delivery import deliver_due
-from workflow.spec.definitions import parse_duration
+from workflow.spec.durations import parse_duration
 from workflow.spec.workdays import load_calendar
 
 DEADLINE_DAY = date(2026, 3, 31)

@@ -49,6 +49,7 @@ from workflow.notify.delivery import (
     take_batch,
 )
 from workflow.notify.digest import compose_digests
+from workflow.spec.durations import previous_month
 from workflow.startup import open_engine
 from workflow.supervision import lookback, monthly_reports
 
@@ -121,7 +122,7 @@ def monthly_report(runtime: Runtime) -> int:
     """Mark last month's missing progress reports (yellow, reminder to the unit), then queue
     last month's progress report for the office; returns the messages queued."""
     now = runtime.now()
-    missing = monthly_reports.flag_missing(runtime.engine, monthly_reports.previous_month(now))
+    missing = monthly_reports.flag_missing(runtime.engine, previous_month(now))
     if missing:
         logger.info("%s issue(s) owe last month's progress report", missing)
     return queue_monthly(runtime.engine, now=now)

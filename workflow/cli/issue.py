@@ -31,7 +31,7 @@ from workflow.issues import policy, queries
 from workflow.issues.engine import NewIssue
 from workflow.issues.history import verify as verify_history
 from workflow.issues.views import event_view, issue_view, public_view
-from workflow.spec.definitions import parse_duration
+from workflow.spec.durations import parse_duration
 
 issue_app = typer.Typer(help="Rectification issues.", no_args_is_help=True)
 

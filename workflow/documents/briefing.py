@@ -5,8 +5,6 @@ accountability decided that month; written as Markdown and HTML with the chart a
 
 from __future__ import annotations
 
-import calendar
-import re
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
@@ -23,19 +21,17 @@ from workflow.documents.figures import (
 )
 from workflow.errors import InputError
 from workflow.issues.engine import Engine, deadline_instant
+from workflow.spec.durations import MONTH_PATTERN, month_days
 from workflow.supervision.accountability import records
 
-MONTH = re.compile(r"^(\d{4})-(\d{2})$")
 BURN_DOWN_WEEKS = 26
 RANKED = 5  # units on each list
 
 
 def _month(text: str) -> tuple[date, date]:
-    match = MONTH.match(text)
-    if not match or not 1 <= int(match[2]) <= 12:
+    if not MONTH_PATTERN.match(text):
         raise InputError(f"--month {text!r}: write the month as YYYY-MM, e.g. 2021-03")
-    year, month = int(match[1]), int(match[2])
-    return date(year, month, 1), date(year, month, calendar.monthrange(year, month)[1])
+    return month_days(text)
 
 
 def burn_down(engine: Engine, end: date, *, plan: str | None = None,

@@ -24,6 +24,7 @@ from workflow.models import Issue, IssueEvent
 from workflow.notify.contacts import Contacts
 from workflow.notify.enqueue import ConnectionOutbox, Notice, enqueue
 from workflow.notify.render import zh_date
+from workflow.spec.durations import previous_month
 from workflow.supervision.accountability import Summary
 
 # A report section: heading, column headers, rows.
@@ -267,8 +268,7 @@ def queue_monthly(engine: Engine, *, now: datetime) -> int:
     office on each of its channels; returns how many messages were queued (0 when this
     month's report is queued already)."""
     office = engine.settings.office_name
-    today = local(now).date()
-    month = f"{today.year - (today.month == 1)}-{(today.month - 2) % 12 + 1:02d}"
+    month = previous_month(now)
     report = progress_report(engine, now=now)
     notice = Notice(
         template="monthly", kind="report", level="monthly", issue_id=None, timer_id=None,

@@ -36,7 +36,8 @@ from workflow.models import Issue
 from workflow.org.actors import Actor
 from workflow.org.directory import sectors_of
 from workflow.org.plans import check_category
-from workflow.spec.definitions import FROM_ISSUE, Duration, parse_duration
+from workflow.spec.definitions import FROM_ISSUE
+from workflow.spec.durations import Duration, parse_duration
 from workflow.spec.machine import CompiledDefinition, FireContext
 from workflow.spec.registry import Registry
 from workflow.spec.timers import MILESTONE_SEP, plan_milestone_timers, plan_timers

@@ -1,4 +1,4 @@
-"""The tamper-evident history: event hashing, chain verification and replay.
+"""The tamper-evident history: event hashing and chain verification.
 
 Each issue's events form a chain: an event's ``hash`` is the sha256 of its canonical content
 including ``prev_hash``, the hash of the issue's previous event (``GENESIS`` for the first).
@@ -121,13 +121,3 @@ def verify(db: Database, issue_id: int | None = None) -> VerifyReport:
         if problem is not None:
             return VerifyReport(issues, events, problem)
     return VerifyReport(issues, events, None)
-
-
-def replay_state(events: list[IssueEvent]) -> str | None:
-    """The state an issue is in after applying its events in order."""
-    state = None
-    for event in events:
-        if event.from_state != state:
-            raise ValueError(f"event #{event.seq} starts from {event.from_state!r}, not {state!r}")
-        state = event.to_state
-    return state

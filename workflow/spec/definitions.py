@@ -8,7 +8,6 @@ raises ``DefinitionError`` carrying every fault found, each naming the file, lin
 from __future__ import annotations
 
 import hashlib
-import re
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -17,7 +16,6 @@ from pathlib import Path
 from types import UnionType
 from typing import Any, Literal, Union, get_args, get_origin
 
-import yaml
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -28,50 +26,12 @@ from pydantic import (
 )
 
 from workflow.errors import DefinitionError, DefinitionFault
+from workflow.spec.durations import parse_duration, parse_months
+from workflow.spec.source import ParsedYaml, format_key, parse_yaml
 
-DURATION_PATTERN = re.compile(r"^\s*(?P<count>\d+)\s+(?P<unit>days?|working days?|hours?)\s*$")
-MONTHS_PATTERN = re.compile(r"^\s*(?P<count>\d+)\s+months?\s*$")
 KEY_PATTERN = r"^[a-z][a-z0-9_]*$"
 FROM_ISSUE = "issue"
 CALENDAR_FILE_NAME = "calendar.yaml"  # the working-day override file, not a process definition
-
-
-@dataclass(frozen=True)
-class Duration:
-    """A parsed duration: ``count`` of ``unit`` (calendar days, working days 工作日, or hours)."""
-
-    count: int
-    unit: Literal["days", "working_days", "hours"]
-
-
-def parse_duration(text: str) -> Duration:
-    """Parse ``"7 days"``, ``"15 working days"`` or ``"48 hours"``.
-
-    Raises:
-        ValueError: the text is not one of those forms or the count is not positive.
-    """
-    match = DURATION_PATTERN.match(text) if isinstance(text, str) else None
-    if not match or int(match["count"]) <= 0:
-        raise ValueError(
-            f"bad duration {text!r}: expected a positive whole number followed by "
-            "'days', 'working days' or 'hours' (e.g. '7 days', '15 working days')"
-        )
-    unit = match["unit"].rstrip("s")
-    kinds = {"day": "days", "working day": "working_days", "hour": "hours"}
-    return Duration(int(match["count"]), kinds[unit])  # type: ignore[arg-type]
-
-
-def parse_months(text: str) -> int:
-    """Parse ``"6 months"`` (calendar months, for look-back marks).
-
-    Raises:
-        ValueError: the text is not a positive whole number of months.
-    """
-    match = MONTHS_PATTERN.match(text) if isinstance(text, str) else None
-    if not match or int(match["count"]) <= 0:
-        raise ValueError(f"bad look-back mark {text!r}: expected a positive whole number of "
-                         "months, e.g. '6 months'")
-    return int(match["count"])
 
 
 class _Strict(BaseModel):
@@ -355,78 +315,32 @@ class LoadedDefinition:
         return hashlib.sha256(self.source.encode("utf-8")).hexdigest()
 
 
-class _LineMap:
-    """Maps a key path such as ``('transitions', 2, 'to')`` to its 1-based line in the file."""
-
-    def __init__(self, root: yaml.Node | None):
-        self._lines: dict[tuple[Any, ...], int] = {}
-        self.repeated: list[tuple[tuple[Any, ...], int, int]] = []  # (path, line, first line)
-        if root is not None:
-            self._walk(root, ())
-
-    def _walk(self, node: yaml.Node, path: tuple[Any, ...]) -> None:
-        self._lines.setdefault(path, node.start_mark.line + 1)
-        if isinstance(node, yaml.MappingNode):
-            for key_node, value_node in node.value:
-                child = (*path, key_node.value)
-                line = key_node.start_mark.line + 1
-                if child in self._lines:
-                    self.repeated.append((child, line, self._lines[child]))
-                self._lines[child] = line
-                self._walk(value_node, child)
-        elif isinstance(node, yaml.SequenceNode):
-            for index, item in enumerate(node.value):
-                self._walk(item, (*path, index))
-
-    def line(self, path: Sequence[Any]) -> int:
-        path = tuple(path)
-        while path and path not in self._lines:
-            path = path[:-1]
-        return self._lines.get(path, 1)
-
-
-def format_key(path: Sequence[Any]) -> str:
-    """Render a key path the way users read it: ``transitions[2].to``."""
-    text = ""
-    for part in path:
-        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
-    return text
-
-
 def parse_text(source: str, path: str) -> LoadedDefinition:
     """Validate one definition's YAML text; raise ``DefinitionError`` with every fault.
 
     Schema faults (pydantic) and graph faults (states, roles, checklists, reachability) are
     collected together and reported in line order.
     """
-    try:
-        root = yaml.compose(source, Loader=yaml.SafeLoader)
-        raw = yaml.safe_load(source)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        fault = DefinitionFault(path, mark.line + 1 if mark else 0, "",
-                                f"not valid YAML: {problem}")
-        raise DefinitionError([fault]) from None
-    lines = _LineMap(root)
+    parsed = parse_yaml(source, path)
+    raw = parsed.value
     if not isinstance(raw, dict):
         raise DefinitionError([DefinitionFault(path, 1, "", "expected a mapping at the top level "
                                                "(id, version, states, transitions, ...)")])
     faults = [DefinitionFault(path, line, format_key(key),
                               f"key repeated (first at line {first}); each key may appear "
-                              "once in a mapping") for key, line, first in lines.repeated]
+                              "once in a mapping") for key, line, first in parsed.repeated]
     definition = None
     try:
         definition = ProcessDefinition.model_validate(raw)
     except ValidationError as exc:
-        faults += [_fault_from_pydantic(error, path, lines) for error in exc.errors()]
-    faults += _graph_faults(_Graph.of(raw), path, lines, schema_valid=definition is not None)
+        faults += [_fault_from_pydantic(error, path, parsed) for error in exc.errors()]
+    faults += _graph_faults(_Graph.of(raw), path, parsed, schema_valid=definition is not None)
     if faults or definition is None:
         raise DefinitionError(sorted(set(faults), key=lambda fault: (fault.line, fault.key)))
     return LoadedDefinition(definition, path, source)
 
 
-def _fault_from_pydantic(error: Any, path: str, lines: _LineMap) -> DefinitionFault:
+def _fault_from_pydantic(error: Any, path: str, lines: ParsedYaml) -> DefinitionFault:
     loc = tuple(error["loc"])
     message = error["msg"].removeprefix("Value error, ")
     if error["type"] == "extra_forbidden":
@@ -514,7 +428,7 @@ def _stage_faults(g: _Graph, spec: dict[str, Any], where: tuple[Any, ...], sourc
                                            f"stages: {', '.join(g.stages.get(dest, [])) or 'none'}")
 
 
-def _graph_faults(g: _Graph, path: str, lines: _LineMap, *,
+def _graph_faults(g: _Graph, path: str, lines: ParsedYaml, *,
                   schema_valid: bool) -> list[DefinitionFault]:
     """Reference checks always; the flow checks (ways out, reachability) only on a definition
     that passed the schema, where a missing or ill-typed key cannot fake a dead end."""
@@ -652,4 +566,4 @@ def load_all(path: Path) -> list[LoadedDefinition]:
 
 def version_line(item: LoadedDefinition) -> int:
     """Line of the ``version`` key in a loaded definition's source."""
-    return _LineMap(yaml.compose(item.source, Loader=yaml.SafeLoader)).line(("version",))
+    return parse_yaml(item.source, item.path).line(("version",))

@@ -29,8 +29,10 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationEr
 
 from workflow.clock import SHANGHAI, to_utc
 from workflow.config import PROJECT_ROOT
-from workflow.errors import DefinitionFault, InputError
-from workflow.spec.definitions import CALENDAR_FILE_NAME, Duration
+from workflow.errors import DefinitionError, DefinitionFault, InputError
+from workflow.spec.definitions import CALENDAR_FILE_NAME
+from workflow.spec.durations import Duration
+from workflow.spec.source import format_key, parse_yaml
 
 LAST_OFFICIAL_YEAR = 2026
 """The last year whose notice is built in, checked day for day
@@ -170,10 +172,6 @@ class WorkCalendar:
         its holidays are the package's estimate and it has no make-up working days.
         """
         return self._provisional_year(_day(day).year)
-
-    def add_days(self, start: date, n: int) -> date:
-        """The day ``n`` calendar days after ``start`` (before it when ``n`` is negative)."""
-        return _day(start, "start") + timedelta(days=n)
 
     def add_working_days(self, start: date, n: int) -> date:
         """The ``n``-th working day after ``start`` (``start`` itself is not counted).
@@ -348,44 +346,6 @@ _Loader.yaml_implicit_resolvers = {
 }
 
 
-def _lines(root: yaml.Node | None,
-           ) -> tuple[dict[tuple[str, ...], int], list[tuple[tuple[str, ...], int, int]]]:
-    """Map each key path (its parts as text) to its 1-based line, and list repeated keys as
-    (path, line, first line)."""
-    found: dict[tuple[str, ...], int] = {}
-    repeated: list[tuple[tuple[str, ...], int, int]] = []
-
-    def walk(node: yaml.Node, path: tuple[str, ...]) -> None:
-        found.setdefault(path, node.start_mark.line + 1)
-        if isinstance(node, yaml.MappingNode):
-            for key_node, value_node in node.value:
-                child = (*path, str(key_node.value))
-                line = key_node.start_mark.line + 1
-                if child in found:
-                    repeated.append((child, line, found[child]))
-                found[child] = line
-                walk(value_node, child)
-        elif isinstance(node, yaml.SequenceNode):
-            for index, item in enumerate(node.value):
-                walk(item, (*path, str(index)))
-
-    if root is not None:
-        walk(root, ())
-    return found, repeated
-
-
-def _key(path: Sequence[Any]) -> str:
-    """A key path as users read it: ``years.2027.holidays[1]``."""
-    text = ""
-    for position, part in enumerate(path):
-        # The part after "years" is a year, not a list index.
-        if isinstance(part, int) and position != 1:
-            text += f"[{part}]"
-        else:
-            text += f".{part}" if text else str(part)
-    return text
-
-
 def parse_calendar(source: str, path: str) -> list[YearNotice]:
     """Validate the override file's text and return its year notices.
 
@@ -394,26 +354,19 @@ def parse_calendar(source: str, path: str) -> list[YearNotice]:
     """
     faults: list[DefinitionFault] = []
     try:
-        root = yaml.compose(source, Loader=_Loader)
-        raw = yaml.load(source, Loader=_Loader)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise _calendar_error(path, [DefinitionFault(path, mark.line + 1 if mark else 0, "",
-                                                     f"not valid YAML: {problem}")]) from None
-    lines, repeated = _lines(root)
-
-    def line_of(loc: Sequence[Any]) -> int:
-        key = tuple(str(part) for part in loc)
-        while key and key not in lines:
-            key = key[:-1]
-        return lines.get(key, 1)
+        parsed = parse_yaml(source, path, _Loader)
+    except DefinitionError as exc:
+        raise _calendar_error(path, exc.faults) from None
+    raw = parsed.value
 
     def fault(loc: Sequence[Any], message: str) -> None:
-        faults.append(DefinitionFault(path, line_of(loc), _key(loc), message))
+        # Parts compared as text: a key read as a number (``5:``) is text in the file.
+        faults.append(DefinitionFault(path, parsed.line(loc, by_text=True), format_key(loc),
+                                      message))
 
-    for key, line, first in repeated:
-        faults.append(DefinitionFault(path, line, _key(key),
+    for key, line, first in parsed.repeated:
+        # The calendar prints a repeated key's path all as text, list indices included.
+        faults.append(DefinitionFault(path, line, format_key([str(part) for part in key]),
                                       f"repeated (first at line {first}); each year and key "
                                       "may appear once"))
     if raw is None:
@@ -435,14 +388,14 @@ def parse_calendar(source: str, path: str) -> list[YearNotice]:
         year = int(key) if isinstance(key, str) and key.strip().isdigit() else \
             key if isinstance(key, int) and not isinstance(key, bool) else None
         if year is None or not FIRST_YEAR <= year <= LAST_YEAR:
-            fault(("years", key), f"{key!r} is not a year: expected a year from {FIRST_YEAR} "
+            fault(("years", str(key)), f"{key!r} is not a year: expected a year from {FIRST_YEAR} "
                   f"to {LAST_YEAR}")
             continue
         try:
             entry = _NoticeEntry.model_validate(value)
         except ValidationError as exc:
             for error in exc.errors():
-                loc = ("years", year, *error["loc"])
+                loc = ("years", str(year), *error["loc"])
                 message = _MESSAGES.get(error["type"], error["msg"].removeprefix("Value error, "))
                 if error["type"] == "too_short":
                     message = "list at least one day off"
@@ -453,7 +406,7 @@ def parse_calendar(source: str, path: str) -> list[YearNotice]:
             continue
         notice, notice_faults = _checked_notice(year, entry)
         for loc, message in notice_faults:
-            fault(("years", year, *loc), message)
+            fault(("years", str(year), *loc), message)
         notices.append(notice)
     if faults:
         raise _calendar_error(path, faults)

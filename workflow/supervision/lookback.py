@@ -12,7 +12,6 @@ again after a rebound starts its marks afresh.
 
 from __future__ import annotations
 
-import calendar
 import math
 import random
 from dataclasses import dataclass, field
@@ -30,14 +29,7 @@ from workflow.models import DefinitionRecord, Issue, IssueEvent
 from workflow.notify.contacts import Contacts, recipient_names
 from workflow.notify.enqueue import Notice, enqueue
 from workflow.org.actors import Actor
-from workflow.spec.definitions import parse_months
-
-
-def add_months(day: date, months: int) -> date:
-    """``day`` plus calendar months; the 31st becomes the month's last day when shorter."""
-    index = day.month - 1 + months
-    year, month = day.year + index // 12, index % 12 + 1
-    return date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
+from workflow.spec.durations import add_months, parse_months
 
 
 def _lookback_states(engine: Engine) -> dict[tuple[str, int], dict[str, list[int]]]:

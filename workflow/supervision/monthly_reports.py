@@ -10,13 +10,11 @@ report fills the missing month and the light follows it.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import datetime
 
 from sqlalchemy import and_, select
 
-from workflow.clock import SHANGHAI, local
 from workflow.config import Settings
 from workflow.errors import InputError, NotFoundError
 from workflow.issues import policy
@@ -28,37 +26,9 @@ from workflow.notify.contacts import Contacts
 from workflow.notify.enqueue import Notice, enqueue
 from workflow.org.actors import Actor
 from workflow.org.directory import sectors_of
+from workflow.spec.durations import month_end, month_of, parse_month
 
-MONTH_PATTERN = re.compile(r"^(?P<year>\d{4})-(?P<month>0[1-9]|1[0-2])$")
 ON, BEHIND, MISSING = "on", "behind", "missing"
-
-
-def parse_month(text: str) -> str:
-    """``2021-03`` as given; anything else is refused.
-
-    Raises:
-        InputError: not ``YYYY-MM``.
-    """
-    if not MONTH_PATTERN.match(text.strip()):
-        raise InputError(f"month {text!r} must look like YYYY-MM, e.g. 2021-03")
-    return text.strip()
-
-
-def month_of(moment: datetime) -> str:
-    day = local(moment).date()
-    return f"{day.year:04d}-{day.month:02d}"
-
-
-def previous_month(moment: datetime) -> str:
-    first = local(moment).date().replace(day=1)
-    return month_of(datetime.combine(first - timedelta(days=1), time(12), SHANGHAI))
-
-
-def _month_end(month: str) -> datetime:
-    """The first instant after ``month`` (Asia/Shanghai), as an aware datetime."""
-    year, number = int(month[:4]), int(month[5:])
-    first = date(year + number // 12, number % 12 + 1, 1)
-    return datetime.combine(first, time(0), SHANGHAI)
 
 
 @dataclass(frozen=True)
@@ -149,7 +119,7 @@ def owing(engine: Engine, month: str) -> list[Issue]:
     reported = select(ProgressReport.issue_id).where(ProgressReport.month == month)
     with engine.db.session() as session:
         issues = list(session.scalars(
-            select(Issue).where(and_(Issue.created_at < _month_end(month),
+            select(Issue).where(and_(Issue.created_at < month_end(month),
                                      Issue.id.not_in(reported))).order_by(Issue.id)))
     return [issue for issue in issues if _owes_reports(engine, issue, issue.long_term) is None]
 
