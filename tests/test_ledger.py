@@ -18,7 +18,8 @@ from tests.support import OFFICE, UNIT
 from workflow.clock import FrozenClock
 from workflow.db import Database
 from workflow.documents.figures import progress_report
-from workflow.documents.ledger import LedgerError, export_ledger, import_ledger
+from workflow.documents.ledger_export import export_ledger
+from workflow.documents.ledger_import import LedgerError, import_ledger
 from workflow.documents.ledger_read import ISSUE_COLUMNS, parse_date
 from workflow.errors import ActionDeniedError, InputError
 from workflow.issues.engine import Engine

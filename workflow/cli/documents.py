@@ -44,7 +44,7 @@ def ledger_import(
 ) -> None:
     """Import an Excel or CSV ledger, all or nothing: any bad row means nothing is imported,
     and every bad row is listed with its row, column and what is expected."""
-    from workflow.documents.ledger import LedgerError, import_ledger
+    from workflow.documents.ledger_import import LedgerError, import_ledger
 
     engine = make_engine()
     who = make_actor(actor, role)
@@ -87,7 +87,7 @@ def ledger_export(
 ) -> None:
     """Write the ledger as xlsx: the official columns plus light, days overdue, last monthly
     report and clearance date; a second sheet with the accountability records."""
-    from workflow.documents.ledger import export_ledger
+    from workflow.documents.ledger_export import export_ledger
 
     if file.suffix.lower() != ".xlsx":
         raise InputError(f"{file.name}: the ledger is written as .xlsx; name the file *.xlsx")

@@ -2,7 +2,7 @@
 checks the issues' sheet row by row.
 
 This module imports nothing of the engine (no database, no SQLAlchemy), so that the child
-process reading a large file starts quickly and stays small; ``workflow.documents.ledger`` writes.
+process reading a large file starts quickly and stays small; ``ledger_import`` writes.
 """
 
 from __future__ import annotations
