@@ -35,6 +35,7 @@ def export_ledger(engine: Engine, path: Path, *, plan: str | None = None,
 
     from workflow.issues.queries import (
         IssueFilter,
+        assigned_dates,
         cleared_dates,
         issue_views,
         list_issues,
@@ -48,6 +49,7 @@ def export_ledger(engine: Engine, path: Path, *, plan: str | None = None,
               if i.parent_id is None]
     issues.sort(key=lambda i: (i.plan or "", number_order(i.number), i.id))
     cleared = cleared_dates(engine.db, engine.registry, issues)
+    assigned = assigned_dates(engine.db, issues)
     reports = _last_reports(engine, [i.id for i in issues])
     book = XlsxWorkbook(write_only=True)
     sheet = book.create_sheet(ISSUE_SHEET)
@@ -63,7 +65,7 @@ def export_ledger(engine: Engine, path: Path, *, plan: str | None = None,
         target.append(cells)
 
     labels = [c.label for c in ISSUE_COLUMNS] + [c.label for c in EXPORT_COLUMNS]
-    widths = [6, 14, 40, 30, 40, 10, 16, 20, 16, 16, 12, 30, 10, 12, 8, 8, 30]
+    widths = [6, 14, 40, 30, 40, 10, 16, 20, 16, 16, 12, 30, 10, 12, 12, 8, 8, 30]
     for position, width in enumerate(widths):
         sheet.column_dimensions[column_letter(position)].width = width
     sheet.freeze_panes = "A2"
@@ -76,7 +78,8 @@ def export_ledger(engine: Engine, path: Path, *, plan: str | None = None,
             "、".join(issue.responsible_units or []), "、".join(issue.cooperating_units or []),
             issue.acceptance_unit, LONG_TERM if issue.long_term else view["deadline"],
             issue.progress_note, view["state_label_zh"], cleared.get(issue.id),
-            view["light_label_zh"], view["days_overdue"] or None, reports.get(issue.id)]
+            assigned.get(issue.id), view["light_label_zh"], view["days_overdue"] or None,
+            reports.get(issue.id)]
         row = []
         for position, value in enumerate(values):
             cell = WriteOnlyCell(sheet, value=value)
