@@ -26,7 +26,7 @@ from workflow.documents.ledger_import import LedgerError, import_ledger
 from workflow.errors import InputError
 from workflow.issues.engine import Engine
 from workflow.issues.history import verify
-from workflow.issues.queries import cleared_dates
+from workflow.issues.queries import cleared_dates, public_views
 from workflow.models import Issue, IssueEvent
 from workflow.org.actors import Actor
 from workflow.org.plans import add_inspection, add_plan
@@ -184,6 +184,9 @@ def test_a_first_import_is_recorded_from_the_ledger_with_its_dates(engine: Engin
     cleared = cleared_dates(engine.db, engine.registry, list(issues.values()))
     assert cleared[issues["1"].id] == "2020-11-30"
     assert issues["2"].id not in cleared
+    public = public_views(engine.db, [issues["1"], issues["2"]], engine.registry,
+                          engine.clock.now())
+    assert [v["cleared_on"] for v in public] == ["2020-11-30", None]
 
 
 def test_reports_as_of_a_day_count_by_the_ledger_dates(engine: Engine, tmp_path: Path) -> None:
