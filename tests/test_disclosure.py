@@ -11,7 +11,7 @@ from sqlalchemy import select
 from tests.support import OFFICE
 from tests.test_ledger import PLAN, SAMPLE
 from workflow.documents.disclosure import PUBLIC_COLUMNS, write_public
-from workflow.documents.ledger import import_ledger
+from workflow.documents.ledger_import import import_ledger
 from workflow.issues.engine import Engine
 from workflow.models import AccountabilityRecord, Issue
 

@@ -30,8 +30,10 @@ RUNNERS = ("celery", "kombu", "apscheduler", "workers", "scheduler")
 # The one write path: only these modules run SQL on a DBAPI cursor.
 CURSOR_MODULES = ("workflow.db", "workflow.issues.transaction")
 COMPILED_SQL = "workflow.issues.statements"
-# The ledger reader runs in a child process that must start small.
+# The ledger reader runs in a child process that must start small; so does the file check
+# it imports.
 LEDGER_READER = "workflow.documents.ledger_read"
+LEDGER_FILE = "workflow.documents.ledger_file"
 # NamedTuple's public API starts with an underscore.
 PUBLIC_UNDERSCORE = ("_replace", "_asdict", "_fields", "_make")
 
@@ -253,9 +255,9 @@ def test_no_module_uses_another_modules_private_names() -> None:
 
 def test_the_ledger_reader_imports_nothing_of_the_engine() -> None:
     # The reader child process starts with `python -m workflow.documents.ledger_read`.
-    allowed = {"workflow", "workflow.errors", "workflow.documents"}
+    allowed = {"workflow", "workflow.errors", "workflow.documents", LEDGER_FILE}
     wrong = [str(edge) for edge in EDGES
-             if edge.source == LEDGER_READER and edge.target not in allowed]
+             if edge.source in (LEDGER_READER, LEDGER_FILE) and edge.target not in allowed]
     assert not wrong, "\n".join(wrong)
 
 

@@ -3,6 +3,7 @@ export and round trip, the progress report's counts and the report commands."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections import Counter
 from datetime import date
@@ -18,7 +19,8 @@ from tests.support import OFFICE, UNIT
 from workflow.clock import FrozenClock
 from workflow.db import Database
 from workflow.documents.figures import progress_report
-from workflow.documents.ledger import LedgerError, export_ledger, import_ledger
+from workflow.documents.ledger_export import export_ledger
+from workflow.documents.ledger_import import LedgerError, import_ledger
 from workflow.documents.ledger_read import ISSUE_COLUMNS, parse_date
 from workflow.errors import ActionDeniedError, InputError
 from workflow.issues.engine import Engine
@@ -179,8 +181,8 @@ def test_export_then_reimport_round_trips_every_field(engine: Engine, clock: Fro
     assert snapshot(engine.db) == before
 
 
-def test_reimport_updates_by_number_with_a_history_event(engine: Engine,
-                                                         tmp_path: Path) -> None:
+def test_reimport_updates_facts_by_number_with_a_history_event(engine: Engine,
+                                                               tmp_path: Path) -> None:
     # Given a plan imported once
     rows = good_rows(3)
     import_ledger(engine, write_book(tmp_path / "a.xlsx", rows), plan=PLAN, actor=OFFICE)
@@ -188,26 +190,28 @@ def test_reimport_updates_by_number_with_a_history_event(engine: Engine,
         first = session.scalar(select(Issue).where(Issue.number == "1"))
         assert first is not None and first.state == "in_progress"
 
-    # When the ledger comes back with row 1 moved on and retitled
-    rows[0][2], rows[0][12], rows[0][10] = "问题1（修订）", "待验收", "2027-03-31"
-    result = import_ledger(engine, write_book(tmp_path / "b.xlsx", rows), plan=PLAN,
-                           actor=OFFICE)
+    # When the ledger comes back with row 1 retitled and given a later deadline
+    rows[0][2], rows[0][10] = "问题1（修订）", "2027-03-31"
+    second = write_book(tmp_path / "b.xlsx", rows)
+    result = import_ledger(engine, second, plan=PLAN, actor=OFFICE)
 
-    # Then that issue is updated in place (no duplicate), its history says what changed
+    # Then that issue is updated in place (no duplicate), its state unchanged, and its
+    # history has a fact-change event naming the fields and the file's sha256
     assert (result.created, result.updated, result.unchanged) == (0, 1, 2)
     with engine.db.session() as session:
         issue = session.get(Issue, first.id)
         assert issue is not None
-        assert (issue.title, issue.state) == ("问题1（修订）", "acceptance")
+        assert (issue.title, issue.state) == ("问题1（修订）", "in_progress")
         assert session.scalar(select(func.count()).select_from(Issue)) == 3
         last = session.scalars(select(IssueEvent).where(IssueEvent.issue_id == first.id)
                                .order_by(IssueEvent.seq.desc())).first()
-        pending = session.scalars(select(Timer.state).where(
+        pending = session.scalars(select(Timer.deadline_at).where(
             Timer.issue_id == first.id, Timer.status == "pending")).all()
     assert last is not None and last.trigger == "import"
-    assert (last.from_state, last.to_state) == ("in_progress", "acceptance")
+    assert (last.from_state, last.to_state) == ("in_progress", "in_progress")
     assert set(last.payload["changed"]) == {"title", "deadline_at"}
-    assert "in_progress" not in pending  # the timers of the state left are cancelled
+    assert last.payload["sha256"] == hashlib.sha256(second.read_bytes()).hexdigest()
+    assert {d for d in pending} == {issue.deadline_at}  # the timers follow the new deadline
     assert verify(engine.db).ok
 
 
@@ -368,7 +372,8 @@ def test_report_commands(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Non
     sheet = book["整改情况清单"]
     assert sheet.freeze_panes == "A2" and sheet.auto_filter.ref
     assert [c.value for c in sheet[1]][:13] == HEADER
-    assert sheet.cell(row=2, column=15).fill.fgColor.rgb.endswith(("C6EFCE", "FFC7CE"))
+    light = sheet.cell(row=2, column=len(ISSUE_COLUMNS) + 1)  # the first column after them
+    assert light.fill.fgColor.rgb.endswith(("C6EFCE", "FFC7CE"))
     assert book["问责情况"].max_row == 1 + counts["organizations"] + sum(
         counts["cadres"].values())
     bad = write_book(tmp_path / "bad.xlsx", [[*good_rows(1)[0][:12], "不存在"]])

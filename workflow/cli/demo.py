@@ -139,7 +139,7 @@ def _demo_sample_ledger(engine: Engine) -> None:
     """The demo's second part: the sample ledger of examples/huaibei-2019 imported, and the
     progress report officials write from it."""
     from workflow.documents.figures import progress_report
-    from workflow.documents.ledger import import_ledger
+    from workflow.documents.ledger_import import import_ledger
 
     sample = SAMPLE_LEDGER
     plan = "淮北市整改方案（示例台账）"

@@ -38,14 +38,23 @@ def ledger_import(
     plan: Annotated[str, typer.Option(help="The plan (整改方案) the rows belong to; created "
                                            "when new. Re-importing a plan updates by 序号.")],
     sheet: Annotated[str | None, typer.Option(help="Read this sheet instead.")] = None,
+    as_of: Annotated[str | None, typer.Option(
+        "--as-of", help="The day the ledger describes (YYYY-MM-DD, default today): new "
+                        "issues' states hold from it.")] = None,
+    facts_only: Annotated[bool, typer.Option(
+        "--facts-only", help="Rows whose 整改状态 differs from the system: import their other "
+                             "columns and keep the system's state (without it such rows refuse "
+                             "the import).")] = False,
     actor: ActorName = "整改办", role: RoleName = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result (or the problems) "
                                                          "as JSON.")] = False,
 ) -> None:
     """Import an Excel or CSV ledger, all or nothing: any bad row means nothing is imported,
-    and every bad row is listed with its row, column and what is expected."""
-    from workflow.documents.ledger import LedgerError, import_ledger
+    and every bad row is listed with its row, column and what is expected. An import never
+    changes the state of an issue already in the system."""
+    from workflow.documents.ledger_import import LedgerError, import_ledger
 
+    day = parse_date(as_of, "--as-of")
     engine = make_engine()
     who = make_actor(actor, role)
     with Progress(TextColumn("importing {task.description}"), BarColumn(),
@@ -58,23 +67,28 @@ def ledger_import(
 
         try:
             result = import_ledger(engine, file, plan=plan, actor=who, sheet=sheet,
-                                   on_progress=step)
+                                   as_of=day, facts_only=facts_only, on_progress=step)
         except LedgerError as exc:
             if as_json:
                 print_json({"imported": False,
-                            "problems": [p.as_dict() for p in exc.problems]})
+                            "problems": [p.as_dict() for p in exc.problems],
+                            "conflicts": [c.as_dict() for c in exc.conflicts]})
                 raise typer.Exit(2) from None
             raise
     if as_json:
         print_json({"imported": True, **result.as_dict()})
         return
-    console.print(f"{file.name} → {plan}: {result.rows} rows; {result.created} created, "
+    console.print(f"{file.name} (sha256 {result.sha256[:12]}…, as of {result.as_of}) → "
+                  f"{plan}: {result.rows} rows; {result.created} created, "
                   f"{result.updated} updated, {result.unchanged} unchanged; accountability "
                   f"{result.accountability_added} added, {result.accountability_unchanged} "
                   f"already recorded; {result.units_added} new units, {result.people_added} "
                   f"new people" + ("; plan created" if result.plan_created else ""))
     if result.ignored_columns:
         console.print(f"columns not imported: {', '.join(result.ignored_columns)}")
+    for kept in result.states_kept:
+        console.print(f"序号 {kept['number']}: state kept as {kept['system_state']} (the "
+                      f"ledger says {kept['ledger_state']})", highlight=False, markup=False)
 
 
 @ledger_app.command("export")
@@ -87,7 +101,7 @@ def ledger_export(
 ) -> None:
     """Write the ledger as xlsx: the official columns plus light, days overdue, last monthly
     report and clearance date; a second sheet with the accountability records."""
-    from workflow.documents.ledger import export_ledger
+    from workflow.documents.ledger_export import export_ledger
 
     if file.suffix.lower() != ".xlsx":
         raise InputError(f"{file.name}: the ledger is written as .xlsx; name the file *.xlsx")

@@ -13,13 +13,14 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from jinja2 import Environment
 from sqlalchemy import func, select
 
 from workflow.clock import local
 from workflow.issues.engine import Engine
+from workflow.issues.rows import LEDGER_RECORDED, LEDGER_TRIGGER
 from workflow.models import Issue, IssueEvent
 from workflow.notify.contacts import Contacts
 from workflow.notify.enqueue import ConnectionOutbox, Notice, enqueue
@@ -59,6 +60,7 @@ class Progress:
     plan: str | None = None
     total: int = 0
     completed: int = 0
+    cleared_recorded: int = 0  # of ``completed``: cleared before the system, as a ledger says
     overdue: int = 0
     by_state: dict[str, int] = field(default_factory=dict)
     labels: dict[str, str] = field(default_factory=dict)
@@ -81,6 +83,13 @@ class Progress:
             text += f"，其中{self.overdue}个已超过整改时限"
         return text + "。"
 
+    def clearance_zh(self) -> str:
+        """Where the clearances come from: cleared through acceptance in the system, or
+        before it (recorded from a ledger)."""
+        return (f"已完成整改的{self.completed}个中，系统内验收销号"
+                f"{self.completed - self.cleared_recorded}个，录入系统前已销号（台账记录）"
+                f"{self.cleared_recorded}个。")
+
     def accountability_zh(self) -> str:
         return self.accountability.sentence_zh() + "。"
 
@@ -90,12 +99,14 @@ class Progress:
 
         return {"as_of": local(self.as_of).isoformat(), "total": self.total,
                 "by_state": dict(self.by_state), "cleared": self.completed,
+                "cleared_in_system": self.completed - self.cleared_recorded,
+                "cleared_recorded": self.cleared_recorded,
                 "in_progress": self.in_progress, "overdue": self.overdue, "plan": self.plan,
                 "state_labels": dict(self.labels),
                 "by_category": tallies(self.by_category), "by_unit": tallies(self.by_unit),
                 "by_leader": tallies(self.by_leader), "overdue_items": self.overdue_items,
                 "accountability": self.accountability.as_dict(),
-                "summary_zh": self.summary_zh(),
+                "summary_zh": self.summary_zh(), "clearance_zh": self.clearance_zh(),
                 "accountability_zh": self.accountability_zh()}
 
     def overdue_section(self) -> Section:
@@ -122,15 +133,16 @@ class Progress:
         return f"整改进展{'（' + self.plan + '）' if self.plan else ''}"
 
     def text(self) -> str:
-        lines = [self.title(), self.summary_zh(), self.accountability_zh()]
+        lines = [self.title(), self.summary_zh(), self.clearance_zh(),
+                 self.accountability_zh()]
         for heading, headers, rows in self.sections():
             lines += ["", heading, "  " + " · ".join(headers)]
             lines += ["  " + " · ".join(str(c) for c in row) for row in rows] or ["  —"]
         return "\n".join(lines) + "\n"
 
     def markdown(self) -> str:
-        return markdown_document(self.title(), [self.summary_zh(), self.accountability_zh()],
-                                 self.sections())
+        return markdown_document(self.title(), [self.summary_zh(), self.clearance_zh(),
+                                                self.accountability_zh()], self.sections())
 
 
 def markdown_document(title: str, paragraphs: Sequence[str], sections: Sequence[Section], *,
@@ -197,14 +209,89 @@ def _as_of(query: Any, at: datetime | None, plan: str | None) -> Any:
     return query.where(Issue.plan == plan) if plan is not None else query
 
 
-def states_at(engine: Engine, at: datetime | None, *,
-              plan: str | None = None) -> list[tuple[Any, str]]:
-    """Each top-level issue (not a sub-task) that existed at ``at`` (its ``REPORT_COLUMNS``),
-    with the state its history had reached then (``at`` None: its current state)."""
+class Standing(NamedTuple):
+    """A top-level issue (its ``REPORT_COLUMNS``) at a moment: its state then, and whether
+    that state is the one a ledger recorded (no transition in the system since)."""
+
+    issue: Any
+    state: str
+    recorded: bool
+
+
+def recorded_state(payload: dict[str, Any], state: str, initial: str, completed: bool,
+                   day: date) -> str | None:
+    """The state on ``day`` of an issue recorded from a ledger, before its import: none
+    before it was assigned (交办日期, else the plan's feedback date, else the day the ledger
+    describes); the ledger's ``state`` from the day the ledger describes (a cleared one from
+    its 销号日期 when given); the definition's ``initial`` state in between."""
+    as_of = date.fromisoformat(payload["as_of"])
+    assigned = payload.get("assigned_on")
+    if day < (date.fromisoformat(assigned) if assigned else as_of):
+        return None
+    cleared = payload.get("cleared_on") if completed else None
+    return state if day >= (date.fromisoformat(cleared) if cleared else as_of) else initial
+
+
+def _ledger_firsts(engine: Engine, plan: str | None) -> list[tuple[Any, datetime, dict[str, Any]]]:
+    """The top-level issues recorded from a ledger: (REPORT_COLUMNS + the state recorded,
+    when the import was written, its payload)."""
+    query = (select(*REPORT_COLUMNS, IssueEvent.to_state, IssueEvent.at, IssueEvent.payload)
+             .join(IssueEvent, IssueEvent.issue_id == Issue.id)
+             .where(IssueEvent.seq == 1, IssueEvent.trigger == LEDGER_TRIGGER,
+                    Issue.parent_id.is_(None)))
+    if plan is not None:
+        query = query.where(Issue.plan == plan)
+    with engine.db.session() as session:
+        return [(row, row.at, row.payload) for row in session.execute(query)
+                if (row.payload or {}).get("recorded") == LEDGER_RECORDED]
+
+
+def _moved(engine: Engine, ids: list[int], at: datetime | None) -> set[int]:
+    """Those of ``ids`` that changed state after their first event (up to ``at``)."""
+    moved: set[int] = set()
+    with engine.db.session() as session:
+        for start in range(0, len(ids), 500):
+            query = select(IssueEvent.issue_id).where(
+                IssueEvent.issue_id.in_(ids[start:start + 500]), IssueEvent.seq > 1,
+                IssueEvent.from_state != IssueEvent.to_state).distinct()
+            if at is not None:
+                query = query.where(IssueEvent.at <= at)
+            moved.update(session.scalars(query))
+    return moved
+
+
+def standing_at(engine: Engine, at: datetime | None, *,
+                plan: str | None = None) -> list[Standing]:
+    """Each top-level issue (not a sub-task) that existed at ``at``, with the state its
+    history had reached then (``at`` None: its current state). An issue recorded from a
+    ledger counts before its import by the ledger's dates (``recorded_state``)."""
     state = Issue.state.label("to_state") if at is None else IssueEvent.to_state
     query = _as_of(select(*REPORT_COLUMNS, state), at, plan).order_by(Issue.id)
     with engine.db.session() as session:
-        return [(row, row.to_state) for row in session.execute(query)]
+        rows = list(session.execute(query))
+    firsts = _ledger_firsts(engine, plan)
+    if not firsts:
+        return [Standing(row, row.to_state, False) for row in rows]
+    seen = {row.id for row in rows}
+    moved = _moved(engine, [row.id for row, _at, _payload in firsts if row.id in seen], at)
+    recorded = {row.id for row, _at, _payload in firsts} - moved
+    found = [Standing(row, row.to_state, row.id in recorded) for row in rows]
+    day = local(at).date() if at is not None else None
+    for row, imported_at, payload in firsts:
+        if day is None or imported_at <= at:
+            continue
+        compiled = engine.registry.get(row.definition_id, row.definition_version)
+        then = recorded_state(payload, row.to_state, compiled.definition.initial,
+                              compiled.states[row.to_state].completed, day)
+        if then is not None:
+            found.append(Standing(row, then, True))
+    return sorted(found, key=lambda s: s.issue.id)
+
+
+def states_at(engine: Engine, at: datetime | None, *,
+              plan: str | None = None) -> list[tuple[Any, str]]:
+    """``standing_at`` as (issue, state) pairs."""
+    return [(s.issue, s.state) for s in standing_at(engine, at, plan=plan)]
 
 
 def state_counts_at(engine: Engine, at: datetime, *,
@@ -214,14 +301,24 @@ def state_counts_at(engine: Engine, at: datetime, *,
                           IssueEvent.to_state, func.count()), at, plan).group_by(
         Issue.definition_id, Issue.definition_version, IssueEvent.to_state)
     with engine.db.session() as session:
-        return Counter({(d, v, state): n for d, v, state, n in session.execute(query)})
+        counts = Counter({(d, v, state): n for d, v, state, n in session.execute(query)})
+    day = local(at).date()
+    for row, imported_at, payload in _ledger_firsts(engine, plan):
+        if imported_at > at:
+            compiled = engine.registry.get(row.definition_id, row.definition_version)
+            then = recorded_state(payload, row.to_state, compiled.definition.initial,
+                                  compiled.states[row.to_state].completed, day)
+            if then is not None:
+                counts[(row.definition_id, row.definition_version, then)] += 1
+    return counts
 
 
 def progress_report(engine: Engine, *, plan: str | None = None, as_of: date | None = None,
                     now: datetime | None = None) -> Progress:
     """The progress report of ``plan`` (or all plans) as recorded at the end of ``as_of``
     (Asia/Shanghai), or at ``now`` (default: the engine's clock). Sub-tasks are not counted
-    (their parent is); issues imported from a ledger count from their import."""
+    (their parent is); issues recorded from a ledger count by the ledger's dates before
+    their import (``standing_at``)."""
     from workflow.issues.engine import deadline_instant
     from workflow.supervision.accountability import summary
 
@@ -230,7 +327,7 @@ def progress_report(engine: Engine, *, plan: str | None = None, as_of: date | No
     report = Progress(as_of=at, plan=plan)
     by_state: Counter[str] = Counter()
     ids: set[int] = set()
-    for issue, state in states_at(engine, at if as_of else None, plan=plan):
+    for issue, state, recorded in standing_at(engine, at if as_of else None, plan=plan):
         compiled = engine.registry.get(issue.definition_id, issue.definition_version)
         spec = compiled.states[state]
         ids.add(issue.id)
@@ -241,6 +338,7 @@ def progress_report(engine: Engine, *, plan: str | None = None, as_of: date | No
         late = not cleared and not spec.terminal and issue.deadline_at is not None \
             and issue.deadline_at < at
         report.completed += cleared
+        report.cleared_recorded += cleared and recorded
         report.overdue += late
         groups = [(report.by_category, issue.category or "（未分类）"),
                   (report.by_leader, issue.leader or "（未定）")]

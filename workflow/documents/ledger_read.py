@@ -2,7 +2,7 @@
 checks the issues' sheet row by row.
 
 This module imports nothing of the engine (no database, no SQLAlchemy), so that the child
-process reading a large file starts quickly and stays small; ``workflow.documents.ledger`` writes.
+process reading a large file starts quickly and stays small; ``ledger_import`` writes.
 """
 
 from __future__ import annotations
@@ -18,6 +18,14 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
+from workflow.documents.ledger_file import (
+    MAX_CELL_CHARS,
+    MAX_COLUMNS,
+    MAX_ROWS,
+    CellRange,
+    fill_merged,
+    refuse,
+)
 from workflow.errors import InputError
 
 ISSUE_SHEET = "整改情况清单"
@@ -55,7 +63,8 @@ ISSUE_COLUMNS = (
     Column("deadline", "整改时限", ("deadline",), required=True),
     Column("progress", "整改进展", ("progress",)),
     Column("state", "整改状态", ("state", "status")),
-    Column("cleared_on", "销号日期", ("cleared on", "clearance date")),
+    Column("cleared_on", "销号日期", ("cleared on", "clearance date", "完成时间", "完成日期")),
+    Column("assigned_on", "交办日期", ("assigned on", "assignment date")),
 )
 # Columns the export adds for reading; an import of an exported file passes over them.
 EXPORT_COLUMNS = (
@@ -118,10 +127,13 @@ class Sheet:
 
 
 class Workbook:
-    """An xlsx workbook (read-only, streamed) or a CSV file (one sheet)."""
+    """An xlsx workbook (read-only, streamed) or a CSV file (one sheet). ``merged`` holds
+    each sheet's merged ranges (``ledger_file.inspect_file``): the value of a range is read
+    into every row of it."""
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, *, merged: dict[str, list[CellRange]] | None = None):
         self.path = path
+        self.merged = merged or {}
         self._book: Any = None
         suffix = path.suffix.lower()
         if not path.is_file():
@@ -159,13 +171,22 @@ class Workbook:
                              f"{', '.join(self._book.sheetnames)}")
         sheet = self._book[name]
         total = sheet.max_row if isinstance(sheet.max_row, int) else None
-        rows = enumerate(sheet.iter_rows(values_only=True), start=1)
+        if total is not None and total > MAX_ROWS + HEADER_SEARCH_ROWS:
+            raise refuse(self.path, f"sheet {name!r} has {total:,} rows")
+        rows: Iterator[tuple[int, tuple[Any, ...]]] = enumerate(
+            sheet.iter_rows(values_only=True), start=1)
+        if self.merged.get(name):
+            rows = fill_merged(rows, self.merged[name])
         return Sheet(name, rows, total)
 
     def _csv_rows(self) -> Iterator[tuple[int, tuple[Any, ...]]]:
+        csv.field_size_limit(MAX_CELL_CHARS * 4)  # a longer cell is refused, not read whole
         with self.path.open(encoding=self._csv_encoding(), newline="") as handle:
-            for number, row in enumerate(csv.reader(handle), start=1):
-                yield number, tuple(row)
+            try:
+                for number, row in enumerate(csv.reader(handle), start=1):
+                    yield number, tuple(row)
+            except csv.Error as exc:
+                raise refuse(self.path, f"the CSV cannot be read ({exc})") from None
 
     def _csv_encoding(self) -> str:
         """UTF-8 (with or without BOM) when the whole file decodes as such, else GB18030
@@ -200,9 +221,33 @@ def row_checker(problems: list[RowProblem], sheet: str, row: int, columns: Seque
     return problem
 
 
-def data_rows(sheet: Sheet, index: dict[int, str]) -> Iterator[tuple[int, dict[str, Any]]]:
-    """The rows under the header as (row number, column key → value), blank lines skipped."""
+def within_limits(path: Path, sheet: Sheet, row: int, values: Sequence[Any]) -> None:
+    """Refuse a row past ``MAX_ROWS``, a value past column ``MAX_COLUMNS`` or a cell longer
+    than ``MAX_CELL_CHARS``.
+
+    Raises:
+        InputError: naming the sheet, row and cell, and what is allowed.
+    """
+    if row > MAX_ROWS + HEADER_SEARCH_ROWS:
+        raise refuse(path, f"sheet {sheet.name!r} has more than {MAX_ROWS:,} rows")
+    for position in range(len(values) - 1, MAX_COLUMNS - 1, -1):
+        if values[position] is not None and str(values[position]).strip():
+            raise refuse(path, f"sheet {sheet.name!r} row {row}: a value in column "
+                               f"{column_letter(position)}, past column "
+                               f"{column_letter(MAX_COLUMNS - 1)}")
+    for position, value in enumerate(values[:MAX_COLUMNS]):
+        if isinstance(value, str) and len(value) > MAX_CELL_CHARS:
+            raise refuse(path, f"sheet {sheet.name!r} row {row}, column "
+                               f"{column_letter(position)}: a cell of {len(value):,} "
+                               "characters")
+
+
+def data_rows(sheet: Sheet, index: dict[int, str], path: Path,
+              ) -> Iterator[tuple[int, dict[str, Any]]]:
+    """The rows under the header as (row number, column key → value), blank lines skipped;
+    every row kept within the limits (``within_limits``)."""
     for row, values in sheet.rows:
+        within_limits(path, sheet, row, values)
         if any(v is not None and str(v).strip() for v in values):
             yield row, {key: values[i] if i < len(values) else None
                         for i, key in index.items()}
@@ -216,7 +261,7 @@ def find_header(sheet: Sheet, columns: Sequence[Column], problems: list[RowProbl
     known = {name: column.key for column in (*columns, *EXPORT_COLUMNS)
              for name in column.names()}
     for number, values in sheet.rows:
-        cells = ["" if v is None else str(v).strip() for v in values]
+        cells = ["" if v is None else str(v).strip() for v in values[:MAX_COLUMNS]]
         if not any(header_key(c) in first_names for c in cells):
             if number >= HEADER_SEARCH_ROWS:
                 break
@@ -353,11 +398,24 @@ def cell_boolean(value: Any) -> bool:
 
 # ---- import -------------------------------------------------------------------------------
 
+@dataclass(frozen=True)
+class RowDates:
+    """The dates a row gives: 销号日期 (of a cleared item) and 交办日期, when filled in."""
+
+    cleared_on: date | None = None
+    assigned_on: date | None = None
+
+
+# One parsed row: (row number, the fields of a NewIssue, state key, its dates).
+ParsedRow = tuple[int, dict[str, Any], str, RowDates]
+
+
 @dataclass
 class Batch:
-    """Rows parsed by the reader: (row, issue, state, 销号日期) and the problems found."""
+    """Rows parsed by the reader and the problems found."""
 
-    items: list[tuple[int, dict[str, Any], str, date | None]] = field(default_factory=list)
+    sheet: str = ""
+    items: list[ParsedRow] = field(default_factory=list)
     problems: list[RowProblem] = field(default_factory=list)
     read: int = 0  # rows read so far
     total: int | None = None  # rows in the sheet, when known
@@ -383,16 +441,18 @@ class IssueReader:
     state_labels: str
     initial: str
     ref: str
+    as_of: date  # the day the ledger describes; no date of the sheet may come after it
+    merged: dict[str, list[CellRange]] = field(default_factory=dict)  # by sheet name
     batch_size: int = 500
 
     def batches(self) -> Iterator[Batch]:
-        book = Workbook(self.path)
+        book = Workbook(self.path, merged=self.merged)
         try:
             name = self.sheet
             if name is None and ISSUE_SHEET in book.sheet_names:
                 name = ISSUE_SHEET
             sheet = book.sheet(name)
-            batch = Batch(total=sheet.total)
+            batch = Batch(sheet=sheet.name, total=sheet.total)
             header = find_header(sheet, ISSUE_COLUMNS, batch.problems)
             if header is None or batch.problems:
                 batch.done = True
@@ -404,7 +464,7 @@ class IssueReader:
             units: dict[str, None] = {}
             leaders: dict[str, None] = {}
             rows = 0
-            for row, cells in data_rows(sheet, index):
+            for row, cells in data_rows(sheet, index, self.path):
                 rows += 1
                 parsed = self._parse(sheet.name, row, cells, batch.problems, seen)
                 if parsed is not None:
@@ -422,7 +482,7 @@ class IssueReader:
                         self.batch_size:
                     batch.read = row
                     yield batch
-                    batch = Batch(total=sheet.total)
+                    batch = Batch(sheet=sheet.name, total=sheet.total)
             if rows == 0:
                 batch.problems.append(RowProblem(sheet.name, None, None, None,
                                                  f"no rows under the header (row {number})"))
@@ -434,7 +494,7 @@ class IssueReader:
             book.close()
 
     def _parse(self, sheet: str, row: int, cells: dict[str, Any], problems: list[RowProblem],
-               seen: dict[str, int]) -> tuple[int, dict[str, Any], str, date | None] | None:
+               seen: dict[str, int]) -> ParsedRow | None:
         bad = len(problems)
         problem = row_checker(problems, sheet, row, ISSUE_COLUMNS, cells)
         number = cell_text(cells.get("number"))
@@ -461,8 +521,17 @@ class IssueReader:
                                             f"{self.state_labels}")
             else:
                 state = found
-        cleared_on = optional_date(cells.get("cleared_on"),
-                                   lambda value, expected: problem("cleared_on", value, expected))
+        dates = {key: optional_date(cells.get(key), lambda value, expected, key=key:
+                                    problem(key, value, expected))
+                 for key in ("cleared_on", "assigned_on")}
+        for key, day in dates.items():
+            if day is not None and day > self.as_of:
+                problem(key, cells.get(key), f"is after {self.as_of.isoformat()}, the day the "
+                                             "ledger describes (ledger import --as-of)")
+        if dates["assigned_on"] and dates["cleared_on"] and \
+                dates["assigned_on"] > dates["cleared_on"]:
+            problem("assigned_on", cells.get("assigned_on"), "is after the 销号日期 "
+                                                            f"{dates['cleared_on'].isoformat()}")
         category = cell_text(cells.get("category"))
         if category is not None and self.plan_categories \
                 and category not in self.plan_categories:
@@ -480,7 +549,7 @@ class IssueReader:
             "long_term": long_term,
             "cooperating_units": tuple(cell_names(cells.get("cooperating_units"))),
             "acceptance_unit": cell_text(cells.get("acceptance_unit")),
-            "progress_note": cell_text(cells.get("progress"))}, state, cleared_on
+            "progress_note": cell_text(cells.get("progress"))}, state, RowDates(**dates)
 
 
 def batches_from_child(reader: IssueReader) -> Iterator[Batch]:

@@ -14,6 +14,7 @@ from workflow.clock import local
 from workflow.db import Database
 from workflow.errors import InputError, NotFoundError
 from workflow.issues import policy
+from workflow.issues.rows import LEDGER_RECORDED
 from workflow.models import DefinitionRecord, Issue, IssueEvent, Milestone, Timer
 from workflow.org.actors import Actor
 from workflow.org.directory import sectors_of
@@ -174,7 +175,8 @@ def cleared_on(db: Database, issue: Issue, registry: Registry) -> str | None:
 
 def cleared_dates(db: Database, registry: Registry, issues: list[Issue]) -> dict[int, str]:
     """销号日期 of those ``issues`` in a completed state: the Asia/Shanghai day they entered it,
-    or for one imported from a ledger the date the ledger gives (payload ``cleared_on``)."""
+    or for one recorded from a ledger the date the ledger gives (payload ``cleared_on``);
+    none when the ledger gave none (never the day of the import)."""
     wanted = {i.id: i.state for i in issues if registry.get(
         i.definition_id, i.definition_version).states[i.state].completed}
     found: dict[int, str] = {}
@@ -187,6 +189,30 @@ def cleared_dates(db: Database, registry: Registry, issues: list[Issue]) -> dict
                 if event.to_state != wanted[event.issue_id] or \
                         event.from_state == event.to_state:
                     continue
-                found[event.issue_id] = (event.payload or {}).get("cleared_on") or \
-                    local(event.at).date().isoformat()
+                payload = event.payload or {}
+                if payload.get("recorded") == LEDGER_RECORDED:
+                    found.pop(event.issue_id, None)
+                    if payload.get("cleared_on"):
+                        found[event.issue_id] = payload["cleared_on"]
+                else:
+                    found[event.issue_id] = payload.get("cleared_on") or \
+                        local(event.at).date().isoformat()
+    return found
+
+
+def assigned_dates(db: Database, issues: list[Issue]) -> dict[int, str]:
+    """交办日期 of ``issues``: the Asia/Shanghai day each was created, or for one recorded
+    from a ledger the date the ledger (or its plan's feedback) gives; none when unknown."""
+    found: dict[int, str] = {}
+    ids = [i.id for i in issues]
+    with db.session() as session:
+        for start in range(0, len(ids), 500):
+            for event in session.scalars(
+                    select(IssueEvent).where(IssueEvent.issue_id.in_(ids[start:start + 500]),
+                                             IssueEvent.seq == 1)):
+                payload = event.payload or {}
+                if payload.get("recorded") != LEDGER_RECORDED:
+                    found[event.issue_id] = local(event.at).date().isoformat()
+                elif payload.get("assigned_on"):
+                    found[event.issue_id] = payload["assigned_on"]
     return found

@@ -11,6 +11,9 @@ from workflow.issues.policy import working_units
 
 # Events the engine writes by itself (timers, calendar updates) carry this actor and role.
 SYSTEM_ACTOR, SYSTEM_ROLE = "rectify", "system"
+# A ledger import's events: the first one of an issue it recorded carries payload
+# ``recorded: LEDGER_RECORDED`` with the ledger's dates (as_of, assigned_on, cleared_on).
+LEDGER_TRIGGER, LEDGER_RECORDED = "import", "ledger"
 # The facts of an issue that a ledger import may change (整改情况清单 columns).
 FACT_COLUMNS = ("category", "title", "target", "measures", "leader", "lead_unit", "unit",
                 "responsible_units", "cooperating_units", "acceptance_unit", "deadline_at",

@@ -1,21 +1,24 @@
-"""The ledger (台账): import an office's Excel or CSV ledger, export the ledger as xlsx.
+"""The ledger (台账) import: an office's Excel or CSV ledger into the plan's issues.
 
 Import reads the sheet 整改情况清单 (or the first sheet; ``sheet`` names another) row by row
 with openpyxl's read-only mode, so a large file is never held in memory, and the optional
 sheet 问责情况 with accountability records. Headers are the official Chinese column names or
 their English aliases (see ``ISSUE_COLUMNS``); rows above the header (a title) are skipped.
 
-Everything is written in one transaction: issues enter the state the 整改状态 column names
-(with an ``import`` event saying so), units and leaders are created when new, the plan is
-created with the categories found when it does not exist. Any bad row means nothing is
-written, and the error lists every bad row with row number, column, value and what is
-expected. Importing the same plan again updates issues by 序号 (an ``import`` event lists the
-changed fields) and leaves unchanged rows alone.
+A ledger is a snapshot of the day it describes (``as_of``). Everything is written in one
+transaction. A row whose 序号 is new becomes an issue in the state the 整改状态 names, recorded
+from the ledger: its first ``import`` event names the file, its sha256, the day and the
+sheet's dates, which the reports count by. Once an issue exists an import never changes its
+state (only transitions do): it updates the descriptive facts, each change an ``import``
+event with the file's sha256; a row whose 整改状态 differs from the system refuses the whole
+import (``facts_only`` imports the facts and leaves every state alone). Any bad row means
+nothing is written, and the error lists every bad row with row number, column, value and
+what is expected.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -23,15 +26,14 @@ from typing import Any
 
 from sqlalchemy import select
 
+from workflow.clock import local
+from workflow.documents.ledger_file import LedgerFile, inspect_file
 from workflow.documents.ledger_read import (
     ACCOUNTABILITY_COLUMNS,
     ACCOUNTABILITY_SHEET,
-    EXPORT_COLUMNS,
-    ISSUE_COLUMNS,
-    ISSUE_SHEET,
-    LONG_TERM,
     PARALLEL_FROM_BYTES,
     IssueReader,
+    RowDates,
     RowProblem,
     Sheet,
     Workbook,
@@ -39,7 +41,6 @@ from workflow.documents.ledger_read import (
     cell_boolean,
     cell_names,
     cell_text,
-    column_letter,
     data_rows,
     find_header,
     header_key,
@@ -54,12 +55,13 @@ from workflow.issues.transaction import IssueTx
 from workflow.models import (
     AccountabilityIssue,
     AccountabilityRecord,
+    Inspection,
     Issue,
     Plan,
-    ProgressReport,
 )
 from workflow.org.actors import Actor
 from workflow.org.ranks import RANKS, rank_key
+from workflow.spec.machine import CompiledDefinition
 from workflow.supervision.accountability import (
     METHODS,
     SUBJECT_TYPES,
@@ -70,17 +72,52 @@ from workflow.supervision.accountability import (
 )
 
 IMPORT_TRIGGER = "import"
+RECORDED_FROM = "ledger"  # payload ``recorded`` of an issue's first event: known from a ledger
+
+
+@dataclass(frozen=True)
+class StateConflict:
+    """A row whose 整改状态 is not the issue's state in the system, and what to do."""
+
+    sheet: str
+    row: int
+    number: str
+    ledger: str  # the ledger's state label
+    system: str  # the system's state label
+    action: str
+
+    def __str__(self) -> str:
+        return (f"序号 {self.number} ({self.sheet} row {self.row}): the ledger says "
+                f"{self.ledger}, the system says {self.system} — {self.action}")
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"sheet": self.sheet, "row": self.row, "number": self.number,
+                "ledger_state": self.ledger, "system_state": self.system,
+                "action": self.action}
 
 
 class LedgerError(InputError):
-    """The ledger cannot be imported; ``problems`` lists every bad row. Nothing was written."""
+    """The ledger cannot be imported; ``problems`` lists every bad row, ``conflicts`` every
+    row whose 整改状态 differs from the system. Nothing was written."""
 
-    def __init__(self, path: Path, problems: list[RowProblem]):
+    def __init__(self, path: Path, problems: list[RowProblem],
+                 conflicts: list[StateConflict] | None = None):
         self.path = path
         self.problems = problems
-        noun = "problem" if len(problems) == 1 else "problems"
-        super().__init__(f"{path.name}: {len(problems)} {noun}, nothing imported\n"
-                         + "\n".join(str(p) for p in problems))
+        self.conflicts = conflicts or []
+        lines = [str(p) for p in problems]
+        if problems:
+            noun = "problem" if len(problems) == 1 else "problems"
+            head = f"{path.name}: {len(problems)} {noun}, nothing imported"
+        else:
+            count = len(self.conflicts)
+            head = (f"{path.name}: {count} row{'s' if count > 1 else ''} whose 整改状态 "
+                    "differs from the system, nothing imported; an import never changes a "
+                    "state, only the issue's transitions do (rectify issue fire). Move each "
+                    "issue as below, or import the other columns and leave every state as it "
+                    "is with --facts-only")
+            lines = [str(c) for c in self.conflicts]
+        super().__init__("\n".join([head, *lines]))
 
 
 @dataclass
@@ -91,11 +128,15 @@ class ImportResult:
     created: int = 0
     updated: int = 0
     unchanged: int = 0
+    # With facts_only: the rows whose 整改状态 differed, their state left as the system has it.
+    states_kept: list[dict[str, Any]] = field(default_factory=list)
     accountability_added: int = 0
     accountability_unchanged: int = 0
     units_added: int = 0
     people_added: int = 0
     plan_created: bool = False
+    as_of: str = ""
+    sha256: str = ""
     ignored_columns: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
@@ -110,22 +151,49 @@ class _Existing:
     version: int
     head_hash: str
     state: str
+    compiled: CompiledDefinition
     facts: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class ImportOptions:
+    """How to import: the sheet, the day the ledger describes, whether to import the facts of
+    rows whose state differs, progress callback, child-process reading."""
+
+    sheet: str | None = None
+    as_of: date | None = None
+    facts_only: bool = False
+    on_progress: Callable[[int, int | None], None] | None = None
+    parallel: bool | None = None
+
+
+def _advice(ledger: Any, system: Any, ahead: bool) -> str:
+    """What to do about a row whose state (spec ``ledger``) is not the system's
+    (``system``); ``ahead``: the ledger's state comes later in the definition."""
+    if ledger.completed and not system.completed:
+        return ("clear it through acceptance (evidence, site check, 公示, sign-off with the "
+                "checklist: rectify issue fire); an import never clears an issue")
+    if system.completed and not ledger.completed:
+        return ("the system has it cleared; if the problem rebounded, reopen it through its "
+                "look-back, else correct the ledger (rectify ledger export gives the current "
+                "one)")
+    if ahead:
+        return "move it there through its transitions (rectify issue fire)"
+    return ("the ledger is older than the system and would undo later work; export the current "
+            "ledger (rectify ledger export) and edit that")
 
 
 class _Importer:
     def __init__(self, engine: Engine, path: Path, plan: str, actor: Actor,
-                 definition: str, sheet: str | None,
-                 on_progress: Callable[[int, int | None], None] | None,
-                 parallel: bool | None):
+                 definition: str, options: ImportOptions):
         self.engine = engine
-        self.parallel = parallel
+        self.options = options
         self.path = path
         self.plan = plan
         self.actor = actor
-        self.sheet_name = sheet
-        self.on_progress = on_progress
         self.now = engine.clock.now()
+        self.today = local(self.now).date()
+        self.as_of = options.as_of or self.today
         version = engine.registry.latest_version(definition)
         self.compiled = engine.registry.get(definition, version)
         states = self.compiled.definition.states
@@ -135,22 +203,31 @@ class _Importer:
                 self.states[header_key(name)] = spec.key
         self.state_labels = "、".join(spec.label_zh for spec in states)
         self.problems: list[RowProblem] = []
-        self.result = ImportResult()
+        self.conflicts: list[StateConflict] = []
+        self.result = ImportResult(as_of=self.as_of.isoformat())
         self.numbers: dict[str, int] = {}  # 序号 → issue id, this plan
         self.units: dict[str, None] = {}
         self.leaders: dict[str, None] = {}
         self.categories: dict[str, None] = {}
+        self.feedback_on: date | None = None
+        self.file: LedgerFile | None = None
 
     # The whole import: one transaction, rolled back when any problem was found.
     def run(self) -> ImportResult:
         policy.check_action(self.actor, policy.IMPORT_LEDGER)
         if not self.plan.strip():
             raise InputError("--plan: give the plan's name (整改方案) the ledger belongs to")
-        book = Workbook(self.path)
+        if self.as_of > self.today:
+            raise InputError(f"--as-of {self.as_of.isoformat()}: a ledger describes a day that "
+                             f"has passed; give {self.today.isoformat()} (today) or earlier")
+        self.file = inspect_file(self.path)
+        self.result.sha256 = self.file.sha256
+        book = Workbook(self.path, merged=self.file.merged)
         try:
             with self.engine.db.session() as session:
                 plan = session.scalar(select(Plan).where(Plan.name == self.plan))
                 self.plan_categories = list(plan.categories) if plan else None
+                self.feedback_on = self._feedback_on(session, plan)
                 existing = self._existing(session)
             with self.engine.transaction() as tx:  # rolled back by the LedgerError
                 self._issues(tx, existing)
@@ -159,36 +236,52 @@ class _Importer:
                     self._accountability(tx, book.sheet(ACCOUNTABILITY_SHEET))
                 if not self.problems:
                     self._directory(tx, plan_exists=plan is not None)
-                if self.problems:
-                    raise LedgerError(self.path, self.problems)
+                if self.problems or self.conflicts:
+                    raise LedgerError(self.path, self.problems,
+                                      [] if self.problems else self.conflicts)
         finally:
             book.close()
         return self.result
 
+    @staticmethod
+    def _feedback_on(session: Any, plan: Plan | None) -> date | None:
+        """The day the plan's findings were handed over: its inspection's feedback (反馈意见)
+        date, else the day the plan was issued; None when neither is known."""
+        if plan is None:
+            return None
+        if plan.inspection:
+            inspection = session.scalar(select(Inspection)
+                                        .where(Inspection.name == plan.inspection))
+            if inspection is not None and inspection.feedback_on is not None:
+                return inspection.feedback_on
+        return plan.issued_on
+
     def _existing(self, session: Any) -> dict[str, _Existing]:
         found: dict[str, _Existing] = {}
         for issue in session.scalars(select(Issue).where(Issue.plan == self.plan)):
+            compiled = self.engine.registry.get(issue.definition_id, issue.definition_version)
             found[str(issue.number)] = _Existing(
-                issue.id, issue.version, issue.head_hash, issue.state,
+                issue.id, issue.version, issue.head_hash, issue.state, compiled,
                 {c: getattr(issue, c) for c in FACT_COLUMNS})
             self.numbers[str(issue.number)] = issue.id
         return found
 
     def _issues(self, tx: IssueTx, existing: dict[str, _Existing]) -> None:
         definition = self.compiled.definition
-        reader = IssueReader(self.path, self.sheet_name, self.plan, self.plan_categories,
-                              self.states, self.state_labels, definition.initial,
-                              definition.ref)
-        parallel = self.parallel
+        reader = IssueReader(self.path, self.options.sheet, self.plan, self.plan_categories,
+                             self.states, self.state_labels, definition.initial,
+                             definition.ref, self.as_of,
+                             merged=self.file.merged if self.file else {})
+        parallel = self.options.parallel
         if parallel is None:
             parallel = self.path.stat().st_size >= PARALLEL_FROM_BYTES
         batches = batches_from_child(reader) if parallel else reader.batches()
         for batch in batches:
             self.problems += batch.problems
             if not self.problems:
-                for row, fields, state, cleared_on in batch.items:
-                    self._write_issue(tx, row, NewIssue(**fields), state, cleared_on,
-                                      existing=existing)
+                for row, fields, state, dates in batch.items:
+                    self._write_issue(tx, batch.sheet, row, NewIssue(**fields), state,
+                                      dates, existing=existing)
             if self.on_progress:
                 self.on_progress(batch.read, batch.total)
             if batch.done:
@@ -198,28 +291,58 @@ class _Importer:
                 self.units = dict.fromkeys(batch.units)
                 self.leaders = dict.fromkeys(batch.leaders)
 
-    def _payload(self, row: int, state: str, cleared_on: date | None) -> dict[str, Any]:
-        payload: dict[str, Any] = {"source": self.path.name, "row": row}
-        if cleared_on is not None and self.compiled.states[state].completed:
-            payload["cleared_on"] = cleared_on.isoformat()
+    @property
+    def on_progress(self) -> Callable[[int, int | None], None] | None:
+        return self.options.on_progress
+
+    def _source(self, row: int) -> dict[str, Any]:
+        assert self.file is not None
+        return {"source": self.path.name, "sha256": self.file.sha256, "row": row}
+
+    def _recorded(self, row: int, state: str, dates: RowDates) -> dict[str, Any]:
+        """The first event's payload of an issue recorded from the ledger: the file, the day
+        the ledger describes, and the dates the reports count it by (None: unknown)."""
+        payload = {**self._source(row), "recorded": RECORDED_FROM,
+                   "as_of": self.as_of.isoformat()}
+        assigned = dates.assigned_on or self.feedback_on
+        if assigned is not None and assigned > self.as_of:
+            assigned = None  # a feedback date after the snapshot says nothing about it
+        payload["assigned_on"] = assigned.isoformat() if assigned else None
+        if self.compiled.states[state].completed:
+            payload["cleared_on"] = dates.cleared_on.isoformat() if dates.cleared_on else None
         return payload
 
-    def _write_issue(self, tx: IssueTx, row: int, new: NewIssue, state: str,
-                     cleared_on: date | None, *, existing: dict[str, _Existing]) -> None:
-        label = self.compiled.definition.state(state).label_zh
-        comment = f"台账导入：{label}"
+    def _write_issue(self, tx: IssueTx, sheet: str, row: int, new: NewIssue, state: str,
+                     dates: RowDates, *, existing: dict[str, _Existing]) -> None:
         old = existing.get(str(new.number))
         if old is None:
+            label = self.compiled.definition.state(state).label_zh
             issue_id = self.engine.insert_issue(
-                tx, new, self.compiled, actor=self.actor, comment=comment, now=self.now,
-                state=state, trigger=IMPORT_TRIGGER, extra=self._payload(row, state, cleared_on))
+                tx, new, self.compiled, actor=self.actor, comment=f"台账导入：{label}",
+                now=self.now, state=state, trigger=IMPORT_TRIGGER,
+                extra=self._recorded(row, state, dates))
             self.numbers[str(new.number)] = issue_id
             self.result.created += 1
             return
-        self._update_issue(tx, row, new, state, cleared_on, old, comment)
+        if state != old.state:
+            conflict = self._conflict(sheet, row, str(new.number), state, old)
+            if not self.options.facts_only:
+                self.conflicts.append(conflict)
+                return
+            self.result.states_kept.append(conflict.as_dict())
+        self._update_facts(tx, row, new, old)
 
-    def _update_issue(self, tx: IssueTx, row: int, new: NewIssue, state: str,
-                      cleared_on: date | None, old: _Existing, comment: str) -> None:
+    def _conflict(self, sheet: str, row: int, number: str, state: str,
+                  old: _Existing) -> StateConflict:
+        keys = [spec.key for spec in old.compiled.definition.states]
+        ahead = state in keys and keys.index(state) > keys.index(old.state)
+        return StateConflict(sheet, row, number, self.compiled.definition.state(state).label_zh,
+                             old.compiled.definition.state(old.state).label_zh,
+                             _advice(self.compiled.states[state],
+                                     old.compiled.states[old.state], ahead))
+
+    def _update_facts(self, tx: IssueTx, row: int, new: NewIssue, old: _Existing) -> None:
+        """Write the changed facts with one ``import`` event listing them; the state stays."""
         units = new.all_responsible_units()
         facts = {"category": new.category, "title": new.title, "target": new.target,
                  "measures": new.measures, "leader": new.leader, "lead_unit": new.lead_unit,
@@ -230,28 +353,22 @@ class _Importer:
                  "long_term": new.long_term, "progress_note": new.progress_note}
         changed = [key for key in FACT_COLUMNS if facts[key] != (
             list(old.facts[key] or []) if key.endswith("_units") else old.facts[key])]
-        if not changed and state == old.state:
+        if not changed:
             self.result.unchanged += 1
             return
-        if changed:
-            tx.update_facts(old.id, facts)
+        tx.update_facts(old.id, facts)
         previous = tx.read_issue(old.id)
+        assert previous is not None
         due = Due.of(previous)
-        if state != old.state or "deadline_at" in changed:
-            due = self.engine.enter_state(tx, self.compiled, issue_id=old.id, state=state,
-                                     deadline_at=facts["deadline_at"], previous=previous,
-                                     now=self.now)
-        if state != old.state:
-            stages = self.compiled.states[state].stages
-            first = stages[0] if stages else None
-            tx.set_stage(old.id, first.key if first else None,
-                          self.now + first.period if first and first.period else None)
-        payload = self._payload(row, state, cleared_on)
-        payload["changed"] = changed
+        if "deadline_at" in changed:  # the same state's timers, planned on the new deadline
+            due = self.engine.enter_state(tx, old.compiled, issue_id=old.id, state=old.state,
+                                          deadline_at=facts["deadline_at"], previous=previous,
+                                          now=self.now)
+        payload = {**self._source(row), "changed": changed}
         tx.record(issue_id=old.id, old_version=old.version, prev_hash=old.head_hash,
-                   now=self.now, due=due, event=EventDraft(
-                       self.actor.name, self.actor.role, IMPORT_TRIGGER, old.state, state,
-                       comment, payload))
+                  now=self.now, due=due, event=EventDraft(
+                      self.actor.name, self.actor.role, IMPORT_TRIGGER, old.state, old.state,
+                      "台账导入：事实变更", payload))
         self.result.updated += 1
 
     def _accountability(self, tx: IssueTx, sheet: Sheet) -> None:
@@ -260,7 +377,7 @@ class _Importer:
             return
         _number, index, _ignored = header
         known = self._known_records()
-        for row, cells in data_rows(sheet, index):
+        for row, cells in data_rows(sheet, index, self.path):
             parsed = self._parse_record(sheet.name, row, cells)
             if parsed is None or self.problems:
                 continue
@@ -352,6 +469,7 @@ def _known(convert: Callable[[str], str], value: str) -> str | None:
 
 def import_ledger(engine: Engine, path: Path, *, plan: str, actor: Actor,
                   definition: str = "rectification", sheet: str | None = None,
+                  as_of: date | None = None, facts_only: bool = False,
                   on_progress: Callable[[int, int | None], None] | None = None,
                   parallel: bool | None = None) -> ImportResult:
     """Import a ledger file into ``plan`` (all or nothing).
@@ -363,117 +481,20 @@ def import_ledger(engine: Engine, path: Path, *, plan: str, actor: Actor,
         actor: who imports (the office).
         definition: the definition new issues start on (its latest version).
         sheet: the issues' sheet (default 整改情况清单, else the first sheet).
+        as_of: the day the ledger describes (default today): new issues' states hold from
+            it, and no date in the sheet may come after it.
+        facts_only: rows whose 整改状态 differs from the system update their facts and keep
+            their state, instead of refusing the import.
         on_progress: called now and then with (rows read, rows in the sheet or None).
         parallel: read the file in a child process while writing (default: for files of
             ``PARALLEL_FROM_BYTES`` or more).
 
     Raises:
-        LedgerError: bad rows, each named; nothing was written.
-        InputError: not a workbook, no such sheet, no plan name.
+        LedgerError: bad rows, or rows whose 整改状态 differs from the system, each named;
+            nothing was written.
+        InputError: not a workbook, too large, no such sheet, no plan name, a future day.
         ActionDeniedError: the actor's role may not import.
     """
-    return _Importer(engine, path, plan, actor, definition, sheet, on_progress,
-                     parallel).run()
-
-
-# ---- export -------------------------------------------------------------------------------
-
-LIGHT_FILLS = {"red": "FFC7CE", "yellow": "FFEB9C", "blue": "BDD7EE", "green": "C6EFCE"}
-
-
-def export_ledger(engine: Engine, path: Path, *, plan: str | None = None,
-                  state: str | None = None, unit: str | None = None) -> int:
-    """Write the ledger as xlsx: the official columns plus light, days overdue, last monthly
-    report and clearance date (sheet 整改情况清单), and the accountability records (sheet
-    问责情况). Returns the number of issues written."""
-    from openpyxl import Workbook as XlsxWorkbook
-    from openpyxl.cell import WriteOnlyCell
-    from openpyxl.styles import Alignment, Font, PatternFill
-
-    from workflow.issues.queries import IssueFilter, cleared_dates, list_issues, number_order
-    from workflow.issues.views import issue_views
-    from workflow.supervision.accountability import records
-
-    now = engine.clock.now()
-    issues = [i for i in list_issues(engine.db, engine.registry,
-                                     IssueFilter(state=state, unit=unit, plan=plan), now=now)
-              if i.parent_id is None]
-    issues.sort(key=lambda i: (i.plan or "", number_order(i.number), i.id))
-    cleared = cleared_dates(engine.db, engine.registry, issues)
-    reports = _last_reports(engine, [i.id for i in issues])
-    book = XlsxWorkbook(write_only=True)
-    sheet = book.create_sheet(ISSUE_SHEET)
-    header_font, header_fill = Font(bold=True), PatternFill("solid", fgColor="D9E1F2")
-    wrap = Alignment(wrap_text=True, vertical="top")
-
-    def header(target: Any, labels: Sequence[str]) -> None:
-        cells = []
-        for label in labels:
-            cell = WriteOnlyCell(target, value=label)
-            cell.font, cell.fill = header_font, header_fill
-            cells.append(cell)
-        target.append(cells)
-
-    labels = [c.label for c in ISSUE_COLUMNS] + [c.label for c in EXPORT_COLUMNS]
-    widths = [6, 14, 40, 30, 40, 10, 16, 20, 16, 16, 12, 30, 10, 12, 8, 8, 30]
-    for position, width in enumerate(widths):
-        sheet.column_dimensions[column_letter(position)].width = width
-    sheet.freeze_panes = "A2"
-    header(sheet, labels)
-    for issue, view in zip(issues, issue_views(engine.db, issues, engine.registry, now),
-                           strict=True):
-        values = [
-            _number_cell(issue.number), issue.category, issue.title, issue.target,
-            issue.measures, issue.leader, issue.lead_unit,
-            "、".join(issue.responsible_units or []), "、".join(issue.cooperating_units or []),
-            issue.acceptance_unit, LONG_TERM if issue.long_term else view["deadline"],
-            issue.progress_note, view["state_label_zh"], cleared.get(issue.id),
-            view["light_label_zh"], view["days_overdue"] or None, reports.get(issue.id)]
-        row = []
-        for position, value in enumerate(values):
-            cell = WriteOnlyCell(sheet, value=value)
-            if position == len(ISSUE_COLUMNS):  # the light
-                cell.fill = PatternFill("solid", fgColor=LIGHT_FILLS[view["light"]])
-            elif isinstance(value, str) and len(value) > 20:
-                cell.alignment = wrap
-            row.append(cell)
-        sheet.append(row)
-    sheet.auto_filter.ref = f"A1:{column_letter(len(labels) - 1)}{len(issues) + 1}"
-
-    numbers = {i.id: i.number for i in issues}
-    second = book.create_sheet(ACCOUNTABILITY_SHEET)
-    second.freeze_panes = "A2"
-    header(second, [c.label for c in ACCOUNTABILITY_COLUMNS])
-    written = 0
-    for item in records(engine):
-        linked = [numbers[i] for i in item["issues"] if i in numbers]
-        if not linked:
-            continue
-        second.append([item["subject"], item["subject_type_label"], item["unit"],
-                       item["rank_label"], "、".join(item["method_labels"]),
-                       "、".join(str(n) for n in linked), item["decided_by"],
-                       item["decided_on"], "是" if item["disclosed"] else "否", item["source"]])
-        written += 1
-    second.auto_filter.ref = f"A1:{column_letter(len(ACCOUNTABILITY_COLUMNS) - 1)}" \
-                             f"{written + 1}"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    book.save(path)
-    return len(issues)
-
-
-def _last_reports(engine: Engine, ids: list[int]) -> dict[int, str]:
-    found: dict[int, str] = {}
-    with engine.db.session() as session:
-        for start in range(0, len(ids), 500):
-            for report in session.scalars(
-                    select(ProgressReport)
-                    .where(ProgressReport.issue_id.in_(ids[start:start + 500]),
-                           ProgressReport.status == "submitted")
-                    .order_by(ProgressReport.issue_id, ProgressReport.month)):
-                percent = f"（{report.percent}%）" if report.percent is not None else ""
-                found[report.issue_id] = f"{report.month}：{report.text or ''}{percent}"
-    return found
-
-
-def _number_cell(number: str | None) -> Any:
-    return int(number) if number and number.isdigit() else number
+    options = ImportOptions(sheet=sheet, as_of=as_of, facts_only=facts_only,
+                            on_progress=on_progress, parallel=parallel)
+    return _Importer(engine, path, plan, actor, definition, options).run()
