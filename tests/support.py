@@ -19,11 +19,11 @@ LEADER = Actor("王副市长", "leader")
 PUBLIC = Actor("群众", "public")
 
 FIVE_NEVER = {
-    "problem_investigated": "已查明",
-    "problem_solved": "已解决",
-    "violations_punished": "已立案查处",
-    "accountability_done": "已问责",
-    "public_satisfied": "公示无异议",
+    "problem_investigated": "是:已查明",
+    "problem_solved": "是:已解决",
+    "violations_punished": "是:已立案查处",
+    "accountability_done": "是:已问责",
+    "public_satisfied": "是:公示无异议",
 }
 
 

@@ -171,8 +171,10 @@ def issue_fire(
     comment: Annotated[str | None, typer.Option(help="Comment or reasons.")] = None,
     evidence: Annotated[list[Path] | None, typer.Option(help="Evidence file (repeatable).")]
     = None,
-    check: Annotated[list[str] | None, typer.Option(help="Checklist item affirmed, "
-                                                    "KEY=NOTE (repeatable).")] = None,
+    check: Annotated[list[str] | None, typer.Option(help="Checklist item answered, "
+                                                    "KEY=是:NOTE or KEY=否:NOTE (yes/no too; "
+                                                    "clearance needs every item 是; "
+                                                    "repeatable).")] = None,
     field: Annotated[list[str] | None, typer.Option(help="Transition field, KEY=VALUE "
                                                     "(repeatable).")] = None,
     expected_version: Annotated[int | None, typer.Option(help="Refuse if the issue is no "

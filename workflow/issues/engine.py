@@ -254,7 +254,8 @@ class Engine:
             actor: who fires it; the role must be allowed on the transition.
             comment: free text; required where the transition says so.
             evidence: files (paths, stored content-addressed) or ``EvidenceRef`` already stored.
-            checklist: item key → note affirming it, for the transition's checklist.
+            checklist: item key → its answer, ``是:NOTE`` (or ``yes:NOTE``; ``否`` refuses
+                the transition) or ``{"answer": …, "note": …}``.
             fields: values for the transition's declared fields.
             expected_version: the version the caller last saw; a different one is a conflict.
 
@@ -295,8 +296,8 @@ class Engine:
             payload: dict[str, Any] = {}
             if refs:
                 payload["evidence"] = [ref.as_dict() for ref in refs]
-            if checklist:
-                payload["checklist"] = {key: str(value) for key, value in checklist.items()}
+            if context.accepted_checklist:
+                payload["checklist"] = context.accepted_checklist
             if context.accepted_fields:
                 payload["fields"] = context.accepted_fields
             deadline_at = row.deadline_at
