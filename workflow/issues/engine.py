@@ -154,6 +154,14 @@ def _check_milestone_role(actor: Actor, action: str) -> None:
                          f"{', '.join(MILESTONE_ROLES)}")
 
 
+def _subtask_numbers(parent: str | None, existing: int, count: int) -> list[str | None]:
+    """序号 of new sub-tasks: numbered under the parent's (5-1, 5-2, …) after its
+    ``existing`` ones; none when the parent has none."""
+    if parent is None:
+        return [None] * count
+    return [f"{parent}-{existing + k}" for k in range(1, count + 1)]
+
+
 def deadline_instant(day: date) -> datetime:
     """A 整改时限 date means the end of that day in Asia/Shanghai; stored as UTC."""
     return to_utc(datetime.combine(day, END_OF_DAY, tzinfo=SHANGHAI))
@@ -196,6 +204,7 @@ class Engine:
         if new.long_term and new.deadline is not None:
             raise InputError("a long-term item (长期坚持) has no deadline; give one or the other")
         check_category(self.db, new.plan, new.category)
+        self._check_number_free(new.plan, new.number)
         version = version or self.registry.latest_version(definition)
         compiled = self.registry.get(definition, version)
         with self.transaction() as tx:
@@ -204,6 +213,16 @@ class Engine:
         logger.info("issue %s created in %s by %s", issue_id, compiled.definition.initial,
                     actor.name)
         return issue_id
+
+    def _check_number_free(self, plan: str | None, number: str | None) -> None:
+        if number is None:
+            return
+        with self.db.session() as session:
+            taken = session.scalar(select(Issue.id).where(Issue.plan == plan,
+                                                          Issue.number == number))
+        if taken is not None:
+            raise InputError(f"序号 {number!r} of plan {plan!r} is issue {taken} already; a "
+                             "序号 is unique within its plan, give another --number")
 
     def insert_issue(self, tx: IssueTx, new: NewIssue, compiled: CompiledDefinition, *,
                       actor: Actor, comment: str | None, now: datetime, state: str | None = None,
@@ -369,7 +388,8 @@ class Engine:
             row = _existing(tx, issue_id)
             check_scope(actor, row, issue_id, "split it into sub-tasks")
             taken = {unit for _, unit, *_ in tx.children(issue_id)}
-            wanted = list(dict.fromkeys(units if units else row.cooperating_units))
+            wanted = list(dict.fromkeys(units if units else (
+                unit for unit in row.cooperating_units if unit not in taken)))
             if not wanted:
                 raise InputError(f"issue {issue_id} names no cooperating unit (配合单位) to "
                                  "give a sub-task; give the units")
@@ -379,14 +399,15 @@ class Engine:
                                  "already")
             compiled = self.registry.get(row.definition_id, row.definition_version)
             lead = row.lead_unit or row.unit
+            numbers = _subtask_numbers(parent.number, len(taken), len(wanted))
             created = [self.insert_issue(tx, NewIssue(
-                title=f"{row.title}（{unit}配合任务）", plan=parent.plan, number=parent.number,
+                title=f"{row.title}（{unit}配合任务）", plan=parent.plan, number=number,
                 category=parent.category, target=parent.target, measures=parent.measures,
                 leader=row.leader, lead_unit=lead, unit=unit,
                 deadline=local(row.deadline_at).date() if row.deadline_at else None,
                 long_term=parent.long_term, acceptance_unit=lead, parent=issue_id),
                 compiled, actor=actor, comment=f"issue {issue_id} 的配合任务", now=now)
-                for unit in wanted]
+                for unit, number in zip(wanted, numbers, strict=True)]
             tx.record(issue_id=issue_id, old_version=row.version,
                        prev_hash=row.head_hash, now=now, due=Due.of(row), event=EventDraft(
                            actor.name, actor.role, "split", row.state, row.state, None,
