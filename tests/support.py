@@ -7,8 +7,10 @@ from pathlib import Path
 from typing import Any
 
 from workflow.clock import SHANGHAI
+from workflow.db import Database
 from workflow.issues.engine import Engine, NewIssue
 from workflow.org.actors import Actor
+from workflow.org.directory import bootstrap_office
 
 START = datetime(2026, 1, 5, 9, 0, tzinfo=SHANGHAI)
 
@@ -17,6 +19,15 @@ UNIT = Actor("相山区人民政府", "unit")
 ACCEPTOR = Actor("市生态环境局", "acceptor")
 LEADER = Actor("王副市长", "leader")
 PUBLIC = Actor("群众", "public")
+
+
+
+def start_directory(db: Database) -> Actor:
+    """Register 市整改办 as the first office person (`rectify init --admin`); returns the
+    office actor that registers everyone else."""
+    bootstrap_office(db, OFFICE.name)
+    return OFFICE
+
 
 FIVE_NEVER = {
     "problem_investigated": "是:已查明",

@@ -28,7 +28,7 @@ from workflow.issues import queries
 from workflow.issues.engine import Engine, NewIssue
 from workflow.issues.history import verify as verify_history
 from workflow.org.actors import Actor
-from workflow.startup import initialize, open_engine
+from workflow.startup import initialize, mark_database, open_engine
 
 DEMO_DIR = PROJECT_ROOT / "examples" / "demo"
 SAMPLE_LEDGER = PROJECT_ROOT / "examples" / "huaibei-2019" / "ledger.xlsx"
@@ -76,6 +76,7 @@ def run_demo(workdir: Path, *, on_step: Callable[[str], None] = lambda _: None,
                         definitions_dir=PROJECT_ROOT / "definitions")
     engine = open_engine(settings, clock=clock, require_schema=False)
     initialize(engine, settings.definitions_dir)
+    mark_database(engine.db, training=True)  # its clock follows the plan's steps
     office = Actor("市整改办", "office")
     ids: dict[str, int] = {}
     clock.set(min(step.at for step in plan.steps).replace(hour=8, minute=0))

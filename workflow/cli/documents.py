@@ -19,6 +19,7 @@ from workflow.cli.common import (
     make_engine,
     parse_date,
     print_json,
+    record_audit,
     reports_errors,
 )
 from workflow.errors import InputError
@@ -38,7 +39,7 @@ def ledger_import(
     plan: Annotated[str, typer.Option(help="The plan (整改方案) the rows belong to; created "
                                            "when new. Re-importing a plan updates by 序号.")],
     sheet: Annotated[str | None, typer.Option(help="Read this sheet instead.")] = None,
-    actor: ActorName = "整改办", role: RoleName = None,
+    actor: ActorName = None, role: RoleName = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result (or the problems) "
                                                          "as JSON.")] = False,
 ) -> None:
@@ -65,6 +66,9 @@ def ledger_import(
                             "problems": [p.as_dict() for p in exc.problems]})
                 raise typer.Exit(2) from None
             raise
+    record_audit(who, "ledger_import", f"{file.name} → {plan}", created=result.created,
+                 updated=result.updated, units_added=result.units_added,
+                 people_added=result.people_added)
     if as_json:
         print_json({"imported": True, **result.as_dict()})
         return

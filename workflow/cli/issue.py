@@ -39,7 +39,7 @@ issue_app = typer.Typer(help="Rectification issues.", no_args_is_help=True)
 @reports_errors
 def issue_create(
     title: Annotated[str, typer.Option(help="反馈问题: the problem as fed back.")],
-    actor: ActorName = "整改办",
+    actor: ActorName = None,
     role: RoleName = None,
     plan: Annotated[str | None, typer.Option(help="整改方案 name.")] = None,
     number: Annotated[str | None, typer.Option(help="序号 within the plan.")] = None,
@@ -166,7 +166,7 @@ def issue_show(issue_id: Annotated[int, typer.Argument(help="Issue id.")],
 def issue_fire(
     issue_id: Annotated[int, typer.Argument(help="Issue id.")],
     trigger: Annotated[str, typer.Argument(help="Trigger, e.g. start, apply_acceptance.")],
-    actor: ActorName,
+    actor: ActorName = None,
     role: RoleName = None,
     comment: Annotated[str | None, typer.Option(help="Comment or reasons.")] = None,
     evidence: Annotated[list[Path] | None, typer.Option(help="Evidence file (repeatable).")]
@@ -225,7 +225,7 @@ def issue_extend(
     issue_id: Annotated[int, typer.Argument(help="Issue id.")],
     until: Annotated[str, typer.Option(help="New deadline, YYYY-MM-DD.")],
     reason: Annotated[str, typer.Option(help="Why the extension is justified (正当理由).")],
-    actor: ActorName = "整改办",
+    actor: ActorName = None,
     role: RoleName = None,
 ) -> None:
     """Approve an extension (申请延期): move the deadline, keep the old one in history."""
@@ -244,7 +244,7 @@ def issue_progress(
     percent: Annotated[int, typer.Option(help="Percentage done, 0-100.")],
     behind: Annotated[bool, typer.Option("--behind", help="Behind schedule (未达序时进度); "
                                          "the light turns yellow.")] = False,
-    actor: ActorName = "整改办",
+    actor: ActorName = None,
     role: RoleName = None,
 ) -> None:
     """Report a month's progress (月度进展): the issue's unit, or the office."""
@@ -281,7 +281,7 @@ def issue_split(
     unit: Annotated[list[str] | None, typer.Option(help="Unit to give a sub-task "
                                                    "(repeatable); default every cooperating "
                                                    "unit.")] = None,
-    actor: ActorName = "整改办",
+    actor: ActorName = None,
     role: RoleName = None,
 ) -> None:
     """Split a multi-unit issue into sub-tasks, one per cooperating unit (配合单位); the
@@ -295,7 +295,7 @@ def issue_split(
 def issue_instruct(
     issue_id: Annotated[int, typer.Argument(help="Issue id.")],
     text: Annotated[str, typer.Option(help="The instruction (批示).")],
-    actor: ActorName = "整改办",
+    actor: ActorName = None,
     role: RoleName = None,
 ) -> None:
     """A supervising leader's instruction (批示) on an issue of their sectors; recorded in
@@ -312,7 +312,7 @@ def issue_milestones(
     issue_id: Annotated[int, typer.Argument(help="Issue id.")],
     stage: Annotated[list[str], typer.Option(help="NAME=DURATION in working order, e.g. "
                                              "'方案编制=10 working days' (repeatable).")],
-    actor: ActorName = "整改办",
+    actor: ActorName = None,
     role: RoleName = None,
     comment: Annotated[str | None, typer.Option(help="Where the plan comes from.")] = None,
 ) -> None:
@@ -333,7 +333,7 @@ def issue_milestones(
 def issue_reach(
     issue_id: Annotated[int, typer.Argument(help="Issue id.")],
     name: Annotated[str, typer.Argument(help="Milestone name.")],
-    actor: ActorName = "整改办",
+    actor: ActorName = None,
     role: RoleName = None,
     comment: Annotated[str | None, typer.Option(help="What was done.")] = None,
 ) -> None:

@@ -91,7 +91,7 @@ def accountability_add(
                                               "repeatable.")],
     rank: RankOption = None, unit: UnitOption = None, source: SourceOption = None,
     disclosed: DisclosedOption = False, note: NoteOption = None,
-    actor: ActorName = "整改办", role: RoleName = None,
+    actor: ActorName = None, role: RoleName = None,
 ) -> None:
     """Record an accountability decision (office or discipline); each linked issue's
     history notes it."""
@@ -113,7 +113,7 @@ def accountability_adopt(
                                                      "issues.")] = None,
     rank: RankOption = None, unit: UnitOption = None, source: SourceOption = None,
     disclosed: DisclosedOption = False, note: NoteOption = None,
-    actor: ActorName = "整改办", role: RoleName = None,
+    actor: ActorName = None, role: RoleName = None,
 ) -> None:
     """Adopt an escalation proposal (问责建议) as an accountability record (office only)."""
     from workflow.supervision.accountability import record
@@ -129,7 +129,7 @@ def accountability_adopt(
 def accountability_dismiss(
     proposal: Annotated[int, typer.Argument(help="Proposal id.")],
     reason: Annotated[str, typer.Option(help="Why no accountability follows.")],
-    actor: ActorName = "整改办", role: RoleName = None,
+    actor: ActorName = None, role: RoleName = None,
 ) -> None:
     """Close an escalation proposal without accountability, with a reason (office only)."""
     from workflow.supervision.accountability import dismiss
@@ -212,7 +212,7 @@ def lookback_start(
                                              "draw); random when omitted.")] = None,
     trigger: Annotated[str, typer.Option(help="Trigger that starts a look-back.")] =
     "start_follow_up",
-    actor: ActorName = "整改办",
+    actor: ActorName = None,
     role: RoleName = None,
     as_json: JsonOption = False,
 ) -> None:

@@ -253,7 +253,7 @@ class _Importer:
         tx.record(issue_id=old.id, old_version=old.version, prev_hash=old.head_hash,
                    now=self.now, due=due, event=EventDraft(
                        self.actor.name, self.actor.role, IMPORT_TRIGGER, old.state, state,
-                       comment, payload))
+                       comment, payload, os_user=self.actor.os_user))
         self.result.updated += 1
 
     def _accountability(self, tx: IssueTx, sheet: Sheet) -> None:

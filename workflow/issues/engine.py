@@ -258,7 +258,7 @@ class Engine:
             payload["parent"] = new.parent
         tx.record(issue_id=issue_id, old_version=0, prev_hash=GENESIS, now=now,
                    due=due, event=EventDraft(actor.name, actor.role, trigger, None,
-                                             initial, comment, payload))
+                                             initial, comment, payload, os_user=actor.os_user))
         return issue_id
 
     def fire(self, issue_id: int, trigger: str, *, actor: Actor, comment: str | None = None,
@@ -348,7 +348,8 @@ class Engine:
             new_hash = tx.record(issue_id=issue_id, old_version=version,
                                   prev_hash=row.head_hash, now=now, due=due,
                                   event=EventDraft(actor.name, actor.role, trigger, state,
-                                                   to_state, comment, payload))
+                                                   to_state, comment, payload,
+                                                   os_user=actor.os_user))
             if (stage, stage_until) != (row.stage, row.stage_until):
                 tx.set_stage(issue_id, stage, stage_until)
         return FireResult(issue_id, trigger, state, to_state, version + 1, new_hash)
@@ -412,7 +413,8 @@ class Engine:
                        prev_hash=row.head_hash, now=now, due=Due.of(row), event=EventDraft(
                            actor.name, actor.role, "split", row.state, row.state, None,
                            {"subtasks": [{"issue_id": child, "unit": unit}
-                                         for child, unit in zip(created, wanted, strict=True)]}))
+                                         for child, unit in zip(created, wanted, strict=True)]},
+                                         os_user=actor.os_user))
         return created
 
     def _issue(self, issue_id: int) -> Issue:
@@ -467,7 +469,7 @@ class Engine:
                        prev_hash=row.head_hash, now=now, due=Due.of(row), event=EventDraft(
                            actor.name, actor.role, "set_milestones", row.state, row.state,
                            comment, {"milestones": {name: day.isoformat()
-                                                    for name, day in plan}}))
+                                                    for name, day in plan}}, os_user=actor.os_user))
         return plan
 
     def reach_milestone(self, issue_id: int, name: str, *, actor: Actor,
@@ -488,7 +490,7 @@ class Engine:
             tx.record(issue_id=issue_id, old_version=row.version,
                        prev_hash=row.head_hash, now=now, due=Due.of(row), event=EventDraft(
                            actor.name, actor.role, "reach_milestone", row.state, row.state,
-                           comment, {"milestone": name}))
+                           comment, {"milestone": name}, os_user=actor.os_user))
 
     def recompute_provisional_deadlines(self) -> list[int]:
         """Recompute every provisional deadline with the calendar as it is now (after an office

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -138,6 +139,8 @@ class IssueTx:
             ConflictError: the issue is no longer at ``old_version``.
         """
         seq = old_version + 1
+        if event.os_user is not None:
+            event = replace(event, payload={**event.payload, "os_user": event.os_user})
         new_hash = event_hash(issue_id=issue_id, seq=seq, at=now, actor=event.actor,
                               role=event.role, trigger=event.trigger,
                               from_state=event.from_state, to_state=event.to_state,

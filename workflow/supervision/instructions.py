@@ -57,7 +57,7 @@ def instruct(engine: Engine, issue_id: int, text: str, *, actor: Actor) -> None:
         new_hash = tx.record(issue_id=issue_id, old_version=row.version,
                               prev_hash=row.head_hash, now=now, due=Due.of(row),
                               event=EventDraft(actor.name, actor.role, "instruct", row.state,
-                                               row.state, text.strip(), {}))
+                                               row.state, text.strip(), {}, os_user=actor.os_user))
         subject = f"【领导批示】{row.title[:40]}"
         body = (f"{actor.name}批示：\n\n{text.strip()}\n\n问题：{row.title}\n"
                 f"请认真落实，并将落实情况报{office}。\n\n{office}\n")
