@@ -372,6 +372,6 @@ def test_report_commands(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Non
     assert book["问责情况"].max_row == 1 + counts["organizations"] + sum(
         counts["cadres"].values())
     bad = write_book(tmp_path / "bad.xlsx", [[*good_rows(1)[0][:12], "不存在"]])
-    output = run("ledger", "import", str(bad), "--plan", "x", "--as", "市整改办", "--role", "office",
-                 code=2)
+    output = run("ledger", "import", str(bad), "--plan", "x", "--as", "市整改办",
+                 "--role", "office", code=2)
     assert "row 2, 整改状态" in output and "nothing imported" in output
