@@ -68,14 +68,18 @@ def people_add(
     rank: RankOption = None,
     sector: Annotated[list[str] | None, typer.Option(help="包保领域 (问题类别) of a leader "
                                                      "(repeatable).")] = None,
-    actor: ActorName = None, role: RoleName = None,
+    actor: ActorName = None,
+    acting_role: Annotated[str | None, typer.Option(
+        "--as-role", help="Role the actor (--as) acts in, when they hold several (--role "
+                          "here gives the new person's roles).")] = None,
 ) -> None:
     """Register a person with the roles they act in (`--as NAME` then acts as them); an
     office person does."""
     from workflow.org.directory import add_person
 
     add_person(Database(Settings.from_env().database_url), name, roles=roles, unit=unit,
-               title=title, rank=rank, sectors=sector or [], actor=make_actor(actor, role))
+               title=title, rank=rank, sectors=sector or [],
+               actor=make_actor(actor, acting_role))
     console.print(f"{name} registered ({', '.join(roles)})")
 
 
