@@ -23,7 +23,7 @@ from workflow.cli.common import console, reports_errors
 from workflow.cli.tables import history_table, ledger_table
 from workflow.clock import FrozenClock, local
 from workflow.config import PROJECT_ROOT, Settings
-from workflow.errors import RequirementError
+from workflow.errors import InputError, RequirementError
 from workflow.issues import queries
 from workflow.issues.engine import Engine, NewIssue
 from workflow.issues.history import verify as verify_history
@@ -104,6 +104,9 @@ def demo(keep: Annotated[Path | None, typer.Option(help="Keep the demo database 
     """Play a small sample plan on a throw-away SQLite file and print ledger and histories."""
     with tempfile.TemporaryDirectory(prefix="rectify-demo-") as scratch:
         workdir = keep or Path(scratch)
+        if workdir.exists() and not workdir.is_dir():
+            raise InputError(f"--keep {workdir}: that is a file; give a directory (new or "
+                             "existing) to keep the demo database in")
         workdir.mkdir(parents=True, exist_ok=True)
         console.rule("rectify demo")
         engine, plan = run_demo(workdir, on_step=lambda line: console.print(f"  {line}"))

@@ -262,10 +262,12 @@ def issue_reports(issue_id: Annotated[int, typer.Argument(help="Issue id.")],
     """The issue's monthly progress reports, and the months that went unreported."""
     from workflow.supervision.monthly_reports import reports
 
+    engine = make_engine()
+    queries.get_issue(engine.db, issue_id)  # an unknown issue is an error, not an empty list
     rows = [{"month": r.month, "status": r.status, "percent": r.percent,
              "on_schedule": r.on_schedule, "text": r.text, "reported_by": r.reported_by,
              "reported_at": local(r.reported_at).isoformat() if r.reported_at else None}
-            for r in reports(make_engine(), issue_id)]
+            for r in reports(engine, issue_id)]
     if as_json:
         print_json(rows)
         return

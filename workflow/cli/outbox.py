@@ -21,6 +21,7 @@ from workflow.cli.common import (
     reports_errors,
 )
 from workflow.clock import local
+from workflow.errors import InputError
 from workflow.issues.engine import Engine
 from workflow.issues.sweep import default_owner
 from workflow.notify.channels import channels_from_env
@@ -94,6 +95,12 @@ def outbox_retry(
     who = make_actor(actor, role)
     engine = make_engine()
     check_administrator(engine.db, who, "retry dead letters")
+    if ids:
+        dead = {n.id for n in list_notifications(engine.db, status="dead", limit=len(ids) + 10**6)}
+        not_dead = [str(i) for i in ids if i not in dead]
+        if not_dead:
+            raise InputError(f"notification(s) {', '.join(not_dead)} are not dead letters; only "
+                             "dead letters are retried (see `rectify outbox dead`)")
     revived = retry_notifications(engine.db, ids or None, now=engine.clock.now(),
                                   all_dead=all_dead)
     record_audit(who, "outbox_retry", "dead letters", ids=ids or [], all_dead=all_dead,

@@ -22,6 +22,7 @@ from workflow.cli.common import (
     reports_errors,
 )
 from workflow.clock import local
+from workflow.errors import InputError
 
 progress_app = typer.Typer(help="Monthly progress reports (月度进展).", no_args_is_help=True)
 
@@ -138,6 +139,9 @@ def accountability_dismiss(
     console.print(f"proposal {proposal} dismissed")
 
 
+PROPOSAL_STATUSES = ("open", "adopted", "dismissed")
+
+
 @accountability_app.command("proposals")
 @reports_errors
 def accountability_proposals(
@@ -149,6 +153,9 @@ def accountability_proposals(
     """Escalation proposals (问责建议) waiting for the office's decision."""
     from workflow.supervision.accountability import proposals
 
+    if status not in (None, *PROPOSAL_STATUSES):
+        raise InputError(f"--status {status!r} is not a proposal status; statuses: "
+                         f"{', '.join(PROPOSAL_STATUSES)}")
     rows = [{"id": p.id, "issue_id": p.issue_id, "reason": p.reason, "status": p.status,
              "opened_at": local(p.opened_at).isoformat(timespec="minutes"),
              "decided_by": p.decided_by}
