@@ -7,8 +7,10 @@ from pathlib import Path
 from typing import Any
 
 from workflow.clock import SHANGHAI
+from workflow.db import Database
 from workflow.issues.engine import Engine, NewIssue
 from workflow.org.actors import Actor
+from workflow.org.directory import bootstrap_office
 
 START = datetime(2026, 1, 5, 9, 0, tzinfo=SHANGHAI)
 
@@ -18,12 +20,21 @@ ACCEPTOR = Actor("市生态环境局", "acceptor")
 LEADER = Actor("王副市长", "leader")
 PUBLIC = Actor("群众", "public")
 
+
+
+def start_directory(db: Database) -> Actor:
+    """Register 市整改办 as the first office person (`rectify init --admin`); returns the
+    office actor that registers everyone else."""
+    bootstrap_office(db, OFFICE.name)
+    return OFFICE
+
+
 FIVE_NEVER = {
-    "problem_investigated": "已查明",
-    "problem_solved": "已解决",
-    "violations_punished": "已立案查处",
-    "accountability_done": "已问责",
-    "public_satisfied": "公示无异议",
+    "problem_investigated": "是:已查明",
+    "problem_solved": "是:已解决",
+    "violations_punished": "是:已立案查处",
+    "accountability_done": "是:已问责",
+    "public_satisfied": "是:公示无异议",
 }
 
 

@@ -77,7 +77,7 @@ def test_site_check_public_notice_objection_sign_off_and_clearance(
     assert problems[0] == ("the issue must be at step 已审签 (signed_off); it is at 公示中 "
                            f"(public_notice) until {until}")
     assert any("evidence file(s) are required" in p for p in problems)
-    assert sum("must be affirmed with a note" in p for p in problems) == 5
+    assert sum(": not answered; answer" in p for p in problems) == 5
 
     # An objection during the notice sends it back to the site check
     engine.fire(issue_id, "object", actor=PUBLIC, comment="群众反映仍有油烟扰民")

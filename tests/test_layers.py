@@ -21,7 +21,8 @@ ROOT = Path(__file__).resolve().parent.parent
 LAYERS = ("foundations", "spec", "org", "notify", "issues", "supervision", "documents", "jobs",
           "cli")
 FOUNDATIONS = ("workflow", "workflow.errors", "workflow.clock", "workflow.config",
-               "workflow.db", "workflow.models", "workflow.migrate", "workflow.migrations")
+               "workflow.audit", "workflow.db", "workflow.models", "workflow.migrate",
+               "workflow.migrations")
 JOBS = ("workflow.jobs", "workflow.startup", "workflow.doctor")
 OUTSIDE = ("workers", "scheduler")  # beside the jobs layer, below the CLI
 # The one module that starts the background processes: it alone imports these.

@@ -351,7 +351,7 @@ def test_report_commands(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Non
         return result.output
 
     run("init")
-    run("ledger", "import", str(SAMPLE), "--plan", PLAN)
+    run("ledger", "import", str(SAMPLE), "--plan", PLAN, "--as", "市整改办", "--role", "office")
     counts = sample_counts()
     report = json.loads(run("report", "progress", "--plan", PLAN, "--format", "json"))
     assert set(report) >= {"total", "by_state", "cleared", "in_progress", "overdue",
@@ -377,5 +377,6 @@ def test_report_commands(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Non
     assert book["问责情况"].max_row == 1 + counts["organizations"] + sum(
         counts["cadres"].values())
     bad = write_book(tmp_path / "bad.xlsx", [[*good_rows(1)[0][:12], "不存在"]])
-    output = run("ledger", "import", str(bad), "--plan", "x", code=2)
+    output = run("ledger", "import", str(bad), "--plan", "x", "--as", "市整改办",
+                 "--role", "office", code=2)
     assert "row 2, 整改状态" in output and "nothing imported" in output

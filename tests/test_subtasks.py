@@ -48,3 +48,40 @@ def test_parent_waits_for_every_subtask_before_applying_for_acceptance(
                                              "actor": actor})
     fire_valid(engine, parent, "apply_acceptance", evidence_file)
     assert queries.get_issue(engine.db, parent).state == "acceptance"
+
+
+def test_a_numbered_issue_splits_into_subtasks_numbered_under_it(
+        engine: Engine, evidence_file: Path) -> None:
+    # Given issue 序号 5 of a plan with three cooperating units
+    parent = new_issue(engine, number="5",
+                       cooperating_units=("杜集区人民政府", "烈山区人民政府", "濉溪县人民政府"))
+    # When it is split for two of them, and later for the third
+    first = engine.create_subtasks(parent, actor=OFFICE,
+                                   units=["杜集区人民政府", "烈山区人民政府"])
+    later = engine.create_subtasks(parent, actor=OFFICE)
+    # Then the sub-tasks are numbered under the parent, in the order they were made
+    numbers = [queries.get_issue(engine.db, child).number for child in [*first, *later]]
+    assert numbers == ["5-1", "5-2", "5-3"]
+
+
+def test_an_issue_without_a_number_splits_into_subtasks_without_one(
+        engine: Engine, evidence_file: Path) -> None:
+    # Given an issue without a 序号
+    parent = new_issue(engine, cooperating_units=("杜集区人民政府",))
+    # When it is split
+    (child,) = engine.create_subtasks(parent, actor=OFFICE)
+    # Then its sub-task has none either
+    assert queries.get_issue(engine.db, child).number is None
+
+
+def test_a_second_issue_with_a_taken_number_is_refused_naming_the_first(
+        engine: Engine) -> None:
+    # Given issue 序号 5 of 示例方案
+    first = new_issue(engine, number="5")
+    # When another issue of the plan is given 序号 5
+    with pytest.raises(InputError) as refused:
+        new_issue(engine, number="5", title="另一个问题")
+    # Then it is refused naming the plan, the number and the issue that holds it
+    assert f"序号 '5' of plan '示例方案' is issue {first} already" in str(refused.value)
+    # And the same number in another plan is fine
+    new_issue(engine, number="5", plan="另一方案")

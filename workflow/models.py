@@ -382,3 +382,35 @@ class Plan(Base):
     inspection: Mapped[str | None] = mapped_column(String(200))
     issued_on: Mapped[date | None] = mapped_column(Date)
     categories: Mapped[list[str]] = mapped_column(JSON, default=list)
+
+
+class AuditEvent(Base):
+    """An append-only record of an administrative change (people, units, contacts,
+    definitions, calendar, dead letters retried, imports, the clock moved): who made it, as
+    which operating-system user, when, and what. ``hash`` covers its content and
+    ``prev_hash`` (the previous record's hash), so the trail is one tamper-evident chain."""
+
+    __tablename__ = "audit_events"
+    __table_args__ = (UniqueConstraint("prev_hash", name="uq_audit_events_prev_hash"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
+    actor: Mapped[str] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(String(64))
+    os_user: Mapped[str | None] = mapped_column(String(200))
+    action: Mapped[str] = mapped_column(String(64))
+    subject: Mapped[str] = mapped_column(Text)
+    details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))
+
+
+class DatabaseInstance(Base):
+    """What a database was created for: one row, written by the first ``rectify init``.
+    A training database (``training``) lets the clock be moved; no other does."""
+
+    __tablename__ = "database_instance"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    training: Mapped[bool] = mapped_column(default=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from workflow.clock import Clock
+from sqlalchemy import func, select
+
+from workflow.clock import Clock, SystemClock
 from workflow.config import Settings
 from workflow.db import Database
-from workflow.errors import ConfigurationError
+from workflow.errors import ConfigurationError, InputError
 from workflow.issues.engine import Engine
 from workflow.issues.evidence import EvidenceStore
 from workflow.migrate import current_revision, head_revision, upgrade
+from workflow.models import DatabaseInstance, Issue
 from workflow.spec.definitions import load_all
 from workflow.spec.registry import LoadOutcome, load_definitions
 
@@ -34,3 +37,37 @@ def initialize(engine: Engine, definitions_dir: Path) -> list[LoadOutcome]:
     """Create or upgrade the schema, then load every definition under ``definitions_dir``."""
     upgrade(engine.db)
     return load_definitions(engine.db, load_all(definitions_dir), now=engine.clock.now())
+
+
+def is_training(db: Database) -> bool:
+    """Whether the database was created for training (``rectify init --training``): only
+    there may the clock be moved."""
+    with db.session() as session:
+        instance = session.get(DatabaseInstance, 1)
+    return bool(instance and instance.training)
+
+
+def mark_database(db: Database, *, training: bool) -> bool:
+    """Record, once, what the database is for; returns whether it is a training database.
+
+    The first ``init`` writes it; later ones leave it. ``training`` on a database already in
+    real use is refused, so no clock can be moved where real work is recorded.
+
+    Raises:
+        InputError: ``training`` asked of a database created for real work.
+    """
+    with db.session(write=True) as session:
+        instance = session.get(DatabaseInstance, 1)
+        if instance is None:
+            issues = session.scalar(select(func.count()).select_from(Issue)) or 0
+            if training and issues:
+                raise InputError(f"--training marks a new database; this one holds {issues} "
+                                 "issue(s) of real work. Create a training database elsewhere "
+                                 "(DATABASE_URL=sqlite:///training.db rectify init --training)")
+            instance = DatabaseInstance(id=1, training=training, created_at=SystemClock().now())
+            session.add(instance)
+        elif training and not instance.training:
+            raise InputError("--training marks a new database; this one was created for real "
+                             "work and stays so. Create a training database elsewhere "
+                             "(DATABASE_URL=sqlite:///training.db rectify init --training)")
+        return instance.training

@@ -9,7 +9,8 @@ modules, in the order `rectify --help` lists them:
 * `supervision`: progress, accountability, lookback;
 * `org`: units, people, plan;                * `documents`: ledger, report;
 * `demo`: the demo and its player;           * `tables`: the Rich ledger and history tables;
-* `background`: serve, scheduler, worker, doctor (the only user of `scheduler` and `workers`).
+* `background`: serve, scheduler, worker, doctor (the only user of `scheduler` and `workers`);
+* `audit`: the audit trail of administrative changes.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from __future__ import annotations
 import typer
 
 from workflow.cli import (
+    audit,
     background,
     deadlines,
     definitions,
@@ -54,6 +56,7 @@ app.add_typer(supervision.lookback_app, name="lookback")
 app.add_typer(org.units_app, name="units")
 app.add_typer(org.people_app, name="people")
 app.add_typer(org.plan_app, name="plan")
+app.add_typer(audit.audit_app, name="audit")
 app.add_typer(documents.ledger_app, name="ledger")
 app.add_typer(documents.report_app, name="report")
 

@@ -4,9 +4,11 @@ and the helpers that open the engine, resolve the actor, parse input and print J
 from __future__ import annotations
 
 import functools
+import getpass
 import json
 import sys
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import replace
 from datetime import date, datetime
 from typing import Annotated, Any, TypeVar
 
@@ -14,7 +16,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from workflow.clock import to_utc
+from workflow.clock import SystemClock, to_utc
 from workflow.config import Settings
 from workflow.db import Database
 from workflow.errors import DefinitionError, InputError, RectifyError
@@ -28,7 +30,10 @@ errors = Console(stderr=True, soft_wrap=True)
 F = TypeVar("F", bound=Callable[..., Any])
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")]
-ActorName = Annotated[str, typer.Option("--as", help="Who acts (person or unit name).")]
+ACTOR_ENV = "RECTIFY_ACTOR"
+ActorName = Annotated[str | None, typer.Option(
+    "--as", envvar=ACTOR_ENV, show_envvar=True,
+    help="Who acts: a registered person or unit (required; no default).")]
 ReaderOption = Annotated[str | None, typer.Option(
     "--as", help="Read as this person or unit: only what their role may read (the public: "
                  "disclosed fields only, no history).")]
@@ -36,6 +41,9 @@ RoleName = Annotated[str | None, typer.Option("--role", help="Role of the actor:
                                               "acceptor, leader, discipline, public (default: "
                                               "the person's only role; office while no one "
                                               "is registered).")]
+Moment = Annotated[str | None, typer.Option(
+    "--now", help="Act as of this time (ISO 8601; without an offset it is Asia/Shanghai). "
+                  "Moves the clock: only on a training database (rectify init --training).")]
 RankOption = Annotated[str | None, typer.Option(help="职级: 省部级 厅局级 县处级 乡科级 其他 "
                                                 "(aliases 厅级 处级 县级 科级).")]
 
@@ -82,16 +90,67 @@ def make_engine() -> Engine:
     return open_engine(Settings.from_env())
 
 
-def make_actor(name: str, role: str | None) -> Actor:
-    """Who ``--as NAME [--role ROLE]`` is: a registered person or unit (see
-    ``workflow.org.directory``); any name while the directory is empty."""
+def os_user() -> str | None:
+    """The operating-system user running the command, recorded beside the actor."""
+    try:
+        return getpass.getuser()
+    except (OSError, KeyError):
+        return None
+
+
+def make_actor(name: str | None, role: str | None) -> Actor:
+    """Who ``--as NAME [--role ROLE]`` (or ``RECTIFY_ACTOR``) is: a registered person or unit
+    (see ``workflow.org.directory``), any name while the directory is empty; with the
+    operating-system user beside it.
+
+    Raises:
+        InputError: no name given (there is no default actor), or one the directory refuses.
+    """
     from workflow.org.directory import resolve_actor
+
+    if name is None or not name.strip():
+        raise InputError(f"this command changes records, so it needs an actor: give --as NAME "
+                         f"(a registered person or unit) or set {ACTOR_ENV}; there is no "
+                         "default actor")
+    db = Database(Settings.from_env().database_url)
+    try:
+        return replace(resolve_actor(db, name.strip(), role), os_user=os_user())
+    finally:
+        db.dispose()
+
+
+def record_audit(actor: Actor, action: str, subject: str, **details: Any) -> None:
+    """Append an administrative change ``actor`` made to the audit trail (after it committed:
+    for changes made by modules that keep no trail themselves)."""
+    from workflow.audit import record_audit as append
 
     db = Database(Settings.from_env().database_url)
     try:
-        return resolve_actor(db, name, role)
+        append(db, actor.audit(action, subject, **details), at=SystemClock().now())
     finally:
         db.dispose()
+
+
+def moved_clock(engine: Engine, now: str | None, actor: str | None, role: str | None,
+                command: str) -> datetime:
+    """The time a command acts at: the real time, or ``--now`` on a training database (the
+    move goes to the audit trail with who asked for it).
+
+    Raises:
+        InputError: ``--now`` on a database not created for training, or without an actor.
+    """
+    from workflow.startup import is_training
+
+    if now is None:
+        return engine.clock.now()
+    at = parse_time(now)
+    if not is_training(engine.db):
+        raise InputError(f"{command} --now moves the clock, which only a training database "
+                         "allows (created with `rectify init --training`); here it runs at the "
+                         "real time, so leave --now out")
+    who = make_actor(actor, role)
+    record_audit(who, "clock_moved", command, now=at.isoformat())
+    return at
 
 
 def parse_date(text: str | None, option: str) -> date | None:

@@ -9,12 +9,17 @@ from typing import Annotated
 import typer
 
 from workflow.cli.common import (
+    ActorName,
     JsonOption,
+    Moment,
+    RoleName,
     console,
+    make_actor,
     make_engine,
-    parse_time,
+    moved_clock,
     print_json,
     print_table,
+    record_audit,
     reports_errors,
 )
 from workflow.issues import queries
@@ -49,14 +54,15 @@ def timers_list(
 
 @reports_errors
 def sweep_command(
-    now: Annotated[str | None, typer.Option(help="Sweep as of this time (ISO 8601; without "
-                                            "an offset it is Asia/Shanghai).")] = None,
+    now: Moment = None,
     limit: Annotated[int, typer.Option(help="Timers to claim at most.")] = 1000,
+    actor: ActorName = None, role: RoleName = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Run one timer sweep: claim what is due, notify once per issue, record skips."""
+    """Run one timer sweep: claim what is due, notify once per issue, record skips. With
+    --now (a training database only) it also needs --as: who moved the clock."""
     engine = make_engine()
-    at = parse_time(now) if now else engine.clock.now()
+    at = moved_clock(engine, now, actor, role, "sweep")
     report = sweep(engine, now=at, limit=limit)
     if as_json:
         print_json(report.__dict__)
@@ -80,8 +86,15 @@ def calendar_check(path: Annotated[Path | None, typer.Argument(
 
 @calendar_app.command("recompute")
 @reports_errors
-def calendar_recompute() -> None:
-    """After entering a new year's notice: recompute every provisional deadline."""
-    changed = make_engine().recompute_provisional_deadlines()
+def calendar_recompute(actor: ActorName = None, role: RoleName = None) -> None:
+    """After entering a new year's notice: recompute every provisional deadline (an office
+    person does)."""
+    from workflow.org.directory import check_administrator
+
+    who = make_actor(actor, role)
+    engine = make_engine()
+    check_administrator(engine.db, who, "recompute the calendar")
+    changed = engine.recompute_provisional_deadlines()
+    record_audit(who, "calendar_recompute", "provisional deadlines", issues=changed)
     console.print(f"{len(changed)} provisional deadline(s) recomputed"
                   + (f": issues {', '.join(map(str, changed))}" if changed else ""))

@@ -15,8 +15,10 @@ from workflow.cli.common import (
     console,
     make_actor,
     make_engine,
+    os_user,
     print_json,
     print_table,
+    record_audit,
     reports_errors,
 )
 from workflow.clock import local
@@ -33,14 +35,30 @@ definitions_app = typer.Typer(help="Process definitions.", no_args_is_help=True)
 
 
 @reports_errors
-def init() -> None:
+def init(
+    admin: Annotated[str | None, typer.Option(help="Register the first office person of an "
+                                              "empty directory (then act as them with "
+                                              "--as).")] = None,
+    training: Annotated[bool, typer.Option("--training", help="Create a training database: "
+                                           "the clock may be moved (sweep --now); on no other "
+                                           "database.")] = False,
+) -> None:
     """Create or upgrade the database and load the process definitions."""
+    from workflow.org.directory import bootstrap_office
+    from workflow.startup import mark_database
+
     settings = Settings.from_env()
     engine = open_engine(settings, require_schema=False)
     outcomes = initialize(engine, settings.definitions_dir)
-    console.print(f"database ready: {settings.database_url}")
+    is_training = mark_database(engine.db, training=training)
+    console.print(f"database ready: {settings.database_url}"
+                  + (" (training: the clock may be moved)" if is_training else ""))
     for outcome in outcomes:
         console.print(f"  {outcome.ref}: {outcome.status} ({outcome.path})")
+    if admin is not None:
+        added = bootstrap_office(engine.db, admin, os_user=os_user())
+        console.print(f"{admin.strip()} " + ("registered as the first office person"
+                                             if added else "is an office person already"))
 
 
 @db_app.command("upgrade")
@@ -82,12 +100,20 @@ def definitions_check(
 @reports_errors
 def definitions_load(
     path: Annotated[Path | None, typer.Argument(help="File or directory.")] = None,
+    actor: ActorName = None, role: RoleName = None,
 ) -> None:
-    """Load new definition versions into the database (running issues keep theirs)."""
+    """Load new definition versions into the database (running issues keep theirs); an
+    office person does."""
+    from workflow.org.directory import check_administrator
+
     settings = Settings.from_env()
+    who = make_actor(actor, role)
     engine = make_engine()
+    check_administrator(engine.db, who, "load definitions")
     outcomes = load_definitions(engine.db, load_all(path or settings.definitions_dir),
                                 now=engine.clock.now())
+    record_audit(who, "definitions_load", str(path or settings.definitions_dir),
+                 outcomes={outcome.ref: outcome.status for outcome in outcomes})
     for outcome in outcomes:
         console.print(f"{outcome.ref}: {outcome.status} ({outcome.path})")
 
@@ -124,7 +150,7 @@ def definitions_migrate(
                                         "e.g. rectification@2.")],
     dry_run: Annotated[bool, typer.Option("--dry-run", help="List what would move and what "
                                           "cannot; write nothing.")] = False,
-    actor: ActorName = "整改办",
+    actor: ActorName = None,
     role: RoleName = None,
     as_json: JsonOption = False,
 ) -> None:

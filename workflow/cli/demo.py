@@ -23,13 +23,13 @@ from workflow.cli.common import console, reports_errors
 from workflow.cli.tables import history_table, ledger_table
 from workflow.clock import FrozenClock, local
 from workflow.config import PROJECT_ROOT, Settings
-from workflow.errors import RequirementError
+from workflow.errors import InputError, RequirementError
 from workflow.issues import queries
 from workflow.issues.engine import Engine, NewIssue
 from workflow.issues.history import verify as verify_history
 from workflow.issues.views import issue_view
 from workflow.org.actors import Actor
-from workflow.startup import initialize, open_engine
+from workflow.startup import initialize, mark_database, open_engine
 
 DEMO_DIR = PROJECT_ROOT / "examples" / "demo"
 SAMPLE_LEDGER = PROJECT_ROOT / "examples" / "huaibei-2019" / "ledger.xlsx"
@@ -77,6 +77,7 @@ def run_demo(workdir: Path, *, on_step: Callable[[str], None] = lambda _: None,
                         definitions_dir=PROJECT_ROOT / "definitions")
     engine = open_engine(settings, clock=clock, require_schema=False)
     initialize(engine, settings.definitions_dir)
+    mark_database(engine.db, training=True)  # its clock follows the plan's steps
     office = Actor("市整改办", "office")
     ids: dict[str, int] = {}
     clock.set(min(step.at for step in plan.steps).replace(hour=8, minute=0))
@@ -104,6 +105,9 @@ def demo(keep: Annotated[Path | None, typer.Option(help="Keep the demo database 
     """Play a small sample plan on a throw-away SQLite file and print ledger and histories."""
     with tempfile.TemporaryDirectory(prefix="rectify-demo-") as scratch:
         workdir = keep or Path(scratch)
+        if workdir.exists() and not workdir.is_dir():
+            raise InputError(f"--keep {workdir}: that is a file; give a directory (new or "
+                             "existing) to keep the demo database in")
         workdir.mkdir(parents=True, exist_ok=True)
         console.rule("rectify demo")
         engine, plan = run_demo(workdir, on_step=lambda line: console.print(f"  {line}"))

@@ -19,6 +19,7 @@ from workflow.cli.common import (
     make_engine,
     parse_date,
     print_json,
+    record_audit,
     reports_errors,
 )
 from workflow.errors import InputError
@@ -45,7 +46,7 @@ def ledger_import(
         "--facts-only", help="Rows whose 整改状态 differs from the system: import their other "
                              "columns and keep the system's state (without it such rows refuse "
                              "the import).")] = False,
-    actor: ActorName = "整改办", role: RoleName = None,
+    actor: ActorName = None, role: RoleName = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result (or the problems) "
                                                          "as JSON.")] = False,
 ) -> None:
@@ -75,6 +76,9 @@ def ledger_import(
                             "conflicts": [c.as_dict() for c in exc.conflicts]})
                 raise typer.Exit(2) from None
             raise
+    record_audit(who, "ledger_import", f"{file.name} → {plan}", created=result.created,
+                 updated=result.updated, units_added=result.units_added,
+                 people_added=result.people_added)
     if as_json:
         print_json({"imported": True, **result.as_dict()})
         return

@@ -40,7 +40,7 @@ issue_app = typer.Typer(help="Rectification issues.", no_args_is_help=True)
 @reports_errors
 def issue_create(
     title: Annotated[str, typer.Option(help="反馈问题: the problem as fed back.")],
-    actor: ActorName = "整改办",
+    actor: ActorName = None,
     role: RoleName = None,
     plan: Annotated[str | None, typer.Option(help="整改方案 name.")] = None,
     number: Annotated[str | None, typer.Option(help="序号 within the plan.")] = None,
@@ -166,13 +166,15 @@ def issue_show(issue_id: Annotated[int, typer.Argument(help="Issue id.")],
 def issue_fire(
     issue_id: Annotated[int, typer.Argument(help="Issue id.")],
     trigger: Annotated[str, typer.Argument(help="Trigger, e.g. start, apply_acceptance.")],
-    actor: ActorName,
+    actor: ActorName = None,
     role: RoleName = None,
     comment: Annotated[str | None, typer.Option(help="Comment or reasons.")] = None,
     evidence: Annotated[list[Path] | None, typer.Option(help="Evidence file (repeatable).")]
     = None,
-    check: Annotated[list[str] | None, typer.Option(help="Checklist item affirmed, "
-                                                    "KEY=NOTE (repeatable).")] = None,
+    check: Annotated[list[str] | None, typer.Option(help="Checklist item answered, "
+                                                    "KEY=是:NOTE or KEY=否:NOTE (yes/no too; "
+                                                    "clearance needs every item 是; "
+                                                    "repeatable).")] = None,
     field: Annotated[list[str] | None, typer.Option(help="Transition field, KEY=VALUE "
                                                     "(repeatable).")] = None,
     expected_version: Annotated[int | None, typer.Option(help="Refuse if the issue is no "
@@ -223,7 +225,7 @@ def issue_extend(
     issue_id: Annotated[int, typer.Argument(help="Issue id.")],
     until: Annotated[str, typer.Option(help="New deadline, YYYY-MM-DD.")],
     reason: Annotated[str, typer.Option(help="Why the extension is justified (正当理由).")],
-    actor: ActorName = "整改办",
+    actor: ActorName = None,
     role: RoleName = None,
 ) -> None:
     """Approve an extension (申请延期): move the deadline, keep the old one in history."""
@@ -242,7 +244,7 @@ def issue_progress(
     percent: Annotated[int, typer.Option(help="Percentage done, 0-100.")],
     behind: Annotated[bool, typer.Option("--behind", help="Behind schedule (未达序时进度); "
                                          "the light turns yellow.")] = False,
-    actor: ActorName = "整改办",
+    actor: ActorName = None,
     role: RoleName = None,
 ) -> None:
     """Report a month's progress (月度进展): the issue's unit, or the office."""
@@ -260,10 +262,12 @@ def issue_reports(issue_id: Annotated[int, typer.Argument(help="Issue id.")],
     """The issue's monthly progress reports, and the months that went unreported."""
     from workflow.supervision.monthly_reports import reports
 
+    engine = make_engine()
+    queries.get_issue(engine.db, issue_id)  # an unknown issue is an error, not an empty list
     rows = [{"month": r.month, "status": r.status, "percent": r.percent,
              "on_schedule": r.on_schedule, "text": r.text, "reported_by": r.reported_by,
              "reported_at": local(r.reported_at).isoformat() if r.reported_at else None}
-            for r in reports(make_engine(), issue_id)]
+            for r in reports(engine, issue_id)]
     if as_json:
         print_json(rows)
         return
@@ -279,7 +283,7 @@ def issue_split(
     unit: Annotated[list[str] | None, typer.Option(help="Unit to give a sub-task "
                                                    "(repeatable); default every cooperating "
                                                    "unit.")] = None,
-    actor: ActorName = "整改办",
+    actor: ActorName = None,
     role: RoleName = None,
 ) -> None:
     """Split a multi-unit issue into sub-tasks, one per cooperating unit (配合单位); the
@@ -293,7 +297,7 @@ def issue_split(
 def issue_instruct(
     issue_id: Annotated[int, typer.Argument(help="Issue id.")],
     text: Annotated[str, typer.Option(help="The instruction (批示).")],
-    actor: ActorName = "整改办",
+    actor: ActorName = None,
     role: RoleName = None,
 ) -> None:
     """A supervising leader's instruction (批示) on an issue of their sectors; recorded in
@@ -310,7 +314,7 @@ def issue_milestones(
     issue_id: Annotated[int, typer.Argument(help="Issue id.")],
     stage: Annotated[list[str], typer.Option(help="NAME=DURATION in working order, e.g. "
                                              "'方案编制=10 working days' (repeatable).")],
-    actor: ActorName = "整改办",
+    actor: ActorName = None,
     role: RoleName = None,
     comment: Annotated[str | None, typer.Option(help="Where the plan comes from.")] = None,
 ) -> None:
@@ -331,7 +335,7 @@ def issue_milestones(
 def issue_reach(
     issue_id: Annotated[int, typer.Argument(help="Issue id.")],
     name: Annotated[str, typer.Argument(help="Milestone name.")],
-    actor: ActorName = "整改办",
+    actor: ActorName = None,
     role: RoleName = None,
     comment: Annotated[str | None, typer.Option(help="What was done.")] = None,
 ) -> None:

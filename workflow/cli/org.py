@@ -9,12 +9,16 @@ from typing import Annotated
 import typer
 
 from workflow.cli.common import (
+    ActorName,
     JsonOption,
     RankOption,
+    RoleName,
     console,
+    make_actor,
     parse_date,
     print_json,
     print_table,
+    record_audit,
     reports_errors,
 )
 from workflow.config import Settings
@@ -29,11 +33,12 @@ people_app = typer.Typer(help="People and the roles they act in.", no_args_is_he
 @reports_errors
 def units_add(name: Annotated[str, typer.Argument(help="Unit name, e.g. 相山区人民政府.")],
               parent: Annotated[str | None, typer.Option(help="The unit above it.")] = None,
-              ) -> None:
-    """Register a unit (a county, a department, an office)."""
+              actor: ActorName = None, role: RoleName = None) -> None:
+    """Register a unit (a county, a department, an office); an office person does."""
     from workflow.org.directory import add_unit
 
-    add_unit(Database(Settings.from_env().database_url), name, parent=parent)
+    add_unit(Database(Settings.from_env().database_url), name, parent=parent,
+             actor=make_actor(actor, role))
     console.print(f"unit {name} registered")
 
 
@@ -63,12 +68,18 @@ def people_add(
     rank: RankOption = None,
     sector: Annotated[list[str] | None, typer.Option(help="包保领域 (问题类别) of a leader "
                                                      "(repeatable).")] = None,
+    actor: ActorName = None,
+    acting_role: Annotated[str | None, typer.Option(
+        "--as-role", help="Role the actor (--as) acts in, when they hold several (--role "
+                          "here gives the new person's roles).")] = None,
 ) -> None:
-    """Register a person with the roles they act in (`--as NAME` then acts as them)."""
+    """Register a person with the roles they act in (`--as NAME` then acts as them); an
+    office person does."""
     from workflow.org.directory import add_person
 
     add_person(Database(Settings.from_env().database_url), name, roles=roles, unit=unit,
-               title=title, rank=rank, sectors=sector or [])
+               title=title, rank=rank, sectors=sector or [],
+               actor=make_actor(actor, acting_role))
     console.print(f"{name} registered ({', '.join(roles)})")
 
 
@@ -114,13 +125,19 @@ def plan_inspection(
     team: Annotated[str | None, typer.Option(help="督察组.")] = None,
     period: Annotated[str | None, typer.Option(help="督察时间, START..END.")] = None,
     feedback: Annotated[str | None, typer.Option(help="反馈日期, YYYY-MM-DD.")] = None,
+    actor: ActorName = None, role: RoleName = None,
 ) -> None:
-    """Register the inspection a plan answers."""
+    """Register the inspection a plan answers (an office person does)."""
+    from workflow.org.directory import check_administrator
     from workflow.org.plans import add_inspection
 
+    who = make_actor(actor, role)
+    db = Database(Settings.from_env().database_url)
+    check_administrator(db, who, "register inspections")
     add_inspection(Database(Settings.from_env().database_url), name, level=level,
                    round=round_, team=team, period=_period(period),
                    feedback_on=parse_date(feedback, "--feedback"))
+    record_audit(who, "inspection_add", f"inspection {name}", level=level, round=round_)
     console.print(f"inspection {name} registered")
 
 
@@ -132,12 +149,19 @@ def plan_add(
     issued: Annotated[str | None, typer.Option(help="印发日期, YYYY-MM-DD.")] = None,
     category: Annotated[list[str] | None, typer.Option(help="问题类别 (repeatable); issues of "
                                                        "the plan must name one.")] = None,
+    actor: ActorName = None, role: RoleName = None,
 ) -> None:
-    """Register a plan and its categories."""
+    """Register a plan and its categories (an office person does)."""
+    from workflow.org.directory import check_administrator
     from workflow.org.plans import add_plan
 
-    add_plan(Database(Settings.from_env().database_url), name, inspection=inspection,
+    who = make_actor(actor, role)
+    db = Database(Settings.from_env().database_url)
+    check_administrator(db, who, "register plans")
+    add_plan(db, name, inspection=inspection,
              issued_on=parse_date(issued, "--issued"), categories=category or [])
+    record_audit(who, "plan_add", f"plan {name}", inspection=inspection,
+                 categories=category or [])
     console.print(f"plan {name} registered")
 
 

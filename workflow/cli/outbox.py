@@ -8,15 +8,20 @@ from typing import Annotated, Any
 import typer
 
 from workflow.cli.common import (
+    ActorName,
     JsonOption,
+    RoleName,
     console,
+    make_actor,
     make_engine,
     parse_pairs,
     print_json,
     print_table,
+    record_audit,
     reports_errors,
 )
 from workflow.clock import local
+from workflow.errors import InputError
 from workflow.issues.engine import Engine
 from workflow.issues.sweep import default_owner
 from workflow.notify.channels import channels_from_env
@@ -78,11 +83,24 @@ def outbox_dead(limit: Annotated[int, typer.Option(help="Rows at most.")] = 50,
 def outbox_retry(
     ids: Annotated[list[int] | None, typer.Argument(help="Notification ids.")] = None,
     all_dead: Annotated[bool, typer.Option("--all-dead", help="Every dead letter.")] = False,
+    actor: ActorName = None, role: RoleName = None,
 ) -> None:
-    """Put dead letters back in the queue, due now."""
+    """Put dead letters back in the queue, due now (an office person does)."""
+    from workflow.org.directory import check_administrator
+
+    who = make_actor(actor, role)
     engine = make_engine()
+    check_administrator(engine.db, who, "retry dead letters")
+    if ids:
+        dead = {n.id for n in list_notifications(engine.db, status="dead", limit=len(ids) + 10**6)}
+        not_dead = [str(i) for i in ids if i not in dead]
+        if not_dead:
+            raise InputError(f"notification(s) {', '.join(not_dead)} are not dead letters; only "
+                             "dead letters are retried (see `rectify outbox dead`)")
     revived = retry_notifications(engine.db, ids or None, now=engine.clock.now(),
                                   all_dead=all_dead)
+    record_audit(who, "outbox_retry", "dead letters", ids=ids or [], all_dead=all_dead,
+                 revived=revived)
     console.print(f"{revived} notification(s) queued again")
 
 
@@ -119,10 +137,19 @@ def contacts_add(
     option: Annotated[list[str] | None, typer.Option(help="Webhook option KEY=VALUE: "
                                                      "preset=dingtalk|wecom|json, secret=…")]
     = None,
+    actor: ActorName = None, role: RoleName = None,
 ) -> None:
-    """Say where a recipient is reached (without a contact, notices go to the log)."""
-    contact_id = add_contact(make_engine().db, name, channel, address, parse_pairs(option or [],
-                                                                        "--option"))
+    """Say where a recipient is reached (without a contact, notices go to the log); an office
+    person does."""
+    from workflow.org.directory import check_administrator
+
+    who = make_actor(actor, role)
+    engine = make_engine()
+    check_administrator(engine.db, who, "register contacts")
+    options = parse_pairs(option or [], "--option")
+    contact_id = add_contact(engine.db, name, channel, address, options)
+    record_audit(who, "contact_add", f"contact {contact_id} {name}", channel=channel,
+                 address=address, options=sorted(options))
     console.print(f"contact {contact_id}: {name} via {channel}")
 
 

@@ -22,6 +22,7 @@ from workflow.cli.common import (
     reports_errors,
 )
 from workflow.clock import local
+from workflow.errors import InputError
 
 progress_app = typer.Typer(help="Monthly progress reports (月度进展).", no_args_is_help=True)
 
@@ -91,7 +92,7 @@ def accountability_add(
                                               "repeatable.")],
     rank: RankOption = None, unit: UnitOption = None, source: SourceOption = None,
     disclosed: DisclosedOption = False, note: NoteOption = None,
-    actor: ActorName = "整改办", role: RoleName = None,
+    actor: ActorName = None, role: RoleName = None,
 ) -> None:
     """Record an accountability decision (office or discipline); each linked issue's
     history notes it."""
@@ -113,7 +114,7 @@ def accountability_adopt(
                                                      "issues.")] = None,
     rank: RankOption = None, unit: UnitOption = None, source: SourceOption = None,
     disclosed: DisclosedOption = False, note: NoteOption = None,
-    actor: ActorName = "整改办", role: RoleName = None,
+    actor: ActorName = None, role: RoleName = None,
 ) -> None:
     """Adopt an escalation proposal (问责建议) as an accountability record (office only)."""
     from workflow.supervision.accountability import record
@@ -129,13 +130,16 @@ def accountability_adopt(
 def accountability_dismiss(
     proposal: Annotated[int, typer.Argument(help="Proposal id.")],
     reason: Annotated[str, typer.Option(help="Why no accountability follows.")],
-    actor: ActorName = "整改办", role: RoleName = None,
+    actor: ActorName = None, role: RoleName = None,
 ) -> None:
     """Close an escalation proposal without accountability, with a reason (office only)."""
     from workflow.supervision.accountability import dismiss
 
     dismiss(make_engine(), proposal, actor=make_actor(actor, role), reason=reason)
     console.print(f"proposal {proposal} dismissed")
+
+
+PROPOSAL_STATUSES = ("open", "adopted", "dismissed")
 
 
 @accountability_app.command("proposals")
@@ -149,6 +153,9 @@ def accountability_proposals(
     """Escalation proposals (问责建议) waiting for the office's decision."""
     from workflow.supervision.accountability import proposals
 
+    if status not in (None, *PROPOSAL_STATUSES):
+        raise InputError(f"--status {status!r} is not a proposal status; statuses: "
+                         f"{', '.join(PROPOSAL_STATUSES)}")
     rows = [{"id": p.id, "issue_id": p.issue_id, "reason": p.reason, "status": p.status,
              "opened_at": local(p.opened_at).isoformat(timespec="minutes"),
              "decided_by": p.decided_by}
@@ -212,7 +219,7 @@ def lookback_start(
                                              "draw); random when omitted.")] = None,
     trigger: Annotated[str, typer.Option(help="Trigger that starts a look-back.")] =
     "start_follow_up",
-    actor: ActorName = "整改办",
+    actor: ActorName = None,
     role: RoleName = None,
     as_json: JsonOption = False,
 ) -> None:

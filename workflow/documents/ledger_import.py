@@ -368,7 +368,7 @@ class _Importer:
         tx.record(issue_id=old.id, old_version=old.version, prev_hash=old.head_hash,
                   now=self.now, due=due, event=EventDraft(
                       self.actor.name, self.actor.role, IMPORT_TRIGGER, old.state, old.state,
-                      "台账导入：事实变更", payload))
+                      "台账导入：事实变更", payload, os_user=self.actor.os_user))
         self.result.updated += 1
 
     def _accountability(self, tx: IssueTx, sheet: Sheet) -> None:

@@ -142,6 +142,14 @@ def _check_milestone_role(actor: Actor, action: policy.Action) -> None:
                          f"{', '.join(action.roles)}")
 
 
+def _subtask_numbers(parent: str | None, existing: int, count: int) -> list[str | None]:
+    """序号 of new sub-tasks: numbered under the parent's (5-1, 5-2, …) after its
+    ``existing`` ones; none when the parent has none."""
+    if parent is None:
+        return [None] * count
+    return [f"{parent}-{existing + k}" for k in range(1, count + 1)]
+
+
 def deadline_instant(day: date) -> datetime:
     """A 整改时限 date means the end of that day in Asia/Shanghai; stored as UTC."""
     return to_utc(datetime.combine(day, END_OF_DAY, tzinfo=SHANGHAI))
@@ -188,6 +196,7 @@ class Engine:
         if new.long_term and new.deadline is not None:
             raise InputError("a long-term item (长期坚持) has no deadline; give one or the other")
         check_category(self.db, new.plan, new.category)
+        self._check_number_free(new.plan, new.number)
         version = version or self.registry.latest_version(definition)
         compiled = self.registry.get(definition, version)
         with self.transaction() as tx:
@@ -196,6 +205,16 @@ class Engine:
         logger.info("issue %s created in %s by %s", issue_id, compiled.definition.initial,
                     actor.name)
         return issue_id
+
+    def _check_number_free(self, plan: str | None, number: str | None) -> None:
+        if number is None:
+            return
+        with self.db.session() as session:
+            taken = session.scalar(select(Issue.id).where(Issue.plan == plan,
+                                                          Issue.number == number))
+        if taken is not None:
+            raise InputError(f"序号 {number!r} of plan {plan!r} is issue {taken} already; a "
+                             "序号 is unique within its plan, give another --number")
 
     def insert_issue(self, tx: IssueTx, new: NewIssue, compiled: CompiledDefinition, *,
                       actor: Actor, comment: str | None, now: datetime, state: str | None = None,
@@ -231,7 +250,7 @@ class Engine:
             payload["parent"] = new.parent
         tx.record(issue_id=issue_id, old_version=0, prev_hash=GENESIS, now=now,
                    due=due, event=EventDraft(actor.name, actor.role, trigger, None,
-                                             initial, comment, payload))
+                                             initial, comment, payload, os_user=actor.os_user))
         return issue_id
 
     def fire(self, issue_id: int, trigger: str, *, actor: Actor, comment: str | None = None,
@@ -246,7 +265,8 @@ class Engine:
             actor: who fires it; the role must be allowed on the transition.
             comment: free text; required where the transition says so.
             evidence: files (paths, stored content-addressed) or ``EvidenceRef`` already stored.
-            checklist: item key → note affirming it, for the transition's checklist.
+            checklist: item key → its answer, ``是:NOTE`` (or ``yes:NOTE``; ``否`` refuses
+                the transition) or ``{"answer": …, "note": …}``.
             fields: values for the transition's declared fields.
             expected_version: the version the caller last saw; a different one is a conflict.
 
@@ -289,8 +309,8 @@ class Engine:
             payload: dict[str, Any] = {}
             if refs:
                 payload["evidence"] = [ref.as_dict() for ref in refs]
-            if checklist:
-                payload["checklist"] = {key: str(value) for key, value in checklist.items()}
+            if context.accepted_checklist:
+                payload["checklist"] = context.accepted_checklist
             if context.accepted_fields:
                 payload["fields"] = context.accepted_fields
             deadline_at = row.deadline_at
@@ -322,7 +342,8 @@ class Engine:
             new_hash = tx.record(issue_id=issue_id, old_version=version,
                                   prev_hash=row.head_hash, now=now, due=due,
                                   event=EventDraft(actor.name, actor.role, trigger, state,
-                                                   to_state, comment, payload))
+                                                   to_state, comment, payload,
+                                                   os_user=actor.os_user))
             if (stage, stage_until) != (row.stage, row.stage_until):
                 tx.set_stage(issue_id, stage, stage_until)
         return FireResult(issue_id, trigger, state, to_state, version + 1, new_hash)
@@ -362,7 +383,8 @@ class Engine:
             policy.check_act_scope(actor, row, issue_id=issue_id,
                                    action="split it into sub-tasks", sectors=sectors)
             taken = {unit for _, unit, *_ in tx.children(issue_id)}
-            wanted = list(dict.fromkeys(units if units else row.cooperating_units))
+            wanted = list(dict.fromkeys(units if units else (
+                unit for unit in row.cooperating_units if unit not in taken)))
             if not wanted:
                 raise InputError(f"issue {issue_id} names no cooperating unit (配合单位) to "
                                  "give a sub-task; give the units")
@@ -372,19 +394,21 @@ class Engine:
                                  "already")
             compiled = self.registry.get(row.definition_id, row.definition_version)
             lead = row.lead_unit or row.unit
+            numbers = _subtask_numbers(parent.number, len(taken), len(wanted))
             created = [self.insert_issue(tx, NewIssue(
-                title=f"{row.title}（{unit}配合任务）", plan=parent.plan, number=parent.number,
+                title=f"{row.title}（{unit}配合任务）", plan=parent.plan, number=number,
                 category=parent.category, target=parent.target, measures=parent.measures,
                 leader=row.leader, lead_unit=lead, unit=unit,
                 deadline=local(row.deadline_at).date() if row.deadline_at else None,
                 long_term=parent.long_term, acceptance_unit=lead, parent=issue_id),
                 compiled, actor=actor, comment=f"issue {issue_id} 的配合任务", now=now)
-                for unit in wanted]
+                for unit, number in zip(wanted, numbers, strict=True)]
             tx.record(issue_id=issue_id, old_version=row.version,
                        prev_hash=row.head_hash, now=now, due=Due.of(row), event=EventDraft(
                            actor.name, actor.role, "split", row.state, row.state, None,
                            {"subtasks": [{"issue_id": child, "unit": unit}
-                                         for child, unit in zip(created, wanted, strict=True)]}))
+                                         for child, unit in zip(created, wanted, strict=True)]},
+                                         os_user=actor.os_user))
         return created
 
     def _issue(self, issue_id: int) -> Issue:
@@ -439,7 +463,7 @@ class Engine:
                        prev_hash=row.head_hash, now=now, due=Due.of(row), event=EventDraft(
                            actor.name, actor.role, "set_milestones", row.state, row.state,
                            comment, {"milestones": {name: day.isoformat()
-                                                    for name, day in plan}}))
+                                                    for name, day in plan}}, os_user=actor.os_user))
         return plan
 
     def reach_milestone(self, issue_id: int, name: str, *, actor: Actor,
@@ -462,7 +486,7 @@ class Engine:
             tx.record(issue_id=issue_id, old_version=row.version,
                        prev_hash=row.head_hash, now=now, due=Due.of(row), event=EventDraft(
                            actor.name, actor.role, "reach_milestone", row.state, row.state,
-                           comment, {"milestone": name}))
+                           comment, {"milestone": name}, os_user=actor.os_user))
 
     def recompute_provisional_deadlines(self) -> list[int]:
         """Recompute every provisional deadline with the calendar as it is now (after an office

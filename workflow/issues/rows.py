@@ -75,3 +75,4 @@ class EventDraft:
     to_state: str
     comment: str | None
     payload: dict[str, Any]
+    os_user: str | None = None  # the operating-system user at the console, kept in the payload

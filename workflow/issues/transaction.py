@@ -14,11 +14,12 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
 from workflow.db import Database
-from workflow.errors import ConflictError
+from workflow.errors import ConflictError, InputError
 from workflow.issues.history import event_hash
 from workflow.issues.rows import FACT_COLUMNS, Due, EventDraft, IssueRow
 from workflow.issues.statements import PROGRESS_COLUMNS, Statements
@@ -41,7 +42,8 @@ def open_transaction(db: Database, statements: Statements) -> Iterator[IssueTx]:
     """One write transaction (SQLite: ``BEGIN IMMEDIATE``) as an ``IssueTx``; commits on
     success, rolls back on any error."""
     with db.raw_transaction() as cursor:
-        yield IssueTx(statements, cursor)
+        yield IssueTx(statements, cursor, integrity_error=db.engine.dialect.loaded_dbapi
+                      .IntegrityError)
 
 
 class IssueTx:
@@ -50,11 +52,14 @@ class IssueTx:
     Args:
         statements: the compiled SQL for the database's dialect.
         cursor: the DBAPI cursor of the open transaction.
+        integrity_error: the DBAPI's ``IntegrityError`` (a unique key refused a row).
     """
 
-    def __init__(self, statements: Statements, cursor: Any):
+    def __init__(self, statements: Statements, cursor: Any, *,
+                 integrity_error: type[Exception] = Exception):
         self._sql = statements
         self._cursor = cursor
+        self._integrity_error = integrity_error
 
     def insert_issue(self, values: Mapping[str, Any]) -> int:
         """Insert an issue row (every column but ``id``; times aware, lists as lists);
@@ -64,7 +69,12 @@ class IssueTx:
             row[key] = self._json(row[key])
         for key in ("deadline_at", "created_at", "updated_at", "stage_until"):
             row[key] = self._time(row[key]) if row[key] is not None else None
-        self._cursor.execute(self._sql.insert_issue, row)
+        try:
+            self._cursor.execute(self._sql.insert_issue, row)
+        except self._integrity_error:
+            raise InputError(f"plan {row.get('plan')!r} has an item with 序号 "
+                             f"{row.get('number')!r} already; a 序号 is unique within its "
+                             "plan, give another") from None
         return int(self._cursor.fetchone()[0])
 
     def set_deadline(self, issue_id: int, deadline_at: datetime) -> None:
@@ -129,6 +139,8 @@ class IssueTx:
             ConflictError: the issue is no longer at ``old_version``.
         """
         seq = old_version + 1
+        if event.os_user is not None:
+            event = replace(event, payload={**event.payload, "os_user": event.os_user})
         new_hash = event_hash(issue_id=issue_id, seq=seq, at=now, actor=event.actor,
                               role=event.role, trigger=event.trigger,
                               from_state=event.from_state, to_state=event.to_state,

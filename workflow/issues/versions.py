@@ -137,7 +137,8 @@ def _move(engine: Engine, issue_id: int, version: int, old: CompiledDefinition,
                 payload["stage"] = stage
         tx.record(issue_id=issue_id, old_version=row.version, prev_hash=row.head_hash,
                    now=now, due=due, event=EventDraft(
-                       actor.name, actor.role, "migrate", row.state, row.state, None, payload))
+                       actor.name, actor.role, "migrate", row.state, row.state, None, payload,
+                       os_user=actor.os_user))
         tx.set_definition(issue_id, row.version + 1, new.definition.id,
                            new.definition.version)
         if (stage, stage_until) != (row.stage, row.stage_until):

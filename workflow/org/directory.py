@@ -7,7 +7,13 @@ supervising leader (包保领导) takes package responsibility for sectors (问�
 ``resolve_actor`` turns the name given with ``--as`` into an ``Actor``: a person acts in one
 of their roles for their unit; a unit listed in the directory acts as itself. Once the
 directory holds anyone, an unknown name is refused, so every action is taken by someone the
-office registered. ``sectors_of`` loads what the access policy needs to know of a leader.
+office registered.
+
+The directory starts with one explicit step, ``bootstrap_office`` (``rectify init --admin``):
+the first office person. From then on only an office actor registers or changes people,
+units and contacts (``check_administrator``), and each registration is appended to the audit
+trail in the same transaction. ``sectors_of`` loads what the
+access policy needs to know of a leader.
 """
 
 from __future__ import annotations
@@ -15,9 +21,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
+from workflow.audit import append_audit
+from workflow.clock import SystemClock
 from workflow.db import Database, add_unique
-from workflow.errors import InputError
+from workflow.errors import ActionDeniedError, InputError
 from workflow.models import Person, Unit
 from workflow.org.actors import Actor
 from workflow.org.ranks import rank_key
@@ -26,30 +35,94 @@ ROLES = ("office", "unit", "acceptor", "leader", "discipline", "public")
 UNIT_ROLES = ("unit", "acceptor")  # roles a unit can act in as itself
 
 
-def add_unit(db: Database, name: str, *, parent: str | None = None) -> int:
-    """Register a unit; returns its id.
+ADMIN_ROLE = "office"
+
+
+def _directory_size(session: Session) -> int:
+    return (session.scalar(select(func.count()).select_from(Person)) or 0) + \
+        (session.scalar(select(func.count()).select_from(Unit)) or 0)
+
+
+def _check_administrator(session: Session, actor: Actor, action: str) -> None:
+    if not _directory_size(session):
+        raise InputError(f"the directory is empty, so no one may {action} yet; register the "
+                         "first office person with `rectify init --admin NAME`, then act as "
+                         "them (--as NAME)")
+    if actor.role != ADMIN_ROLE:
+        raise ActionDeniedError(action=action, role=actor.role, roles=(ADMIN_ROLE,))
+
+
+def check_administrator(db: Database, actor: Actor, action: str) -> None:
+    """Refuse ``action`` (registering or changing the directory or contacts) unless the
+    directory has been started and ``actor`` acts in the office role.
 
     Raises:
-        InputError: an empty or duplicate name, or a parent that is not registered.
+        InputError: the directory is empty (start it with ``rectify init --admin``).
+        ActionDeniedError: ``actor`` is not the office.
+    """
+    with db.session() as session:
+        _check_administrator(session, actor, action)
+
+
+def bootstrap_office(db: Database, name: str, *, os_user: str | None = None) -> bool:
+    """Register ``name`` as the first office person of an empty directory (the one step that
+    takes no actor: the person registers themself, on the audit trail).
+
+    Returns:
+        True when registered; False when ``name`` is an office person already.
+
+    Raises:
+        InputError: an empty name, or a directory that has others in it already.
+    """
+    name = name.strip()
+    if not name:
+        raise InputError("--admin needs a name")
+    with db.session(write=True) as session:
+        person = session.scalar(select(Person).where(Person.name == name))
+        if person is not None and ADMIN_ROLE in person.roles:
+            return False
+        size = _directory_size(session)
+        if size:
+            raise InputError(f"the directory has {size} people and units already; --admin only "
+                             "starts an empty one. An office person registers others: "
+                             f"`rectify people add {name} --role office --as OFFICE_PERSON`")
+        add_unique(session, Person(name=name, roles=[ADMIN_ROLE], sectors=[]), f"person {name!r}")
+        admin = Actor(name, ADMIN_ROLE, os_user=os_user)
+        append_audit(session, admin.audit("bootstrap", f"person {name}", roles=[ADMIN_ROLE]),
+                     at=SystemClock().now())
+    return True
+
+
+def add_unit(db: Database, name: str, *, actor: Actor, parent: str | None = None) -> int:
+    """Register a unit (an office actor only); returns its id.
+
+    Raises:
+        InputError: an empty or duplicate name, a parent that is not registered, or an empty
+            directory. ActionDeniedError: ``actor`` is not the office.
     """
     name = name.strip()
     if not name:
         raise InputError("a unit needs a name")
     with db.session(write=True) as session:
+        _check_administrator(session, actor, "register units")
         if parent and session.scalar(select(Unit.id).where(Unit.name == parent)) is None:
             raise InputError(f"parent unit {parent!r} is not registered; add it first with "
                              "`rectify units add`")
-        return add_unique(session, Unit(name=name, parent=parent or None), f"unit {name!r}")
+        unit_id = add_unique(session, Unit(name=name, parent=parent or None), f"unit {name!r}")
+        append_audit(session, actor.audit("unit_add", f"unit {name}", parent=parent or None),
+                     at=SystemClock().now())
+        return unit_id
 
 
-def add_person(db: Database, name: str, *, roles: Sequence[str], unit: str | None = None,
-               title: str | None = None, rank: str | None = None,
+def add_person(db: Database, name: str, *, actor: Actor, roles: Sequence[str],
+               unit: str | None = None, title: str | None = None, rank: str | None = None,
                sectors: Sequence[str] = ()) -> int:
-    """Register a person; returns their id.
+    """Register a person (an office actor only); returns their id.
 
     Raises:
         InputError: every problem at once (empty name, no or unknown role, unregistered
-            unit, unknown rank, a duplicate name).
+            unit, unknown rank, a duplicate name), or an empty directory.
+        ActionDeniedError: ``actor`` is not the office.
     """
     problems = []
     name = name.strip()
@@ -67,13 +140,19 @@ def add_person(db: Database, name: str, *, roles: Sequence[str], unit: str | Non
         except InputError as exc:
             problems.append(str(exc))
     with db.session(write=True) as session:
+        _check_administrator(session, actor, "register people")
         if unit and session.scalar(select(Unit.id).where(Unit.name == unit)) is None:
             problems.append(f"unit {unit!r} is not registered; add it with `rectify units add`")
         if problems:
             raise InputError("; ".join(problems))
         person = Person(name=name, roles=list(dict.fromkeys(roles)), unit=unit or None,
                         title=title or None, rank=rank_value, sectors=list(sectors))
-        return add_unique(session, person, f"person {name!r}")
+        person_id = add_unique(session, person, f"person {name!r}")
+        append_audit(session, actor.audit("person_add", f"person {name}", roles=person.roles,
+                                          unit=person.unit, title=person.title,
+                                          rank=person.rank, sectors=person.sectors),
+                     at=SystemClock().now())
+        return person_id
 
 
 def units(db: Database) -> list[Unit]:
@@ -110,8 +189,7 @@ def resolve_actor(db: Database, name: str, role: str | None) -> Actor:
     with db.session() as session:
         person = session.scalar(select(Person).where(Person.name == name))
         unit = session.scalar(select(Unit).where(Unit.name == name))
-        known = (session.scalar(select(func.count()).select_from(Person)) or 0) + \
-            (session.scalar(select(func.count()).select_from(Unit)) or 0)
+        known = _directory_size(session)
     if person is not None:
         if role is None:
             if len(person.roles) != 1:

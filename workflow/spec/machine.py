@@ -30,8 +30,44 @@ class FireContext:
     checklist: Mapping[str, Any] | None
     fields: Mapping[str, Any]
     accepted_fields: dict[str, Any] = field(default_factory=dict)
+    accepted_checklist: dict[str, dict[str, str]] = field(default_factory=dict)
     open_subtasks: Sequence[tuple[int, str | None]] = ()  # (id, unit) of unfinished sub-tasks
     stage_problems: Sequence[str] = ()  # the issue is not at a step the transition allows
+
+
+# A checklist item is affirmed only by an explicit yes; any other text is no answer at all.
+ANSWERS = ("是", "否", "yes", "no")
+_ANSWER_OF = {"是": "是", "yes": "是", "否": "否", "no": "否"}
+_SEPARATORS = (":", "：")
+
+
+def checklist_answer(value: Any) -> dict[str, str]:
+    """The answer to one checklist item: ``是:NOTE`` / ``否:NOTE`` (or ``yes``/``no``, and a
+    full-width ``：``), or a mapping ``{"answer": …, "note": …}``.
+
+    Returns:
+        ``{"answer": "是" or "否", "note": NOTE}``.
+
+    Raises:
+        ValueError: no answer, an answer other than 是/否/yes/no, or no note; the message
+            says which.
+    """
+    if isinstance(value, Mapping):
+        answer, note = value.get("answer"), value.get("note")
+    elif isinstance(value, str):
+        cut = min((i for i in (value.find(sep) for sep in _SEPARATORS) if i >= 0), default=-1)
+        answer, note = (value[:cut], value[cut + 1:]) if cut >= 0 else (value, None)
+    elif value is None:
+        raise ValueError("not answered")
+    else:
+        raise ValueError(f"{value!r} is not an answer")
+    answer = str(answer).strip() if answer is not None else ""
+    if answer.lower() not in _ANSWER_OF:
+        raise ValueError(f"{answer!r} is not an answer" if answer else "no answer")
+    note = str(note).strip() if note is not None else ""
+    if not note:
+        raise ValueError(f"answered {answer} without a note")
+    return {"answer": _ANSWER_OF[answer.lower()], "note": note}
 
 
 class RequirementGuard:
@@ -52,7 +88,7 @@ class RequirementGuard:
         if len(context.evidence) < requires.evidence:
             problems.append(f"at least {requires.evidence} evidence file(s) are required "
                             f"(佐证材料); {len(context.evidence)} given")
-        problems += self._checklist_problems(context.checklist)
+        problems += self._checklist_problems(context)
         problems += self._field_problems(context)
         if requires.subtasks_done and context.open_subtasks:
             problems.append("every sub-task must be done first; not done: " + ", ".join(
@@ -63,7 +99,8 @@ class RequirementGuard:
                                    problems=problems)
         return True
 
-    def _checklist_problems(self, given: Mapping[str, Any] | None) -> list[str]:
+    def _checklist_problems(self, context: FireContext) -> list[str]:
+        given = context.checklist
         if self.checklist is None:
             if given:
                 return [f"'{self.spec.trigger}' takes no checklist"]
@@ -73,13 +110,19 @@ class RequirementGuard:
         problems = [f"unknown checklist item '{key}'; items of {self.spec.requires.checklist}: "
                     f"{', '.join(keys)}" for key in given if key not in keys]
         for item in self.checklist.items:
-            value = given.get(item.key)
-            affirmed = isinstance(value, str) and value.strip() != ""
-            if not affirmed:
-                problems.append(f"checklist {self.checklist.label_zh} item '{item.key}' "
-                                f"({item.label_zh}) must be affirmed with a note")
+            where = f"checklist {self.checklist.label_zh} item '{item.key}' ({item.label_zh})"
+            try:
+                answer = checklist_answer(given.get(item.key))
+            except ValueError as exc:
+                problems.append(f"{where}: {exc}; answer {item.key}=是:NOTE "
+                                f"(allowed answers: {', '.join(ANSWERS)}; a note is required)")
+                continue
+            if answer["answer"] != "是":
+                problems.append(f"{where} is answered 否 ({answer['note']}); clearance needs "
+                                "every item answered 是")
+                continue
+            context.accepted_checklist[item.key] = answer
         return problems
-
     def _field_problems(self, context: FireContext) -> list[str]:
         specs = self.spec.requires.fields
         problems = [f"unknown field '{name}'; fields of '{self.spec.trigger}': "

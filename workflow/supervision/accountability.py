@@ -154,7 +154,7 @@ def write_record(tx: IssueTx, new: NewAccountability, *, actor: Actor, now: Any,
         tx.record(issue_id=issue_id, old_version=row.version,
                    prev_hash=row.head_hash, now=now, due=Due.of(row), event=EventDraft(
                        actor.name, actor.role, "accountability", row.state, row.state,
-                       new.note, payload))
+                       new.note, payload, os_user=actor.os_user))
     return record_id
 
 
@@ -177,7 +177,7 @@ def dismiss(engine: Engine, proposal_id: int, *, actor: Actor, reason: str) -> N
         tx.record(issue_id=issue_id, old_version=row.version, prev_hash=row.head_hash,
                    now=now, due=Due.of(row), event=EventDraft(
                        actor.name, actor.role, "dismiss_proposal", row.state, row.state,
-                       reason.strip(), {"proposal": proposal_id}))
+                       reason.strip(), {"proposal": proposal_id}, os_user=actor.os_user))
 
 
 def _open_proposal(tx: IssueTx, proposal_id: int) -> int:

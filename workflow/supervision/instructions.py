@@ -47,7 +47,7 @@ def instruct(engine: Engine, issue_id: int, text: str, *, actor: Actor) -> None:
         new_hash = tx.record(issue_id=issue_id, old_version=row.version,
                               prev_hash=row.head_hash, now=now, due=Due.of(row),
                               event=EventDraft(actor.name, actor.role, "instruct", row.state,
-                                               row.state, text.strip(), {}))
+                                               row.state, text.strip(), {}, os_user=actor.os_user))
         enqueue(tx, contacts, Notice(
             template="instruction", kind="notice", level="instruction", issue_id=issue_id,
             timer_id=None, context={"instructed_by": actor.name, "text": text.strip(),

@@ -106,7 +106,7 @@ def report(engine: Engine, issue_id: int, new: NewProgress, *, actor: Actor) -> 
         tx.record(issue_id=issue_id, old_version=row.version, prev_hash=row.head_hash,
                    now=now, due=Due.of(row), event=EventDraft(
                        actor.name, actor.role, "progress", row.state, row.state,
-                       new.text.strip(), payload))
+                       new.text.strip(), payload, os_user=actor.os_user))
         # The light follows the newest month on record: a late report for an older month
         # leaves a newer missing month yellow.
         tx.refresh_schedule_status(issue_id)
