@@ -253,6 +253,7 @@ def test_cli_imports_as_of_a_day_and_refuses_a_flipped_row(tmp_path: Path,
 
     monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'cli.db'}")
     monkeypatch.setenv("RECTIFY_EVIDENCE_DIR", str(tmp_path / "evidence"))
+    monkeypatch.setenv("RECTIFY_ACTOR", "市整改办")  # changes need an actor: the office
     runner = CliRunner()
 
     def run(*args: str, code: int = 0) -> str:
@@ -387,7 +388,7 @@ def test_a_cell_bomb_is_refused_within_300_mb(tmp_path: Path, shared: bool) -> N
 
     # When a child process imports it through the CLI
     env = {"DATABASE_URL": f"sqlite:///{tmp_path / 'bomb.db'}", "PATH": "/usr/bin:/bin",
-           "RECTIFY_EVIDENCE_DIR": str(tmp_path / "evidence")}
+           "RECTIFY_EVIDENCE_DIR": str(tmp_path / "evidence"), "RECTIFY_ACTOR": "市整改办"}
     subprocess.run([sys.executable, "-m", "workflow.cli", "init"], env=env, check=True,
                    cwd=ROOT, capture_output=True)
     child = subprocess.run([sys.executable, "-c", CHILD, str(bomb)], env=env, cwd=ROOT,
