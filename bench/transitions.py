@@ -61,9 +61,11 @@ BLOCK = 500  # issues per turn of the engine and the floor
 DEFAULT_DEFINITION = PROJECT_ROOT / "definitions" / "rectification-v1.yaml"
 UNIT = Actor("相山区人民政府", "unit")
 OFFICE = Actor("市整改办", "office")
-FIVE_NEVER = {key: "已落实，见核查报告" for key in (
-    "problem_investigated", "problem_solved", "violations_punished", "accountability_done",
-    "public_satisfied")}
+FIVE_NEVER_KEYS = ("problem_investigated", "problem_solved", "violations_punished",
+                   "accountability_done", "public_satisfied")
+FIVE_NEVER = {key: "是:已落实，见核查报告" for key in FIVE_NEVER_KEYS}
+# What the engine stores in the clear event for those answers; the floor writes the same.
+FIVE_NEVER_STORED = {key: {"answer": "是", "note": "已落实，见核查报告"} for key in FIVE_NEVER_KEYS}
 EVIDENCE_TEXT = "现场核查：整改措施已落实，群众反映问题已解决。\n"
 # SQLAlchemy's text format for a DateTime on SQLite (naive UTC, microseconds).
 FLOOR_TIME = "2026-11-28 08:00:00.000000"
@@ -91,7 +93,7 @@ LIFECYCLE = [
                                 "size": len(EVIDENCE_TEXT.encode())}],
                   "due": FLOOR_DUE}),
     Step("clear", "acceptance", "cleared", OFFICE, "验收合格，同意销号", checklist=True,
-         payload={"checklist": FIVE_NEVER}),
+         payload={"checklist": FIVE_NEVER_STORED}),
     Step("start_follow_up", "cleared", "follow_up", OFFICE),
     Step("consolidate", "follow_up", "cleared", OFFICE, "回头看未发现反弹，巩固"),
 ]
