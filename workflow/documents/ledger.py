@@ -48,7 +48,7 @@ from workflow.documents.ledger_read import (
 )
 from workflow.errors import ActionDeniedError, InputError
 from workflow.issues.engine import Engine, NewIssue, deadline_instant
-from workflow.issues.rows import FACT_COLUMNS, Due, EventDraft
+from workflow.issues.rows import FACT_COLUMNS, Due, EventDraft, facts_payload
 from workflow.issues.transaction import IssueTx
 from workflow.models import (
     AccountabilityIssue,
@@ -243,13 +243,16 @@ class _Importer:
             due = self.engine.enter_state(tx, self.compiled, issue_id=old.id, state=state,
                                      deadline_at=facts["deadline_at"], previous=previous,
                                      now=self.now)
+        payload = self._payload(row, state, cleared_on)
+        payload["changed"] = changed
+        if changed:
+            payload["facts"] = facts_payload(facts, tuple(changed))
         if state != old.state:
             stages = self.compiled.states[state].stages
             first = stages[0] if stages else None
             tx.set_stage(old.id, first.key if first else None,
                           self.now + first.period if first and first.period else None)
-        payload = self._payload(row, state, cleared_on)
-        payload["changed"] = changed
+            payload["stage"] = first.key if first else None
         tx.record(issue_id=old.id, old_version=old.version, prev_hash=old.head_hash,
                    now=self.now, due=due, event=EventDraft(
                        self.actor.name, self.actor.role, IMPORT_TRIGGER, old.state, state,
