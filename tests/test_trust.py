@@ -594,3 +594,16 @@ def test_an_event_holding_what_the_engine_never_writes_is_reported_not_a_crash(
     [problem] = problems(engine)
     assert problem.startswith(f"issue {issue_id}: cannot be replayed: an event holds what the "
                               "engine never writes (ValueError")
+
+
+def test_an_issue_row_without_history_is_caught(engine: Engine) -> None:
+    # When a row is inserted into issues alone, at version 0 with the genesis head
+    with engine.db.transaction() as conn:
+        conn.execute(ISSUES.insert().values(
+            title="凭空出现", definition_id="rectification", definition_version=2,
+            state="cleared", version=0, head_hash=GENESIS, created_at=engine.clock.now(),
+            updated_at=engine.clock.now(), responsible_units=[], cooperating_units=[]))
+    # Then verify says it has no history
+    [problem] = problems(engine)
+    assert problem.endswith("no history: the engine writes an issue with its 'create' (or "
+                            "'import') event, and this one has none")

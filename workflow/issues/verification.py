@@ -162,6 +162,9 @@ class ChainCheck:
     def _walk(self, issue: Issue, events: list[IssueEvent]) -> tuple[int | None, str] | None:
         """The first problem of the chain as (seq, message); the row's problems are added to
         the report directly (there may be several)."""
+        if not events:
+            return None, (f"no history: the engine writes an issue with its '{CREATE}' (or "
+                          f"'{IMPORT}') event, and this one has none")
         prev_hash, prev_at, keyed = GENESIS, None, False
         replay: Replay | None = None
         for expected_seq, event in enumerate(events, start=1):
