@@ -607,3 +607,24 @@ def test_an_issue_row_without_history_is_caught(engine: Engine) -> None:
     [problem] = problems(engine)
     assert problem.endswith("no history: the engine writes an issue with its 'create' (or "
                             "'import') event, and this one has none")
+
+
+def test_a_clearance_with_an_item_answered_no_on_record_is_caught(
+        engine: Engine, evidence_file: Path) -> None:
+    # Given an issue at acceptance (rectification@1: clearance straight from there)
+    issue_id = new_issue(engine)
+    for trigger in ("start", "apply_acceptance"):
+        fire_valid(engine, issue_id, trigger, evidence_file)
+    evidence = events_of(engine.db, issue_id)[-1]["payload"]["evidence"]
+    # When a clearance is written with one of the five items answered 否
+    answers = {key: {"answer": "是", "note": note} for key, note in FIVE_NEVER.items()}
+    answers["public_satisfied"] = {"answer": "否", "note": "群众仍有投诉"}
+    with engine.transaction() as tx:
+        row = tx.read_issue(issue_id)
+        tx.record(issue_id=issue_id, old_version=row.version, prev_hash=row.head_hash,
+                  now=engine.clock.now(), due=Due.of(row), event=EventDraft(
+                      OFFICE.name, OFFICE.role, "clear", "acceptance", "cleared", "同意销号",
+                      {"checklist": answers, "evidence": evidence}))
+    # Then verify says what the clearance lacked
+    assert problems(engine) == [f"issue {issue_id} event #4: 'clear' without what it requires: "
+                                "checklist items public_satisfied"]

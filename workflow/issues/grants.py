@@ -18,6 +18,7 @@ from workflow.models import Base
 DEFAULT = ("SELECT", "INSERT", "UPDATE", "DELETE")
 PRIVILEGES: dict[str, tuple[str, ...]] = {
     "issue_events": ("SELECT", "INSERT"),  # the history: append only
+    "audit_events": ("SELECT", "INSERT"),  # the audit trail, where the schema has one
     "issues": ("SELECT", "INSERT", "UPDATE"),  # deleting an issue deletes its history
     "process_definitions": ("SELECT", "INSERT"),  # running issues depend on the stored text
     "alembic_version": ("SELECT",),  # migrations are the owner's

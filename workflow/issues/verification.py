@@ -50,6 +50,7 @@ SYSTEM_EVENTS: dict[str, tuple[str, ...]] = {
     "reach_milestone": ("office", "unit"), "accountability": ("office", "discipline"),
     "dismiss_proposal": ("office",), MIGRATE: ("office",), IMPORT: ("office",),
 }
+YES = ("是", "yes")
 # Facts compared as times (the rest as they are).
 TIME_FACTS = ("deadline_at",)
 
@@ -115,6 +116,14 @@ class Replay:
         spec = self.compiled.states[self.state].stage(key) if self.state and key else None
         self.stage = key
         self.stage_until = at + spec.period if spec is not None and spec.period else None
+
+
+def _affirmed(answer: Any) -> bool:
+    """A checklist item on record as affirmed: ``{"answer": "是", "note": …}``, or a note alone
+    (how items were recorded before explicit answers)."""
+    if isinstance(answer, dict):
+        return answer.get("answer") in YES and bool(str(answer.get("note") or "").strip())
+    return bool(str(answer or "").strip())
 
 
 def _ref(text: Any) -> tuple[str, int] | None:
@@ -347,8 +356,7 @@ class ChainCheck:
         if requires.checklist:
             notes = payload.get("checklist") or {}
             items = definition.checklists[requires.checklist].items
-            unaffirmed = [item.key for item in items
-                          if not str(notes.get(item.key) or "").strip()]
+            unaffirmed = [item.key for item in items if not _affirmed(notes.get(item.key))]
             if unaffirmed:
                 missing.append(f"checklist items {', '.join(unaffirmed)}")
         absent = [name for name in requires.fields if name not in (payload.get("fields") or {})]
