@@ -8,7 +8,9 @@ Jobs (UTC, ``coalesce=True``, ``max_instances=1``, explicit ids with ``replace_e
 * ``lookback`` daily at 08:00 Asia/Shanghai: look-back (回头看) notices for the marks that
   have come (the default lifecycle: 6 and 12 months after clearance);
 * ``monthly_report`` on the 1st at 08:30 Asia/Shanghai: last month's progress to the office;
-* ``housekeeping`` daily at 03:00 Asia/Shanghai: drop job-run records older than 7 days.
+* ``housekeeping`` daily at 03:00 Asia/Shanghai: drop job-run records older than 7 days;
+* ``checkpoint`` daily at 02:30 Asia/Shanghai: sign a digest of every history chain's head
+  into the checkpoint log (run here, not by a worker: the signing key stays on this machine).
 
 Exactly one scheduler runs jobs: the one holding the leader lock. The others are standbys
 that try the lock every tenth of ``RECTIFY_LOCK_PERIOD`` and take over within one period of
@@ -51,6 +53,7 @@ from workflow.jobs import (
     Dispatcher,
     Runtime,
     claim_tick,
+    daily_checkpoint,
     finish_tick,
     prune_job_runs,
     relay_lookback,
@@ -273,6 +276,8 @@ def job_specs(runtime: Runtime, dispatcher: Dispatcher) -> list[JobSpec]:
         JobSpec("housekeeping", CronTrigger(hour=3, minute=0, timezone=SHANGHAI),
                 timedelta(days=1, minutes=1),
                 lambda: prune_job_runs(runtime.db, now=runtime.now())),
+        JobSpec("checkpoint", CronTrigger(hour=2, minute=30, timezone=SHANGHAI),
+                timedelta(days=1, minutes=1), lambda: daily_checkpoint(runtime)),
     ]
 
 

@@ -23,6 +23,7 @@ sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__)
 import argparse
 import json
 import os
+import secrets
 import statistics
 import tempfile
 import time
@@ -38,6 +39,7 @@ from workflow.config import PROJECT_ROOT
 from workflow.db import Database, normalize_url
 from workflow.issues.engine import Engine, NewIssue, deadline_instant
 from workflow.issues.evidence import EvidenceStore
+from workflow.issues.keys import HistoryKeys
 from workflow.issues.sweep import sweep
 from workflow.migrate import upgrade
 from workflow.org.actors import Actor
@@ -60,7 +62,8 @@ def prepare(db: Database, workdir: Path, size: int) -> Engine:
     upgrade(db)
     clock = FrozenClock(deadline_instant(DEADLINE) - timedelta(days=30))
     load_definitions(db, load_all(PROJECT_ROOT / "definitions"), now=clock.now())
-    engine = Engine(db, EvidenceStore(workdir / "evidence"), clock=clock)
+    engine = Engine(db, EvidenceStore(workdir / "evidence"), clock=clock,
+                    keys=HistoryKeys.of(secrets.token_hex(32)))
     for n in range(DUE):
         issue_id = engine.create_issue(NewIssue(title=f"问题 {n}", unit=UNIT.name,
                                                 leader="王副市长", deadline=DEADLINE),

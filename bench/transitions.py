@@ -39,6 +39,7 @@ import argparse
 import hashlib
 import json
 import platform
+import secrets
 import sqlite3
 import tempfile
 import time
@@ -50,13 +51,16 @@ from workflow.config import PROJECT_ROOT
 from workflow.db import SQLITE_BUSY_TIMEOUT_MS, Database
 from workflow.issues.engine import Engine, NewIssue
 from workflow.issues.evidence import EvidenceRef, EvidenceStore
-from workflow.issues.history import verify
+from workflow.issues.keys import HistoryKeys
+from workflow.issues.verification import verify
 from workflow.migrate import upgrade
 from workflow.org.actors import Actor
 from workflow.spec.definitions import FROM_ISSUE, load_file
 from workflow.spec.registry import load_definitions
 
 TARGET = 0.25
+# Events are HMAC-SHA256 under a history key, as in production; a fresh one for each run.
+KEYS = HistoryKeys.of(secrets.token_hex(32))
 BLOCK = 500  # issues per turn of the engine and the floor
 DEFAULT_DEFINITION = PROJECT_ROOT / "definitions" / "rectification-v1.yaml"
 UNIT = Actor("相山区人民政府", "unit")
@@ -114,7 +118,7 @@ def open_database(path: Path) -> Database:
 def prepare_engine(path: Path, issues: int) -> tuple[Engine, list[int]]:
     """The engine on a fresh file with ``issues`` issues created (not timed)."""
     db = open_database(path)
-    engine = Engine(db, EvidenceStore(path.parent / "engine-evidence"))
+    engine = Engine(db, EvidenceStore(path.parent / "engine-evidence"), keys=KEYS)
     ids = [engine.create_issue(NewIssue(title=f"问题 {n}", unit=UNIT.name), actor=OFFICE)
            for n in range(1, issues + 1)]
     return engine, ids
@@ -176,8 +180,8 @@ class Floor:
               "due_provisional=0, escalation_level=NULL, key_supervision=0 "
               "WHERE id=? AND version=?")
     INSERT = ("INSERT INTO issue_events (issue_id, seq, at, actor, role, trigger, from_state, "
-              "to_state, comment, payload, prev_hash, hash) "
-              "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+              "to_state, comment, payload, prev_hash, hash, key_id) "
+              "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
     CANCEL = ("UPDATE timers SET status='cancelled', finished_at=?, lease_owner=NULL, "
               "lease_until=NULL WHERE issue_id=? AND status IN ('pending', 'leased')")
     SCHEDULE = ("INSERT INTO timers (issue_id, state, kind, level, rank, deadline_at, due_at, "
@@ -198,7 +202,7 @@ class Floor:
             self.steps.append((seq, step.dest, new_hash, cancels, schedules, (
                 seq, FLOOR_TIME, step.actor.name, step.actor.role, step.trigger, step.source,
                 step.dest, step.comment, json.dumps(step.payload, ensure_ascii=False),
-                prev_hash, new_hash)))
+                prev_hash, new_hash, KEYS.current.id)))
             prev_hash = new_hash
 
     def run(self, ids: list[int]) -> float:
@@ -289,7 +293,7 @@ def measure(workdir: Path, issues: int) -> dict[str, Any]:
         floor_seconds += floor.run(block)
     floor.close()
 
-    report = verify(engine.db)
+    report = verify(engine)
     engine.db.dispose()
     problems = [] if report.ok and report.issues == issues else [
         f"engine: history does not verify: {report.problem or report}"]

@@ -19,7 +19,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 
 from tests.sinks import http_sink  # noqa: F401  (a fixture for every test module)
-from tests.support import START
+from tests.support import HISTORY_SECRET, START, TEST_KEYS
 from workflow.clock import FrozenClock
 from workflow.config import PROJECT_ROOT
 from workflow.db import Database, normalize_url
@@ -83,6 +83,15 @@ def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
     yield database
 
 
+@pytest.fixture(autouse=True)
+def history_key_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every test (and every process it starts) hashes history with the tests' key, and
+    keeps key files and checkpoint logs in its own temporary directory."""
+    monkeypatch.setenv("RECTIFY_HISTORY_KEY", HISTORY_SECRET)
+    monkeypatch.setenv("RECTIFY_KEY_DIR", str(tmp_path / "keys"))
+    monkeypatch.delenv("RECTIFY_CHECKPOINT_LOG", raising=False)
+
+
 @pytest.fixture
 def clock() -> FrozenClock:
     return FrozenClock(START)
@@ -92,7 +101,7 @@ def clock() -> FrozenClock:
 def engine(db: Database, clock: FrozenClock, tmp_path: Path) -> Engine:
     """An engine with the shipped definitions loaded and a frozen clock."""
     load_definitions(db, load_all(DEFINITIONS), now=clock.now())
-    return Engine(db, EvidenceStore(tmp_path / "evidence"), clock=clock)
+    return Engine(db, EvidenceStore(tmp_path / "evidence"), keys=TEST_KEYS, clock=clock)
 
 
 @pytest.fixture

@@ -2,17 +2,27 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import Connection
+
 from workflow.clock import SHANGHAI
 from workflow.db import Database
 from workflow.issues.engine import Engine, NewIssue
+from workflow.issues.keys import HistoryKeys
 from workflow.org.actors import Actor
 from workflow.org.directory import bootstrap_office
 
 START = datetime(2026, 1, 5, 9, 0, tzinfo=SHANGHAI)
+
+# The history key of the tests (conftest also puts it in RECTIFY_HISTORY_KEY, so engines in
+# child processes and the command line hash with the same key).
+HISTORY_SECRET = "test-history-key-0123456789abcdef0123456789abcdef"
+TEST_KEYS = HistoryKeys.of(HISTORY_SECRET)
 
 OFFICE = Actor("市整改办", "office")
 UNIT = Actor("相山区人民政府", "unit")
@@ -74,3 +84,20 @@ def inputs_for(trigger: str, evidence: Path) -> dict[str, Any]:
 
 def fire_valid(engine: Engine, issue_id: int, trigger: str, evidence: Path, **extra: Any) -> Any:
     return engine.fire(issue_id, trigger, **{**inputs_for(trigger, evidence), **extra})
+
+
+@contextmanager
+def tamper(db: Database) -> Iterator[Connection]:
+    """A connection with the append-only guard switched off, as a hand-editor who owns the
+    tables would do."""
+    with db.transaction() as conn:
+        if db.is_sqlite:
+            conn.exec_driver_sql("DROP TRIGGER IF EXISTS issue_events_append_only_update")
+            conn.exec_driver_sql("DROP TRIGGER IF EXISTS issue_events_append_only_delete")
+        else:
+            conn.exec_driver_sql("ALTER TABLE issue_events DISABLE TRIGGER "
+                                 "issue_events_append_only")
+        yield conn
+        if not db.is_sqlite:
+            conn.exec_driver_sql("ALTER TABLE issue_events ENABLE TRIGGER "
+                                 "issue_events_append_only")

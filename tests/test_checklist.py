@@ -12,8 +12,8 @@ from tests.support import FIVE_NEVER, OFFICE, fire_valid, new_issue
 from workflow.errors import RequirementError
 from workflow.issues import queries
 from workflow.issues.engine import Engine
-from workflow.issues.history import verify
 from workflow.issues.rows import Due, EventDraft
+from workflow.issues.verification import verify
 from workflow.spec.machine import checklist_answer
 
 
@@ -80,7 +80,7 @@ def test_a_clearance_with_every_item_yes_records_answers_and_notes(
     clear = queries.history(engine.db, issue_id)[-1]
     assert clear.payload["checklist"]["problem_solved"] == {"answer": "是", "note": "已解决"}
     assert set(clear.payload["checklist"]) == set(FIVE_NEVER)
-    assert verify(engine.db).ok
+    assert verify(engine).ok
 
 
 def test_a_history_stored_with_checklist_notes_only_keeps_verifying(
@@ -95,7 +95,7 @@ def test_a_history_stored_with_checklist_notes_only_keeps_verifying(
                   event=EventDraft(OFFICE.name, OFFICE.role, "clear", row.state, "cleared",
                                    "同意销号", {"checklist": earlier}))
     # When the history is verified
-    report = verify(engine.db, issue_id)
+    report = verify(engine, issue_id)
     # Then it is intact, and the stored notes are as they were written
     assert report.ok, report.problem
     assert queries.history(engine.db, issue_id)[-1].payload["checklist"] == earlier

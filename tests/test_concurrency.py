@@ -9,13 +9,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from tests.support import UNIT, fire_valid, new_issue
+from tests.support import TEST_KEYS, UNIT, fire_valid, new_issue
 from workflow.db import Database
 from workflow.errors import ConflictError, IllegalTriggerError
 from workflow.issues import queries
 from workflow.issues.engine import Engine
 from workflow.issues.evidence import EvidenceStore
-from workflow.issues.history import verify
+from workflow.issues.verification import verify
 
 
 def race(count: int, action: Callable[[], object]) -> list[object]:
@@ -59,7 +59,7 @@ def test_two_concurrent_fires_at_the_same_version_one_succeeds_one_conflicts(
     assert (issue.state, issue.version) == ("acceptance", seen + 1)
     assert [e.trigger for e in queries.history(engine.db, issue_id)].count("apply_acceptance") \
         == 1
-    assert verify(engine.db).ok
+    assert verify(engine).ok
 
 
 def test_many_concurrent_fires_without_a_version_apply_once(engine: Engine) -> None:
@@ -69,7 +69,7 @@ def test_many_concurrent_fires_without_a_version_apply_once(engine: Engine) -> N
     refused = [o for o in outcomes if isinstance(o, ConflictError | IllegalTriggerError)]
     assert (len(successes), len(refused)) == (1, 7), outcomes
     assert queries.get_issue(engine.db, issue_id).version == 2
-    assert verify(engine.db).ok
+    assert verify(engine).ok
 
 
 def test_writers_on_different_issues_all_succeed(engine: Engine) -> None:
@@ -89,7 +89,7 @@ def test_writers_on_different_issues_all_succeed(engine: Engine) -> None:
 
 def _fire_in_process(url: str, evidence_dir: str, issue_id: int, version: int,
                      barrier: Any, results: Any) -> None:
-    engine = Engine(Database(url), EvidenceStore(Path(evidence_dir)))
+    engine = Engine(Database(url), EvidenceStore(Path(evidence_dir)), keys=TEST_KEYS)
     barrier.wait()
     try:
         engine.fire(issue_id, "start", actor=UNIT, expected_version=version)
@@ -118,4 +118,4 @@ def test_two_processes_firing_at_once_one_succeeds_one_conflicts(engine: Engine,
     # Then exactly one wins and the other gets ConflictError
     assert sorted(results.get(timeout=10) for _ in workers) == ["conflict", "ok"]
     assert queries.get_issue(engine.db, issue_id).version == 2
-    assert verify(engine.db).ok
+    assert verify(engine).ok

@@ -22,7 +22,7 @@ from sqlalchemy.engine import make_url
 
 from tests.processes import Rectify, RedisServer, wait_for
 from tests.sinks import HttpSink
-from tests.support import LEADER, UNIT
+from tests.support import LEADER, TEST_KEYS, UNIT
 from workflow.clock import SystemClock, local
 from workflow.config import PROJECT_ROOT
 from workflow.db import Database
@@ -156,7 +156,8 @@ def test_worker_delivers_a_reminder_from_a_transition_to_the_http_sink(
     # Given an issue in progress whose deadline is two days away (the 3-day reminder is due)
     # and whose unit is reached by a webhook
     add_contact(pg, UNIT.name, "webhook", http_sink.url("/robot"))
-    engine = Engine(pg, EvidenceStore(tmp_path / "evidence"), clock=SystemClock())
+    engine = Engine(pg, EvidenceStore(tmp_path / "evidence"), keys=TEST_KEYS,
+                    clock=SystemClock())
     deadline = local(datetime.now(UTC)).date() + timedelta(days=2)
     issue_id = engine.create_issue(NewIssue(title="部分建筑工地扬尘防控不到位", unit=UNIT.name,
                                             leader=LEADER.name, deadline=deadline),
@@ -278,7 +279,8 @@ def test_embedded_serve_on_sqlite_delivers_to_the_log_and_survives_a_kill(
     url = f"sqlite:///{tmp_path / 'rectify.db'}"
     log = tmp_path / "notifications.jsonl"
     db = Database(url)
-    engine = Engine(db, EvidenceStore(tmp_path / "evidence"), clock=SystemClock())
+    engine = Engine(db, EvidenceStore(tmp_path / "evidence"), keys=TEST_KEYS,
+                    clock=SystemClock())
     initialize(engine, PROJECT_ROOT / "definitions")
     deadline: date = local(datetime.now(UTC)).date() + timedelta(days=2)
     issues = []

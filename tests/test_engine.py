@@ -56,7 +56,11 @@ def test_a_new_issue_starts_assigned_at_version_1_with_a_creation_event(
     [event] = queries.history(engine.db, issue_id)
     assert (event.trigger, event.from_state, event.to_state) == ("create", None, "assigned")
     # And the 3-working-day deadline of 已交办 (Mon 2026-01-05 → Thu 2026-01-08, end of day)
+    facts = event.payload.pop("facts")
     assert event.payload == {"definition": "rectification@1", "due": "2026-01-08T23:59:59+08:00"}
+    # and the facts it was created with, for `verify` to compare the row with
+    assert (facts["title"], facts["unit"], facts["deadline_at"]) == (
+        "部分建筑工地扬尘防控不到位", "相山区人民政府", "2026-06-30T15:59:59+00:00")
 
 
 def test_the_deadline_is_the_end_of_its_day_in_shanghai_stored_as_utc(engine: Engine) -> None:
@@ -119,7 +123,8 @@ def test_a_rebound_sets_the_new_deadline_and_records_the_previous_one(
     # And the history keeps both deadlines, the revoked clearance and the proposal
     assert queries.history(engine.db, issue_id)[-1].payload == {
         "fields": {"new_deadline": "2026-12-31"}, "previous_deadline": "2026-06-30",
-        "due": "2026-12-31T23:59:59+08:00", "clearance_revoked": True, "proposal": True}
+        "due": "2026-12-31T23:59:59+08:00", "clearance_revoked": True, "proposal": True,
+        "facts": {"deadline_at": "2026-12-31T15:59:59+00:00"}}
 
 
 def test_a_rebound_revokes_the_clearance_on_record_and_opens_an_accountability_proposal(

@@ -12,10 +12,10 @@ from typing import Any
 
 import pytest
 from openpyxl import Workbook, load_workbook
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from typer.testing import CliRunner
 
-from tests.support import OFFICE, UNIT
+from tests.support import OFFICE, TEST_KEYS, UNIT
 from workflow.clock import FrozenClock
 from workflow.db import Database
 from workflow.documents.figures import progress_report
@@ -25,8 +25,8 @@ from workflow.documents.ledger_read import ISSUE_COLUMNS, parse_date
 from workflow.errors import ActionDeniedError, InputError
 from workflow.issues.engine import Engine
 from workflow.issues.evidence import EvidenceStore
-from workflow.issues.history import verify
 from workflow.issues.queries import cleared_dates
+from workflow.issues.verification import verify
 from workflow.migrate import upgrade
 from workflow.models import (
     AccountabilityRecord,
@@ -98,7 +98,7 @@ def other_engine(tmp_path: Path, clock: FrozenClock) -> Engine:
     db = Database(f"sqlite:///{tmp_path / 'other.db'}")
     upgrade(db)
     load_definitions(db, load_all(ROOT / "definitions"), now=clock.now())
-    return Engine(db, EvidenceStore(tmp_path / "other-evidence"), clock=clock)
+    return Engine(db, EvidenceStore(tmp_path / "other-evidence"), keys=TEST_KEYS, clock=clock)
 
 
 def test_sample_import_gives_the_counts_the_sample_holds(engine: Engine) -> None:
@@ -128,7 +128,7 @@ def test_sample_import_gives_the_counts_the_sample_holds(engine: Engine) -> None
     assert report["accountability_zh"].startswith(
         f"对{expected['organizations']}个党组织和{sum(expected['cadres'].values())}名领导干部")
     # And the histories are intact, leaders and units registered, the importer too
-    assert verify(engine.db).ok
+    assert verify(engine).ok
     with engine.db.session() as session:
         names = set(session.scalars(select(Person.name)))
         assert expected["leaders"] | {OFFICE.name} <= names
@@ -212,7 +212,14 @@ def test_reimport_updates_facts_by_number_with_a_history_event(engine: Engine,
     assert set(last.payload["changed"]) == {"title", "deadline_at"}
     assert last.payload["sha256"] == hashlib.sha256(second.read_bytes()).hexdigest()
     assert {d for d in pending} == {issue.deadline_at}  # the timers follow the new deadline
-    assert verify(engine.db).ok
+    # and carries the facts it set, which verify compares with the row
+    assert last.payload["facts"] == {"title": "问题1（修订）",
+                                     "deadline_at": "2027-03-31T15:59:59+00:00"}
+    assert verify(engine).ok
+    with engine.db.transaction() as conn:
+        conn.execute(update(Issue).where(Issue.id == first.id).values(title="问题1"))
+    assert str(verify(engine).problem) == (f"issue {first.id}: the issue row says title = "
+                                           "'问题1' but its history says '问题1（修订）'")
 
 
 BAD_INPUTS: list[tuple[str, Any, list[str]]] = [

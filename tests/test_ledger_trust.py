@@ -25,8 +25,8 @@ from workflow.documents.figures import progress_report
 from workflow.documents.ledger_import import LedgerError, import_ledger
 from workflow.errors import InputError
 from workflow.issues.engine import Engine
-from workflow.issues.history import verify
 from workflow.issues.queries import cleared_dates
+from workflow.issues.verification import verify
 from workflow.issues.views import public_views
 from workflow.models import Issue, IssueEvent
 from workflow.org.actors import Actor
@@ -128,7 +128,7 @@ def test_a_stale_ledger_cannot_move_an_issue_back(engine: Engine, tmp_path: Path
     with engine.db.session() as session:
         issue = session.get(Issue, one)
         assert issue is not None and issue.progress_note == "已提交验收申请"
-    assert verify(engine.db).ok
+    assert verify(engine).ok
 
 
 def test_an_issue_cleared_in_the_system_is_not_reopened_by_a_ledger(

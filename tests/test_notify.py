@@ -564,8 +564,9 @@ def test_settings_are_read_from_the_environment_with_defaults() -> None:
 def test_an_engine_names_signs_and_links_its_notices_from_its_settings(
         engine: Engine, clock: FrozenClock, evidence_file: Path) -> None:
     # Given an engine configured with the city's office and the system's web address
-    configured = Engine(engine.db, engine.evidence, clock=clock, settings=Settings(
-        office_name="市整改办", base_url="https://zg.example.gov.cn"))
+    configured = Engine(engine.db, engine.evidence, keys=engine.keys, clock=clock,
+                        settings=Settings(office_name="市整改办",
+                                          base_url="https://zg.example.gov.cn"))
     issue_id = new_issue(configured, deadline=date(2026, 3, 31))
     fire_valid(configured, issue_id, "start", evidence_file)
 

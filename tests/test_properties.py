@@ -17,7 +17,7 @@ from tests.support import ACCEPTOR, LEADER, OFFICE, PUBLIC, UNIT, inputs_for, ne
 from workflow.errors import TransitionError
 from workflow.issues import queries
 from workflow.issues.engine import Engine
-from workflow.issues.history import verify
+from workflow.issues.verification import verify
 
 TRIGGERS = ["start", "apply_acceptance", "reject", "clear", "start_follow_up", "consolidate",
             "rebound", "extend", "no_such_trigger"]
@@ -57,7 +57,7 @@ def test_random_trigger_sequences_keep_history_state_and_version_consistent(
 
         @invariant()
         def hash_chain_verifies(self) -> None:
-            assert verify(engine.db, self.issue_id).ok
+            assert verify(engine, self.issue_id).ok
 
     run_state_machine_as_test(Lifecycle, settings=settings(
         max_examples=25, stateful_step_count=15, deadline=None,

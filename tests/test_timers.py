@@ -14,15 +14,15 @@ import pytest
 from sqlalchemy import func, select
 
 from tests.sinks import HttpSink
-from tests.support import OFFICE, UNIT, fire_valid, new_issue
+from tests.support import OFFICE, TEST_KEYS, UNIT, fire_valid, new_issue
 from workflow.clock import SHANGHAI, FrozenClock
 from workflow.db import Database
 from workflow.errors import InputError
 from workflow.issues import queries, views
 from workflow.issues.engine import Engine
 from workflow.issues.evidence import EvidenceStore
-from workflow.issues.history import verify
 from workflow.issues.sweep import claim_due_timers, sweep
+from workflow.issues.verification import verify
 from workflow.models import AccountabilityProposal, Notification, Timer
 from workflow.notify.channels import channels_from_env, idempotency_key
 from workflow.notify.contacts import add_contact
@@ -82,7 +82,7 @@ def test_from_creation_to_40_days_overdue_each_level_is_sent_once(
     events = [e.trigger for e in queries.history(engine.db, issue_id)]
     assert events.count("remind") == 3 and events.count("escalate") == 3
     assert "skip" not in events
-    assert verify(engine.db).ok
+    assert verify(engine).ok
 
 
 def test_notices_fall_due_at_the_right_moments(engine: Engine, clock: FrozenClock,
@@ -222,7 +222,7 @@ def test_light_filter_and_view(engine: Engine, clock: FrozenClock,
 
 
 def _sweep_in_process(url: str, evidence_dir: str, now: str, barrier: Any, out: Any) -> None:
-    engine = Engine(Database(url), EvidenceStore(Path(evidence_dir)),
+    engine = Engine(Database(url), EvidenceStore(Path(evidence_dir)), keys=TEST_KEYS,
                     clock=FrozenClock(datetime.fromisoformat(now)))
     barrier.wait()
     total = 0
@@ -261,7 +261,7 @@ def test_two_sweepers_at_once_never_send_the_same_notice_twice(
     assert keys == rows
     for issue_id in ids:
         assert [e.trigger for e in queries.history(engine.db, issue_id)].count("escalate") == 1
-    assert verify(engine.db).ok
+    assert verify(engine).ok
 
 
 def test_a_deadline_over_an_unannounced_year_is_provisional_until_recomputed(
@@ -290,7 +290,7 @@ def test_a_deadline_over_an_unannounced_year_is_provisional_until_recomputed(
     assert (event.trigger, event.actor) == ("recompute_deadline", "rectify")
     assert event.payload["previous_due"] == "2027-01-05T23:59:59+08:00"
     assert engine.recompute_provisional_deadlines() == []
-    assert verify(engine.db).ok
+    assert verify(engine).ok
 
 
 def service_timers(engine: Engine, issue_id: int) -> list[Timer]:
@@ -333,7 +333,7 @@ def test_milestones_are_planned_backwards_and_a_missed_one_turns_the_light_yello
     with pytest.raises(InputError, match="do not fit"):
         engine.set_milestones(issue_id, [("全部", parse_duration("90 working days"))],
                               actor=OFFICE)
-    assert verify(engine.db).ok
+    assert verify(engine).ok
 
 
 def test_milestone_reminders_and_the_missed_notice_go_out_once(
@@ -360,7 +360,7 @@ def test_milestone_reminders_and_the_missed_notice_go_out_once(
     engine.reach_milestone(issue_id, "工程实施", actor=UNIT)
     run_until(engine, clock, DEADLINE - timedelta(days=8), timedelta(days=1))
     assert not [level for level in notices(engine.db, issue_id) if level.startswith("工程实施")]
-    assert verify(engine.db).ok
+    assert verify(engine).ok
 
 
 def test_an_overdue_issue_reaches_the_leaders_dingtalk_robot_end_to_end(

@@ -20,7 +20,7 @@ from workflow.errors import (
 )
 from workflow.issues import queries
 from workflow.issues.engine import Engine
-from workflow.issues.history import verify as verify_history
+from workflow.issues.verification import verify as verify_history
 from workflow.issues.versions import migrate, parse_ref
 from workflow.models import Issue, IssueEvent, Timer
 from workflow.spec.definitions import load_all, parse_text
@@ -73,7 +73,8 @@ def test_a_fresh_process_reads_rules_from_the_database_not_the_file(
     issue_id = new_issue(engine)
     load_next(engine, tmp_path)
     # A new registry (as in a restarted process) compiles version 1 from the stored text
-    fresh = Engine(engine.db, engine.evidence, clock=engine.clock, registry=Registry(engine.db))
+    fresh = Engine(engine.db, engine.evidence, keys=engine.keys, clock=engine.clock,
+                   registry=Registry(engine.db))
     assert fresh.fire(issue_id, "start", actor=UNIT).to_state == "in_progress"
 
 
@@ -160,7 +161,7 @@ def test_migrate_moves_running_issues_lists_the_rest_and_dry_runs(
     assert pending_timers(engine, working) == timers_before
     fire_valid(engine, working, "apply_acceptance", evidence_file)
     assert issue_row(engine, working).state == "accepting"
-    assert verify_history(engine.db).ok
+    assert verify_history(engine).ok
 
 
 def test_only_the_office_migrates_and_unknown_versions_are_named(

@@ -29,7 +29,9 @@ from sqlalchemy.exc import IntegrityError
 from workflow.config import RunSettings, Settings
 from workflow.db import Database
 from workflow.documents.figures import queue_monthly
+from workflow.issues.checkpoints import write_checkpoint
 from workflow.issues.engine import Engine
+from workflow.issues.keys import TrustFiles
 from workflow.issues.sweep import (
     SweepReport,
     lease_due_timers,
@@ -126,6 +128,15 @@ def monthly_report(runtime: Runtime) -> int:
     if missing:
         logger.info("%s issue(s) owe last month's progress report", missing)
     return queue_monthly(runtime.engine, now=now)
+
+
+def daily_checkpoint(runtime: Runtime) -> str:
+    """Sign a checkpoint of every history chain's head into the checkpoint log. The
+    scheduler runs it itself, not a worker: the signing key and the log stay on its machine."""
+    files = TrustFiles.for_database(runtime.db.url)
+    made = write_checkpoint(runtime.db, files, runtime.now())
+    return (f"checkpoint #{made.seq}: {made.issues} issue(s), {made.events} event(s), root "
+            f"{made.digest} in {files.checkpoint_log}")
 
 
 JOB_BODIES: dict[str, Callable[[Runtime], int]] = {

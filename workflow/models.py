@@ -142,6 +142,9 @@ class IssueEvent(Base):
     payload: Mapped[dict[str, Any]] = mapped_column(JSON)
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64))
+    # The history key ``hash`` is an HMAC with; None for events hashed before keying
+    # (plain sha256). Not part of the hashed content: a changed id fails the hash anyway.
+    key_id: Mapped[str | None] = mapped_column(String(32))
 
 
 class Timer(Base):

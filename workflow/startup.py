@@ -1,7 +1,11 @@
-"""Builds a ready engine from settings, and initialises a database (schema + definitions)."""
+"""Builds a ready engine from settings, initialises a database (schema + definitions) and
+creates the key files the history needs (history key, checkpoint signing key)."""
 
 from __future__ import annotations
 
+import os
+from collections.abc import Mapping
+from datetime import datetime
 from pathlib import Path
 
 from sqlalchemy import func, select
@@ -12,25 +16,59 @@ from workflow.db import Database
 from workflow.errors import ConfigurationError, InputError
 from workflow.issues.engine import Engine
 from workflow.issues.evidence import EvidenceStore
+from workflow.issues.keys import (
+    HISTORY_KEY_ENV,
+    HistoryKeys,
+    TrustFiles,
+    create_history_key,
+    create_signing_key,
+)
 from workflow.migrate import current_revision, head_revision, upgrade
 from workflow.models import DatabaseInstance, Issue
 from workflow.spec.definitions import load_all
 from workflow.spec.registry import LoadOutcome, load_definitions
 
 
+def trust_files(settings: Settings) -> TrustFiles:
+    """Where the settings' database keeps its key files and checkpoint log."""
+    return TrustFiles.for_database(settings.database_url)
+
+
+def create_keys(files: TrustFiles, now: datetime,
+                environ: Mapping[str, str] | None = None) -> list[str]:
+    """Create the key files that are missing (the history key file only while
+    ``RECTIFY_HISTORY_KEY`` is unset); returns a line for each file made, secrets masked."""
+    env = os.environ if environ is None else environ
+    made = []
+    if not env.get(HISTORY_KEY_ENV, "").strip():
+        key = create_history_key(files.history_key, now)
+        if key is not None:
+            made.append(f"history key {key.id} created: {files.history_key} (mode 0600)")
+    signing = create_signing_key(files)
+    if signing is not None:
+        made.append(f"checkpoint signing key {signing} created: {files.signing_key} (mode 0600),"
+                    f" public key {files.public_key}")
+    return made
+
+
 def open_engine(settings: Settings, *, clock: Clock | None = None,
-                require_schema: bool = True) -> Engine:
-    """An engine on the configured database.
+                require_schema: bool = True, keys: HistoryKeys | None = None) -> Engine:
+    """An engine on the configured database, hashing history with ``keys`` (by default the
+    keys ``RECTIFY_HISTORY_KEY`` and the key file give).
 
     Raises:
-        ConfigurationError: the database has not been initialised (run ``rectify init``).
+        ConfigurationError: the database has not been initialised, or there is no history
+            key (run ``rectify init``).
     """
     db = Database(settings.database_url)
     if require_schema and current_revision(db) != head_revision():
         raise ConfigurationError(
             f"the database {settings.database_url} is not initialised or not up to date; "
             "run `rectify init` (or `rectify db upgrade`) first")
-    return Engine(db, EvidenceStore(settings.evidence_dir), clock=clock, settings=settings)
+    if keys is None:
+        keys = HistoryKeys.load(trust_files(settings))
+    return Engine(db, EvidenceStore(settings.evidence_dir), keys=keys, clock=clock,
+                  settings=settings)
 
 
 def initialize(engine: Engine, definitions_dir: Path) -> list[LoadOutcome]:

@@ -4,7 +4,8 @@ This module only assembles the root `app` (the `rectify` entry point) from the c
 modules, in the order `rectify --help` lists them:
 
 * `common`: consoles, `reports_errors`, shared options and helpers (no commands);
-* `definitions`: init, db, definitions;      * `issue`: issue …, verify;
+* `definitions`: init, db, definitions;      * `issue`: issue …;
+* `history`: verify, checkpoint, keys;
 * `deadlines`: timers, sweep, calendar;      * `outbox`: outbox, contacts;
 * `supervision`: progress, accountability, lookback;
 * `org`: units, people, plan;                * `documents`: ledger, report;
@@ -24,6 +25,7 @@ from workflow.cli import (
     definitions,
     demo,
     documents,
+    history,
     issue,
     org,
     outbox,
@@ -36,7 +38,8 @@ app = typer.Typer(help="rectify: carries rectification work from assignment to c
 # Commands of their own, then the command groups.
 app.command()(definitions.init)
 app.command("sweep")(deadlines.sweep_command)
-app.command()(issue.verify)
+app.command()(history.verify)
+app.command()(history.checkpoint)
 app.command()(demo.demo)
 app.command()(background.serve)
 app.command("scheduler")(background.scheduler_command)
@@ -46,6 +49,7 @@ app.command()(background.doctor)
 app.add_typer(definitions.db_app, name="db")
 app.add_typer(definitions.definitions_app, name="definitions")
 app.add_typer(issue.issue_app, name="issue")
+app.add_typer(history.keys_app, name="keys")
 app.add_typer(deadlines.timers_app, name="timers")
 app.add_typer(outbox.outbox_app, name="outbox")
 app.add_typer(deadlines.calendar_app, name="calendar")

@@ -1,4 +1,4 @@
-"""`rectify init`, `rectify db upgrade` and `rectify definitions check|load|list|migrate`."""
+"""`rectify init`, `rectify db upgrade|grant` and `rectify definitions check|load|list|migrate`."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 from sqlalchemy import func, select
+from sqlalchemy.engine import make_url
 
 from workflow.cli.common import (
     ActorName,
@@ -21,14 +22,17 @@ from workflow.cli.common import (
     record_audit,
     reports_errors,
 )
-from workflow.clock import local
+from workflow.clock import SystemClock, local
 from workflow.config import Settings
+from workflow.db import Database
 from workflow.errors import DefinitionError
+from workflow.issues.checkpoints import write_checkpoint
+from workflow.issues.grants import grant_runtime
 from workflow.migrate import current_revision, upgrade
 from workflow.models import DefinitionRecord, Issue
 from workflow.spec.definitions import load_all
 from workflow.spec.registry import load_definitions
-from workflow.startup import initialize, open_engine
+from workflow.startup import create_keys, initialize, open_engine, trust_files
 
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 definitions_app = typer.Typer(help="Process definitions.", no_args_is_help=True)
@@ -43,18 +47,30 @@ def init(
                                            "the clock may be moved (sweep --now); on no other "
                                            "database.")] = False,
 ) -> None:
-    """Create or upgrade the database and load the process definitions."""
+    """Create or upgrade the database, load the process definitions, and create the key files
+    the history needs beside the database (with a first checkpoint when the signing key is
+    new)."""
     from workflow.org.directory import bootstrap_office
     from workflow.startup import mark_database
 
     settings = Settings.from_env()
+    files = trust_files(settings)
+    made = create_keys(files, SystemClock().now())
     engine = open_engine(settings, require_schema=False)
     outcomes = initialize(engine, settings.definitions_dir)
     is_training = mark_database(engine.db, training=training)
-    console.print(f"database ready: {settings.database_url}"
-                  + (" (training: the clock may be moved)" if is_training else ""))
+    shown = make_url(settings.database_url).render_as_string(hide_password=True)
+    console.print(f"database ready: {shown}"
+                  + (" (training: the clock may be moved)" if is_training else ""),
+                  highlight=False)
     for outcome in outcomes:
         console.print(f"  {outcome.ref}: {outcome.status} ({outcome.path})")
+    for line in made:
+        console.print(f"  {line}", highlight=False)
+    if any(line.startswith("checkpoint signing key") for line in made):
+        first = write_checkpoint(engine.db, files, engine.clock.now())
+        console.print(f"  checkpoint #{first.seq} of {first.issues} issue(s) and {first.events} "
+                      f"event(s): {files.checkpoint_log}", highlight=False)
     if admin is not None:
         added = bootstrap_office(engine.db, admin, os_user=os_user())
         console.print(f"{admin.strip()} " + ("registered as the first office person"
@@ -65,9 +81,21 @@ def init(
 @reports_errors
 def db_upgrade() -> None:
     """Apply pending schema migrations (Alembic)."""
-    engine = open_engine(Settings.from_env(), require_schema=False)
-    upgrade(engine.db)
-    console.print(f"database at revision {current_revision(engine.db)}")
+    db = Database(Settings.from_env().database_url)
+    upgrade(db)
+    console.print(f"database at revision {current_revision(db)}")
+
+
+@db_app.command("grant")
+@reports_errors
+def db_grant(role: Annotated[str, typer.Argument(help="The runtime role (PostgreSQL), which "
+                                                      "must exist and own nothing.")]) -> None:
+    """Give the runtime role what the engine needs and no more (run as the schema owner, again
+    after each upgrade): no UPDATE or DELETE of history, no DELETE of issues, no ALTER."""
+    db = Database(Settings.from_env().database_url)
+    statements = grant_runtime(db, role)
+    console.print(f"role {role}: {len(statements)} grant/revoke statement(s) run; it may append "
+                  "history but not change or delete it", highlight=False)
 
 
 @definitions_app.command("check")

@@ -26,10 +26,11 @@ from workflow.config import PROJECT_ROOT, Settings
 from workflow.errors import InputError, RequirementError
 from workflow.issues import queries
 from workflow.issues.engine import Engine, NewIssue
-from workflow.issues.history import verify as verify_history
+from workflow.issues.keys import HistoryKeys, TrustFiles
+from workflow.issues.verification import verify as verify_history
 from workflow.issues.views import issue_view
 from workflow.org.actors import Actor
-from workflow.startup import initialize, mark_database, open_engine
+from workflow.startup import create_keys, initialize, mark_database, open_engine
 
 DEMO_DIR = PROJECT_ROOT / "examples" / "demo"
 SAMPLE_LEDGER = PROJECT_ROOT / "examples" / "huaibei-2019" / "ledger.xlsx"
@@ -75,7 +76,11 @@ def run_demo(workdir: Path, *, on_step: Callable[[str], None] = lambda _: None,
     settings = Settings(database_url=f"sqlite:///{workdir / 'demo.db'}",
                         evidence_dir=workdir / "evidence",
                         definitions_dir=PROJECT_ROOT / "definitions")
-    engine = open_engine(settings, clock=clock, require_schema=False)
+    # The demo's key files stay in its work directory, whatever the environment says.
+    files = TrustFiles.for_database(settings.database_url, environ={})
+    create_keys(files, clock.now(), environ={})
+    engine = open_engine(settings, clock=clock, require_schema=False,
+                         keys=HistoryKeys.load(files, environ={}))
     initialize(engine, settings.definitions_dir)
     mark_database(engine.db, training=True)  # its clock follows the plan's steps
     office = Actor("市整改办", "office")
@@ -130,7 +135,7 @@ def demo(keep: Annotated[Path | None, typer.Option(help="Keep the demo database 
                           style="bold")
             for problem in exc.problems:
                 console.print(f"  - {problem}", highlight=False, markup=False)
-        report = verify_history(engine.db)
+        report = verify_history(engine)
         console.print(f"history verified: {report.issues} issues, {report.events} events, "
                       f"{'intact' if report.ok else report.problem}")
         _demo_sample_ledger(engine)

@@ -124,19 +124,23 @@ def report_progress(
     as_of: Annotated[str | None, typer.Option(help="As recorded at the end of this day "
                                                    "(YYYY-MM-DD, Asia/Shanghai); default "
                                                    "now.")] = None,
-    output: Annotated[str, typer.Option("--format", help="text, json or md.")] = "text",
+    output: Annotated[str, typer.Option("--format", help="text, json, md or html.")] = "text",
 ) -> None:
     """Progress (整改进展): totals by state, category, unit and leader, the overdue list, the
     accountability figures and the summary sentences officials write."""
+    from workflow.config import Settings
     from workflow.documents.figures import progress_report
+    from workflow.issues.checkpoints import latest_checkpoint
+    from workflow.startup import trust_files
 
-    if output not in ("text", "json", "md"):
-        raise InputError(f"--format {output!r}: allowed: text, json, md")
-    report = progress_report(make_engine(), plan=plan, as_of=_as_of(as_of))
+    if output not in ("text", "json", "md", "html"):
+        raise InputError(f"--format {output!r}: allowed: text, json, md, html")
+    report = progress_report(make_engine(), plan=plan, as_of=_as_of(as_of),
+                             checkpoint=latest_checkpoint(trust_files(Settings.from_env())))
     if output == "json":
         typer.echo(json.dumps(report.as_dict(), ensure_ascii=False, indent=2))
     else:
-        typer.echo(report.markdown() if output == "md" else report.text())
+        typer.echo({"md": report.markdown, "html": report.html}.get(output, report.text)())
 
 
 @report_app.command("monthly")

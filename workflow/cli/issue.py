@@ -1,5 +1,5 @@
 """`rectify issue …` (create, list, show, fire, history, extend, monthly progress and reports,
-split, instruct, milestones) and `rectify verify` (the history hash chains)."""
+split, instruct, milestones)."""
 
 from __future__ import annotations
 
@@ -29,7 +29,6 @@ from workflow.clock import local
 from workflow.errors import InputError, RequirementError
 from workflow.issues import policy, queries
 from workflow.issues.engine import NewIssue
-from workflow.issues.history import verify as verify_history
 from workflow.issues.views import event_view, issue_view, public_view
 from workflow.spec.durations import parse_duration
 
@@ -342,19 +341,3 @@ def issue_reach(
     """Record that a milestone was reached."""
     make_engine().reach_milestone(issue_id, name, actor=make_actor(actor, role), comment=comment)
     console.print(f"issue {issue_id}: milestone {name!r} reached")
-
-
-@reports_errors
-def verify(issue: Annotated[int | None, typer.Option(help="Only this issue.")] = None,
-           as_json: JsonOption = False) -> None:
-    """Walk every history hash chain; report the first altered or missing event (exit 1)."""
-    report = verify_history(make_engine().db, issue)
-    if as_json:
-        print_json({"ok": report.ok, "issues": report.issues, "events": report.events,
-                    "problem": str(report.problem) if report.problem else None})
-    elif report.ok:
-        console.print(f"history intact: {report.issues} issue(s), {report.events} event(s)")
-    else:
-        errors.print(f"history check FAILED: {report.problem}", style="red", highlight=False)
-    if not report.ok:
-        raise typer.Exit(1)

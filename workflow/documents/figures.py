@@ -19,6 +19,7 @@ from jinja2 import Environment
 from sqlalchemy import func, select
 
 from workflow.clock import local
+from workflow.issues.checkpoints import Checkpoint
 from workflow.issues.engine import Engine
 from workflow.issues.rows import LEDGER_RECORDED, LEDGER_TRIGGER
 from workflow.models import Issue, IssueEvent
@@ -69,6 +70,7 @@ class Progress:
     by_leader: dict[str, Tally] = field(default_factory=dict)
     overdue_items: list[dict[str, Any]] = field(default_factory=list)
     accountability: Summary = field(default_factory=Summary)
+    checkpoint: Checkpoint | None = None  # the latest signed checkpoint of the history
 
     @property
     def in_progress(self) -> int:
@@ -93,6 +95,14 @@ class Progress:
     def accountability_zh(self) -> str:
         return self.accountability.sentence_zh() + "。"
 
+    def checkpoint_zh(self) -> str:
+        """The line that lets a reader check the history this report comes from."""
+        if self.checkpoint is None:
+            return "历史存证：尚无签名存证 (no signed history checkpoint yet)。"
+        return (f"历史存证 #{self.checkpoint.seq}：{local(self.checkpoint.at):%Y-%m-%d %H:%M} "
+                f"签名，摘要 {self.checkpoint.digest}（{self.checkpoint.issues}个问题，"
+                f"{self.checkpoint.events}条记录）。")
+
     def as_dict(self) -> dict[str, Any]:
         def tallies(groups: dict[str, Tally]) -> dict[str, dict[str, int]]:
             return {name: dict(t.__dict__) for name, t in groups.items()}
@@ -107,7 +117,10 @@ class Progress:
                 "by_leader": tallies(self.by_leader), "overdue_items": self.overdue_items,
                 "accountability": self.accountability.as_dict(),
                 "summary_zh": self.summary_zh(), "clearance_zh": self.clearance_zh(),
-                "accountability_zh": self.accountability_zh()}
+                "accountability_zh": self.accountability_zh(),
+                "checkpoint": None if self.checkpoint is None else {
+                    "seq": self.checkpoint.seq, "at": local(self.checkpoint.at).isoformat(),
+                    "root": self.checkpoint.root}}
 
     def overdue_section(self) -> Section:
         return ("超期未完成 overdue", ["序号", "问题", "责任单位", "整改时限", "超期天数"],
@@ -132,17 +145,22 @@ class Progress:
     def title(self) -> str:
         return f"整改进展{'（' + self.plan + '）' if self.plan else ''}"
 
+    def paragraphs(self) -> list[str]:
+        return [self.summary_zh(), self.clearance_zh(), self.accountability_zh(),
+                self.checkpoint_zh()]
+
     def text(self) -> str:
-        lines = [self.title(), self.summary_zh(), self.clearance_zh(),
-                 self.accountability_zh()]
+        lines = [self.title(), *self.paragraphs()]
         for heading, headers, rows in self.sections():
             lines += ["", heading, "  " + " · ".join(headers)]
             lines += ["  " + " · ".join(str(c) for c in row) for row in rows] or ["  —"]
         return "\n".join(lines) + "\n"
 
     def markdown(self) -> str:
-        return markdown_document(self.title(), [self.summary_zh(), self.clearance_zh(),
-                                                self.accountability_zh()], self.sections())
+        return markdown_document(self.title(), self.paragraphs(), self.sections())
+
+    def html(self) -> str:
+        return html_document(self.title(), self.paragraphs(), self.sections())
 
 
 def markdown_document(title: str, paragraphs: Sequence[str], sections: Sequence[Section], *,
@@ -314,17 +332,19 @@ def state_counts_at(engine: Engine, at: datetime, *,
 
 
 def progress_report(engine: Engine, *, plan: str | None = None, as_of: date | None = None,
-                    now: datetime | None = None) -> Progress:
+                    now: datetime | None = None,
+                    checkpoint: Checkpoint | None = None) -> Progress:
     """The progress report of ``plan`` (or all plans) as recorded at the end of ``as_of``
-    (Asia/Shanghai), or at ``now`` (default: the engine's clock). Sub-tasks are not counted
-    (their parent is); issues recorded from a ledger count by the ledger's dates before
-    their import (``standing_at``)."""
+    (Asia/Shanghai), or at ``now`` (default: the engine's clock), naming ``checkpoint`` (the
+    latest signed one; see ``workflow.issues.checkpoints.latest_checkpoint``). Sub-tasks are
+    not counted (their parent is); issues recorded from a ledger count by the ledger's dates
+    before their import (``standing_at``)."""
     from workflow.issues.engine import deadline_instant
     from workflow.supervision.accountability import summary
 
     now = now or engine.clock.now()
     at = min(deadline_instant(as_of), now) if as_of else now
-    report = Progress(as_of=at, plan=plan)
+    report = Progress(as_of=at, plan=plan, checkpoint=checkpoint)
     by_state: Counter[str] = Counter()
     ids: set[int] = set()
     for issue, state, recorded in standing_at(engine, at if as_of else None, plan=plan):

@@ -50,7 +50,7 @@ from workflow.documents.ledger_read import (
 from workflow.errors import InputError
 from workflow.issues import policy
 from workflow.issues.engine import Engine, NewIssue, deadline_instant
-from workflow.issues.rows import FACT_COLUMNS, Due, EventDraft
+from workflow.issues.rows import FACT_COLUMNS, Due, EventDraft, facts_payload
 from workflow.issues.transaction import IssueTx
 from workflow.models import (
     AccountabilityIssue,
@@ -365,6 +365,8 @@ class _Importer:
                                           deadline_at=facts["deadline_at"], previous=previous,
                                           now=self.now)
         payload = {**self._source(row), "changed": changed}
+        if changed:
+            payload["facts"] = facts_payload(facts, tuple(changed))
         tx.record(issue_id=old.id, old_version=old.version, prev_hash=old.head_hash,
                   now=self.now, due=due, event=EventDraft(
                       self.actor.name, self.actor.role, IMPORT_TRIGGER, old.state, old.state,

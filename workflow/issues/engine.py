@@ -30,7 +30,15 @@ from workflow.errors import (
 from workflow.issues import policy
 from workflow.issues.evidence import EvidenceRef, EvidenceStore
 from workflow.issues.history import GENESIS
-from workflow.issues.rows import SYSTEM_ACTOR, SYSTEM_ROLE, Due, EventDraft, IssueRow
+from workflow.issues.keys import HistoryKeys
+from workflow.issues.rows import (
+    SYSTEM_ACTOR,
+    SYSTEM_ROLE,
+    Due,
+    EventDraft,
+    IssueRow,
+    facts_payload,
+)
 from workflow.issues.transaction import IssueTx, compile_statements, open_transaction
 from workflow.models import Issue
 from workflow.org.actors import Actor
@@ -161,6 +169,7 @@ class Engine:
     Args:
         db: the database.
         evidence: where evidence files are stored.
+        keys: the history keys; new events are hashed under the current one.
         clock: source of the current time (inject a ``FrozenClock`` in tests).
         registry: compiled-definition cache; one is made when not given.
         calendar: working-day calendar for state deadlines; the default one when not given.
@@ -168,11 +177,12 @@ class Engine:
             its notices use); the defaults when not given.
     """
 
-    def __init__(self, db: Database, evidence: EvidenceStore, *, clock: Clock | None = None,
-                 registry: Registry | None = None, calendar: WorkCalendar | None = None,
-                 settings: Settings | None = None):
+    def __init__(self, db: Database, evidence: EvidenceStore, *, keys: HistoryKeys,
+                 clock: Clock | None = None, registry: Registry | None = None,
+                 calendar: WorkCalendar | None = None, settings: Settings | None = None):
         self.db = db
         self.evidence = evidence
+        self.keys = keys
         self.clock = clock or SystemClock()
         self.registry = registry or Registry(db)
         self.calendar = calendar or load_calendar()
@@ -182,7 +192,7 @@ class Engine:
     def transaction(self) -> AbstractContextManager[IssueTx]:
         """One write transaction: every write of the engine and of the domain around it
         goes through the ``IssueTx`` this yields, and commits or rolls back as one."""
-        return open_transaction(self.db, self._statements)
+        return open_transaction(self.db, self._statements, self.keys.current)
 
     def create_issue(self, new: NewIssue, *, actor: Actor, definition: str = "rectification",
                      version: int | None = None, comment: str | None = None) -> int:
@@ -226,7 +236,7 @@ class Engine:
         first = compiled.states[initial].stages[0] if compiled.states[initial].stages else None
         deadline_at = deadline_instant(new.deadline) if new.deadline else None
         units = new.all_responsible_units()
-        issue_id = tx.insert_issue({
+        values = {
             "plan": new.plan, "number": new.number, "category": new.category,
             "title": new.title, "target": new.target, "measures": new.measures,
             "leader": new.leader, "lead_unit": new.lead_unit,
@@ -242,10 +252,12 @@ class Engine:
             "key_supervision": False, "schedule_status": None,
             "accepted_by": None, "accepted_unit": None, "progress_note": new.progress_note,
             "stage": first.key if first else None,
-            "stage_until": now + first.period if first and first.period else None})
+            "stage_until": now + first.period if first and first.period else None}
+        issue_id = tx.insert_issue(values)
         due = self.enter_state(tx, compiled, issue_id=issue_id, state=initial,
                           deadline_at=deadline_at, previous=None, now=now)
-        payload = {"definition": definition.ref, **self._due_payload(due), **(extra or {})}
+        payload = {"definition": definition.ref, **self._due_payload(due), **(extra or {}),
+                   "facts": facts_payload(values)}
         if new.parent is not None:
             payload["parent"] = new.parent
         tx.record(issue_id=issue_id, old_version=0, prev_hash=GENESIS, now=now,
@@ -319,6 +331,7 @@ class Engine:
                     deadline_at = deadline_instant(
                         date.fromisoformat(context.accepted_fields[name]))
                     tx.set_deadline(issue_id, deadline_at)
+                    payload["facts"] = {"deadline_at": deadline_at.isoformat()}
                     if row.deadline_at is not None:
                         payload["previous_deadline"] = local(row.deadline_at).date().isoformat()
             due = self.enter_state(tx, compiled, issue_id=issue_id, state=to_state,

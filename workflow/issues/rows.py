@@ -3,6 +3,7 @@ bookkeeping, and the draft of one history event."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, NamedTuple
@@ -18,6 +19,24 @@ LEDGER_TRIGGER, LEDGER_RECORDED = "import", "ledger"
 FACT_COLUMNS = ("category", "title", "target", "measures", "leader", "lead_unit", "unit",
                 "responsible_units", "cooperating_units", "acceptance_unit", "deadline_at",
                 "long_term", "progress_note")
+# The facts an issue's history carries under the payload key ``facts``: all of them in the
+# first event, the changed ones in each event that changes them; `verify` compares the
+# issue's row with the replay.
+HISTORY_FACTS = ("plan", "number", "parent_id", *FACT_COLUMNS)
+
+
+def facts_payload(values: Mapping[str, Any], keys: tuple[str, ...] = HISTORY_FACTS,
+                  ) -> dict[str, Any]:
+    """``values``' facts named by ``keys`` as JSON (times as aware ISO 8601, lists as lists)."""
+    out: dict[str, Any] = {}
+    for key in keys:
+        value = values[key]
+        if isinstance(value, datetime):
+            value = value.isoformat()
+        elif isinstance(value, tuple | list):
+            value = list(value)
+        out[key] = value
+    return out
 
 
 class IssueRow(NamedTuple):

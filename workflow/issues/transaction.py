@@ -1,7 +1,8 @@
 """The one write path: ``IssueTx``, a write transaction on one DBAPI connection with a
 typed method for every write the domain makes — read an issue under the transaction, move it
-under its version guard and append its hash-chained event, plan and settle timers, queue
-notifications, record progress reports and accountability.
+under its version guard and append its hash-chained event (an HMAC under the current
+history key), plan and settle timers, queue notifications, record progress reports and
+accountability.
 
 The engine and every domain writer (sweep, supervision, ledger import, version moves) take
 an ``IssueTx`` from ``Engine.transaction()``; none of them touches a cursor or an SQL string.
@@ -21,6 +22,7 @@ from typing import Any
 from workflow.db import Database
 from workflow.errors import ConflictError, InputError
 from workflow.issues.history import event_hash
+from workflow.issues.keys import HistoryKey
 from workflow.issues.rows import FACT_COLUMNS, Due, EventDraft, IssueRow
 from workflow.issues.statements import PROGRESS_COLUMNS, Statements
 from workflow.spec.timers import MILESTONE_SEP, PENDING, PlannedTimer
@@ -38,12 +40,13 @@ def compile_statements(db: Database) -> Statements:
 
 
 @contextmanager
-def open_transaction(db: Database, statements: Statements) -> Iterator[IssueTx]:
-    """One write transaction (SQLite: ``BEGIN IMMEDIATE``) as an ``IssueTx``; commits on
-    success, rolls back on any error."""
+def open_transaction(db: Database, statements: Statements,
+                     key: HistoryKey) -> Iterator[IssueTx]:
+    """One write transaction (SQLite: ``BEGIN IMMEDIATE``) as an ``IssueTx`` whose events are
+    hashed under ``key``; commits on success, rolls back on any error."""
     with db.raw_transaction() as cursor:
-        yield IssueTx(statements, cursor, integrity_error=db.engine.dialect.loaded_dbapi
-                      .IntegrityError)
+        yield IssueTx(statements, cursor, key,
+                      integrity_error=db.engine.dialect.loaded_dbapi.IntegrityError)
 
 
 class IssueTx:
@@ -52,13 +55,15 @@ class IssueTx:
     Args:
         statements: the compiled SQL for the database's dialect.
         cursor: the DBAPI cursor of the open transaction.
+        key: the history key every event appended here is hashed with.
         integrity_error: the DBAPI's ``IntegrityError`` (a unique key refused a row).
     """
 
-    def __init__(self, statements: Statements, cursor: Any, *,
+    def __init__(self, statements: Statements, cursor: Any, key: HistoryKey, *,
                  integrity_error: type[Exception] = Exception):
         self._sql = statements
         self._cursor = cursor
+        self._key = key
         self._integrity_error = integrity_error
 
     def insert_issue(self, values: Mapping[str, Any]) -> int:
@@ -145,7 +150,7 @@ class IssueTx:
                               role=event.role, trigger=event.trigger,
                               from_state=event.from_state, to_state=event.to_state,
                               comment=event.comment, payload=event.payload,
-                              prev_hash=prev_hash)
+                              prev_hash=prev_hash, key=self._key)
         at = self._time(now)
         self._cursor.execute(self._sql.guarded_update, {
             "issue_id": issue_id, "old_version": old_version, "new_state": event.to_state,
@@ -159,7 +164,8 @@ class IssueTx:
             "issue_id": issue_id, "seq": seq, "at": at, "actor": event.actor,
             "role": event.role, "trigger": event.trigger, "from_state": event.from_state,
             "to_state": event.to_state, "comment": event.comment,
-            "payload": self._json(event.payload), "prev_hash": prev_hash, "hash": new_hash})
+            "payload": self._json(event.payload), "prev_hash": prev_hash, "hash": new_hash,
+            "key_id": self._key.id})
         return new_hash
 
     def schedule(self, *, issue_id: int, state: str, deadline: datetime,
