@@ -3,14 +3,19 @@ altered or missing event. Runs on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+import json
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from sqlalchemy import text
 from sqlalchemy.exc import DatabaseError
 
-from tests.support import fire_valid, new_issue, tamper
+from tests.support import TEST_KEYS, fire_valid, new_issue, tamper
 from workflow.issues.engine import Engine
+from workflow.issues.history import event_hash, hash_stored, payload_json
 from workflow.issues.verification import verify
 
 
@@ -118,3 +123,26 @@ def test_verifying_one_issue_checks_that_issue_only(engine: Engine,
     # Then the untouched second issue verifies and the edited first one does not
     assert verify(engine, three_issues[1]).ok
     assert not verify(engine, three_issues[0]).ok
+
+
+_json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(), inner, max_size=3),
+    max_leaves=8)
+
+
+@given(payload=st.dictionaries(st.text(), _json_values, max_size=4),
+       comment=st.none() | st.text(), actor=st.text(min_size=1))
+def test_the_write_path_hashes_exactly_what_verify_recomputes(
+        payload: dict, comment: str | None, actor: str) -> None:
+    # Given any payload, comment and actor (Chinese, quotes, nesting, unicode)
+    key = TEST_KEYS.current
+    fields = dict(issue_id=7, seq=3, at=datetime(2026, 12, 1, 8, 0, 1, 5, tzinfo=UTC),
+                  actor=actor, role="unit", trigger="start", from_state="assigned",
+                  to_state="in_progress", comment=comment, prev_hash="a" * 64, key=key)
+    # When the write path hashes the payload it stores, and verify hashes the parsed one
+    stored = payload_json(payload)
+    # Then both give the same hash, and the stored text parses back to the payload
+    assert hash_stored(payload_text=stored, **fields) == event_hash(
+        payload=json.loads(stored), **fields)
+    assert json.loads(stored) == payload

@@ -49,6 +49,24 @@ def canonical_content(*, issue_id: int, seq: int, at: datetime, actor: str, role
         ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode("utf-8")
 
 
+def payload_json(payload: dict[str, Any]) -> str:
+    """An event's payload as its hash covers it (canonical JSON): what the write path
+    stores, so the payload is encoded once."""
+    return json.dumps(payload, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+
+
+def hash_stored(*, issue_id: int, seq: int, at: datetime, actor: str, role: str,
+                trigger: str, from_state: str | None, to_state: str, comment: str | None,
+                payload_text: str, prev_hash: str, key: HistoryKey) -> str:
+    """``event_hash`` of an event whose payload is given as ``payload_json(payload)``: the
+    same bytes as ``canonical_content``, the payload encoded once for hash and column."""
+    head = json.dumps([issue_id, seq, at.isoformat(timespec="microseconds"), actor, role,
+                       trigger, from_state, to_state, comment],
+                      ensure_ascii=False, separators=(",", ":"))
+    tail = json.dumps(prev_hash, ensure_ascii=False)
+    return key.digest(f"{head[:-1]},{payload_text},{tail}]".encode())
+
+
 def event_hash(*, issue_id: int, seq: int, at: datetime, actor: str, role: str, trigger: str,
                from_state: str | None, to_state: str, comment: str | None,
                payload: dict[str, Any], prev_hash: str, key: HistoryKey | None) -> str:

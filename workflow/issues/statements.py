@@ -89,6 +89,7 @@ class Statements:
 
     def __init__(self, db: Database):
         self.sqlite = db.is_sqlite
+        self.integrity_error = db.engine.dialect.loaded_dbapi.IntegrityError  # a key refused
         dialect = sqlite.dialect(paramstyle="named") if db.is_sqlite else db.engine.dialect
 
         def sql(statement: Any, keys: list[str] | None = None) -> str:

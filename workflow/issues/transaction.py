@@ -12,20 +12,25 @@ columns are encoded here, the two conversions SQLAlchemy's execution layer would
 
 from __future__ import annotations
 
+import functools
 import json
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
 from workflow.db import Database
 from workflow.errors import ConflictError, InputError
-from workflow.issues.history import event_hash
+from workflow.issues.history import hash_stored, payload_json
 from workflow.issues.keys import HistoryKey
 from workflow.issues.rows import FACT_COLUMNS, Due, EventDraft, IssueRow
 from workflow.issues.statements import PROGRESS_COLUMNS, Statements
 from workflow.spec.timers import MILESTONE_SEP, PENDING, PlannedTimer
+
+
+@functools.lru_cache(maxsize=1024)  # an office has dozens of units, issues repeat them
+def _decode_units(text: str) -> tuple[str, ...]:
+    return tuple(json.loads(text))
 
 
 def _like_prefix(prefix: str) -> str:
@@ -39,14 +44,25 @@ def compile_statements(db: Database) -> Statements:
     return Statements(db)
 
 
-@contextmanager
-def open_transaction(db: Database, statements: Statements,
-                     key: HistoryKey) -> Iterator[IssueTx]:
+class open_transaction:
     """One write transaction (SQLite: ``BEGIN IMMEDIATE``) as an ``IssueTx`` whose events are
-    hashed under ``key``; commits on success, rolls back on any error."""
-    with db.raw_transaction() as cursor:
-        yield IssueTx(statements, cursor, key,
-                      integrity_error=db.engine.dialect.loaded_dbapi.IntegrityError)
+    hashed under ``key``; commits on success, rolls back on any error (a class, not a
+    generator: it runs on every transition)."""
+
+    __slots__ = ("_integrity_error", "_key", "_raw", "_statements")
+
+    def __init__(self, db: Database, statements: Statements, key: HistoryKey):
+        self._raw = db.raw_transaction()
+        self._statements, self._key = statements, key
+        self._integrity_error = statements.integrity_error
+
+    def __enter__(self) -> IssueTx:
+        cursor = self._raw.__enter__()
+        return IssueTx(self._statements, cursor, self._key,
+                       integrity_error=self._integrity_error)
+
+    def __exit__(self, kind: Any, error: Any, trace: Any) -> bool | None:
+        return self._raw.__exit__(kind, error, trace)
 
 
 class IssueTx:
@@ -65,6 +81,8 @@ class IssueTx:
         self._cursor = cursor
         self._key = key
         self._integrity_error = integrity_error
+        self._last_time: datetime | None = None
+        self._last_stored: Any = None
 
     def insert_issue(self, values: Mapping[str, Any]) -> int:
         """Insert an issue row (every column but ``id``; times aware, lists as lists);
@@ -128,13 +146,20 @@ class IssueTx:
         if row is None:
             return None
         values = list(row)
+        from_time, units = self._from_time, self._units
         for index in (5, 6, 19):  # deadline_at, due_at, stage_until
-            values[index] = self._from_time(values[index])
+            if values[index] is not None:
+                values[index] = from_time(values[index])
         values[7], values[9] = bool(values[7]), bool(values[9])
-        for index in (15, 16):  # responsible_units, cooperating_units (JSON)
-            value = values[index]
-            values[index] = list(json.loads(value) if isinstance(value, str) else value or [])
+        values[15], values[16] = units(values[15]), units(values[16])
         return IssueRow(*values)
+
+    @staticmethod
+    def _units(value: Any) -> list[str]:
+        """A JSON list of units as read through the DBAPI (text on SQLite)."""
+        if not value or value == "[]":
+            return []
+        return list(_decode_units(value) if isinstance(value, str) else value)
 
     def record(self, *, issue_id: int, old_version: int, prev_hash: str,
                now: datetime, event: EventDraft, due: Due) -> str:
@@ -146,11 +171,12 @@ class IssueTx:
         seq = old_version + 1
         if event.os_user is not None:
             event = replace(event, payload={**event.payload, "os_user": event.os_user})
-        new_hash = event_hash(issue_id=issue_id, seq=seq, at=now, actor=event.actor,
-                              role=event.role, trigger=event.trigger,
-                              from_state=event.from_state, to_state=event.to_state,
-                              comment=event.comment, payload=event.payload,
-                              prev_hash=prev_hash, key=self._key)
+        payload = payload_json(event.payload)
+        new_hash = hash_stored(issue_id=issue_id, seq=seq, at=now, actor=event.actor,
+                               role=event.role, trigger=event.trigger,
+                               from_state=event.from_state, to_state=event.to_state,
+                               comment=event.comment, payload_text=payload,
+                               prev_hash=prev_hash, key=self._key)
         at = self._time(now)
         self._cursor.execute(self._sql.guarded_update, {
             "issue_id": issue_id, "old_version": old_version, "new_state": event.to_state,
@@ -164,7 +190,7 @@ class IssueTx:
             "issue_id": issue_id, "seq": seq, "at": at, "actor": event.actor,
             "role": event.role, "trigger": event.trigger, "from_state": event.from_state,
             "to_state": event.to_state, "comment": event.comment,
-            "payload": self._json(event.payload), "prev_hash": prev_hash, "hash": new_hash,
+            "payload": payload, "prev_hash": prev_hash, "hash": new_hash,
             "key_id": self._key.id})
         return new_hash
 
@@ -345,10 +371,13 @@ class IssueTx:
 
     def _time(self, value: datetime) -> Any:
         """An aware datetime as the column stores it (naive-UTC text on SQLite)."""
-        value = value.astimezone(UTC)
+        if value is self._last_time:  # a transaction stores its ``now`` several times
+            return self._last_stored
+        stored: Any = value.astimezone(UTC) if value.tzinfo is not UTC else value
         if self._sql.sqlite:  # SQLAlchemy's storage format for SQLite DATETIME
-            return value.replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds")
-        return value
+            stored = stored.replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds")
+        self._last_time, self._last_stored = value, stored
+        return stored
 
     @staticmethod
     def _json(value: Any) -> str:

@@ -9,6 +9,7 @@ Asia/Shanghai months. Working days themselves are the calendar's (``workdays.py`
 from __future__ import annotations
 
 import calendar
+import functools
 import re
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
@@ -36,15 +37,24 @@ def parse_duration(text: str) -> Duration:
     Raises:
         ValueError: the text is not one of those forms or the count is not positive.
     """
-    match = DURATION_PATTERN.match(text) if isinstance(text, str) else None
+    if isinstance(text, str):
+        return _parse_duration(text)
+    raise ValueError(_bad_duration(text))
+
+
+@functools.lru_cache(maxsize=256)  # a definition's few durations, parsed on every transition
+def _parse_duration(text: str) -> Duration:
+    match = DURATION_PATTERN.match(text)
     if not match or int(match["count"]) <= 0:
-        raise ValueError(
-            f"bad duration {text!r}: expected a positive whole number followed by "
-            "'days', 'working days' or 'hours' (e.g. '7 days', '15 working days')"
-        )
+        raise ValueError(_bad_duration(text))
     unit = match["unit"].rstrip("s")
     kinds = {"day": "days", "working day": "working_days", "hour": "hours"}
     return Duration(int(match["count"]), kinds[unit])  # type: ignore[arg-type]
+
+
+def _bad_duration(text: object) -> str:
+    return (f"bad duration {text!r}: expected a positive whole number followed by "
+            "'days', 'working days' or 'hours' (e.g. '7 days', '15 working days')")
 
 
 def parse_months(text: str) -> int:

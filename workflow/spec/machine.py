@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from transitions import EventData, Machine
+from transitions import EventData, Machine, Transition
 
 from workflow.errors import RequirementError
 from workflow.spec.definitions import ProcessDefinition, TransitionSpec
@@ -175,6 +175,13 @@ class CompiledDefinition:
         self.machine = Machine(model=None, states=list(self.states), initial=definition.initial,
                                transitions=machine_transitions, auto_transitions=False,
                                send_event=True)
+        # (state, trigger) → the machine's event and its one transition from that state: a
+        # fire executes that transition directly (the engine has picked it already, and a
+        # definition has at most one transition per trigger and source state).
+        self._machine_transitions: dict[tuple[str, str], tuple[Any, Transition]] = {
+            (source, trigger): (event, event.transitions[source][0])
+            for trigger, event in self.machine.events.items()
+            for source in event.transitions}
 
     def level_rank(self, level: str | None) -> int:
         """Rank of a level on the deadline's timeline (-1 for none or unknown)."""
@@ -192,10 +199,19 @@ class CompiledDefinition:
                 and (stage is False or spec.stage is None or stage in spec.stage.source)]
 
     def run(self, context: FireContext, trigger: str) -> str:
-        """Let the shared machine execute ``trigger`` on ``context``; returns the new state.
+        """Let the shared machine execute ``trigger``'s transition from the context's state
+        (its guard, exit and enter callbacks, the state change); returns the new state.
 
         Raises:
             RequirementError: a guard rejected the call.
+            MachineError: ``trigger`` does not leave the context's state.
         """
-        self.machine.events[trigger].trigger(context)
+        found = self._machine_transitions.get((context.state, trigger))
+        if found is None:  # the machine's own refusal, as Event.trigger would raise it
+            self.machine.events[trigger].trigger(context)
+            return context.state
+        event, transition = found
+        machine = self.machine
+        transition.execute(EventData(machine.get_state(context.state), event, machine, context,
+                                     args=(), kwargs={}))
         return context.state

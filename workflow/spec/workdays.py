@@ -116,6 +116,9 @@ class WorkCalendar:
         self._notices = {notice.year: notice for notice in notices}
         self.last_official_year = last_official_year
         self._years: dict[int, _Year] = {}
+        # (start, n) → the n-th working day after start: a calendar is fixed once built, and
+        # every transition into a state with a working-day deadline asks for one.
+        self._after: dict[tuple[date, int], date] = {}
 
     @property
     def notice_years(self) -> list[int]:
@@ -182,11 +185,15 @@ class WorkCalendar:
         day = _day(start, "start")
         if n < 1:
             raise InputError(f"a number of working days must be 1 or more, not {n}")
-        left = n
+        cached = self._after.get((day, n))
+        if cached is not None:
+            return cached
+        first, left = day, n
         while left:
             day += _ONE_DAY
             if self._works(day):
                 left -= 1
+        self._after[(first, n)] = day
         return day
 
     def working_days_between(self, a: date, b: date) -> int:
