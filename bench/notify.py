@@ -210,7 +210,7 @@ def measure(args: argparse.Namespace) -> dict[str, object]:
         fill_outbox(db, args.count, sink_url + "/hook")
         env = {"DATABASE_URL": database_url, "BROKER_URL": redis.url,
                "RECTIFY_RELAY_INTERVAL": "0.5", "RECTIFY_SWEEP_INTERVAL": "15",
-               "RECTIFY_LOG_LEVEL": "WARNING"}
+               "RECTIFY_LOG_LEVEL": "WARNING", "RECTIFY_WEBHOOK_HOSTS": "127.0.0.1"}
         workers = [Rectify(["worker", "--concurrency", str(args.concurrency),
                             "--loglevel", "WARNING", "--hostname", f"bench{n}@%h"],
                            env, workdir / f"worker{n}.log") for n in range(args.workers)]

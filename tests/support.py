@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import Connection
 
 from workflow.clock import SHANGHAI
+from workflow.config import WebhookHosts
 from workflow.db import Database
 from workflow.issues.engine import Engine, NewIssue
 from workflow.issues.keys import HistoryKeys
@@ -23,6 +24,9 @@ START = datetime(2026, 1, 5, 9, 0, tzinfo=SHANGHAI)
 # child processes and the command line hash with the same key).
 HISTORY_SECRET = "test-history-key-0123456789abcdef0123456789abcdef"
 TEST_KEYS = HistoryKeys.of(HISTORY_SECRET)
+# The webhook allowlist of tests whose receivers listen on loopback (http allowed).
+LOOPBACK_ENV = {"RECTIFY_WEBHOOK_HOSTS": "127.0.0.1"}
+LOOPBACK = WebhookHosts.parse(LOOPBACK_ENV["RECTIFY_WEBHOOK_HOSTS"])
 
 OFFICE = Actor("市整改办", "office")
 UNIT = Actor("相山区人民政府", "unit")

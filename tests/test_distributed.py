@@ -22,7 +22,7 @@ from sqlalchemy.engine import make_url
 
 from tests.processes import Rectify, RedisServer, wait_for
 from tests.sinks import HttpSink
-from tests.support import LEADER, TEST_KEYS, UNIT
+from tests.support import LEADER, LOOPBACK, LOOPBACK_ENV, TEST_KEYS, UNIT
 from workflow.clock import SystemClock, local
 from workflow.config import PROJECT_ROOT
 from workflow.db import Database
@@ -38,7 +38,7 @@ from workflow.startup import initialize
 pytestmark = pytest.mark.processes
 
 FAST = {"RECTIFY_SWEEP_INTERVAL": "0.5", "RECTIFY_RELAY_INTERVAL": "0.5",
-        "RECTIFY_LOCK_PERIOD": "3", "RECTIFY_LOG_LEVEL": "INFO"}
+        "RECTIFY_LOCK_PERIOD": "3", "RECTIFY_LOG_LEVEL": "INFO", **LOOPBACK_ENV}
 BATCH, CONCURRENCY = 50, 2
 REDIS_ENV = "RECTIFY_TEST_REDIS_URL"
 
@@ -155,7 +155,7 @@ def test_worker_delivers_a_reminder_from_a_transition_to_the_http_sink(
         processes: list[Rectify], tmp_path: Path) -> None:
     # Given an issue in progress whose deadline is two days away (the 3-day reminder is due)
     # and whose unit is reached by a webhook
-    add_contact(pg, UNIT.name, "webhook", http_sink.url("/robot"))
+    add_contact(pg, UNIT.name, "webhook", http_sink.url("/robot"), hosts=LOOPBACK)
     engine = Engine(pg, EvidenceStore(tmp_path / "evidence"), keys=TEST_KEYS,
                     clock=SystemClock())
     deadline = local(datetime.now(UTC)).date() + timedelta(days=2)

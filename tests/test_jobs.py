@@ -14,7 +14,7 @@ from sqlalchemy import select
 
 from scheduler import ANCHOR, last_tick
 from tests.sinks import HttpSink
-from tests.support import fire_valid, new_issue
+from tests.support import LOOPBACK, fire_valid, new_issue
 from tests.test_notify import queue
 from workflow.clock import SHANGHAI, FrozenClock
 from workflow.config import RunSettings
@@ -37,7 +37,8 @@ from workflow.notify.statuses import PENDING, SENDING, SENT
 
 def make_runtime(engine: Engine, clock: FrozenClock) -> Runtime:
     """Log and webhook channels, batches of 3, at most 7 in flight, 60-second leases."""
-    channels = ChannelRegistry([LogChannel(), WebhookChannel(timeout=5, clock=clock)])
+    channels = ChannelRegistry([LogChannel(), WebhookChannel(timeout=5, clock=clock,
+                                                             hosts=LOOPBACK)])
     return Runtime(engine, channels, RunSettings(batch=3, max_in_flight=7, lease=60))
 
 

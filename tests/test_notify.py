@@ -24,7 +24,7 @@ from jinja2 import UndefinedError
 from sqlalchemy import delete, select
 
 from tests.sinks import HttpSink
-from tests.support import fire_valid, new_issue
+from tests.support import LOOPBACK, fire_valid, new_issue
 from workflow.clock import SHANGHAI, FrozenClock
 from workflow.config import PROJECT_ROOT, Settings
 from workflow.db import Database
@@ -151,7 +151,8 @@ def row(db: Database, notification_id: int) -> Notification:
 
 
 def webhook_channels(clock: FrozenClock) -> ChannelRegistry:
-    return ChannelRegistry([LogChannel(), WebhookChannel(timeout=5, clock=clock)])
+    return ChannelRegistry([LogChannel(), WebhookChannel(timeout=5, clock=clock,
+                                                         hosts=LOOPBACK)])
 
 
 # --- templates ----------------------------------------------------------------------------

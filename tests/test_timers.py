@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import func, select
 
 from tests.sinks import HttpSink
-from tests.support import OFFICE, TEST_KEYS, UNIT, fire_valid, new_issue
+from tests.support import LOOPBACK, LOOPBACK_ENV, OFFICE, TEST_KEYS, UNIT, fire_valid, new_issue
 from workflow.clock import SHANGHAI, FrozenClock
 from workflow.db import Database
 from workflow.errors import InputError
@@ -368,12 +368,13 @@ def test_an_overdue_issue_reaches_the_leaders_dingtalk_robot_end_to_end(
         http_sink: HttpSink) -> None:
     # Given the supervising leader's DingTalk group robot as a contact
     add_contact(engine.db, "王副市长", "webhook", http_sink.url("/robot/send"),
-                {"preset": "dingtalk"})
+                {"preset": "dingtalk"}, hosts=LOOPBACK)
     issue_id = started_issue(engine, evidence_file)
     # When the deadline passes, a sweep runs and the outbox is delivered
     clock.set(DEADLINE + timedelta(hours=3))
     sweep(engine)
-    report = deliver_due(engine.db, channels_from_env({}), now=clock.now(), owner="test")
+    report = deliver_due(engine.db, channels_from_env(LOOPBACK_ENV), now=clock.now(),
+                         owner="test")
     # Then the robot got one markdown message about the issue, with its idempotency key,
     # and the office's copy went to the log
     assert report.sent == 2
@@ -386,4 +387,5 @@ def test_an_overdue_issue_reaches_the_leaders_dingtalk_robot_end_to_end(
     assert (row.status, row.issue_id, row.channel) == ("sent", issue_id, "webhook")
     assert received.headers["idempotency-key"] == idempotency_key(row.dedupe_key)
     with pytest.raises(InputError, match="unknown webhook preset 'slack'"):
-        add_contact(engine.db, "整改办", "webhook", http_sink.url(), {"preset": "slack"})
+        add_contact(engine.db, "整改办", "webhook", http_sink.url(), {"preset": "slack"},
+                    hosts=LOOPBACK)

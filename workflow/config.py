@@ -42,6 +42,47 @@ installation (see ``_project_root``)."""
 DEFAULT_DATABASE_URL = "sqlite:///./rectify.db"
 DEFAULT_OFFICE_NAME = "整改办"
 DEFAULT_QUEUE = "rectify"
+DEFAULT_EVIDENCE_MAX_MB = 50.0
+# The group robots' hosts: DingTalk, WeCom, Feishu and Lark.
+ROBOT_HOSTS = ("oapi.dingtalk.com", "qyapi.weixin.qq.com", "open.feishu.cn",
+               "open.larksuite.com")
+
+
+@dataclass(frozen=True)
+class WebhookHosts:
+    """The hosts webhook contacts may point at (``RECTIFY_WEBHOOK_HOSTS``).
+
+    Attributes:
+        names: host names, lower case, compared with a URL's host (any port).
+        plain_http: whether ``http://`` is allowed too: only for hosts the operator listed
+            in ``RECTIFY_WEBHOOK_HOSTS``; the default robot hosts take ``https://`` alone.
+    """
+
+    names: tuple[str, ...] = ROBOT_HOSTS
+    plain_http: bool = False
+
+    @classmethod
+    def parse(cls, text: str, variable: str = "RECTIFY_WEBHOOK_HOSTS") -> WebhookHosts:
+        """The comma-separated host names in ``text``; empty text keeps the robot hosts.
+
+        Raises:
+            ConfigurationError: an entry is not a bare host name (a scheme, path or blank).
+        """
+        if not text.strip():
+            return cls()
+        names = []
+        for entry in text.split(","):
+            name = entry.strip().lower()
+            bracketed = name.startswith("[") and name.endswith("]")  # an IPv6 address
+            name = name[1:-1] if bracketed else name
+            if not name or any(mark in name for mark in "/@?# []") or \
+                    (":" in name and not bracketed):
+                raise ConfigurationError(
+                    f"{variable}={text!r}: {entry.strip()!r} is not a host name; list bare "
+                    "host names separated by commas, e.g. oapi.dingtalk.com,127.0.0.1 "
+                    "([::1] for IPv6)")
+            names.append(name)
+        return cls(tuple(dict.fromkeys(names)), plain_http=True)
 
 
 @dataclass(frozen=True)
@@ -61,6 +102,10 @@ class Settings:
             ``RECTIFY_BASE_URL``, default none (no links).
         queue: the broker queue workers take tasks from; ``RECTIFY_QUEUE``, default
             ``rectify``.
+        webhook_hosts: the hosts webhook contacts may point at; ``RECTIFY_WEBHOOK_HOSTS``,
+            default the DingTalk, WeCom, Feishu and Lark robot hosts (https only).
+        evidence_max_mb: the largest evidence file in MB (10⁶ bytes);
+            ``RECTIFY_EVIDENCE_MAX_MB``, default 50.
     """
 
     database_url: str = DEFAULT_DATABASE_URL
@@ -69,6 +114,8 @@ class Settings:
     office_name: str = DEFAULT_OFFICE_NAME
     base_url: str | None = None
     queue: str = DEFAULT_QUEUE
+    webhook_hosts: WebhookHosts = WebhookHosts()
+    evidence_max_mb: float = DEFAULT_EVIDENCE_MAX_MB
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -81,6 +128,9 @@ class Settings:
             office_name=env.get("RECTIFY_OFFICE_NAME") or DEFAULT_OFFICE_NAME,
             base_url=env.get("RECTIFY_BASE_URL", "").strip() or None,
             queue=env.get("RECTIFY_QUEUE", "").strip() or DEFAULT_QUEUE,
+            webhook_hosts=WebhookHosts.parse(env.get("RECTIFY_WEBHOOK_HOSTS", "")),
+            evidence_max_mb=positive_number(env, "RECTIFY_EVIDENCE_MAX_MB",
+                                            DEFAULT_EVIDENCE_MAX_MB, what="a number of MB"),
         )
 
 

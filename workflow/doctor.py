@@ -1,5 +1,6 @@
 """Health checks behind ``rectify doctor``: the database, the broker, the scheduler leader,
-stuck leases, dead letters and the lag between due and sent.
+stuck leases, dead letters, webhook contacts off the allowlist and the lag between due and
+sent. No line shows a token: addresses are masked (``channels.mask_secrets``).
 
 Each check is ``ok``, ``warn`` or ``fail``; ``doctor`` exits non-zero when any fails.
 """
@@ -17,7 +18,8 @@ from workflow.clock import local
 from workflow.config import RunSettings, Settings
 from workflow.db import Database
 from workflow.migrate import current_revision, head_revision
-from workflow.models import JobRun, Notification, Timer
+from workflow.models import Contact, JobRun, Notification, Timer
+from workflow.notify.channels import WEBHOOK, mask_secrets, webhook_refusal
 
 OK, WARN, FAIL = "ok", "warn", "fail"
 
@@ -103,6 +105,21 @@ def check_dead_letters(db: Database) -> Check:
     return Check("dead letters", OK, "none")
 
 
+def check_contacts(db: Database, settings: Settings) -> Check:
+    """Webhook contacts whose host is not on ``RECTIFY_WEBHOOK_HOSTS`` (or not https): their
+    messages are refused at delivery."""
+    with db.session() as session:
+        hooks = session.execute(select(Contact.name, Contact.address)
+                                .where(Contact.channel == WEBHOOK).order_by(Contact.id)).all()
+    refused = [f"{name} {mask_secrets(address)}" for name, address in hooks
+               if webhook_refusal(address, settings.webhook_hosts)]
+    if refused:
+        return Check("contacts", WARN, f"{len(refused)} webhook contact(s) off the allowlist "
+                     f"(RECTIFY_WEBHOOK_HOSTS: {', '.join(settings.webhook_hosts.names)}); "
+                     f"their messages are refused: {'; '.join(refused)}")
+    return Check("contacts", OK, f"{len(hooks)} webhook contact(s), all on the allowlist")
+
+
 def check_lag(db: Database, run: RunSettings, now: datetime) -> Check:
     with db.session() as session:
         message = session.scalar(select(func.min(Notification.next_attempt_at)).where(
@@ -128,7 +145,8 @@ def diagnose(settings: Settings, run: RunSettings, now: datetime) -> list[Check]
         if checks[0].status == FAIL:
             return checks
         checks += [check_leader(db, run, now), check_leases(db, run, now),
-                   check_dead_letters(db), check_lag(db, run, now)]
+                   check_dead_letters(db), check_contacts(db, settings),
+                   check_lag(db, run, now)]
         return checks
     finally:
         db.dispose()

@@ -127,6 +127,11 @@ class DeliveryError(RectifyError):
     """A channel could not hand a message over; the outbox retries it after a back-off."""
 
 
+class PermanentDeliveryError(DeliveryError):
+    """A channel refuses a message for a reason no retry can change (a webhook host taken
+    off the allowlist); the message was not sent and should be dead-lettered at once."""
+
+
 class ActionDeniedError(RectifyError):
     """The actor's role may not take an action that is not a trigger (recording
     accountability, deciding a proposal...)."""

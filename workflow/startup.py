@@ -67,8 +67,8 @@ def open_engine(settings: Settings, *, clock: Clock | None = None,
             "run `rectify init` (or `rectify db upgrade`) first")
     if keys is None:
         keys = HistoryKeys.load(trust_files(settings))
-    return Engine(db, EvidenceStore(settings.evidence_dir), keys=keys, clock=clock,
-                  settings=settings)
+    evidence = EvidenceStore(settings.evidence_dir, max_mb=settings.evidence_max_mb)
+    return Engine(db, evidence, keys=keys, clock=clock, settings=settings)
 
 
 def initialize(engine: Engine, definitions_dir: Path) -> list[LoadOutcome]:

@@ -12,12 +12,14 @@ from rich.table import Table
 from workflow.cli.common import (
     ActorName,
     JsonOption,
+    Moment,
     ReaderOption,
     RoleName,
     console,
     errors,
     make_actor,
     make_engine,
+    moved_clock,
     parse_date,
     parse_pairs,
     print_json,
@@ -25,7 +27,7 @@ from workflow.cli.common import (
     reports_errors,
 )
 from workflow.cli.tables import history_table, ledger_table
-from workflow.clock import local
+from workflow.clock import FrozenClock, local
 from workflow.errors import InputError, RequirementError
 from workflow.issues import policy, queries
 from workflow.issues.engine import NewIssue
@@ -178,10 +180,15 @@ def issue_fire(
                                                     "(repeatable).")] = None,
     expected_version: Annotated[int | None, typer.Option(help="Refuse if the issue is no "
                                                          "longer at this version.")] = None,
+    now: Moment = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Fire a trigger on an issue (one transaction; nothing changes when refused)."""
+    """Fire a trigger on an issue (one transaction; nothing changes when refused). With
+    --now (a training database only) the trigger fires at that time, so an office can
+    rehearse a clearance through the 7-day 公示."""
     engine = make_engine()
+    if now is not None:
+        engine.clock = FrozenClock(moved_clock(engine, now, actor, role, "issue fire"))
     try:
         result = engine.fire(issue_id, trigger, actor=make_actor(actor, role), comment=comment,
                              evidence=evidence or [], checklist=parse_pairs(check or [], "--check"),

@@ -1,5 +1,5 @@
-"""Notification commands: `rectify outbox list|dead|retry|deliver|digest` and
-`rectify contacts add|list`."""
+"""Notification commands: `rectify outbox list|show|dead|retry|deliver|digest` and
+`rectify contacts add|list`. Addresses and errors are shown with their tokens masked."""
 
 from __future__ import annotations
 
@@ -10,38 +10,29 @@ import typer
 from workflow.cli.common import (
     ActorName,
     JsonOption,
+    Moment,
     RoleName,
     console,
     make_actor,
     make_engine,
+    moved_clock,
     parse_pairs,
     print_json,
     print_table,
     record_audit,
     reports_errors,
 )
-from workflow.clock import local
 from workflow.errors import InputError
-from workflow.issues.engine import Engine
 from workflow.issues.sweep import default_owner
-from workflow.notify.channels import channels_from_env
-from workflow.notify.contacts import add_contact, list_contacts
+from workflow.notify.channels import channels_from_env, mask_secrets
+from workflow.notify.contacts import add_contact, shown_contacts
 from workflow.notify.delivery import deliver_due, list_notifications
 from workflow.notify.delivery import retry as retry_notifications
 from workflow.notify.digest import compose_digests
+from workflow.notify.shown import message_detail, message_rows
 
 outbox_app = typer.Typer(help="Notification outbox.", no_args_is_help=True)
 contacts_app = typer.Typer(help="Where recipients are reached.", no_args_is_help=True)
-
-
-def _outbox_rows(engine: Engine, status: str | None, limit: int) -> list[dict[str, Any]]:
-    return [{"id": n.id, "issue_id": n.issue_id, "kind": n.kind, "level": n.level,
-             "recipient": n.recipient, "channel": n.channel, "address": n.address,
-             "subject": n.subject, "status": n.status, "attempts": n.attempts,
-             "next_attempt_at": local(n.next_attempt_at).isoformat(),
-             "sent_at": local(n.sent_at).isoformat() if n.sent_at else None,
-             "last_error": n.last_error}
-            for n in list_notifications(engine.db, status=status, limit=limit)]
 
 
 def _print_outbox(rows: list[dict[str, Any]], title: str, as_json: bool) -> None:
@@ -64,7 +55,35 @@ def outbox_list(
     as_json: JsonOption = False,
 ) -> None:
     """The notification outbox, newest first."""
-    _print_outbox(_outbox_rows(make_engine(), status, limit), "通知发件箱 / Outbox", as_json)
+    _print_outbox(message_rows(make_engine().db, status=status, limit=limit),
+                  "通知发件箱 / Outbox", as_json)
+
+
+@outbox_app.command("show")
+@reports_errors
+def outbox_show(
+    message_id: Annotated[int, typer.Argument(help="Outbox message id (see outbox list).")],
+    as_json: JsonOption = False,
+) -> None:
+    """One message: its subject and body as rendered, its recipient (address masked), status
+    and attempts (times in Asia/Shanghai)."""
+    shown = message_detail(make_engine().db, message_id)
+    if as_json:
+        print_json(shown)
+        return
+    lines = [f"通知 {shown['id']} · {shown['kind']} · {shown['level']} · 问题 "
+             f"{shown['issue_id'] or '—'}",
+             f"收件人: {shown['recipient']} via {shown['channel']} "
+             f"{shown['address'] or ''}".rstrip(),
+             f"状态: {shown['status']} · attempts {shown['attempts']} · queued "
+             f"{shown['created_at'][:19]}",
+             f"next attempt: {shown['next_attempt_at'][:19]}"
+             + (f" · sent {shown['sent_at'][:19]}" if shown["sent_at"] else "")
+             + (f" · lease until {shown['lease_until'][:19]}" if shown["lease_until"] else ""),
+             f"last error: {shown['last_error'] or '—'}",
+             f"({shown['attempts_note']}; times in Asia/Shanghai)",
+             "", f"主题: {shown['subject']}", "", shown["body"]]
+    console.print("\n".join(lines), markup=False, highlight=False)
 
 
 @outbox_app.command("dead")
@@ -72,7 +91,7 @@ def outbox_list(
 def outbox_dead(limit: Annotated[int, typer.Option(help="Rows at most.")] = 50,
                 as_json: JsonOption = False) -> None:
     """Dead letters: messages that failed every attempt (exit 1 when there are any)."""
-    rows = _outbox_rows(make_engine(), "dead", limit)
+    rows = message_rows(make_engine().db, status="dead", limit=limit)
     _print_outbox(rows, "死信 / Dead letters", as_json)
     if rows:
         raise typer.Exit(1)
@@ -107,11 +126,14 @@ def outbox_retry(
 @outbox_app.command("deliver")
 @reports_errors
 def outbox_deliver(limit: Annotated[int, typer.Option(help="Messages at most.")] = 100,
+                   now: Moment = None, actor: ActorName = None, role: RoleName = None,
                    as_json: JsonOption = False) -> None:
-    """Send what is due now through the configured channels (RECTIFY_SMTP_*, webhooks)."""
+    """Send what is due now through the configured channels (RECTIFY_SMTP_*, webhooks).
+    With --now (a training database only) it also needs --as: who moved the clock."""
     engine = make_engine()
-    report = deliver_due(engine.db, channels_from_env(), now=engine.clock.now(),
-                         owner=default_owner(), limit=limit)
+    at = moved_clock(engine, now, actor, role, "outbox deliver")
+    report = deliver_due(engine.db, channels_from_env(), now=at, owner=default_owner(),
+                         limit=limit)
     if as_json:
         print_json(report.__dict__)
     else:
@@ -147,21 +169,22 @@ def contacts_add(
     engine = make_engine()
     check_administrator(engine.db, who, "register contacts")
     options = parse_pairs(option or [], "--option")
-    contact_id = add_contact(engine.db, name, channel, address, options)
+    contact_id = add_contact(engine.db, name, channel, address, options,
+                             hosts=engine.settings.webhook_hosts)
     record_audit(who, "contact_add", f"contact {contact_id} {name}", channel=channel,
-                 address=address, options=sorted(options))
+                 address=mask_secrets(address), options=sorted(options))
     console.print(f"contact {contact_id}: {name} via {channel}")
 
 
 @contacts_app.command("list")
 @reports_errors
 def contacts_list(as_json: JsonOption = False) -> None:
-    """Recipients and their channels (webhook secrets are not shown)."""
-    rows = [{"id": c.id, "name": c.name, "channel": c.channel, "address": c.address,
-             "preset": (c.options or {}).get("preset")} for c in list_contacts(make_engine().db)]
+    """Recipients and their channels (tokens in addresses and secret options masked)."""
+    rows = shown_contacts(make_engine().db)
     if as_json:
         print_json(rows)
         return
-    print_table("联系人 / Contacts", ("id", "name", "channel", "address", "preset"),
-                [(row["id"], row["name"], row["channel"], row["address"], row["preset"] or "")
-                  for row in rows])
+    print_table("联系人 / Contacts", ("id", "name", "channel", "address", "options"),
+                [(row["id"], row["name"], row["channel"], row["address"],
+                  " ".join(f"{k}={v}" for k, v in sorted(row["options"].items())))
+                 for row in rows])

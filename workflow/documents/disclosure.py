@@ -2,7 +2,9 @@
 
 序号, 问题, 整改措施, 责任单位, 整改时限, 整改状态 and 销号日期, nothing else: no leaders, no
 contacts, no internal notes or progress text, no evidence, no history. The rows come from
-``service.public_views``, the same projection the public role reads.
+``service.public_views``, the same projection the public role reads. The page escapes
+every value and the workbook writes text that looks like a formula as text
+(``safe_text``).
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from workflow.documents.figures import html_document
+from workflow.documents.safe_text import text_cells
 from workflow.issues.engine import Engine
 from workflow.issues.queries import IssueFilter, list_issues, number_order
 from workflow.issues.views import public_views
@@ -52,7 +55,7 @@ def write_public(engine: Engine, *, out: Path, plan: str | None = None) -> list[
     for cell in sheet[1]:
         cell.font = Font(bold=True)
     for row in rows:
-        sheet.append(row)
+        sheet.append(text_cells(sheet, row))
     sheet.freeze_panes = "A2"
     xlsx = out / "信息公开.xlsx"
     book.save(xlsx)

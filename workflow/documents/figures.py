@@ -19,6 +19,7 @@ from jinja2 import Environment
 from sqlalchemy import func, select
 
 from workflow.clock import local
+from workflow.documents.safe_text import markdown_text
 from workflow.issues.checkpoints import Checkpoint
 from workflow.issues.engine import Engine
 from workflow.issues.rows import LEDGER_RECORDED, LEDGER_TRIGGER
@@ -166,20 +167,20 @@ class Progress:
 def markdown_document(title: str, paragraphs: Sequence[str], sections: Sequence[Section], *,
                       image: tuple[str, str] | None = None) -> str:
     """A report as Markdown: title, paragraphs, an optional (file, alt) image, then each
-    section as a table (— when it has no rows)."""
-    lines = [f"# {title}"]
+    section as a table (— when it has no rows); every text escaped (``markdown_text``)."""
+    lines = [f"# {markdown_text(title)}"]
     for paragraph in paragraphs:
-        lines += ["", paragraph]
+        lines += ["", markdown_text(paragraph, one_line=False)]
     if image:
         lines += ["", f"![{image[1]}]({image[0]})"]
     for heading, headers, rows in sections:
-        lines += ["", f"## {heading}", ""]
+        lines += ["", f"## {markdown_text(heading)}", ""]
         if not rows:
             lines.append("—")
             continue
-        lines += ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
-        lines += ["| " + " | ".join(str(c).replace("|", "｜") for c in row) + " |"
-                  for row in rows]
+        lines += ["| " + " | ".join(markdown_text(h) for h in headers) + " |",
+                  "|" + "---|" * len(headers)]
+        lines += ["| " + " | ".join(markdown_text(c) for c in row) + " |" for row in rows]
     return "\n".join(lines) + "\n"
 
 

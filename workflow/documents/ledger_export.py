@@ -1,5 +1,6 @@
 """The ledger (台账) export: the issues as the office's xlsx ledger, with the light, days
-overdue, last monthly report and clearance date, and the accountability records."""
+overdue, last monthly report and clearance date, and the accountability records. Every cell
+goes through ``safe_text.text_cell``: text that looks like a formula stays text."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from workflow.documents.ledger_read import (
     LONG_TERM,
     column_letter,
 )
+from workflow.documents.safe_text import text_cell, text_cells
 from workflow.issues.engine import Engine
 from workflow.models import ProgressReport
 
@@ -30,7 +32,6 @@ def export_ledger(engine: Engine, path: Path, *, plan: str | None = None,
     report and clearance date (sheet 整改情况清单), and the accountability records (sheet
     问责情况). Returns the number of issues written."""
     from openpyxl import Workbook as XlsxWorkbook
-    from openpyxl.cell import WriteOnlyCell
     from openpyxl.styles import Alignment, Font, PatternFill
 
     from workflow.issues.queries import (
@@ -59,7 +60,7 @@ def export_ledger(engine: Engine, path: Path, *, plan: str | None = None,
     def header(target: Any, labels: Sequence[str]) -> None:
         cells = []
         for label in labels:
-            cell = WriteOnlyCell(target, value=label)
+            cell = text_cell(target, label)
             cell.font, cell.fill = header_font, header_fill
             cells.append(cell)
         target.append(cells)
@@ -82,7 +83,7 @@ def export_ledger(engine: Engine, path: Path, *, plan: str | None = None,
             reports.get(issue.id)]
         row = []
         for position, value in enumerate(values):
-            cell = WriteOnlyCell(sheet, value=value)
+            cell = text_cell(sheet, value)
             if position == len(ISSUE_COLUMNS):  # the light
                 cell.fill = PatternFill("solid", fgColor=LIGHT_FILLS[view["light"]])
             elif isinstance(value, str) and len(value) > 20:
@@ -100,10 +101,11 @@ def export_ledger(engine: Engine, path: Path, *, plan: str | None = None,
         linked = [numbers[i] for i in item["issues"] if i in numbers]
         if not linked:
             continue
-        second.append([item["subject"], item["subject_type_label"], item["unit"],
-                       item["rank_label"], "、".join(item["method_labels"]),
-                       "、".join(str(n) for n in linked), item["decided_by"],
-                       item["decided_on"], "是" if item["disclosed"] else "否", item["source"]])
+        second.append(text_cells(second, [
+            item["subject"], item["subject_type_label"], item["unit"], item["rank_label"],
+            "、".join(item["method_labels"]), "、".join(str(n) for n in linked),
+            item["decided_by"], item["decided_on"], "是" if item["disclosed"] else "否",
+            item["source"]]))
         written += 1
     second.auto_filter.ref = f"A1:{column_letter(len(ACCOUNTABILITY_COLUMNS) - 1)}" \
                              f"{written + 1}"

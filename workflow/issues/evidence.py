@@ -1,17 +1,86 @@
-"""Content-addressed evidence store (佐证材料): files are kept once, named by their sha256."""
+"""Content-addressed evidence store (佐证材料): files are kept once, named by their sha256.
+
+A file is checked before anything is copied: not empty, not over the size limit
+(``RECTIFY_EVIDENCE_MAX_MB``), an allowed type by its extension, and content that is what
+the extension says (the file's signature, sniffed by ``filetype`` from its first bytes;
+plain text has none, so a .txt must hold no NUL byte there). A refused file leaves nothing.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import os
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+import filetype
+
+from workflow.config import DEFAULT_EVIDENCE_MAX_MB
 from workflow.errors import InputError, NotFoundError
 
 CHUNK = 1 << 20
+SNIFF_BYTES = 8192  # what filetype reads of a file's head
+MB = 1_000_000
+
+_ZIP = "application/zip"
+_DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
+_XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+_OPEN_XML = (_DOCX, _XLSX, "application/vnd.openxmlformats-officedocument.presentationml"
+             ".presentation", "application/epub+zip", "application/vnd.oasis.opendocument.text",
+             "application/vnd.oasis.opendocument.spreadsheet")
+# The types evidence may have, by extension: the content types its first bytes may show
+# (None: a format without a signature, plain text). An Office file whose parts are ordered
+# unusually is still a zip, so docx and xlsx also take a plain zip signature.
+EVIDENCE_TYPES: Mapping[str, tuple[str | None, ...]] = {
+    "pdf": ("application/pdf",),
+    "jpg": ("image/jpeg",),
+    "jpeg": ("image/jpeg",),
+    "png": ("image/png",),
+    "heic": ("image/heic",),
+    "docx": (_DOCX, _ZIP),
+    "xlsx": (_XLSX, _ZIP),
+    "txt": (None,),
+    "zip": (_ZIP, *_OPEN_XML),
+    "mp4": ("video/mp4", "video/x-m4v", "video/3gpp", "video/quicktime"),
+}
+ALLOWED = ", ".join(EVIDENCE_TYPES)
+
+
+def check_evidence(source: Path, *, max_bytes: int) -> int:
+    """Refuse a file that may not be evidence; returns its size in bytes.
+
+    Raises:
+        InputError: the file is missing, empty, over ``max_bytes``, of a type not allowed,
+            or its content is not of the type its extension names (each names the rule and
+            what is allowed).
+    """
+    if not source.is_file():
+        raise InputError(f"evidence file {source} does not exist or is not a regular file")
+    size = source.stat().st_size
+    if size == 0:
+        raise InputError(f"evidence file {source.name} is empty (0 bytes); evidence must "
+                         "have content")
+    if size > max_bytes:
+        raise InputError(f"evidence file {source.name} is {size / MB:.1f} MB; the limit is "
+                         f"{max_bytes / MB:g} MB (RECTIFY_EVIDENCE_MAX_MB)")
+    extension = source.suffix.lower().lstrip(".")
+    if extension not in EVIDENCE_TYPES:
+        shown = f".{extension}" if extension else "no extension"
+        raise InputError(f"evidence file {source.name}: type {shown} is not allowed; allowed "
+                         f"types: {ALLOWED}")
+    with source.open("rb") as handle:
+        head = handle.read(SNIFF_BYTES)
+    found = filetype.guess(head)
+    content = found.mime if found else None
+    if content is None and b"\0" in head:
+        content = "binary data"
+    if content not in EVIDENCE_TYPES[extension]:
+        raise InputError(f"evidence file {source.name}: its content is "
+                         f"{content or 'plain text'}, not a .{extension} file; the content "
+                         f"must match the extension (allowed types: {ALLOWED})")
+    return size
 
 
 @dataclass(frozen=True)
@@ -31,19 +100,21 @@ class EvidenceStore:
 
     Args:
         root: directory of the store; created on first write.
+        max_mb: the largest file it takes, in MB (``Settings.evidence_max_mb``).
     """
 
-    def __init__(self, root: Path):
+    def __init__(self, root: Path, *, max_mb: float = DEFAULT_EVIDENCE_MAX_MB):
         self.root = Path(root)
+        self.max_bytes = int(max_mb * MB)
 
     def path_of(self, sha256: str) -> Path:
         return self.root / sha256[:2] / sha256
 
     def put(self, source: Path | str) -> EvidenceRef:
-        """Copy a file into the store (atomically) and return its reference."""
+        """Check a file (``check_evidence``), copy it into the store (atomically) and return
+        its reference."""
         source = Path(source)
-        if not source.is_file():
-            raise InputError(f"evidence file {source} does not exist or is not a regular file")
+        size = check_evidence(source, max_bytes=self.max_bytes)
         digest = hashlib.sha256()
         with source.open("rb") as handle:
             for chunk in iter(lambda: handle.read(CHUNK), b""):
@@ -57,7 +128,7 @@ class EvidenceStore:
                 for chunk in iter(lambda: handle.read(CHUNK), b""):
                     out.write(chunk)
             os.replace(out.name, target)
-        return EvidenceRef(sha, source.name, source.stat().st_size)
+        return EvidenceRef(sha, source.name, size)
 
     def resolve(self, items: Iterable[EvidenceRef | Path | str]) -> list[EvidenceRef]:
         """Store paths and check references, returning references in the given order."""

@@ -17,6 +17,7 @@ import http.client
 import json
 import logging
 import os
+import re
 import smtplib
 import threading
 import urllib.parse
@@ -30,8 +31,8 @@ from pathlib import Path
 from typing import Any
 
 from workflow.clock import Clock, SystemClock
-from workflow.config import positive_number
-from workflow.errors import ConfigurationError, DeliveryError
+from workflow.config import Settings, WebhookHosts, positive_number
+from workflow.errors import ConfigurationError, DeliveryError, PermanentDeliveryError
 
 logger = logging.getLogger(__name__)
 
@@ -82,6 +83,58 @@ def idempotency_key(dedupe_key: str) -> str:
     """The dedupe key as an ASCII header value (percent-encoded, so names in Chinese and
     URLs survive HTTP and mail headers; ``urllib.parse.unquote`` gives the key back)."""
     return urllib.parse.quote(dedupe_key, safe=":@")
+
+
+# Query parameters that carry a robot's token or signature, and contact options that are
+# secrets: masked wherever an address or its options are shown (listings, logs, errors).
+SECRET_PARAMETERS = ("access_token", "key", "token", "sign", "secret")
+SECRET_OPTIONS = ("secret",)
+HIDDEN = "（已隐藏）"
+_SECRET_QUERY = re.compile(r"(?i)([?&;](?:" + "|".join(SECRET_PARAMETERS) + r")=)([^&#\s'\"]+)")
+_HOOK_PATH = re.compile(r"(/hook/)([^/?#\s'\"]+)")  # Feishu and Lark: the token is the path
+_PASSWORD = re.compile(r"(://[^/\s:@]+:)([^/\s@]+)(@)")
+
+
+def hidden(value: str) -> str:
+    """A secret as shown: its first two characters when it is long enough to keep the rest
+    unguessable, then the marker."""
+    return f"{value[:2]}…{HIDDEN}" if len(value) >= 8 else HIDDEN
+
+
+def mask_secrets(text: str) -> str:
+    """``text`` (a URL, an error, a dedupe key) with every token in it masked: the query
+    parameters ``SECRET_PARAMETERS``, a Feishu or Lark hook token, a password in a URL."""
+    text = _SECRET_QUERY.sub(lambda m: m.group(1) + hidden(m.group(2)), text)
+    text = _HOOK_PATH.sub(lambda m: m.group(1) + hidden(m.group(2)), text)
+    return _PASSWORD.sub(lambda m: m.group(1) + HIDDEN + m.group(3), text)
+
+
+def mask_options(options: Mapping[str, Any]) -> dict[str, Any]:
+    """Contact options as shown: the secret ones masked."""
+    return {key: hidden(str(value)) if key in SECRET_OPTIONS and value else value
+            for key, value in options.items()}
+
+
+def webhook_refusal(url: str, hosts: WebhookHosts) -> str | None:
+    """Why ``url`` may not be a webhook address under the allowlist ``hosts`` (the rule and
+    the allowed hosts named), or None when it may."""
+    allowed = ", ".join(hosts.names)
+    try:
+        target = urllib.parse.urlsplit(url)
+        host = (target.hostname or "").lower()
+        target.port  # noqa: B018 - raises ValueError on a port that is not a number
+    except ValueError:
+        host, target = "", None
+    if target is None or target.scheme not in ("http", "https") or not host:
+        return (f"webhook address {mask_secrets(url)!r} is not an https:// URL with a host; "
+                f"allowed hosts (RECTIFY_WEBHOOK_HOSTS): {allowed}")
+    if host not in hosts.names:
+        return (f"webhook host {host!r} is not on the allowlist; allowed hosts "
+                f"(RECTIFY_WEBHOOK_HOSTS): {allowed}")
+    if target.scheme != "https" and not hosts.plain_http:
+        return (f"webhook address for {host} must use https://; plain http:// is allowed only "
+                "for hosts listed in RECTIFY_WEBHOOK_HOSTS")
+    return None
 
 
 class Channel:
@@ -260,19 +313,22 @@ class WebhookChannel(Channel):
         secret: DingTalk signing secret (``SEC…``); adds ``timestamp`` and ``sign``.
         timeout: seconds to wait for the reply.
         clock: the time DingTalk's signature carries (it refuses one older than an hour).
+        hosts: the allowlist every URL is checked against before it is sent (a contact
+            whose host was taken off it is refused for good, ``PermanentDeliveryError``).
     """
 
     name = WEBHOOK
 
     def __init__(self, url: str | None = None, *, preset: str = "json",
                  secret: str | None = None, timeout: float = DEFAULT_TIMEOUT,
-                 clock: Clock | None = None):
+                 clock: Clock | None = None, hosts: WebhookHosts | None = None):
         if preset not in PRESETS:
             raise ConfigurationError(f"webhook preset {preset!r} is unknown; allowed: "
                                      f"{', '.join(PRESETS)}")
         self.url, self.preset, self.secret = url, preset, secret
         self.timeout = timeout
         self.clock = clock or SystemClock()
+        self.hosts = hosts or WebhookHosts()
         # One kept-alive connection per thread and host: http.client costs a third of the
         # CPU of a pooling client per request (docs/performance.md), and the outbox
         # already decides retries, so no pool logic is needed on top.
@@ -284,9 +340,9 @@ class WebhookChannel(Channel):
         if not url:
             raise DeliveryError(f"notification {message.id}: no webhook URL for "
                                 f"{message.recipient}")
-        if urllib.parse.urlsplit(url).scheme not in ("http", "https"):
-            raise DeliveryError(f"notification {message.id}: webhook URL must be http(s), "
-                                f"got {url!r}")
+        refusal = webhook_refusal(url, self.hosts)
+        if refusal:
+            raise PermanentDeliveryError(f"notification {message.id} not sent: {refusal}")
         preset = str(message.options.get("preset") or self.preset)
         secret = message.options.get("secret") or self.secret
         if preset == "dingtalk" and secret:
@@ -339,7 +395,7 @@ class WebhookChannel(Channel):
         url, data, headers = self.prepare(message)
         preset = str(message.options.get("preset") or self.preset)
         target = urllib.parse.urlsplit(url)
-        where = f"{target.scheme}://{target.netloc}{target.path}"  # no token in the error
+        where = mask_secrets(f"{target.scheme}://{target.netloc}{target.path}")
         try:
             status, reply = self._post(url, data, headers)
         except (OSError, http.client.HTTPException) as exc:
@@ -405,8 +461,9 @@ def channels_from_env(environ: Mapping[str, str] | None = None) -> ChannelRegist
     ``RECTIFY_SMTP_HOST``, ``RECTIFY_SMTP_PORT`` (default 465 with SSL, 587 with STARTTLS,
     else 25), ``RECTIFY_SMTP_USER``, ``RECTIFY_SMTP_PASSWORD``, ``RECTIFY_SMTP_STARTTLS``,
     ``RECTIFY_SMTP_SSL``, ``RECTIFY_SMTP_SENDER`` (default the user, else
-    ``rectify@localhost``), ``RECTIFY_SMTP_TIMEOUT`` and ``RECTIFY_WEBHOOK_TIMEOUT``
-    (seconds, default 10).
+    ``rectify@localhost``), ``RECTIFY_SMTP_TIMEOUT``, ``RECTIFY_WEBHOOK_TIMEOUT``
+    (seconds, default 10) and ``RECTIFY_WEBHOOK_HOSTS`` (the webhook allowlist, read
+    through ``Settings``).
 
     Args:
         environ: the variables to read; ``os.environ`` when None.
@@ -417,7 +474,8 @@ def channels_from_env(environ: Mapping[str, str] | None = None) -> ChannelRegist
     env = os.environ if environ is None else environ
     registry = ChannelRegistry([
         LogChannel(env.get("RECTIFY_NOTIFY_LOG") or None),
-        WebhookChannel(timeout=positive_number(env, "RECTIFY_WEBHOOK_TIMEOUT", DEFAULT_TIMEOUT)),
+        WebhookChannel(timeout=positive_number(env, "RECTIFY_WEBHOOK_TIMEOUT", DEFAULT_TIMEOUT),
+                       hosts=Settings.from_env(env).webhook_hosts),
     ])
     host = env.get("RECTIFY_SMTP_HOST", "").strip()
     if host:

@@ -12,10 +12,11 @@ from typing import Any, Protocol
 
 from sqlalchemy import select
 
+from workflow.config import WebhookHosts
 from workflow.db import Database
 from workflow.errors import InputError
 from workflow.models import Contact
-from workflow.notify.channels import LOG
+from workflow.notify.channels import LOG, mask_options, mask_secrets, webhook_refusal
 
 CONTACT_CHANNELS = ("log", "email", "webhook")
 WEBHOOK_OPTIONS = ("preset", "secret")
@@ -36,11 +37,16 @@ def recipients(db: Database, name: str) -> list[Route]:
 
 
 def add_contact(db: Database, name: str, channel: str, address: str,
-                options: Mapping[str, str] | None = None) -> int:
+                options: Mapping[str, str] | None = None, *,
+                hosts: WebhookHosts | None = None) -> int:
     """Record where ``name`` (a unit, a leader, the office) is reached; returns its id.
 
+    Args:
+        hosts: the webhook allowlist (``Settings.webhook_hosts``); default the robot hosts.
+
     Raises:
-        InputError: an unknown channel, option or preset, or an empty name or address.
+        InputError: an unknown channel, option or preset, an empty name or address, or a
+            webhook address off the allowlist or not https (nothing is stored).
     """
     options = dict(options or {})
     if not name.strip() or not address.strip():
@@ -55,6 +61,10 @@ def add_contact(db: Database, name: str, channel: str, address: str,
     if options.get("preset", "json") not in WEBHOOK_PRESETS:
         raise InputError(f"unknown webhook preset {options['preset']!r}; presets: "
                          f"{', '.join(WEBHOOK_PRESETS)}")
+    refusal = webhook_refusal(address.strip(), hosts or WebhookHosts()) \
+        if channel == "webhook" else None
+    if refusal:
+        raise InputError(refusal)
     with db.session(write=True) as session:
         contact = Contact(name=name.strip(), channel=channel, address=address.strip(),
                           options=options)
@@ -66,6 +76,13 @@ def add_contact(db: Database, name: str, channel: str, address: str,
 def list_contacts(db: Database) -> list[Contact]:
     with db.session() as session:
         return list(session.scalars(select(Contact).order_by(Contact.name, Contact.id)))
+
+
+def shown_contacts(db: Database) -> list[dict[str, Any]]:
+    """The contacts as listings show them: tokens in addresses and secret options masked."""
+    return [{"id": c.id, "name": c.name, "channel": c.channel,
+             "address": mask_secrets(c.address), "options": mask_options(c.options or {})}
+            for c in list_contacts(db)]
 
 
 def recipient_names(roles: Iterable[str], *, unit: str | None, leader: str | None,
