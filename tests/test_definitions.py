@@ -432,7 +432,7 @@ def test_a_missing_top_level_key_is_reported_where_the_document_begins(
 @pytest.mark.parametrize(("after", "inserted", "key", "allowed"), [
     ("    label_en: Cleared\n", "    terminl: true\n", "states[3].terminl",
      "label_zh, label_en, key, terminal, completed, deadline, escalate, lookback_after, "
-     "stages"),
+     "stages, deadline_label_zh, deadline_label_en, remind"),
     ("      comment: true\n", "      evidense: 2\n", f"transitions[{APPLY}].requires.evidense",
      "comment, evidence, checklist, fields, subtasks_done"),
     ("initial: assigned\n", "initail: assigned\n", "initail",

@@ -58,6 +58,11 @@ def _default_office_and_no_links(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("RECTIFY_BASE_URL", raising=False)
 
 
+def at_nine(day: date) -> datetime:
+    """09:00 Asia/Shanghai on ``day``: when notices counted in days fall due by default."""
+    return datetime(day.year, day.month, day.day, 9, 0, tzinfo=SHANGHAI)
+
+
 def runtime_of(engine: Engine) -> Runtime:
     return Runtime(engine, ChannelRegistry([LogChannel()]), RunSettings())
 
@@ -156,13 +161,14 @@ ACCOUNTABILITY = """\
 MILESTONE_REMINDER = """\
 催办提醒
 
-下列整改问题距整改时限还有 7 天，请责任单位抓紧推进整改，按时报送整改进展和佐证材料。
+下列整改问题距「方案编制」节点时限还有 7 天，请责任单位抓紧推进整改，按时报送整改进展和佐证材料。
 
 问题序号：12
 问题：部分建筑工地扬尘防控不到位，渣土运输车辆未密闭运输，城区主次干道机械化清扫率偏低，群众反映强烈
 责任单位：相山区人民政府
 责任领导：王副市长
-整改时限：2026年2月24日
+整改时限：2026年3月31日
+「方案编制」节点时限：2026年2月24日
 预警状态：绿灯（正常）
 
 整改办
@@ -171,13 +177,14 @@ MILESTONE_REMINDER = """\
 MILESTONE_MISSED = """\
 督办通知（阶段性节点「方案编制」未按期完成）
 
-下列整改问题已超过整改时限 1 天，仍未完成整改，现予督办。
+下列整改问题已超过「方案编制」节点时限 1 天，该阶段任务仍未完成，现予督办。
 
 问题序号：12
 问题：部分建筑工地扬尘防控不到位，渣土运输车辆未密闭运输，城区主次干道机械化清扫率偏低，群众反映强烈
 责任单位：相山区人民政府
 责任领导：王副市长
-整改时限：2026年2月24日
+整改时限：2026年3月31日
+「方案编制」节点时限：2026年2月24日
 预警状态：黄灯（预警）
 逾期天数：1 天
 
@@ -228,7 +235,7 @@ LOOKBACK = """\
 HELD_FIRST = """\
 催办提醒
 
-下列整改问题距整改时限还有 5 天，请责任单位抓紧推进整改，按时报送整改进展和佐证材料。
+下列整改问题距整改时限还有 4 天，请责任单位抓紧推进整改，按时报送整改进展和佐证材料。
 
 问题序号：12
 问题：部分建筑工地扬尘防控不到位，渣土运输车辆未密闭运输，城区主次干道机械化清扫率偏低，群众反映强烈
@@ -243,7 +250,7 @@ HELD_FIRST = """\
 HELD_SECOND = """\
 催办提醒
 
-下列整改问题距整改时限还有 7 天，请责任单位抓紧推进整改，按时报送整改进展和佐证材料。
+下列整改问题距整改时限还有 6 天，请责任单位抓紧推进整改，按时报送整改进展和佐证材料。
 
 问题序号：13
 问题：城区餐饮油烟直排
@@ -260,8 +267,8 @@ DIGEST = """\
 
 截至2026年3月27日，以下 2 项整改任务需要关注：
 
-1. 【催办提醒】距整改时限还有5天：部分建筑工地扬尘防控不到位，渣土运输车辆未密闭运输，城区主次干道机械化清扫率偏…
-2. 【催办提醒】距整改时限还有7天：城区餐饮油烟直排
+1. 【催办提醒】距整改时限还有4天：部分建筑工地扬尘防控不到位，渣土运输车辆未密闭运输，城区主次干道机械化清扫率偏…
+2. 【催办提醒】距整改时限还有6天：城区餐饮油烟直排
 
 整改办
 """  # noqa: E501 (a line of the text as sent)
@@ -275,9 +282,10 @@ def test_sweep_reminder_and_each_escalation_notice_of_the_deadline(
     leader_reached_by_mail(engine)
     started_issue(engine, evidence_file)
 
-    # When the sweep runs 7 days before the deadline, and 3 hours, 7 days and 30 days past it
-    for moment in (DEADLINE - timedelta(days=7), DEADLINE + timedelta(hours=3),
-                   DEADLINE + timedelta(days=7, hours=3), DEADLINE + timedelta(days=30, hours=3)):
+    # When the sweep runs at 09:00 on the days the notices fall due: 7 days before the
+    # deadline's day, and 1, 8 and 31 days after it
+    for moment in (at_nine(DEADLINE_DAY - timedelta(days=7)),
+                   *(at_nine(DEADLINE_DAY + timedelta(days=n)) for n in (1, 8, 31))):
         clock.set(moment)
         sweep(engine)
 
@@ -319,7 +327,7 @@ def test_sweep_milestone_reminder_and_missed_milestone_notice(
                                      ("工程实施", parse_duration("35 days"))], actor=OFFICE)
 
     # When the sweep runs 7 days before the milestone and the day after it
-    for moment in (datetime(2026, 2, 18, 9, 0, tzinfo=SHANGHAI),
+    for moment in (datetime(2026, 2, 17, 9, 0, tzinfo=SHANGHAI),
                    datetime(2026, 2, 25, 9, 0, tzinfo=SHANGHAI)):
         clock.set(moment)
         sweep(engine)
@@ -328,7 +336,7 @@ def test_sweep_milestone_reminder_and_missed_milestone_notice(
     assert queued(engine) == [
         Row("1:10:方案编制|reminder:7 days:相山区人民政府:log:相山区人民政府", "reminder",
             "方案编制|reminder:7 days", "相山区人民政府", "log", "相山区人民政府", "pending",
-            "【催办提醒】距整改时限还有7天：部分建筑工地扬尘防控不到位，渣土运输车辆未密闭运输，城区主次干道机械化清扫率偏…",
+            "【催办提醒】距「方案编制」节点时限还有7天：部分建筑工地扬尘防控不到位，渣土运输车辆未密闭运输，城区主次干道机械化清扫率偏…",
             MILESTONE_REMINDER),
         Row("1:13:方案编制|missed:相山区人民政府:log:相山区人民政府", "notice",
             "方案编制|missed", "相山区人民政府", "log", "相山区人民政府", "pending",
@@ -427,11 +435,11 @@ def test_held_reminders_are_folded_into_the_daily_digest(
     held = [
         Row("1:7:reminder:7 days:相山区人民政府:log:相山区人民政府", "reminder",
             "reminder:7 days", "相山区人民政府", "log", "相山区人民政府", "digest",
-            "【催办提醒】距整改时限还有5天：部分建筑工地扬尘防控不到位，渣土运输车辆未密闭运输，城区主次干道机械化清扫率偏…",
+            "【催办提醒】距整改时限还有4天：部分建筑工地扬尘防控不到位，渣土运输车辆未密闭运输，城区主次干道机械化清扫率偏…",
             HELD_FIRST),
         Row("2:13:reminder:7 days:相山区人民政府:log:相山区人民政府", "reminder",
             "reminder:7 days", "相山区人民政府", "log", "相山区人民政府", "digest",
-            "【催办提醒】距整改时限还有7天：城区餐饮油烟直排", HELD_SECOND),
+            "【催办提醒】距整改时限还有6天：城区餐饮油烟直排", HELD_SECOND),
     ]
     assert queued(engine) == held
 

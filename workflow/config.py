@@ -42,6 +42,7 @@ installation (see ``_project_root``)."""
 DEFAULT_DATABASE_URL = "sqlite:///./rectify.db"
 DEFAULT_OFFICE_NAME = "整改办"
 DEFAULT_QUEUE = "rectify"
+DEFAULT_REMINDER_HOUR = 9
 
 
 @dataclass(frozen=True)
@@ -61,6 +62,8 @@ class Settings:
             ``RECTIFY_BASE_URL``, default none (no links).
         queue: the broker queue workers take tasks from; ``RECTIFY_QUEUE``, default
             ``rectify``.
+        reminder_hour: the Asia/Shanghai hour (0 to 23) at which reminders and notices
+            counted in days fall due; ``RECTIFY_REMINDER_HOUR``, default 9 (09:00).
     """
 
     database_url: str = DEFAULT_DATABASE_URL
@@ -69,6 +72,7 @@ class Settings:
     office_name: str = DEFAULT_OFFICE_NAME
     base_url: str | None = None
     queue: str = DEFAULT_QUEUE
+    reminder_hour: int = DEFAULT_REMINDER_HOUR
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -81,7 +85,18 @@ class Settings:
             office_name=env.get("RECTIFY_OFFICE_NAME") or DEFAULT_OFFICE_NAME,
             base_url=env.get("RECTIFY_BASE_URL", "").strip() or None,
             queue=env.get("RECTIFY_QUEUE", "").strip() or DEFAULT_QUEUE,
+            reminder_hour=_hour(env, "RECTIFY_REMINDER_HOUR", DEFAULT_REMINDER_HOUR),
         )
+
+
+def _hour(environ: Mapping[str, str], name: str, default: int) -> int:
+    text = environ.get(name, "").strip()
+    if not text:
+        return default
+    if not text.isdigit() or int(text) > 23:
+        raise ConfigurationError(f"{name}={text!r} must be a whole hour from 0 to 23 "
+                                 "(Asia/Shanghai), e.g. 9 for 09:00")
+    return int(text)
 
 
 def positive_number(environ: Mapping[str, str], name: str, default: float, *,
