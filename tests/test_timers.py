@@ -439,3 +439,22 @@ def test_an_overdue_issue_reaches_the_leaders_dingtalk_robot_end_to_end(
     assert received.headers["idempotency-key"] == idempotency_key(row.dedupe_key)
     with pytest.raises(InputError, match="unknown webhook preset 'slack'"):
         add_contact(engine.db, "整改办", "webhook", http_sink.url(), {"preset": "slack"})
+
+
+def test_an_acceptance_reminder_without_an_acceptance_unit_goes_to_the_office(
+        engine: Engine, clock: FrozenClock, evidence_file: Path) -> None:
+    # Given an issue naming no acceptance unit, awaiting acceptance since 03-25 10:00 (its
+    # acceptance window ends 04-24)
+    issue_id = started_issue(engine, evidence_file)
+    clock.set(datetime(2026, 3, 25, 10, 0, tzinfo=SHANGHAI))
+    fire_valid(engine, issue_id, "apply_acceptance", evidence_file)
+    # When the sweep runs at the acceptance window's 7-day reminder
+    clock.set(datetime(2026, 4, 17, 9, 0, tzinfo=SHANGHAI))
+    sweep(engine)
+    # Then the office, which organises acceptance, is reminded instead of nobody, and not
+    # the unit
+    with engine.db.session() as session:
+        sent = session.execute(select(Notification.recipient, Notification.subject)
+                               .where(Notification.issue_id == issue_id)).all()
+    assert [(recipient, subject.split("：")[0]) for recipient, subject in sent] == [
+        ("整改办", "【催办提醒】距验收销号时限还有7天")]
