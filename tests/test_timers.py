@@ -30,6 +30,7 @@ from workflow.notify.channels import channels_from_env, idempotency_key
 from workflow.notify.contacts import add_contact
 from workflow.notify.delivery import deliver_due
 from workflow.spec.durations import parse_duration
+from workflow.spec.timers import Step, calendar_days, days_overdue, plan_timers
 from workflow.spec.workdays import load_calendar
 
 DEADLINE_DAY = date(2026, 3, 31)
@@ -458,3 +459,39 @@ def test_an_acceptance_reminder_without_an_acceptance_unit_goes_to_the_office(
                                .where(Notification.issue_id == issue_id)).all()
     assert [(recipient, subject.split("：")[0]) for recipient, subject in sent] == [
         ("整改办", "【催办提醒】距验收销号时限还有7天")]
+
+
+@pytest.mark.parametrize(("step", "deadline", "due"), [
+    # a reminder in days: 09:00 on the local day that many days before the deadline's
+    (Step("reminder", "reminder:7 days", -timedelta(days=7), True),
+     datetime(2026, 12, 10, 23, 59, 59, tzinfo=SHANGHAI),
+     datetime(2026, 12, 3, 9, 0, tzinfo=SHANGHAI)),
+    # a deadline at 00:30 Shanghai (still the day before in UTC) counts from its Shanghai day
+    (Step("reminder", "reminder:1 day", -timedelta(days=1), True),
+     datetime(2026, 12, 10, 0, 30, tzinfo=SHANGHAI),
+     datetime(2026, 12, 9, 9, 0, tzinfo=SHANGHAI)),
+    # a level of the ladder: the first 09:00 at or after the deadline plus its offset
+    (Step("escalation", "red", timedelta(0), True),
+     datetime(2026, 12, 10, 8, 30, tzinfo=SHANGHAI),
+     datetime(2026, 12, 10, 9, 0, tzinfo=SHANGHAI)),
+    (Step("escalation", "key_supervision", timedelta(days=7), True),
+     datetime(2026, 12, 10, 23, 59, 59, tzinfo=SHANGHAI),
+     datetime(2026, 12, 18, 9, 0, tzinfo=SHANGHAI)),
+    # a step in hours falls due exactly
+    (Step("reminder", "reminder:12 hours", -timedelta(hours=12), False),
+     datetime(2026, 12, 10, 23, 59, 59, tzinfo=SHANGHAI),
+     datetime(2026, 12, 10, 11, 59, 59, tzinfo=SHANGHAI)),
+], ids=["days-before", "after-midnight", "red-same-morning", "level-after-days", "hours"])
+def test_steps_counted_in_days_fall_due_at_nine_in_shanghai(
+        step: Step, deadline: datetime, due: datetime) -> None:
+    [planned] = plan_timers([step], deadline)
+    assert planned.due_at == due
+
+
+def test_day_counts_are_shanghai_days() -> None:
+    deadline = datetime(2026, 3, 31, 23, 59, 59, tzinfo=SHANGHAI)
+    # 30 seconds past midnight in Shanghai (16:00 UTC the day before): one day overdue
+    assert days_overdue(deadline, datetime(2026, 4, 1, 0, 0, 30, tzinfo=SHANGHAI)) == 1
+    assert days_overdue(deadline, datetime(2026, 3, 31, 23, 59, 59, tzinfo=SHANGHAI)) == 0
+    assert calendar_days(datetime(2026, 12, 4, 23, 0, tzinfo=SHANGHAI),
+                         datetime(2026, 12, 10, 0, 1, tzinfo=SHANGHAI)) == 6

@@ -20,7 +20,7 @@ Asia/Shanghai calendar days, or working days for a state whose deadline is in wo
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Literal
 
 from workflow.clock import SHANGHAI, local
@@ -48,6 +48,7 @@ MISSED = "missed"
 MILESTONE_SEP = "|"  # a milestone timer's level is "<milestone name>|<step>"
 PENDING, LEASED, DONE, SKIPPED, CANCELLED = "pending", "leased", "done", "skipped", "cancelled"
 CALENDAR_DAYS, WORKING_DAYS = "days", "working_days"
+_ZERO, _ONE_DAY = timedelta(0), timedelta(days=1)
 
 
 @dataclass(frozen=True)
@@ -88,26 +89,33 @@ def timeline(notices: Notices, *, escalate: bool = True) -> list[Step]:
     return steps
 
 
-def at_hour(day: date, hour: int) -> datetime:
-    """``hour``:00 Asia/Shanghai on ``day``, as an aware datetime."""
-    return datetime.combine(day, time(hour), SHANGHAI)
-
-
 def step_due(step: Step, deadline: datetime, hour: int = DEFAULT_REMINDER_HOUR) -> datetime:
-    """When ``step`` of ``deadline``'s timeline falls due.
+    """When ``step`` of ``deadline``'s timeline falls due (an aware UTC datetime).
 
     A reminder counted in days comes at ``hour`` on the local day that many days before the
     deadline's; a level of the ladder counted in days at the first ``hour`` at or after the
     deadline plus its offset; a step counted in hours exactly at the deadline plus its offset.
     """
-    moment = deadline + step.offset
-    if not step.by_day:
-        return moment
-    if step.offset < timedelta(0):
-        return at_hour(local(deadline).date() + timedelta(days=step.offset.days), hour)
-    candidate = at_hour(local(moment).date(), hour)
-    return candidate if candidate >= moment else at_hour(
-        local(moment).date() + timedelta(days=1), hour)
+    return _due_times([step], deadline, hour)[0]
+
+
+def _due_times(steps: list[Step], deadline: datetime, hour: int) -> list[datetime]:
+    deadline = deadline.astimezone(UTC)
+    # Asia/Shanghai has kept one offset (UTC+8) since 1991: read it once, then count in UTC.
+    shift = deadline.astimezone(SHANGHAI).utcoffset() or _ZERO
+    at = timedelta(hours=hour) - shift
+    midnight = (deadline + shift).replace(hour=0, minute=0, second=0, microsecond=0) - shift
+    out = []
+    for step in steps:
+        moment = deadline + step.offset
+        if not step.by_day:
+            out.append(moment)
+        elif step.offset < _ZERO:
+            out.append(midnight + timedelta(days=step.offset.days, hours=hour))
+        else:
+            day = (moment + shift).replace(hour=0, minute=0, second=0, microsecond=0)
+            out.append(day + at if day + at >= moment else day + _ONE_DAY + at)
+    return out
 
 
 def plan_timers(steps: list[Step], deadline: datetime, *,
@@ -116,11 +124,12 @@ def plan_timers(steps: list[Step], deadline: datetime, *,
 
     Args:
         steps: the definition's timeline for the state (``CompiledDefinition.timelines``).
-        deadline: the state's deadline.
+        deadline: the state's deadline (aware).
         hour: the local hour steps counted in days fall due at (``Settings.reminder_hour``).
     """
-    return [PlannedTimer(step.kind, step.level, rank, step_due(step, deadline, hour))
-            for rank, step in enumerate(steps)]
+    return [PlannedTimer(step.kind, step.level, rank, due)
+            for rank, (step, due) in enumerate(zip(steps, _due_times(steps, deadline, hour),
+                                                   strict=True))]
 
 
 def plan_milestone_timers(reminders: list[Step], name: str, due: datetime, *,
@@ -135,9 +144,9 @@ def plan_milestone_timers(reminders: list[Step], name: str, due: datetime, *,
         hour: the local hour steps counted in days fall due at.
     """
     steps = [*reminders, Step(MILESTONE, MISSED, timedelta(0), True)]
-    return [PlannedTimer(MILESTONE, f"{name}{MILESTONE_SEP}{step.level}", rank,
-                         step_due(step, due, hour))
-            for rank, step in enumerate(steps)]
+    return [PlannedTimer(MILESTONE, f"{name}{MILESTONE_SEP}{step.level}", rank, at)
+            for rank, (step, at) in enumerate(zip(steps, _due_times(steps, due, hour),
+                                                  strict=True))]
 
 
 def milestone_of(level: str) -> str:
