@@ -125,7 +125,7 @@ def test_reminders_fall_due_at_the_configured_local_hour(
     # Then every timer counted in days falls due at 15:00 local time, none at 23:59
     with engine.db.session() as session:
         due = dict(session.execute(select(Timer.level, Timer.due_at)
-                                   .where(Timer.issue_id == issue_id)).tuples().all())
+                                   .where(Timer.issue_id == issue_id)).all())
     assert {level: local(at).strftime("%m-%d %H:%M") for level, at in due.items()} == {
         "reminder:7 days": "03-24 15:00", "reminder:3 days": "03-28 15:00",
         "reminder:1 day": "03-30 15:00", "red": "04-01 15:00",
