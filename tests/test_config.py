@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from workflow.config import RunSettings
+from workflow.config import RunSettings, Settings
 from workflow.errors import ConfigurationError
 
 
@@ -19,3 +19,15 @@ def test_bad_run_settings_say_what_is_allowed(name: str, value: str, message: st
     with pytest.raises(ConfigurationError, match=message) as caught:
         RunSettings.from_env({name: value})
     assert name in str(caught.value)
+
+
+@pytest.mark.parametrize("value", ["24", "-1", "9:30", "nine"])
+def test_a_bad_reminder_hour_says_what_is_allowed(value: str) -> None:
+    with pytest.raises(ConfigurationError, match="must be a whole hour from 0 to 23") as caught:
+        Settings.from_env({"RECTIFY_REMINDER_HOUR": value})
+    assert "RECTIFY_REMINDER_HOUR" in str(caught.value)
+
+
+def test_the_reminder_hour_defaults_to_nine_and_can_be_set() -> None:
+    assert Settings.from_env({}).reminder_hour == 9
+    assert Settings.from_env({"RECTIFY_REMINDER_HOUR": "0"}).reminder_hour == 0

@@ -18,6 +18,7 @@ from workflow.db import Database
 from workflow.errors import DefinitionError, DefinitionFault
 from workflow.spec.definitions import load_all, load_file
 from workflow.spec.durations import Duration, parse_duration
+from workflow.spec.machine import CompiledDefinition
 from workflow.spec.registry import Registry, load_definitions
 
 SHIPPED = PROJECT_ROOT / "definitions" / "rectification-v1.yaml"
@@ -432,7 +433,7 @@ def test_a_missing_top_level_key_is_reported_where_the_document_begins(
 @pytest.mark.parametrize(("after", "inserted", "key", "allowed"), [
     ("    label_en: Cleared\n", "    terminl: true\n", "states[3].terminl",
      "label_zh, label_en, key, terminal, completed, deadline, escalate, lookback_after, "
-     "stages"),
+     "stages, deadline_label_zh, deadline_label_en, remind"),
     ("      comment: true\n", "      evidense: 2\n", f"transitions[{APPLY}].requires.evidense",
      "comment, evidence, checklist, fields, subtasks_done"),
     ("initial: assigned\n", "initail: assigned\n", "initail",
@@ -555,3 +556,38 @@ def test_a_fault_prints_as_file_line_key_message(tmp_path: Path) -> None:
     # Then it reads FILE:LINE: KEY: MESSAGE
     assert str(fault) == (f"{path}:{line_of(text, 'initial: asigned')}: initial: unknown state "
                           f"'asigned'; defined states: {STATES}")
+
+
+def test_a_state_names_its_deadline_and_who_is_reminded_of_it(tmp_path: Path) -> None:
+    # Given the acceptance state naming its window 验收时限 and reminding the acceptance unit
+    # and the office
+    text = edit(SOURCE, "    deadline: 30 days\n", "    deadline: 30 days\n"
+                "    deadline_label_zh: 验收时限\n    deadline_label_en: Acceptance window\n"
+                "    remind: [acceptor, office]\n", after="key: acceptance")
+    # When it is loaded
+    words = CompiledDefinition(load_file(write(tmp_path, text)).definition).words
+    # Then the state says so, and the states without the keys keep their defaults
+    assert (words["acceptance"].label_zh, words["acceptance"].remind) == (
+        "验收时限", ("acceptor", "office"))
+    assert (words["assigned"].label_zh, words["assigned"].remind,
+            words["assigned"].unit) == ("开始整改时限", ("unit",), "working_days")
+    assert (words["in_progress"].label_zh, words["in_progress"].remind) == ("整改时限", ("unit",))
+
+
+@pytest.mark.parametrize(("state", "anchor", "inserted", "message"), [
+    ("acceptance", "    deadline: 30 days\n", "    remind: [discipline]\n",
+     "Input should be 'unit', 'acceptor', 'leader' or 'office'"),
+    ("acceptance", "    deadline: 30 days\n", "    remind: []\n",
+     "List should have at least 1 item"),
+    ("cleared", "    completed: true\n", "    deadline_label_zh: 销号时限\n",
+     "deadline_label_zh given but the state has no deadline; add 'deadline'"),
+    ("follow_up", "    completed: true\n", "    remind: [unit]\n",
+     "remind given but a completed or terminal state sends no reminders; remove them"),
+], ids=["unknown-recipient", "no-recipient", "label-without-deadline", "completed-state"])
+def test_bad_reminder_keys_of_a_state_say_what_is_allowed(
+        tmp_path: Path, state: str, anchor: str, inserted: str, message: str) -> None:
+    # Given a state with a reminder key that cannot apply
+    text = edit(SOURCE, anchor, anchor + inserted, after=f"key: {state}")
+    # When the file is loaded, then the one fault names the state and what is allowed
+    fault = only_fault(write(tmp_path, text))
+    assert fault.key.startswith("states[") and message in fault.message

@@ -17,12 +17,12 @@ import pytest
 from sqlalchemy import select
 
 from tests.support import LEADER, OFFICE, fire_valid, new_issue
-from workflow.clock import SHANGHAI, FrozenClock
+from workflow.clock import SHANGHAI, FrozenClock, local
 from workflow.config import PROJECT_ROOT, RunSettings
 from workflow.issues.engine import Engine
 from workflow.issues.sweep import sweep
 from workflow.jobs import Runtime, daily_digest, monthly_report
-from workflow.models import Contact, Notification
+from workflow.models import Contact, Notification, Timer
 from workflow.notify.channels import ChannelRegistry, LogChannel
 from workflow.spec.definitions import load_file, parse_duration
 from workflow.spec.registry import load_definitions
@@ -56,6 +56,11 @@ def _default_office_and_no_links(monkeypatch: pytest.MonkeyPatch) -> None:
     # The literals are the texts of the defaults: the office 整改办 and no base URL for links.
     monkeypatch.delenv("RECTIFY_OFFICE_NAME", raising=False)
     monkeypatch.delenv("RECTIFY_BASE_URL", raising=False)
+
+
+def at_nine(day: date) -> datetime:
+    """09:00 Asia/Shanghai on ``day``: when notices counted in days fall due by default."""
+    return datetime(day.year, day.month, day.day, 9, 0, tzinfo=SHANGHAI)
 
 
 def runtime_of(engine: Engine) -> Runtime:
@@ -156,13 +161,14 @@ ACCOUNTABILITY = """\
 MILESTONE_REMINDER = """\
 催办提醒
 
-下列整改问题距整改时限还有 7 天，请责任单位抓紧推进整改，按时报送整改进展和佐证材料。
+下列整改问题距「方案编制」节点时限还有 7 天，请责任单位抓紧推进整改，按时报送整改进展和佐证材料。
 
 问题序号：12
 问题：部分建筑工地扬尘防控不到位，渣土运输车辆未密闭运输，城区主次干道机械化清扫率偏低，群众反映强烈
 责任单位：相山区人民政府
 责任领导：王副市长
-整改时限：2026年2月24日
+整改时限：2026年3月31日
+「方案编制」节点时限：2026年2月24日
 预警状态：绿灯（正常）
 
 整改办
@@ -171,13 +177,14 @@ MILESTONE_REMINDER = """\
 MILESTONE_MISSED = """\
 督办通知（阶段性节点「方案编制」未按期完成）
 
-下列整改问题已超过整改时限 1 天，仍未完成整改，现予督办。
+下列整改问题已超过「方案编制」节点时限 1 天，该阶段任务仍未完成，现予督办。
 
 问题序号：12
 问题：部分建筑工地扬尘防控不到位，渣土运输车辆未密闭运输，城区主次干道机械化清扫率偏低，群众反映强烈
 责任单位：相山区人民政府
 责任领导：王副市长
-整改时限：2026年2月24日
+整改时限：2026年3月31日
+「方案编制」节点时限：2026年2月24日
 预警状态：黄灯（预警）
 逾期天数：1 天
 
@@ -228,7 +235,7 @@ LOOKBACK = """\
 HELD_FIRST = """\
 催办提醒
 
-下列整改问题距整改时限还有 5 天，请责任单位抓紧推进整改，按时报送整改进展和佐证材料。
+下列整改问题距整改时限还有 4 天，请责任单位抓紧推进整改，按时报送整改进展和佐证材料。
 
 问题序号：12
 问题：部分建筑工地扬尘防控不到位，渣土运输车辆未密闭运输，城区主次干道机械化清扫率偏低，群众反映强烈
@@ -243,7 +250,7 @@ HELD_FIRST = """\
 HELD_SECOND = """\
 催办提醒
 
-下列整改问题距整改时限还有 7 天，请责任单位抓紧推进整改，按时报送整改进展和佐证材料。
+下列整改问题距整改时限还有 6 天，请责任单位抓紧推进整改，按时报送整改进展和佐证材料。
 
 问题序号：13
 问题：城区餐饮油烟直排
@@ -260,8 +267,8 @@ DIGEST = """\
 
 截至2026年3月27日，以下 2 项整改任务需要关注：
 
-1. 【催办提醒】距整改时限还有5天：部分建筑工地扬尘防控不到位，渣土运输车辆未密闭运输，城区主次干道机械化清扫率偏…
-2. 【催办提醒】距整改时限还有7天：城区餐饮油烟直排
+1. 【催办提醒】距整改时限还有4天：部分建筑工地扬尘防控不到位，渣土运输车辆未密闭运输，城区主次干道机械化清扫率偏…
+2. 【催办提醒】距整改时限还有6天：城区餐饮油烟直排
 
 整改办
 """  # noqa: E501 (a line of the text as sent)
@@ -275,9 +282,10 @@ def test_sweep_reminder_and_each_escalation_notice_of_the_deadline(
     leader_reached_by_mail(engine)
     started_issue(engine, evidence_file)
 
-    # When the sweep runs 7 days before the deadline, and 3 hours, 7 days and 30 days past it
-    for moment in (DEADLINE - timedelta(days=7), DEADLINE + timedelta(hours=3),
-                   DEADLINE + timedelta(days=7, hours=3), DEADLINE + timedelta(days=30, hours=3)):
+    # When the sweep runs at 09:00 on the days the notices fall due: 7 days before the
+    # deadline's day, and 1, 8 and 31 days after it
+    for moment in (at_nine(DEADLINE_DAY - timedelta(days=7)),
+                   *(at_nine(DEADLINE_DAY + timedelta(days=n)) for n in (1, 8, 31))):
         clock.set(moment)
         sweep(engine)
 
@@ -319,7 +327,7 @@ def test_sweep_milestone_reminder_and_missed_milestone_notice(
                                      ("工程实施", parse_duration("35 days"))], actor=OFFICE)
 
     # When the sweep runs 7 days before the milestone and the day after it
-    for moment in (datetime(2026, 2, 18, 9, 0, tzinfo=SHANGHAI),
+    for moment in (datetime(2026, 2, 17, 9, 0, tzinfo=SHANGHAI),
                    datetime(2026, 2, 25, 9, 0, tzinfo=SHANGHAI)):
         clock.set(moment)
         sweep(engine)
@@ -328,7 +336,7 @@ def test_sweep_milestone_reminder_and_missed_milestone_notice(
     assert queued(engine) == [
         Row("1:10:方案编制|reminder:7 days:相山区人民政府:log:相山区人民政府", "reminder",
             "方案编制|reminder:7 days", "相山区人民政府", "log", "相山区人民政府", "pending",
-            "【催办提醒】距整改时限还有7天：部分建筑工地扬尘防控不到位，渣土运输车辆未密闭运输，城区主次干道机械化清扫率偏…",
+            "【催办提醒】距「方案编制」节点时限还有7天：部分建筑工地扬尘防控不到位，渣土运输车辆未密闭运输，城区主次干道机械化清扫率偏…",
             MILESTONE_REMINDER),
         Row("1:13:方案编制|missed:相山区人民政府:log:相山区人民政府", "notice",
             "方案编制|missed", "相山区人民政府", "log", "相山区人民政府", "pending",
@@ -427,11 +435,11 @@ def test_held_reminders_are_folded_into_the_daily_digest(
     held = [
         Row("1:7:reminder:7 days:相山区人民政府:log:相山区人民政府", "reminder",
             "reminder:7 days", "相山区人民政府", "log", "相山区人民政府", "digest",
-            "【催办提醒】距整改时限还有5天：部分建筑工地扬尘防控不到位，渣土运输车辆未密闭运输，城区主次干道机械化清扫率偏…",
+            "【催办提醒】距整改时限还有4天：部分建筑工地扬尘防控不到位，渣土运输车辆未密闭运输，城区主次干道机械化清扫率偏…",
             HELD_FIRST),
         Row("2:13:reminder:7 days:相山区人民政府:log:相山区人民政府", "reminder",
             "reminder:7 days", "相山区人民政府", "log", "相山区人民政府", "digest",
-            "【催办提醒】距整改时限还有7天：城区餐饮油烟直排", HELD_SECOND),
+            "【催办提醒】距整改时限还有6天：城区餐饮油烟直排", HELD_SECOND),
     ]
     assert queued(engine) == held
 
@@ -444,4 +452,159 @@ def test_held_reminders_are_folded_into_the_daily_digest(
         Row("digest:相山区人民政府:log:相山区人民政府:2026-03-27", "digest", "digest",
             "相山区人民政府", "log", "相山区人民政府", "pending",
             "【每日汇总】2026年3月27日催办提醒2项", DIGEST),
+    ]
+
+
+# --- the reminders of every state of each shipped definition --------------------------------
+
+ACCEPTANCE_UNIT = "市生态环境局"
+
+
+def reminders_through_the_states(engine: Engine, clock: FrozenClock, evidence: Path, *,
+                                 version: int) -> list[Row]:
+    """Issue 12 of rectification@``version`` created Monday 2026-01-05 09:00, swept once in
+    each state that has a deadline: 已交办 (3 working days, due Thursday 01-08), 整改中 (the
+    issue's 整改时限 2026-03-31), 待验收 (30 days from the application on 03-25)."""
+    issue_id = new_issue(engine, version=version, number="12", title=LONG_TITLE,
+                         deadline=DEADLINE_DAY, acceptance_unit=ACCEPTANCE_UNIT)
+    clock.set(datetime(2026, 1, 6, 9, 0, tzinfo=SHANGHAI))
+    sweep(engine)
+    clock.set(datetime(2026, 1, 6, 10, 0, tzinfo=SHANGHAI))
+    fire_valid(engine, issue_id, "start", evidence)
+    clock.set(datetime(2026, 3, 24, 9, 0, tzinfo=SHANGHAI))
+    sweep(engine)
+    clock.set(datetime(2026, 3, 25, 10, 0, tzinfo=SHANGHAI))
+    fire_valid(engine, issue_id, "apply_acceptance", evidence)
+    if version == 2:  # the site check passed the same hour: swept at the 公示 step
+        fire_valid(engine, issue_id, "site_check", evidence)
+    clock.set(datetime(2026, 4, 17, 9, 0, tzinfo=SHANGHAI))
+    sweep(engine)
+    return queued(engine)
+
+
+ASSIGNED_REMINDER = """\
+催办提醒
+
+下列整改问题距开始整改时限还有 2 个工作日，请责任单位按时办理「开始整改」。
+
+问题序号：12
+问题：部分建筑工地扬尘防控不到位，渣土运输车辆未密闭运输，城区主次干道机械化清扫率偏低，群众反映强烈
+责任单位：相山区人民政府
+责任领导：王副市长
+整改时限：2026年3月31日
+开始整改时限：2026年1月8日
+预警状态：蓝灯（提醒）
+
+整改办
+"""
+
+ACCEPTANCE_REMINDER = """\
+催办提醒
+
+下列整改问题距验收销号时限还有 7 天，请验收单位按时组织现场核查和验收，出具验收意见。
+
+问题序号：12
+问题：部分建筑工地扬尘防控不到位，渣土运输车辆未密闭运输，城区主次干道机械化清扫率偏低，群众反映强烈
+责任单位：相山区人民政府
+验收单位：市生态环境局
+责任领导：王副市长
+整改时限：2026年3月31日
+验收销号时限：2026年4月24日
+预警状态：蓝灯（提醒）
+
+整改办
+"""
+
+
+@pytest.mark.parametrize("version", [1, 2])
+def test_each_state_reminds_the_right_party_of_its_own_deadline(
+        engine: Engine, clock: FrozenClock, evidence_file: Path, version: int) -> None:
+    # Given issue 12 on a shipped definition, swept once in each state with a deadline
+    rows = reminders_through_the_states(engine, clock, evidence_file, version=version)
+
+    # Then 已交办 reminds the unit of the start window in working days (the 整改时限 shown
+    # apart), 整改中 reminds the unit of the 整改时限, and 待验收 reminds the acceptance unit
+    # of the acceptance window; at 09:00 each time (on @2 the site check planned the
+    # acceptance timers again)
+    accepting = {1: 10, 2: 13}[version]
+    assert rows == [
+        Row("1:2:reminder:3 days:相山区人民政府:log:相山区人民政府", "reminder",
+            "reminder:3 days", "相山区人民政府", "log", "相山区人民政府", "pending",
+            "【催办提醒】距开始整改时限还有2个工作日：部分建筑工地扬尘防控不到位，渣土运输车辆未密闭运输，城区主次干道机械化清扫率偏…",
+            ASSIGNED_REMINDER),
+        Row("1:4:reminder:7 days:相山区人民政府:log:相山区人民政府", "reminder",
+            "reminder:7 days", "相山区人民政府", "log", "相山区人民政府", "pending",
+            "【催办提醒】距整改时限还有7天：部分建筑工地扬尘防控不到位，渣土运输车辆未密闭运输，城区主次干道机械化清扫率偏…",
+            REMINDER_7_DAYS),
+        Row(f"1:{accepting}:reminder:7 days:{ACCEPTANCE_UNIT}:log:{ACCEPTANCE_UNIT}", "reminder",
+            "reminder:7 days", ACCEPTANCE_UNIT, "log", ACCEPTANCE_UNIT, "pending",
+            "【催办提醒】距验收销号时限还有7天：部分建筑工地扬尘防控不到位，渣土运输车辆未密闭运输，城区主次干道机械化清扫率偏…",
+            ACCEPTANCE_REMINDER),
+    ]
+    # And no state's reminder fell due at any other time than 09:00 Asia/Shanghai
+    with engine.db.session() as session:
+        times = {local(at).strftime("%H:%M:%S") for at in session.scalars(
+            select(Timer.due_at).where(Timer.kind == "reminder"))}
+    assert times == {"09:00:00"}
+
+
+def test_day_counts_are_shanghai_calendar_days_never_rounded_up(
+        engine: Engine, clock: FrozenClock, evidence_file: Path) -> None:
+    # Given an issue due 2026-12-10 whose 7-day reminder (12-03 09:00) was not sent in time
+    issue_id = new_issue(engine, number="12", title=LONG_TITLE, deadline=date(2026, 12, 10))
+    fire_valid(engine, issue_id, "start", evidence_file)
+
+    # When the sweep catches up half an hour after midnight on 12-04 in Shanghai (still
+    # 12-03 in UTC, and 6 days 23.5 hours before the deadline)
+    clock.set(datetime(2026, 12, 4, 0, 30, tzinfo=SHANGHAI))
+    sweep(engine)
+
+    # Then the reminder says 6 days: 12-04 to 12-10 in Shanghai's calendar
+    [row] = queued(engine)
+    assert row.subject == ("【催办提醒】距整改时限还有6天：部分建筑工地扬尘防控不到位，"
+                           "渣土运输车辆未密闭运输，城区主次干道机械化清扫率偏…")
+    assert "距整改时限还有 6 天" in row.body and "整改时限：2026年12月10日" in row.body
+
+
+CATCH_UP = """\
+督办通知（问责建议（含红灯督办、重点督办））
+
+下列整改问题已超过整改时限 40 天，仍未完成整改，现予督办。
+
+问题序号：12
+问题：部分建筑工地扬尘防控不到位，渣土运输车辆未密闭运输，城区主次干道机械化清扫率偏低，群众反映强烈
+责任单位：相山区人民政府
+责任领导：王副市长
+整改时限：2026年3月31日
+预警状态：红灯（督办）
+逾期天数：40 天
+
+此前未按时发出的红灯督办、重点督办通知，由本通知一并送达。
+该问题已列为重点督办事项。请责任领导亲自过问，责任单位制定专项整改方案，每周报送整改进展，限期整改到位。
+该问题逾期未整改，已形成问责建议，提请整改办研究处理。
+
+整改办
+"""
+
+
+def test_a_catch_up_notice_names_the_levels_it_covers_and_reaches_their_recipients(
+        engine: Engine, clock: FrozenClock, evidence_file: Path) -> None:
+    # Given issue 12 due 2026-03-31 and no sweep until 40 days past it
+    leader_reached_by_mail(engine)
+    started_issue(engine, evidence_file)
+    clock.set(at_nine(DEADLINE_DAY + timedelta(days=40)))
+
+    # When the sweep catches up
+    sweep(engine)
+
+    # Then the one 问责建议 notice also goes to the leader, owed the red notice and 重点督办,
+    # and says it covers them
+    subject = ("【督办通知·问责建议（含红灯督办、重点督办）】已逾期40天："
+               "部分建筑工地扬尘防控不到位，渣土运输车辆未密闭运输，城区主次干道机械化清扫率偏…")
+    assert queued(engine) == [
+        Row("1:9:accountability:王副市长:email:wangfushizhang@example.gov.cn", "notice",
+            "accountability", "王副市长", "email", "wangfushizhang@example.gov.cn", "pending",
+            subject, CATCH_UP),
+        Row("1:9:accountability:整改办:log:整改办", "notice", "accountability", "整改办", "log",
+            "整改办", "pending", subject, CATCH_UP),
     ]

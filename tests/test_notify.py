@@ -571,8 +571,8 @@ def test_an_engine_names_signs_and_links_its_notices_from_its_settings(
     issue_id = new_issue(configured, deadline=date(2026, 3, 31))
     fire_valid(configured, issue_id, "start", evidence_file)
 
-    # When the deadline passes and the sweep runs
-    clock.set(datetime(2026, 4, 1, 3, 0, tzinfo=SHANGHAI))
+    # When the deadline passes and the sweep runs at 09:00 the day after
+    clock.set(datetime(2026, 4, 1, 9, 0, tzinfo=SHANGHAI))
     sweep(configured)
 
     # Then the office's copy goes to 市整改办, and every text is signed by it with the link

@@ -15,8 +15,10 @@ from sqlalchemy import func, select
 
 from tests.sinks import HttpSink
 from tests.support import LOOPBACK, LOOPBACK_ENV, OFFICE, TEST_KEYS, UNIT, fire_valid, new_issue
-from workflow.clock import SHANGHAI, FrozenClock
+from workflow.clock import SHANGHAI, FrozenClock, local
+from workflow.config import Settings
 from workflow.db import Database
+from workflow.documents.briefing import write_monthly
 from workflow.errors import InputError
 from workflow.issues import queries, views
 from workflow.issues.engine import Engine
@@ -28,10 +30,15 @@ from workflow.notify.channels import channels_from_env, idempotency_key
 from workflow.notify.contacts import add_contact
 from workflow.notify.delivery import deliver_due
 from workflow.spec.durations import parse_duration
+from workflow.spec.timers import Step, calendar_days, days_overdue, plan_timers
 from workflow.spec.workdays import load_calendar
 
 DEADLINE_DAY = date(2026, 3, 31)
 DEADLINE = datetime(2026, 3, 31, 23, 59, 59, tzinfo=SHANGHAI)
+# Notices counted in days fall due at 09:00 Asia/Shanghai: the 7-day reminder on 03-24, the
+# red notice on the first day past the deadline, 重点督办 7 days after that.
+REMINDER_AT = datetime(2026, 3, 24, 9, 0, tzinfo=SHANGHAI)
+RED_AT = datetime(2026, 4, 1, 9, 0, tzinfo=SHANGHAI)
 
 
 def started_issue(engine: Engine, evidence: Path, **facts: Any) -> int:
@@ -88,21 +95,41 @@ def test_from_creation_to_40_days_overdue_each_level_is_sent_once(
 def test_notices_fall_due_at_the_right_moments(engine: Engine, clock: FrozenClock,
                                                evidence_file: Path) -> None:
     issue_id = started_issue(engine, evidence_file)
-    # One second before the 7-day reminder nothing is due; at it, the reminder is
-    clock.set(DEADLINE - timedelta(days=7, seconds=1))
+    # One second before 09:00 on the 7th day before the deadline nothing is due; at it, the
+    # 7-day reminder is
+    clock.set(REMINDER_AT - timedelta(seconds=1))
     assert sweep(engine).claimed == 0
     clock.advance(timedelta(seconds=1))
     assert sweep(engine).levels == {"reminder:7 days": 1}
-    # The red notice comes exactly at the deadline, 重点督办 at 7 days past it
-    clock.set(DEADLINE)
+    # The deadline itself (23:59:59) sends nothing at night: the red notice comes at 09:00 on
+    # the first day past it, 重点督办 7 days later, also at 09:00
+    clock.set(DEADLINE + timedelta(seconds=1))
+    assert "red" not in sweep(engine).levels
+    clock.set(RED_AT)
     sweep(engine)
     assert notices(engine.db, issue_id)["red"] == 2
-    clock.set(DEADLINE + timedelta(days=7) - timedelta(seconds=1))
+    clock.set(RED_AT + timedelta(days=7) - timedelta(seconds=1))
     sweep(engine)
     assert notices(engine.db, issue_id)["key_supervision"] == 0
-    clock.set(DEADLINE + timedelta(days=7))
+    clock.set(RED_AT + timedelta(days=7))
     sweep(engine)
     assert notices(engine.db, issue_id)["key_supervision"] == 2
+
+
+def test_reminders_fall_due_at_the_configured_local_hour(
+        engine: Engine, clock: FrozenClock, evidence_file: Path) -> None:
+    # Given an engine configured to send reminders at 15:00 Asia/Shanghai
+    configured = Engine(engine.db, engine.evidence, keys=engine.keys, clock=clock,
+                        settings=Settings(reminder_hour=15))
+    issue_id = started_issue(configured, evidence_file)
+    # Then every timer counted in days falls due at 15:00 local time, none at 23:59
+    with engine.db.session() as session:
+        due = dict(session.execute(select(Timer.level, Timer.due_at)
+                                   .where(Timer.issue_id == issue_id)).all())
+    assert {level: local(at).strftime("%m-%d %H:%M") for level, at in due.items()} == {
+        "reminder:7 days": "03-24 15:00", "reminder:3 days": "03-28 15:00",
+        "reminder:1 day": "03-30 15:00", "red": "04-01 15:00",
+        "key_supervision": "04-08 15:00", "accountability": "05-01 15:00"}
 
 
 def test_an_approved_extension_moves_the_deadline_and_stops_the_climb(
@@ -169,23 +196,49 @@ def test_after_a_72_hour_gap_one_sweep_sends_only_the_current_level(
     assert sweep(engine).sent == 0
 
 
-def test_a_long_outage_jumps_straight_to_the_right_level(
-        engine: Engine, clock: FrozenClock, evidence_file: Path) -> None:
-    issue_id = started_issue(engine, evidence_file)
-    # No sweep at all until 31 days past the deadline
-    clock.set(DEADLINE + timedelta(days=31))
-    assert sweep(engine).levels == {"accountability": 1}
-    assert notices(engine.db, issue_id) == Counter({"accountability": 1})
+def test_a_40_day_outage_keeps_every_effect_of_the_ladder(
+        engine: Engine, clock: FrozenClock, evidence_file: Path, tmp_path: Path) -> None:
+    # Given an issue in progress, due 2026-03-31, and no sweep at all until 40 days past it
+    issue_id = started_issue(engine, evidence_file, number="12")
+    clock.set(DEADLINE + timedelta(days=40))
+    # When the sweep catches up
+    report = sweep(engine)
+    # Then it sends one notice, of the current level (问责建议), once
+    assert report.levels == {"accountability": 1}
+    with engine.db.session() as session:
+        sent = session.execute(select(Notification.level, Notification.recipient)
+                               .where(Notification.issue_id == issue_id)
+                               .order_by(Notification.id)).all()
+    # to the supervising leader (owed the red notice and 重点督办) and to the office
+    assert sent == [("accountability", "王副市长"), ("accountability", "整改办")]
+    # And every passed level took effect: 重点督办 set, the proposal open
     issue = queries.get_issue(engine.db, issue_id)
-    assert issue.escalation_level == "accountability"
-    assert queries.history(engine.db, issue_id)[-1].payload["skipped"] == [
+    assert (issue.escalation_level, issue.key_supervision) == ("accountability", True)
+    with engine.db.session() as session:
+        proposals = session.scalars(select(AccountabilityProposal)).all()
+    assert [(p.issue_id, p.status) for p in proposals] == [(issue_id, "open")]
+    # And the history says what the one notice covers and what was skipped
+    last = queries.history(engine.db, issue_id)[-1]
+    assert (last.trigger, last.payload["level"], last.payload["covers"]) == (
+        "escalate", "accountability", ["red", "key_supervision"])
+    assert last.payload["skipped"] == [
         "reminder:7 days", "reminder:3 days", "reminder:1 day", "red", "key_supervision"]
+    # And sweeping again sends nothing more
+    assert sweep(engine).sent == 0
+    assert verify(engine).ok
+    # And the monthly briefing lists the issue under 重点督办
+    [markdown] = [path for path in write_monthly(engine, month="2026-05", out=tmp_path / "m")
+                  if path.suffix == ".md"]
+    text = markdown.read_text(encoding="utf-8")
+    section = text[text.index("重点督办"):]
+    section = section[:section.index("\n#", 1)] if "\n#" in section[1:] else section
+    assert "| 12 | 部分建筑工地扬尘防控不到位 | 相山区人民政府 | 2026-03-31 |" in section
 
 
 def test_an_expired_lease_is_claimable_again(engine: Engine, clock: FrozenClock,
                                              evidence_file: Path) -> None:
     issue_id = started_issue(engine, evidence_file)
-    clock.set(DEADLINE + timedelta(hours=1))
+    clock.set(RED_AT + timedelta(hours=1))
     # Given a sweeper that claimed the due timers and died before settling them
     claimed = claim_due_timers(engine.db, now=clock.now(), limit=100, owner="dead",
                                lease=timedelta(minutes=5))
@@ -238,7 +291,7 @@ def test_two_sweepers_at_once_never_send_the_same_notice_twice(
         engine: Engine, clock: FrozenClock, evidence_file: Path, tmp_path: Path) -> None:
     # Given 40 issues all past their deadline, with reminders and the red notice due
     ids = [started_issue(engine, evidence_file, number=str(n)) for n in range(40)]
-    clock.set(DEADLINE + timedelta(hours=2))
+    clock.set(RED_AT + timedelta(hours=2))
     # When two sweeper processes start at the same moment, in small batches
     url = engine.db.engine.url.render_as_string(hide_password=False)
     context = multiprocessing.get_context("spawn")
@@ -371,7 +424,7 @@ def test_an_overdue_issue_reaches_the_leaders_dingtalk_robot_end_to_end(
                 {"preset": "dingtalk"}, hosts=LOOPBACK)
     issue_id = started_issue(engine, evidence_file)
     # When the deadline passes, a sweep runs and the outbox is delivered
-    clock.set(DEADLINE + timedelta(hours=3))
+    clock.set(RED_AT + timedelta(hours=3))
     sweep(engine)
     report = deliver_due(engine.db, channels_from_env(LOOPBACK_ENV), now=clock.now(),
                          owner="test")
@@ -389,3 +442,58 @@ def test_an_overdue_issue_reaches_the_leaders_dingtalk_robot_end_to_end(
     with pytest.raises(InputError, match="unknown webhook preset 'slack'"):
         add_contact(engine.db, "整改办", "webhook", http_sink.url(), {"preset": "slack"},
                     hosts=LOOPBACK)
+
+
+def test_an_acceptance_reminder_without_an_acceptance_unit_goes_to_the_office(
+        engine: Engine, clock: FrozenClock, evidence_file: Path) -> None:
+    # Given an issue naming no acceptance unit, awaiting acceptance since 03-25 10:00 (its
+    # acceptance window ends 04-24)
+    issue_id = started_issue(engine, evidence_file)
+    clock.set(datetime(2026, 3, 25, 10, 0, tzinfo=SHANGHAI))
+    fire_valid(engine, issue_id, "apply_acceptance", evidence_file)
+    # When the sweep runs at the acceptance window's 7-day reminder
+    clock.set(datetime(2026, 4, 17, 9, 0, tzinfo=SHANGHAI))
+    sweep(engine)
+    # Then the office, which organises acceptance, is reminded instead of nobody, and not
+    # the unit
+    with engine.db.session() as session:
+        sent = session.execute(select(Notification.recipient, Notification.subject)
+                               .where(Notification.issue_id == issue_id)).all()
+    assert [(recipient, subject.split("：")[0]) for recipient, subject in sent] == [
+        ("整改办", "【催办提醒】距验收销号时限还有7天")]
+
+
+@pytest.mark.parametrize(("step", "deadline", "due"), [
+    # a reminder in days: 09:00 on the local day that many days before the deadline's
+    (Step("reminder", "reminder:7 days", -timedelta(days=7), True),
+     datetime(2026, 12, 10, 23, 59, 59, tzinfo=SHANGHAI),
+     datetime(2026, 12, 3, 9, 0, tzinfo=SHANGHAI)),
+    # a deadline at 00:30 Shanghai (still the day before in UTC) counts from its Shanghai day
+    (Step("reminder", "reminder:1 day", -timedelta(days=1), True),
+     datetime(2026, 12, 10, 0, 30, tzinfo=SHANGHAI),
+     datetime(2026, 12, 9, 9, 0, tzinfo=SHANGHAI)),
+    # a level of the ladder: the first 09:00 at or after the deadline plus its offset
+    (Step("escalation", "red", timedelta(0), True),
+     datetime(2026, 12, 10, 8, 30, tzinfo=SHANGHAI),
+     datetime(2026, 12, 10, 9, 0, tzinfo=SHANGHAI)),
+    (Step("escalation", "key_supervision", timedelta(days=7), True),
+     datetime(2026, 12, 10, 23, 59, 59, tzinfo=SHANGHAI),
+     datetime(2026, 12, 18, 9, 0, tzinfo=SHANGHAI)),
+    # a step in hours falls due exactly
+    (Step("reminder", "reminder:12 hours", -timedelta(hours=12), False),
+     datetime(2026, 12, 10, 23, 59, 59, tzinfo=SHANGHAI),
+     datetime(2026, 12, 10, 11, 59, 59, tzinfo=SHANGHAI)),
+], ids=["days-before", "after-midnight", "red-same-morning", "level-after-days", "hours"])
+def test_steps_counted_in_days_fall_due_at_nine_in_shanghai(
+        step: Step, deadline: datetime, due: datetime) -> None:
+    [planned] = plan_timers([step], deadline)
+    assert planned.due_at == due
+
+
+def test_day_counts_are_shanghai_days() -> None:
+    deadline = datetime(2026, 3, 31, 23, 59, 59, tzinfo=SHANGHAI)
+    # 30 seconds past midnight in Shanghai (16:00 UTC the day before): one day overdue
+    assert days_overdue(deadline, datetime(2026, 4, 1, 0, 0, 30, tzinfo=SHANGHAI)) == 1
+    assert days_overdue(deadline, datetime(2026, 3, 31, 23, 59, 59, tzinfo=SHANGHAI)) == 0
+    assert calendar_days(datetime(2026, 12, 4, 23, 0, tzinfo=SHANGHAI),
+                         datetime(2026, 12, 10, 0, 1, tzinfo=SHANGHAI)) == 6

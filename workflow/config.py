@@ -42,6 +42,7 @@ installation (see ``_project_root``)."""
 DEFAULT_DATABASE_URL = "sqlite:///./rectify.db"
 DEFAULT_OFFICE_NAME = "整改办"
 DEFAULT_QUEUE = "rectify"
+DEFAULT_REMINDER_HOUR = 9
 DEFAULT_EVIDENCE_MAX_MB = 50.0
 # The group robots' hosts: DingTalk, WeCom, Feishu and Lark.
 ROBOT_HOSTS = ("oapi.dingtalk.com", "qyapi.weixin.qq.com", "open.feishu.cn",
@@ -106,6 +107,8 @@ class Settings:
             default the DingTalk, WeCom, Feishu and Lark robot hosts (https only).
         evidence_max_mb: the largest evidence file in MB (10⁶ bytes);
             ``RECTIFY_EVIDENCE_MAX_MB``, default 50.
+        reminder_hour: the Asia/Shanghai hour (0 to 23) at which reminders and notices
+            counted in days fall due; ``RECTIFY_REMINDER_HOUR``, default 9 (09:00).
     """
 
     database_url: str = DEFAULT_DATABASE_URL
@@ -116,6 +119,7 @@ class Settings:
     queue: str = DEFAULT_QUEUE
     webhook_hosts: WebhookHosts = WebhookHosts()
     evidence_max_mb: float = DEFAULT_EVIDENCE_MAX_MB
+    reminder_hour: int = DEFAULT_REMINDER_HOUR
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -131,7 +135,18 @@ class Settings:
             webhook_hosts=WebhookHosts.parse(env.get("RECTIFY_WEBHOOK_HOSTS", "")),
             evidence_max_mb=positive_number(env, "RECTIFY_EVIDENCE_MAX_MB",
                                             DEFAULT_EVIDENCE_MAX_MB, what="a number of MB"),
+            reminder_hour=_hour(env, "RECTIFY_REMINDER_HOUR", DEFAULT_REMINDER_HOUR),
         )
+
+
+def _hour(environ: Mapping[str, str], name: str, default: int) -> int:
+    text = environ.get(name, "").strip()
+    if not text:
+        return default
+    if not text.isdigit() or int(text) > 23:
+        raise ConfigurationError(f"{name}={text!r} must be a whole hour from 0 to 23 "
+                                 "(Asia/Shanghai), e.g. 9 for 09:00")
+    return int(text)
 
 
 def positive_number(environ: Mapping[str, str], name: str, default: float, *,

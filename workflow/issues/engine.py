@@ -471,7 +471,9 @@ class Engine:
                 False]
             for name, due in planned:
                 tx.schedule(issue_id=issue_id, state=row.state, deadline=due,
-                             timers=plan_milestone_timers(reminders, name, due), now=now)
+                             timers=plan_milestone_timers(
+                                 reminders, name, due, hour=self.settings.reminder_hour),
+                             now=now)
             tx.record(issue_id=issue_id, old_version=row.version,
                        prev_hash=row.head_hash, now=now, due=Due.of(row), event=EventDraft(
                            actor.name, actor.role, "set_milestones", row.state, row.state,
@@ -536,8 +538,9 @@ class Engine:
             else:
                 tx.cancel_timers(issue_id, now, with_milestones=False)
                 tx.schedule(issue_id=issue_id, state=row.state, deadline=due_at,
-                             timers=plan_timers(compiled.timelines[spec.escalate], due_at),
-                             now=now)
+                            timers=plan_timers(compiled.timelines[spec.escalate], due_at,
+                                               hour=self.settings.reminder_hour),
+                            now=now)
                 due = Due(due_at, provisional, None, row.key_supervision)
             tx.record(issue_id=issue_id, old_version=row.version,
                        prev_hash=row.head_hash, now=now, due=due, event=EventDraft(
@@ -569,8 +572,9 @@ class Engine:
         else:
             due_at, provisional = self.calendar.deadline_after(now, parse_duration(spec.deadline))
         tx.schedule(issue_id=issue_id, state=state, deadline=due_at,
-                                 timers=plan_timers(compiled.timelines[spec.escalate], due_at),
-                                 now=now)
+                    timers=plan_timers(compiled.timelines[spec.escalate], due_at,
+                                       hour=self.settings.reminder_hour),
+                    now=now)
         return Due(due_at, provisional, None, key_supervision)
 
     @staticmethod

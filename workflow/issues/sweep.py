@@ -10,7 +10,6 @@ settlement harmless.
 from __future__ import annotations
 
 import logging
-import math
 import os
 import socket
 import uuid
@@ -29,11 +28,12 @@ from workflow.issues.engine import Engine
 from workflow.issues.rows import SYSTEM_ACTOR, SYSTEM_ROLE, Due, EventDraft, IssueRow
 from workflow.issues.transaction import IssueTx
 from workflow.models import Timer
-from workflow.notify.contacts import Contacts, recipient_names
+from workflow.notify.contacts import Contacts
 from workflow.notify.enqueue import Notice, enqueue
 from workflow.spec.timers import (
     CANCELLED,
     DONE,
+    ESCALATION,
     LEASED,
     LIGHT_LABELS,
     MILESTONE,
@@ -41,10 +41,13 @@ from workflow.spec.timers import (
     PENDING,
     REMINDER,
     SKIPPED,
+    WORKING_DAYS,
+    calendar_days,
     days_overdue,
     light_of,
     milestone_of,
 )
+from workflow.spec.workdays import WorkCalendar
 
 logger = logging.getLogger(__name__)
 
@@ -221,25 +224,44 @@ def _settle(engine: Engine, issue_id: int, timers: list[ClaimedTimer], *, owner:
         due = {t.id: t for t in timers}
         due.update((t[0], ClaimedTimer(*t)) for t in tx.due_timers(issue_id, now))
         candidates = sorted(due.values(), key=lambda t: t.id)
+        settling = _Settling(tx, compiled, owner=owner, now=now, report=report,
+                             contacts=contacts, settings=engine.settings,
+                             calendar=engine.calendar)
         for timeline in _timelines(tx, compiled, row, candidates):
-            row = _settle_timeline(tx, row, compiled, timeline, owner=owner, now=now,
-                                   report=report, contacts=contacts,
-                                   settings=engine.settings)
+            row = _settle_timeline(settling, row, timeline)
 
 
-def _settle_timeline(tx: IssueTx, row: IssueRow, compiled: Any, timeline: _Timeline,
-                     *, owner: str, now: datetime, report: SweepReport,
-                     contacts: Contacts, settings: Settings) -> IssueRow:
-    """Send the timeline's current step once, skip the ones it passed; returns the issue row
-    as it is after the history event (version and head hash moved on)."""
-    notices = compiled.definition.notices
+@dataclass(frozen=True)
+class _Settling:
+    """What settling one issue's timelines works with."""
+
+    tx: IssueTx
+    compiled: Any
+    owner: str
+    now: datetime
+    report: SweepReport
+    contacts: Contacts
+    settings: Settings
+    calendar: WorkCalendar
+
+
+def _settle_timeline(s: _Settling, row: IssueRow, timeline: _Timeline) -> IssueRow:
+    """Send the timeline's current step once and record the ones it passed; returns the issue
+    row as it is after the history event (version and head hash moved on).
+
+    After an outage the current step may be several rungs up the ladder. Every rung passed
+    still takes effect: its flag (重点督办) is set, its proposal (问责建议) opened, and its
+    recipients (the supervising leader) get the one notice of the current level, which names
+    the rungs it covers."""
+    tx, now, report = s.tx, s.now, s.report
+    notices = s.compiled.definition.notices
     live = timeline.live
     fresh = sorted((t for t in live if t.rank > timeline.reached), key=lambda t: t.rank)
     top = fresh[-1] if fresh else None
     finish = {t.id: (CANCELLED if t not in live else DONE if t is top else SKIPPED)
               for t in timeline.timers}
     ours = {t.id for t in sorted(timeline.timers, key=lambda t: t.id)
-            if tx.finish_timer(t.id, owner=owner, status=finish[t.id], now=now)}
+            if tx.finish_timer(t.id, owner=s.owner, status=finish[t.id], now=now)}
     if top is not None and top.id not in ours:
         top = None
     skipped = sorted((t for t in live if t is not top and t.id in ours), key=lambda t: t.rank)
@@ -248,9 +270,15 @@ def _settle_timeline(tx: IssueTx, row: IssueRow, compiled: Any, timeline: _Timel
         return row
     milestone = timeline.milestone
     missed = top is not None and milestone is not None and top.level.endswith(MISSED)
-    level = None if top is None or milestone is not None or top.kind == REMINDER else next(
-        lv for lv in notices.escalation if lv.key == top.level)
-    key_supervision = row.key_supervision or bool(level and level.flag == "key_supervision")
+    levels = {lv.key: lv for lv in notices.escalation}
+    level = None if top is None or milestone is not None or top.kind == REMINDER else levels[
+        top.level]
+    # The rungs of the ladder this notice covers: those passed unsent, then its own.
+    passed = [(t, levels[t.level]) for t in skipped if level is not None
+              and t.kind == ESCALATION and t.rank > timeline.reached and t.level in levels]
+    covered = [*passed, (top, level)] if level is not None else []
+    flagged = any(lv.flag == "key_supervision" for _, lv in covered)
+    key_supervision = row.key_supervision or flagged
     if milestone is None:
         due = Due(row.due_at, row.due_provisional, top.level if top else row.escalation_level,
                   key_supervision)
@@ -265,6 +293,8 @@ def _settle_timeline(tx: IssueTx, row: IssueRow, compiled: Any, timeline: _Timel
                                "days_overdue": overdue}
     if top is not None:
         payload["level"] = top.level
+    if passed:
+        payload["covers"] = [t.level for t, _ in passed]
     trigger = "skip" if top is None else "remind" if top.kind == REMINDER or (
         milestone and not missed) else "escalate"
     new_hash = tx.record(issue_id=timeline.timers[0].issue_id,
@@ -278,37 +308,74 @@ def _settle_timeline(tx: IssueTx, row: IssueRow, compiled: Any, timeline: _Timel
         return after
     report.sent += 1
     report.levels[top.level] = report.levels.get(top.level, 0) + 1
-    if level is not None and level.opens_proposal:
-        tx.open_proposal(issue_id=top.issue_id, timer_id=top.id, now=now,
-                          reason=f"逾期{overdue}天未完成整改（{level.label_zh}）")
+    for timer, rung in covered:
+        if rung.opens_proposal:
+            tx.open_proposal(issue_id=timer.issue_id, timer_id=timer.id, now=now,
+                              reason=f"逾期{overdue}天未完成整改（{rung.label_zh}）")
+    words = s.compiled.words[row.state]
     if milestone is None:
-        roles = notices.remind if level is None else level.notify
+        roles = words.remind if level is None else tuple(dict.fromkeys(
+            role for _, rung in covered for role in rung.notify))
     else:
         roles = notices.milestone_missed if missed else notices.remind
     reminder = top.kind == REMINDER or (milestone is not None and not missed)
-    names = recipient_names(roles, unit=row.unit or row.lead_unit, leader=row.leader,
-                            office=settings.office_name)
-    notice = _notice(row, top, level, names, deadline=deadline, light=light, overdue=overdue,
-                     now=now, milestone=milestone, reminder=reminder,
+    names = _recipients(roles, row, office=s.settings.office_name)
+    notice = _notice(s, row, top, level, names, deadline=deadline, light=light,
+                     overdue=overdue, milestone=milestone, reminder=reminder,
+                     covers=[rung.label_zh for _, rung in passed], flagged=flagged,
+                     addressee=roles[0] if roles else "unit",
                      held=reminder and notices.digest_reminders)
-    report.notifications += enqueue(tx, contacts, notice, now=now, settings=settings)
+    report.notifications += enqueue(tx, s.contacts, notice, now=now, settings=s.settings)
     return after
 
 
-def _notice(row: IssueRow, top: ClaimedTimer, level: Any, names: tuple[str, ...], *,
-            deadline: datetime, light: str, overdue: int, now: datetime,
-            milestone: str | None, reminder: bool, held: bool) -> Notice:
+def _recipients(roles: tuple[str, ...] | list[str], row: IssueRow, *,
+                office: str) -> tuple[str, ...]:
+    """The names behind recipient roles, each once, in the order of ``roles``: the unit, the
+    acceptance unit (验收单位; the office when the issue names none), the supervising leader,
+    the office."""
+    names = {"unit": row.unit or row.lead_unit, "leader": row.leader, "office": office,
+             "acceptor": row.acceptance_unit or office}
+    return tuple(dict.fromkeys(name for role in roles if (name := names[role])))
+
+
+def _days_left(s: _Settling, deadline: datetime, working: bool) -> int:
+    """Whole days from today to the deadline's day in Asia/Shanghai: calendar days, or
+    working days for a state whose deadline is counted in them; 0 on the day itself."""
+    if working:
+        return max(0, s.calendar.working_days_between(local(s.now).date(),
+                                                      local(deadline).date()))
+    return max(0, calendar_days(s.now, deadline))
+
+
+def _notice(s: _Settling, row: IssueRow, top: ClaimedTimer, level: Any,
+            names: tuple[str, ...], *, deadline: datetime, light: str, overdue: int,
+            milestone: str | None, reminder: bool, covers: list[str], flagged: bool,
+            addressee: str, held: bool) -> Notice:
     """The notice of ``top``: a reminder (催办提醒) before its deadline, a 督办通知 at or past
-    it; a missed milestone's notice names the milestone."""
+    it; a missed milestone's notice names the milestone; a notice that catches up on passed
+    rungs of the ladder names them (``covers``)."""
     template = "reminder" if reminder else "notice"
+    words = s.compiled.words[row.state]
+    if milestone is not None:
+        label, working, own = f"「{milestone}」节点时限", False, False
+    else:
+        label, working, own = words.label_zh, words.unit == WORKING_DAYS, words.rectification
     context = {
         "issue_id": top.issue_id, "number": row.number, "title": row.title, "unit": row.unit,
         "leader": row.leader, "deadline": local(deadline).date().isoformat(),
-        "days_left": max(0, math.ceil((deadline - now) / timedelta(days=1))),
+        "deadline_label": label,
+        "rectification_deadline": None if own or row.deadline_at is None
+        else local(row.deadline_at).date().isoformat(),
+        "rectification": own or milestone is not None,
+        "day_unit": "个工作日" if working else "天",
+        "days_left": _days_left(s, deadline, working),
         "days_overdue": overdue, "light": light, "light_label": LIGHT_LABELS[light][0],
         "level": top.level, "level_label": level.label_zh if level else None,
-        "milestone": milestone,
-        "key_supervision": bool(level and level.flag == "key_supervision"),
+        "milestone": milestone, "covers": covers,
+        "addressee": addressee, "action": words.action_zh,
+        "acceptance_unit": row.acceptance_unit if addressee == "acceptor" else None,
+        "key_supervision": bool(level and level.flag == "key_supervision") or flagged,
         "proposal": bool(level and level.opens_proposal),
     }
     return Notice(template=template, kind=template, level=top.level, issue_id=top.issue_id,

@@ -125,8 +125,9 @@ def _move(engine: Engine, issue_id: int, version: int, old: CompiledDefinition,
                 due = Due(None, False, None, False)
             else:
                 tx.schedule(issue_id=issue_id, state=row.state, deadline=row.due_at,
-                             timers=plan_timers(new.timelines[spec.escalate], row.due_at),
-                             now=now)
+                            timers=plan_timers(new.timelines[spec.escalate], row.due_at,
+                                               hour=engine.settings.reminder_hour),
+                            now=now)
         payload: dict[str, Any] = {"from": old.definition.ref, "to": new.definition.ref}
         stage, stage_until = row.stage, row.stage_until
         if spec.stage(row.stage) is None:  # the step is unknown there: start at the first

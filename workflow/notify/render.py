@@ -13,7 +13,13 @@ an ISO date text, or an aware datetime shown as its Asia/Shanghai date), ``light
 (green/blue/yellow/red), ``level_label``, and ``days_left`` (reminder) or ``days_overdue``
 (notice). Optional: ``number`` (序号), ``unit``, ``leader``, ``light_label``, ``link``,
 ``milestone`` (a missed milestone's notice names it instead of ``level_label``),
-``key_supervision`` and ``proposal`` (notice). Context of ``digest``: ``recipient``,
+``key_supervision`` and ``proposal`` (notice); ``deadline_label`` (what the deadline is
+called, default 整改时限), ``rectification_deadline`` (the issue's 整改时限 when ``deadline``
+is another one, shown above it), ``day_unit`` (天 or 个工作日), ``addressee`` (the recipient
+role asked to act: unit, acceptor, leader, office; default unit), ``rectification`` (the
+deadline is a rectification one: ask for progress; default true), ``action`` (the step to
+take otherwise), ``acceptance_unit`` (shown when given) and ``covers`` (notice: labels of
+passed rungs of the ladder this notice also stands for). Context of ``digest``: ``recipient``,
 ``date`` and ``items`` (dicts with ``subject`` and optionally ``issue_id`` or ``link``).
 Context of ``lookback``: ``issue_id``, ``title``, ``cleared`` (when the issue entered the
 state), ``state_label``, ``mark`` (the date the mark falls on) and ``months``. Context of
@@ -35,6 +41,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from workflow.clock import local
 from workflow.config import DEFAULT_OFFICE_NAME
 from workflow.errors import InputError
+from workflow.spec.definitions import RECTIFICATION_DEADLINE_ZH
 from workflow.spec.timers import LIGHT_LABELS
 
 TEMPLATE_DIR = Path(__file__).with_name("templates")
@@ -49,6 +56,8 @@ LIGHT_COLOURS = {"green": "绿灯", "blue": "蓝灯", "yellow": "黄灯", "red":
 # The definition's escalation levels that carry 重点督办 and 问责建议 (rectification.yaml);
 # a caller that knows better passes key_supervision / proposal itself.
 KEY_SUPERVISION_LEVEL, PROPOSAL_LEVEL = "key_supervision", "accountability"
+# Whom a reminder asks to act, by recipient role (the office is named by its own name).
+ADDRESSEES = {"unit": "责任单位", "acceptor": "验收单位", "leader": "责任领导"}
 
 
 def zh_date(value: date | datetime | str) -> str:
@@ -102,8 +111,15 @@ def _complete(template: str, context: Mapping[str, Any], office: str,
         return values
     if template not in ISSUE_TEMPLATES:
         return values
-    for optional in ("number", "unit", "leader", "milestone"):
+    for optional in ("number", "unit", "leader", "milestone", "rectification_deadline",
+                     "acceptance_unit", "action"):
         values.setdefault(optional, None)
+    values.setdefault("deadline_label", RECTIFICATION_DEADLINE_ZH)
+    values.setdefault("rectification", True)
+    values.setdefault("day_unit", "天")
+    values.setdefault("covers", [])
+    addressee = values.setdefault("addressee", "unit")
+    values.setdefault("addressee_label", ADDRESSEES.get(addressee, office))
     values.setdefault("link", issue_link(values.get("issue_id"), base_url))
     light = values.get("light")
     if light in LIGHT_LABELS:

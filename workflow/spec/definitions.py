@@ -31,6 +31,7 @@ from workflow.spec.source import ParsedYaml, format_key, parse_yaml
 
 KEY_PATTERN = r"^[a-z][a-z0-9_]*$"
 FROM_ISSUE = "issue"
+RECTIFICATION_DEADLINE_ZH = "整改时限"  # the issue's own deadline, as notices name it
 CALENDAR_FILE_NAME = "calendar.yaml"  # the working-day override file, not a process definition
 
 
@@ -70,6 +71,11 @@ class StageSpec(Labelled):
         return _offset(self.lasts) if self.lasts else None
 
 
+Recipient = Literal["unit", "leader", "office"]
+# A state's reminders may also go to the issue's acceptance unit (验收单位).
+StateRecipient = Literal["unit", "acceptor", "leader", "office"]
+
+
 class StateSpec(Labelled):
     """One state: its key, labels, and whether it ends the process or the rectification."""
 
@@ -95,6 +101,31 @@ class StateSpec(Labelled):
         default_factory=list,
         description="steps inside the state, in order; entering the state starts the first",
     )
+    deadline_label_zh: str | None = Field(
+        default=None, min_length=1,
+        description="what notices call the state's deadline, e.g. 验收时限; default 整改时限 "
+                    "for 'issue', else the label of the transition that completes the state "
+                    "followed by 时限 (开始整改时限)",
+    )
+    deadline_label_en: str | None = Field(default=None, min_length=1)
+    remind: list[StateRecipient] | None = Field(
+        default=None, min_length=1,
+        description="who gets the reminders of the state's deadline; default notices.remind, "
+                    "with the acceptance unit in the unit's place where only the acceptor "
+                    "(not the unit) fires the state's transitions",
+    )
+
+    @model_validator(mode="after")
+    def _words_need_a_deadline(self) -> StateSpec:
+        given = [key for key in ("deadline_label_zh", "deadline_label_en", "remind")
+                 if getattr(self, key) is not None]
+        if given and self.deadline is None:
+            raise ValueError(f"{', '.join(given)} given but the state has no deadline; add "
+                             "'deadline' (e.g. '30 days' or 'issue') or remove them")
+        if given and (self.completed or self.terminal):
+            raise ValueError(f"{', '.join(given)} given but a completed or terminal state "
+                             "sends no reminders; remove them")
+        return self
 
     @field_validator("stages")
     @classmethod
@@ -198,7 +229,9 @@ class TransitionSpec(Labelled):
         return [value] if isinstance(value, str) else value
 
 
-Recipient = Literal["unit", "leader", "office"]
+def is_hours(value: str) -> bool:
+    """Whether an offset text counts hours (``"48 hours"``) rather than days."""
+    return parse_duration(value).unit == "hours"
 
 
 def _offset(value: str) -> timedelta:

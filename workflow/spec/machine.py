@@ -16,7 +16,7 @@ from transitions import EventData, Machine, Transition
 
 from workflow.errors import RequirementError
 from workflow.spec.definitions import ProcessDefinition, TransitionSpec
-from workflow.spec.timers import timeline
+from workflow.spec.timers import state_words, timeline
 
 
 @dataclass
@@ -170,8 +170,10 @@ class CompiledDefinition:
         # The reminder/escalation steps, computed once: with and without the ladder.
         self.timelines = {escalate: timeline(definition.notices, escalate=escalate)
                           for escalate in (True, False)}
-        self.level_ranks = {level: rank for rank, (_, level, _) in
+        self.level_ranks = {step.level: rank for rank, step in
                             enumerate(self.timelines[True])}
+        # How each state's deadline is named in notices and who gets its reminders.
+        self.words = state_words(definition)
         self.machine = Machine(model=None, states=list(self.states), initial=definition.initial,
                                transitions=machine_transitions, auto_transitions=False,
                                send_event=True)
