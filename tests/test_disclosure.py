@@ -8,7 +8,7 @@ from pathlib import Path
 from openpyxl import load_workbook
 from sqlalchemy import select
 
-from tests.support import OFFICE
+from tests.support import OFFICE, office_act
 from tests.test_ledger import PLAN, SAMPLE
 from workflow.documents.disclosure import PUBLIC_COLUMNS, write_public
 from workflow.documents.ledger_import import import_ledger
@@ -25,7 +25,7 @@ def test_public_report_holds_public_fields_only(engine: Engine, tmp_path: Path) 
         issues = list(session.scalars(select(Issue)))
         leader = issues[0].leader
     assert leader is not None
-    add_contact(engine.db, leader, "email", "leader@example.org")
+    add_contact(engine.db, leader, "email", "leader@example.org", by=office_act(engine.db))
 
     # When the disclosure list is written
     html, xlsx = write_public(engine, out=tmp_path / "public", plan=PLAN)

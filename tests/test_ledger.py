@@ -97,7 +97,7 @@ def sample_counts() -> dict[str, Any]:
 def other_engine(tmp_path: Path, clock: FrozenClock) -> Engine:
     db = Database(f"sqlite:///{tmp_path / 'other.db'}")
     upgrade(db)
-    load_definitions(db, load_all(ROOT / "definitions"), now=clock.now())
+    load_definitions(db, load_all(ROOT / "definitions"), now=clock.now(), by=None)
     return Engine(db, EvidenceStore(tmp_path / "other-evidence"), keys=TEST_KEYS, clock=clock)
 
 

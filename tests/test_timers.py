@@ -14,7 +14,15 @@ import pytest
 from sqlalchemy import func, select
 
 from tests.sinks import HttpSink
-from tests.support import OFFICE, TEST_KEYS, UNIT, fire_valid, new_issue
+from tests.support import (
+    OFFICE,
+    TEST_KEYS,
+    UNIT,
+    fire_valid,
+    new_issue,
+    office_act,
+    start_directory,
+)
 from workflow.clock import SHANGHAI, FrozenClock
 from workflow.db import Database
 from workflow.errors import InputError
@@ -278,7 +286,8 @@ def test_a_deadline_over_an_unannounced_year_is_provisional_until_recomputed(
     override.write_text("years:\n  2027:\n    notice: 测试通知（非官方）\n"
                         "    holidays:\n      - 2027-01-01..2027-01-04\n", encoding="utf-8")
     engine.calendar = load_calendar(override)
-    assert engine.recompute_provisional_deadlines() == [issue_id]
+    office = start_directory(engine.db)
+    assert engine.recompute_provisional_deadlines(actor=office) == [issue_id]
     # Then the deadline moves to the official third working day and is no longer provisional
     issue = queries.get_issue(engine.db, issue_id)
     assert not issue.due_provisional
@@ -289,7 +298,7 @@ def test_a_deadline_over_an_unannounced_year_is_provisional_until_recomputed(
     event = queries.history(engine.db, issue_id)[-1]
     assert (event.trigger, event.actor) == ("recompute_deadline", "rectify")
     assert event.payload["previous_due"] == "2027-01-05T23:59:59+08:00"
-    assert engine.recompute_provisional_deadlines() == []
+    assert engine.recompute_provisional_deadlines(actor=office) == []
     assert verify(engine).ok
 
 
@@ -367,8 +376,9 @@ def test_an_overdue_issue_reaches_the_leaders_dingtalk_robot_end_to_end(
         engine: Engine, clock: FrozenClock, evidence_file: Path,
         http_sink: HttpSink) -> None:
     # Given the supervising leader's DingTalk group robot as a contact
+    by = office_act(engine.db)
     add_contact(engine.db, "王副市长", "webhook", http_sink.url("/robot/send"),
-                {"preset": "dingtalk"})
+                {"preset": "dingtalk"}, by=by)
     issue_id = started_issue(engine, evidence_file)
     # When the deadline passes, a sweep runs and the outbox is delivered
     clock.set(DEADLINE + timedelta(hours=3))
@@ -386,4 +396,4 @@ def test_an_overdue_issue_reaches_the_leaders_dingtalk_robot_end_to_end(
     assert (row.status, row.issue_id, row.channel) == ("sent", issue_id, "webhook")
     assert received.headers["idempotency-key"] == idempotency_key(row.dedupe_key)
     with pytest.raises(InputError, match="unknown webhook preset 'slack'"):
-        add_contact(engine.db, "整改办", "webhook", http_sink.url(), {"preset": "slack"})
+        add_contact(engine.db, "整改办", "webhook", http_sink.url(), {"preset": "slack"}, by=by)

@@ -19,7 +19,6 @@ from workflow.cli.common import (
     make_engine,
     parse_date,
     print_json,
-    record_audit,
     reports_errors,
 )
 from workflow.errors import InputError
@@ -76,9 +75,6 @@ def ledger_import(
                             "conflicts": [c.as_dict() for c in exc.conflicts]})
                 raise typer.Exit(2) from None
             raise
-    record_audit(who, "ledger_import", f"{file.name} → {plan}", created=result.created,
-                 updated=result.updated, units_added=result.units_added,
-                 people_added=result.people_added)
     if as_json:
         print_json({"imported": True, **result.as_dict()})
         return

@@ -12,16 +12,14 @@ from workflow.cli.common import (
     JsonOption,
     RoleName,
     console,
-    make_actor,
     make_engine,
+    office_act,
     parse_pairs,
     print_json,
     print_table,
-    record_audit,
     reports_errors,
 )
 from workflow.clock import local
-from workflow.errors import InputError
 from workflow.issues.engine import Engine
 from workflow.issues.sweep import default_owner
 from workflow.notify.channels import channels_from_env
@@ -86,21 +84,9 @@ def outbox_retry(
     actor: ActorName = None, role: RoleName = None,
 ) -> None:
     """Put dead letters back in the queue, due now (an office person does)."""
-    from workflow.org.directory import check_administrator
-
-    who = make_actor(actor, role)
     engine = make_engine()
-    check_administrator(engine.db, who, "retry dead letters")
-    if ids:
-        dead = {n.id for n in list_notifications(engine.db, status="dead", limit=len(ids) + 10**6)}
-        not_dead = [str(i) for i in ids if i not in dead]
-        if not_dead:
-            raise InputError(f"notification(s) {', '.join(not_dead)} are not dead letters; only "
-                             "dead letters are retried (see `rectify outbox dead`)")
-    revived = retry_notifications(engine.db, ids or None, now=engine.clock.now(),
-                                  all_dead=all_dead)
-    record_audit(who, "outbox_retry", "dead letters", ids=ids or [], all_dead=all_dead,
-                 revived=revived)
+    revived = retry_notifications(engine.db, ids or None, by=office_act(engine, actor, role),
+                                  now=engine.clock.now(), all_dead=all_dead)
     console.print(f"{revived} notification(s) queued again")
 
 
@@ -141,15 +127,10 @@ def contacts_add(
 ) -> None:
     """Say where a recipient is reached (without a contact, notices go to the log); an office
     person does."""
-    from workflow.org.directory import check_administrator
-
-    who = make_actor(actor, role)
     engine = make_engine()
-    check_administrator(engine.db, who, "register contacts")
+    by = office_act(engine, actor, role)
     options = parse_pairs(option or [], "--option")
-    contact_id = add_contact(engine.db, name, channel, address, options)
-    record_audit(who, "contact_add", f"contact {contact_id} {name}", channel=channel,
-                 address=address, options=sorted(options))
+    contact_id = add_contact(engine.db, name, channel, address, options, by=by)
     console.print(f"contact {contact_id}: {name} via {channel}")
 
 

@@ -78,12 +78,12 @@ class Progress:
 
     def summary_zh(self) -> str:
         """The sentence officials write, e.g. 截至2021年3月28日,68个整改任务,已完成整改66个,
-        其余2个正在推进整改."""
+        其余2个正在推进整改, kept exactly; the overdue count follows as a sentence of its own."""
         text = (f"截至{zh_date(self.as_of)}，{self.total}个整改任务，已完成整改{self.completed}个，"
-                f"其余{self.in_progress}个正在推进整改")
+                f"其余{self.in_progress}个正在推进整改。")
         if self.overdue:
-            text += f"，其中{self.overdue}个已超过整改时限"
-        return text + "。"
+            text += f"其中{self.overdue}个已超过整改时限。"
+        return text
 
     def clearance_zh(self) -> str:
         """Where the clearances come from: cleared through acceptance in the system, or

@@ -12,10 +12,12 @@ from typing import Any, Protocol
 
 from sqlalchemy import select
 
+from workflow.clock import SystemClock
 from workflow.db import Database
 from workflow.errors import InputError
 from workflow.models import Contact
 from workflow.notify.channels import LOG
+from workflow.org.directory import OfficeAct
 
 CONTACT_CHANNELS = ("log", "email", "webhook")
 WEBHOOK_OPTIONS = ("preset", "secret")
@@ -36,11 +38,13 @@ def recipients(db: Database, name: str) -> list[Route]:
 
 
 def add_contact(db: Database, name: str, channel: str, address: str,
-                options: Mapping[str, str] | None = None) -> int:
-    """Record where ``name`` (a unit, a leader, the office) is reached; returns its id.
+                options: Mapping[str, str] | None = None, *, by: OfficeAct) -> int:
+    """Record where ``name`` (a unit, a leader, the office) is reached (an office act, on the
+    audit trail); returns its id.
 
     Raises:
-        InputError: an unknown channel, option or preset, or an empty name or address.
+        InputError: an unknown channel, option or preset, an empty name or address, or an
+            empty directory. ActionDeniedError: ``by`` is not the office.
     """
     options = dict(options or {})
     if not name.strip() or not address.strip():
@@ -56,10 +60,14 @@ def add_contact(db: Database, name: str, channel: str, address: str,
         raise InputError(f"unknown webhook preset {options['preset']!r}; presets: "
                          f"{', '.join(WEBHOOK_PRESETS)}")
     with db.session(write=True) as session:
+        by.check(session, "register contacts")
         contact = Contact(name=name.strip(), channel=channel, address=address.strip(),
                           options=options)
         session.add(contact)
         session.flush()
+        by.record(session, "contact_add", f"contact {contact.id} {contact.name}",
+                  at=SystemClock().now(), channel=channel, address=contact.address,
+                  options=sorted(options))
         return contact.id
 
 
