@@ -2,7 +2,8 @@
 
 序号, 问题, 整改措施, 责任单位, 整改时限, 整改状态 and 销号日期, nothing else: no leaders, no
 contacts, no internal notes or progress text, no evidence, no history. The rows come from
-``service.public_views``, the same projection the public role reads.
+``service.public_views``, the same projection the public role reads. Both files end with the
+latest history checkpoint's line (``figures.checkpoint_zh``).
 """
 
 from __future__ import annotations
@@ -10,7 +11,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from workflow.documents.figures import html_document
+from workflow.documents.figures import checkpoint_zh, html_document
+from workflow.issues.checkpoints import Checkpoint
 from workflow.issues.engine import Engine
 from workflow.issues.queries import IssueFilter, list_issues, number_order
 from workflow.issues.views import public_views
@@ -34,8 +36,11 @@ def public_rows(engine: Engine, *, plan: str | None = None) -> list[list[Any]]:
     return rows
 
 
-def write_public(engine: Engine, *, out: Path, plan: str | None = None) -> list[Path]:
-    """Write 信息公开.html and 信息公开.xlsx into ``out``; returns their paths."""
+def write_public(engine: Engine, *, out: Path, checkpoint: Checkpoint | None,
+                 plan: str | None = None) -> list[Path]:
+    """Write 信息公开.html and 信息公开.xlsx into ``out``, each naming ``checkpoint`` (the
+    latest signed one, ``checkpoints.latest_checkpoint``; None: there is none yet); returns
+    their paths."""
     from openpyxl import Workbook
     from openpyxl.styles import Font
 
@@ -44,7 +49,8 @@ def write_public(engine: Engine, *, out: Path, plan: str | None = None) -> list[
     title = f"{plan or ''}整改落实情况公开清单"
     out.mkdir(parents=True, exist_ok=True)
     html = out / "信息公开.html"
-    html.write_text(html_document(title, [], [("", headers, rows)]), encoding="utf-8")
+    line = checkpoint_zh(checkpoint)
+    html.write_text(html_document(title, [line], [("", headers, rows)]), encoding="utf-8")
     book = Workbook()
     sheet = book.active
     sheet.title = "信息公开"
@@ -53,6 +59,7 @@ def write_public(engine: Engine, *, out: Path, plan: str | None = None) -> list[
         cell.font = Font(bold=True)
     for row in rows:
         sheet.append(row)
+    sheet.append([line])
     sheet.freeze_panes = "A2"
     xlsx = out / "信息公开.xlsx"
     book.save(xlsx)
