@@ -197,9 +197,10 @@ def test_reports_as_of_a_day_count_by_the_ledger_dates(engine: Engine, tmp_path:
     # When the progress is reported as of that day, years before the import
     report = progress_report(engine, plan=PLAN, as_of=date(2021, 3, 28))
 
-    # Then it is the sentence of the source report, the clearances recorded from the ledger
-    assert report.summary_zh().startswith(
-        "截至2021年3月28日，68个整改任务，已完成整改66个，其余2个正在推进整改")
+    # Then it is the sentence of the source report, exactly, the overdue count a sentence of
+    # its own; the clearances recorded from the ledger
+    assert report.summary_zh() == ("截至2021年3月28日，68个整改任务，已完成整改66个，其余2个正在"
+                                   "推进整改。其中2个已超过整改时限。")
     assert (report.cleared_recorded, report.as_dict()["cleared_in_system"]) == (66, 0)
     assert "录入系统前已销号（台账记录）66个" in report.clearance_zh()
     # And before that day nothing is known: no 交办日期, no feedback date for the plan
