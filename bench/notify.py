@@ -205,7 +205,8 @@ def measure(args: argparse.Namespace) -> dict[str, object]:
     db = Database(database_url)
     try:
         upgrade(db)
-        load_definitions(db, load_all(PROJECT_ROOT / "definitions"), now=datetime.now(UTC))
+        load_definitions(db, load_all(PROJECT_ROOT / "definitions"), now=datetime.now(UTC),
+                         by=None)
         floor_rate = floor(sink_url + "/floor", args.count, args.workers, args.concurrency)
         fill_outbox(db, args.count, sink_url + "/hook")
         env = {"DATABASE_URL": database_url, "BROKER_URL": redis.url,

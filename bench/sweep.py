@@ -45,6 +45,7 @@ from workflow.migrate import upgrade
 from workflow.org.actors import Actor
 from workflow.spec.definitions import load_all
 from workflow.spec.registry import load_definitions
+from workflow.startup import mark_database
 
 DUE = 1000
 DEADLINE = date(2026, 12, 1)
@@ -61,7 +62,8 @@ def prepare(db: Database, workdir: Path, size: int) -> Engine:
     years later, up to ``size`` pending timers in all."""
     upgrade(db)
     clock = FrozenClock(deadline_instant(DEADLINE) - timedelta(days=30))
-    load_definitions(db, load_all(PROJECT_ROOT / "definitions"), now=clock.now())
+    load_definitions(db, load_all(PROJECT_ROOT / "definitions"), now=clock.now(), by=None)
+    mark_database(db, training=True)  # its clock is set to the deadline's reminders
     engine = Engine(db, EvidenceStore(workdir / "evidence"), clock=clock,
                     keys=HistoryKeys.of(secrets.token_hex(32)))
     for n in range(DUE):

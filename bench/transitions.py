@@ -111,7 +111,7 @@ def open_database(path: Path) -> Database:
     """A fresh database file, migrated, with the default definition loaded."""
     db = Database(f"sqlite:///{path}")
     upgrade(db)
-    load_definitions(db, [load_file(DEFAULT_DEFINITION)], now=SystemClock().now())
+    load_definitions(db, [load_file(DEFAULT_DEFINITION)], now=SystemClock().now(), by=None)
     return db
 
 

@@ -29,6 +29,7 @@ from workflow.migrate import upgrade
 from workflow.models import Base
 from workflow.spec.definitions import load_all
 from workflow.spec.registry import load_definitions
+from workflow.startup import mark_database
 
 POSTGRES_ENV = "RECTIFY_TEST_POSTGRES_URL"
 LOCAL_POSTGRES = "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -99,8 +100,10 @@ def clock() -> FrozenClock:
 
 @pytest.fixture
 def engine(db: Database, clock: FrozenClock, tmp_path: Path) -> Engine:
-    """An engine with the shipped definitions loaded and a frozen clock."""
-    load_definitions(db, load_all(DEFINITIONS), now=clock.now())
+    """An engine with the shipped definitions loaded and a frozen clock, on a database
+    created for training (the tests move the clock, which only a training database allows)."""
+    load_definitions(db, load_all(DEFINITIONS), now=clock.now(), by=None)
+    mark_database(db, training=True)
     return Engine(db, EvidenceStore(tmp_path / "evidence"), keys=TEST_KEYS, clock=clock)
 
 

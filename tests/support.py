@@ -16,7 +16,7 @@ from workflow.db import Database
 from workflow.issues.engine import Engine, NewIssue
 from workflow.issues.keys import HistoryKeys
 from workflow.org.actors import Actor
-from workflow.org.directory import bootstrap_office
+from workflow.org.directory import OfficeAct, bootstrap_office
 
 START = datetime(2026, 1, 5, 9, 0, tzinfo=SHANGHAI)
 
@@ -39,8 +39,15 @@ PUBLIC = Actor("群众", "public")
 def start_directory(db: Database) -> Actor:
     """Register 市整改办 as the first office person (`rectify init --admin`); returns the
     office actor that registers everyone else."""
-    bootstrap_office(db, OFFICE.name)
+    bootstrap_office(db, OFFICE.name, key=TEST_KEYS.current)
     return OFFICE
+
+
+def office_act(db: Database) -> OfficeAct:
+    """The office's administrative acts (the directory started when empty), recorded on the
+    audit trail under the tests' history key."""
+    bootstrap_office(db, OFFICE.name, key=TEST_KEYS.current)
+    return OfficeAct(OFFICE, TEST_KEYS.current)
 
 
 FIVE_NEVER = {

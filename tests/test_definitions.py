@@ -360,16 +360,16 @@ def test_two_versions_of_one_id_in_one_directory_are_fine(tmp_path: Path) -> Non
 def test_a_changed_definition_cannot_be_reloaded_under_the_same_version(
         db: Database, tmp_path: Path) -> None:
     # Given rectification@1 is loaded into the database from the shipped file
-    [first] = load_definitions(db, load_all(SHIPPED), now=NOW)
+    [first] = load_definitions(db, load_all(SHIPPED), now=NOW, by=None)
     assert first.status == "loaded"
     # And reloading the identical text is a no-op
-    [again] = load_definitions(db, load_all(SHIPPED), now=NOW)
+    [again] = load_definitions(db, load_all(SHIPPED), now=NOW, by=None)
     assert again.status == "unchanged"
     # When an edited file that kept "version: 1" is loaded
     changed = "# 20 days only\n" + edit(SOURCE, "deadline: 30 days", "deadline: 20 days")
     path = write(tmp_path, changed)
     with pytest.raises(DefinitionError) as caught:
-        load_definitions(db, load_all(path), now=NOW)
+        load_definitions(db, load_all(path), now=NOW, by=None)
     # Then it is refused on its version line, naming where and when the stored one came from
     assert caught.value.faults == [DefinitionFault(
         str(path), line_of(changed, "version: 1"), "version",
@@ -380,12 +380,12 @@ def test_a_changed_definition_cannot_be_reloaded_under_the_same_version(
 
 def test_a_refused_load_stores_nothing_of_its_batch(db: Database, tmp_path: Path) -> None:
     # Given rectification@1 is loaded
-    load_definitions(db, load_all(SHIPPED), now=NOW)
+    load_definitions(db, load_all(SHIPPED), now=NOW, by=None)
     # When a batch holds a new version 2 and a changed version 1
     write(tmp_path, edit(SOURCE, "version: 1", "version: 2"), "a-v2.yaml")
     write(tmp_path, edit(SOURCE, "deadline: 30 days", "deadline: 20 days"), "b-v1.yaml")
     with pytest.raises(DefinitionError, match="duplicate id\\+version rectification@1"):
-        load_definitions(db, load_all(tmp_path), now=NOW)
+        load_definitions(db, load_all(tmp_path), now=NOW, by=None)
     # Then version 2 was not stored either (all or nothing)
     assert Registry(db).latest_version("rectification") == 1
 

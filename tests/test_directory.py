@@ -9,12 +9,18 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
-from tests.support import OFFICE, start_directory
+from tests.support import OFFICE, TEST_KEYS, start_directory
 from workflow.audit import audit_events, verify_audit
 from workflow.errors import ActionDeniedError, InputError
 from workflow.issues.engine import Engine
 from workflow.org.actors import Actor
-from workflow.org.directory import add_person, add_unit, bootstrap_office, resolve_actor
+from workflow.org.directory import (
+    OfficeAct,
+    add_person,
+    add_unit,
+    bootstrap_office,
+    resolve_actor,
+)
 
 
 def test_actors_are_registered_people_and_units(engine: Engine) -> None:
@@ -22,13 +28,13 @@ def test_actors_are_registered_people_and_units(engine: Engine) -> None:
     # With an empty directory any name acts (a fresh installation, the demo)
     assert resolve_actor(db, "某人", None) == Actor("某人", "office")
     # Given the first office person and the units and people they register
-    office = start_directory(db)
-    add_unit(db, "淮北市", actor=office)
-    add_unit(db, "相山区人民政府", parent="淮北市", actor=office)
+    by = OfficeAct(start_directory(db), TEST_KEYS.current)
+    add_unit(db, "淮北市", by=by)
+    add_unit(db, "相山区人民政府", parent="淮北市", by=by)
     add_person(db, "张三", roles=["unit"], unit="相山区人民政府", title="科长", rank="科级",
-               actor=office)
+               by=by)
     add_person(db, "王副市长", roles=["leader", "office"], title="副市长", rank="厅级",
-               sectors=["大气污染防治"], actor=office)
+               sectors=["大气污染防治"], by=by)
     # Then a person acts in their role for their unit; a unit acts as itself
     assert resolve_actor(db, "张三", None) == Actor("张三", "unit", "相山区人民政府")
     assert resolve_actor(db, "相山区人民政府", None) == Actor("相山区人民政府", "unit")
@@ -40,12 +46,12 @@ def test_actors_are_registered_people_and_units(engine: Engine) -> None:
     with pytest.raises(InputError, match="neither a registered person nor a unit"):
         resolve_actor(db, "某人", None)
     with pytest.raises(InputError) as bad:
-        add_person(db, "赵六", roles=["mayor"], unit="不存在的局", rank="副科", actor=office)
+        add_person(db, "赵六", roles=["mayor"], unit="不存在的局", rank="副科", by=by)
     assert "unknown role(s) mayor" in str(bad.value)
     assert "unit '不存在的局' is not registered" in str(bad.value)
     assert "unknown rank '副科'" in str(bad.value)
     with pytest.raises(InputError, match="parent unit '安徽省' is not registered"):
-        add_unit(db, "濉溪县", parent="安徽省", actor=office)
+        add_unit(db, "濉溪县", parent="安徽省", by=by)
 
 
 def test_an_empty_directory_registers_no_one_but_the_explicit_first_office_person(
@@ -53,17 +59,18 @@ def test_an_empty_directory_registers_no_one_but_the_explicit_first_office_perso
     db = engine.db
     # Given an empty directory
     # When someone registers a unit or a person before the directory is started
-    for register in (lambda: add_unit(db, "淮北市", actor=OFFICE),
-                     lambda: add_person(db, "张三", roles=["office"], actor=OFFICE)):
+    by = OfficeAct(OFFICE, TEST_KEYS.current)
+    for register in (lambda: add_unit(db, "淮北市", by=by),
+                     lambda: add_person(db, "张三", roles=["office"], by=by)):
         with pytest.raises(InputError, match=r"the directory is empty.*rectify init --admin"):
             register()
     # Then nothing was registered, and the first office person is registered explicitly once
-    assert bootstrap_office(db, "市整改办", os_user="zhang") is True
-    assert bootstrap_office(db, "市整改办") is False  # again: unchanged
+    assert bootstrap_office(db, "市整改办", key=TEST_KEYS.current, os_user="zhang") is True
+    assert bootstrap_office(db, "市整改办", key=TEST_KEYS.current) is False  # again: unchanged
     assert resolve_actor(db, "市整改办", None) == OFFICE
     # And a second bootstrap by another name is refused: the office registers others
     with pytest.raises(InputError, match="--admin only starts an empty one"):
-        bootstrap_office(db, "另一个人")
+        bootstrap_office(db, "另一个人", key=TEST_KEYS.current)
 
 
 @pytest.mark.parametrize("role", ["unit", "acceptor", "leader", "discipline", "public"])
@@ -71,13 +78,13 @@ def test_only_the_office_registers_people_and_units(engine: Engine, role: str) -
     db = engine.db
     # Given a started directory
     start_directory(db)
-    someone = Actor("某单位", role)
+    someone = OfficeAct(Actor("某单位", role), TEST_KEYS.current)
     # When an actor of another role registers a unit or a person (even as office)
     with pytest.raises(ActionDeniedError, match=f"role '{role}' may not register units; "
                                                 "roles allowed: office"):
-        add_unit(db, "淮北市", actor=someone)
+        add_unit(db, "淮北市", by=someone)
     with pytest.raises(ActionDeniedError, match="may not register people"):
-        add_person(db, "张三", roles=["office"], actor=someone)
+        add_person(db, "张三", roles=["office"], by=someone)
     # Then nothing was registered: only the office person and the bootstrap on the trail
     assert [event.action for event in audit_events(db)] == ["bootstrap"]
 
@@ -85,10 +92,10 @@ def test_only_the_office_registers_people_and_units(engine: Engine, role: str) -
 def test_every_registration_is_on_the_hash_chained_audit_trail(engine: Engine) -> None:
     db = engine.db
     # Given the first office person, at a console as OS user zhang, registering two records
-    bootstrap_office(db, "市整改办", os_user="zhang")
-    office = Actor("市整改办", "office", os_user="zhang")
-    add_unit(db, "淮北市", actor=office)
-    add_person(db, "张三", roles=["unit"], unit="淮北市", actor=office)
+    bootstrap_office(db, "市整改办", key=TEST_KEYS.current, os_user="zhang")
+    by = OfficeAct(Actor("市整改办", "office", os_user="zhang"), TEST_KEYS.current)
+    add_unit(db, "淮北市", by=by)
+    add_person(db, "张三", roles=["unit"], unit="淮北市", by=by)
     # Then each is recorded with the actor, the OS user and what was registered, chained
     trail = audit_events(db)
     assert [(e.action, e.subject, e.actor, e.role, e.os_user) for e in trail] == [
@@ -97,7 +104,7 @@ def test_every_registration_is_on_the_hash_chained_audit_trail(engine: Engine) -
         ("person_add", "person 张三", "市整改办", "office", "zhang")]
     assert trail[2].details["roles"] == ["unit"] and trail[2].details["unit"] == "淮北市"
     assert [e.prev_hash for e in trail[1:]] == [e.hash for e in trail[:-1]]
-    assert verify_audit(db) is None
+    assert verify_audit(db, TEST_KEYS).ok
 
 
 @pytest.mark.parametrize("statement", ["UPDATE audit_events SET actor = '某人'",
@@ -111,4 +118,4 @@ def test_the_audit_trail_refuses_update_and_delete(engine: Engine, statement: st
         conn.execute(text(statement))
     # Then the record is as it was
     assert [e.actor for e in audit_events(db)] == [OFFICE.name]
-    assert verify_audit(db) is None
+    assert verify_audit(db, TEST_KEYS).ok

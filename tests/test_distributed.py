@@ -22,7 +22,7 @@ from sqlalchemy.engine import make_url
 
 from tests.processes import Rectify, RedisServer, wait_for
 from tests.sinks import HttpSink
-from tests.support import LEADER, LOOPBACK, LOOPBACK_ENV, TEST_KEYS, UNIT
+from tests.support import LEADER, LOOPBACK, LOOPBACK_ENV, TEST_KEYS, UNIT, office_act
 from workflow.clock import SystemClock, local
 from workflow.config import PROJECT_ROOT
 from workflow.db import Database
@@ -49,7 +49,7 @@ def pg(postgres_database: Database, postgres_url: str) -> Database:
     with postgres_database.transaction() as conn:
         conn.exec_driver_sql(f"TRUNCATE {tables} RESTART IDENTITY CASCADE")
     load_definitions(postgres_database, load_all(PROJECT_ROOT / "definitions"),
-                     now=datetime.now(UTC))
+                     now=datetime.now(UTC), by=None)
     return postgres_database
 
 
@@ -155,7 +155,8 @@ def test_worker_delivers_a_reminder_from_a_transition_to_the_http_sink(
         processes: list[Rectify], tmp_path: Path) -> None:
     # Given an issue in progress whose deadline is two days away (the 3-day reminder is due)
     # and whose unit is reached by a webhook
-    add_contact(pg, UNIT.name, "webhook", http_sink.url("/robot"), hosts=LOOPBACK)
+    add_contact(pg, UNIT.name, "webhook", http_sink.url("/robot"), by=office_act(pg),
+                hosts=LOOPBACK)
     engine = Engine(pg, EvidenceStore(tmp_path / "evidence"), keys=TEST_KEYS,
                     clock=SystemClock())
     deadline = local(datetime.now(UTC)).date() + timedelta(days=2)

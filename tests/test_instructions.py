@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from tests.support import LEADER, UNIT, new_issue, start_directory
+from tests.support import LEADER, UNIT, new_issue, office_act
 from workflow.errors import ActionDeniedError, OutOfScopeError
 from workflow.issues import queries
 from workflow.issues.engine import Engine
@@ -20,7 +20,7 @@ def test_a_leader_instructs_the_issues_of_their_sectors(engine: Engine) -> None:
     sector = new_issue(engine, category="大气污染防治", leader="李副市长")
     other = new_issue(engine, category="固体废物", leader="李副市长")
     add_person(engine.db, LEADER.name, roles=["leader"], sectors=["大气污染防治"],
-               actor=start_directory(engine.db))
+               by=office_act(engine.db))
 
     instruct(engine, mine, "务必按期整改到位", actor=LEADER)
     instruct(engine, sector, "加大督查力度", actor=LEADER)

@@ -211,7 +211,7 @@ def test_monthly_report_tells_the_office_the_month_once(runtime: Runtime, clock:
                                     .where(Notification.level == "missing_report")).all()
     assert report.subject == "【月度调度】2026年2月整改进展"
     assert report.body.startswith("截至2026年3月1日，3个整改任务，已完成整改1个，其余2个正在推进"
-                                  "整改，其中1个已超过整改时限。")
+                                  "整改。其中1个已超过整改时限。")
     assert "已销号：1个" in report.body and "整改中：1个" in report.body
     # And the two open issues that sent no February report were reminded, once
     assert sorted(reminders) == sorted([late, unassigned])

@@ -16,15 +16,17 @@ from sqlalchemy import func, select, update
 from typer.testing import CliRunner
 
 from tests.support import OFFICE, TEST_KEYS, UNIT
-from workflow.clock import FrozenClock
+from workflow.clock import FrozenClock, local
 from workflow.db import Database
 from workflow.documents.figures import progress_report
 from workflow.documents.ledger_export import export_ledger
 from workflow.documents.ledger_import import LedgerError, import_ledger
 from workflow.documents.ledger_read import ISSUE_COLUMNS, parse_date
 from workflow.errors import ActionDeniedError, InputError
+from workflow.issues.checkpoints import latest_checkpoint, write_checkpoint
 from workflow.issues.engine import Engine
 from workflow.issues.evidence import EvidenceStore
+from workflow.issues.keys import TrustFiles, create_signing_key
 from workflow.issues.queries import cleared_dates
 from workflow.issues.verification import verify
 from workflow.migrate import upgrade
@@ -97,7 +99,7 @@ def sample_counts() -> dict[str, Any]:
 def other_engine(tmp_path: Path, clock: FrozenClock) -> Engine:
     db = Database(f"sqlite:///{tmp_path / 'other.db'}")
     upgrade(db)
-    load_definitions(db, load_all(ROOT / "definitions"), now=clock.now())
+    load_definitions(db, load_all(ROOT / "definitions"), now=clock.now(), by=None)
     return Engine(db, EvidenceStore(tmp_path / "other-evidence"), keys=TEST_KEYS, clock=clock)
 
 
@@ -141,8 +143,19 @@ def test_export_then_reimport_round_trips_every_field(engine: Engine, clock: Fro
                                                       tmp_path: Path) -> None:
     # Given the sample imported, and one issue cleared through the engine (its date recorded)
     import_ledger(engine, SAMPLE, plan=PLAN, actor=OFFICE)
+    # And a checkpoint of the history just signed, which the export names
+    files = TrustFiles.for_database(engine.db.url)
+    create_signing_key(files)
+    made = write_checkpoint(engine.db, files, clock.now())
     exported = tmp_path / "台账.xlsx"
-    assert export_ledger(engine, exported, plan=PLAN) == sample_counts()["rows"]
+    assert export_ledger(engine, exported, checkpoint=latest_checkpoint(files),
+                         plan=PLAN) == sample_counts()["rows"]
+    book = load_workbook(exported, read_only=True)
+    [line, labels, values] = list(book["历史存证"].iter_rows(values_only=True))
+    book.close()
+    assert line[0] == (f"历史存证 #1：{local(made.at):%Y-%m-%d %H:%M} 签名，摘要 {made.root[:16]}"
+                       f"（{made.issues}个问题，{made.events}条记录）。")
+    assert dict(zip(labels, values, strict=True))["默克尔根"] == made.root
 
     # When the export is imported into another database (read by a child process, as a
     # large file would be)

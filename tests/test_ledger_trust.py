@@ -18,7 +18,7 @@ from openpyxl import load_workbook
 from sqlalchemy import select
 from typer.testing import CliRunner
 
-from tests.support import FIVE_NEVER, OFFICE
+from tests.support import FIVE_NEVER, OFFICE, office_act
 from tests.test_ledger import HEADER, PLAN, SAMPLE, good_rows, snapshot, write_book
 from workflow.clock import FrozenClock
 from workflow.documents.figures import progress_report
@@ -197,9 +197,10 @@ def test_reports_as_of_a_day_count_by_the_ledger_dates(engine: Engine, tmp_path:
     # When the progress is reported as of that day, years before the import
     report = progress_report(engine, plan=PLAN, as_of=date(2021, 3, 28))
 
-    # Then it is the sentence of the source report, the clearances recorded from the ledger
-    assert report.summary_zh().startswith(
-        "截至2021年3月28日，68个整改任务，已完成整改66个，其余2个正在推进整改")
+    # Then it is the sentence of the source report, exactly, the overdue count a sentence of
+    # its own; the clearances recorded from the ledger
+    assert report.summary_zh() == ("截至2021年3月28日，68个整改任务，已完成整改66个，其余2个正在"
+                                   "推进整改。其中2个已超过整改时限。")
     assert (report.cleared_recorded, report.as_dict()["cleared_in_system"]) == (66, 0)
     assert "录入系统前已销号（台账记录）66个" in report.clearance_zh()
     # And before that day nothing is known: no 交办日期, no feedback date for the plan
@@ -209,10 +210,11 @@ def test_reports_as_of_a_day_count_by_the_ledger_dates(engine: Engine, tmp_path:
 def test_reports_before_the_snapshot_use_the_sheet_and_plan_dates(engine: Engine,
                                                                  tmp_path: Path) -> None:
     # Given the plan registered with its inspection's feedback date (反馈意见 2020-04-02)
-    add_inspection(engine.db, "省第三生态环境保护督察组", level="省级",
+    by = office_act(engine.db)
+    add_inspection(engine.db, "省第三生态环境保护督察组", by=by, level="省级",
                    period=(date(2019, 9, 23), date(2019, 10, 30)),
                    feedback_on=date(2020, 4, 2))
-    add_plan(engine.db, PLAN, inspection="省第三生态环境保护督察组")
+    add_plan(engine.db, PLAN, by=by, inspection="省第三生态环境保护督察组")
     # And the sample with 销号日期 for 3 items, one of them after 2021-01-01, and one item
     # handed over (交办日期) only in 2021-02
     states = sample_states()

@@ -420,7 +420,7 @@ def test_held_reminders_are_folded_into_the_daily_digest(
     holding = tmp_path / "rectification-digest.yaml"
     holding.write_text(source.replace("version: 1", "version: 9").replace(
         "digest_reminders: false", "digest_reminders: true"), encoding="utf-8")
-    load_definitions(engine.db, [load_file(holding)], now=clock.now())
+    load_definitions(engine.db, [load_file(holding)], now=clock.now(), by=None)
     first = new_issue(engine, version=9, number="12", title=LONG_TITLE, deadline=DEADLINE_DAY)
     second = new_issue(engine, version=9, number="13", title="城区餐饮油烟直排",
                        deadline=date(2026, 4, 2))

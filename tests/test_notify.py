@@ -24,7 +24,7 @@ from jinja2 import UndefinedError
 from sqlalchemy import delete, select
 
 from tests.sinks import HttpSink
-from tests.support import LOOPBACK, fire_valid, new_issue
+from tests.support import LOOPBACK, fire_valid, new_issue, office_act
 from workflow.clock import SHANGHAI, FrozenClock
 from workflow.config import PROJECT_ROOT, Settings
 from workflow.db import Database
@@ -320,7 +320,7 @@ def test_dead_letter_after_max_attempts_then_retry_revives_it(
     assert deliver_due(outbox, channels, now=clock.now(), owner="w1").sent == 0
 
     # When it is retried after the receiver is repaired
-    assert retry(outbox, [notification_id], now=clock.now()) == 1
+    assert retry(outbox, [notification_id], by=office_act(outbox), now=clock.now()) == 1
     report = deliver_due(outbox, channels, now=clock.now(), owner="w1", max_attempts=3)
 
     # Then it is delivered once, its attempt history kept
@@ -328,7 +328,7 @@ def test_dead_letter_after_max_attempts_then_retry_revives_it(
     assert (row(outbox, notification_id).status, row(outbox, notification_id).attempts) == \
         (SENT, 4)
     with pytest.raises(InputError):
-        retry(outbox, now=clock.now())
+        retry(outbox, by=office_act(outbox), now=clock.now())
 
 
 def test_unconfigured_channel_fails_and_waits_for_a_retry(

@@ -16,7 +16,7 @@ from sqlalchemy import select
 from typer.testing import CliRunner
 
 from tests.sinks import HttpSink
-from tests.support import FIVE_NEVER, LOOPBACK, OFFICE, UNIT, new_issue
+from tests.support import FIVE_NEVER, LOOPBACK, OFFICE, UNIT, new_issue, office_act
 from tests.test_ledger import other_engine
 from workflow.cli import app
 from workflow.clock import SHANGHAI, FrozenClock
@@ -150,7 +150,7 @@ def test_contact_off_the_allowlist_is_refused_and_nothing_is_stored(
         db: Database, address: str, rule: str) -> None:
     # When a webhook contact is added under the default allowlist
     with pytest.raises(InputError, match=rule) as refused:
-        add_contact(db, "相山区", "webhook", address)
+        add_contact(db, "相山区", "webhook", address, by=office_act(db))
     # Then the message names the rule and the allowed hosts, and nothing was stored
     assert "RECTIFY_WEBHOOK_HOSTS" in str(refused.value)
     if "allowlist" in rule:
@@ -158,8 +158,9 @@ def test_contact_off_the_allowlist_is_refused_and_nothing_is_stored(
     with db.session() as session:
         assert session.scalars(select(Contact)).all() == []
     # And a robot on https is taken, as is loopback over http once it is allowlisted
-    add_contact(db, "相山区", "webhook", ROBOT)
-    add_contact(db, "杜集区", "webhook", "http://127.0.0.1:8080/hook", hosts=LOOPBACK)
+    add_contact(db, "相山区", "webhook", ROBOT, by=office_act(db))
+    add_contact(db, "杜集区", "webhook", "http://127.0.0.1:8080/hook", hosts=LOOPBACK,
+                by=office_act(db))
 
 
 def test_a_host_taken_off_the_allowlist_is_refused_at_delivery_without_a_request(
@@ -167,7 +168,7 @@ def test_a_host_taken_off_the_allowlist_is_refused_at_delivery_without_a_request
         caplog: pytest.LogCaptureFixture) -> None:
     # Given a loopback receiver added while loopback was allowlisted, and a message for it
     address = http_sink.url(f"/hook?access_token={TOKEN}")
-    add_contact(db, UNIT.name, "webhook", address, hosts=LOOPBACK)
+    add_contact(db, UNIT.name, "webhook", address, hosts=LOOPBACK, by=office_act(db))
     with db.transaction() as conn:
         conn.execute(Notification.__table__.insert().values(
             dedupe_key="k:1", kind="reminder", level="red", recipient=UNIT.name,

@@ -59,6 +59,7 @@ def test_every_command_of_the_usage_block_works_as_written(
     for name in ("DATABASE_URL", "RECTIFY_ACTOR", "RECTIFY_EVIDENCE_DIR", "BROKER_URL"):
         monkeypatch.delenv(name, raising=False)
     runner = CliRunner()
+    outputs: dict[tuple[str, ...], str] = {}
     # When each command runs in order
     for line, words, refused in COMMANDS:
         if words[0] == "export":
@@ -71,3 +72,13 @@ def test_every_command_of_the_usage_block_works_as_written(
         assert result.exit_code in ((1, 2) if refused else (0,)), (line, result.output)
         if refused:
             assert "error" in result.output, (line, result.output)
+        outputs[tuple(words[1:])] = result.output
+    # And the sample ledger, imported as the snapshot of 2021-03-28, gives the source report's
+    # sentence as of that day; as of 2021-01-01 it counts by the sheet's dates: every item
+    # assigned on the plan's feedback day (2020-04-02), none cleared (no 销号日期: the
+    # clearances count from the snapshot day)
+    progress = ("report", "progress", "--plan", "淮北市整改方案（示例台账）", "--as-of")
+    assert "截至2021年3月28日，68个整改任务，已完成整改66个，其余2个正在推进整改。" \
+        "其中2个已超过整改时限。" in outputs[(*progress, "2021-03-28")]
+    assert "截至2021年1月1日，68个整改任务，已完成整改0个，其余68个正在推进整改。" in \
+        outputs[(*progress, "2021-01-01")]

@@ -19,7 +19,7 @@ from tests.support import (
     fire_valid,
     inputs_for,
     new_issue,
-    start_directory,
+    office_act,
 )
 from workflow.clock import FrozenClock, local
 from workflow.errors import (
@@ -127,7 +127,7 @@ def test_each_role_reads_its_own_issues_and_the_public_only_disclosed_fields(
     for trigger in ("start", "apply_acceptance", "clear"):
         fire_valid(engine, ours, trigger, evidence_file)
     add_person(engine.db, "李副市长", roles=["leader"], sectors=["大气污染防治"],
-               actor=start_directory(engine.db))
+               by=office_act(engine.db))
     issues = [queries.get_issue(engine.db, i) for i in (ours, theirs)]
 
     def reads(actor: Actor) -> list[int]:

@@ -14,7 +14,17 @@ import pytest
 from sqlalchemy import func, select
 
 from tests.sinks import HttpSink
-from tests.support import LOOPBACK, LOOPBACK_ENV, OFFICE, TEST_KEYS, UNIT, fire_valid, new_issue
+from tests.support import (
+    LOOPBACK,
+    LOOPBACK_ENV,
+    OFFICE,
+    TEST_KEYS,
+    UNIT,
+    fire_valid,
+    new_issue,
+    office_act,
+    start_directory,
+)
 from workflow.clock import SHANGHAI, FrozenClock, local
 from workflow.config import Settings
 from workflow.db import Database
@@ -331,7 +341,8 @@ def test_a_deadline_over_an_unannounced_year_is_provisional_until_recomputed(
     override.write_text("years:\n  2027:\n    notice: 测试通知（非官方）\n"
                         "    holidays:\n      - 2027-01-01..2027-01-04\n", encoding="utf-8")
     engine.calendar = load_calendar(override)
-    assert engine.recompute_provisional_deadlines() == [issue_id]
+    office = start_directory(engine.db)
+    assert engine.recompute_provisional_deadlines(actor=office) == [issue_id]
     # Then the deadline moves to the official third working day and is no longer provisional
     issue = queries.get_issue(engine.db, issue_id)
     assert not issue.due_provisional
@@ -342,7 +353,7 @@ def test_a_deadline_over_an_unannounced_year_is_provisional_until_recomputed(
     event = queries.history(engine.db, issue_id)[-1]
     assert (event.trigger, event.actor) == ("recompute_deadline", "rectify")
     assert event.payload["previous_due"] == "2027-01-05T23:59:59+08:00"
-    assert engine.recompute_provisional_deadlines() == []
+    assert engine.recompute_provisional_deadlines(actor=office) == []
     assert verify(engine).ok
 
 
@@ -420,8 +431,9 @@ def test_an_overdue_issue_reaches_the_leaders_dingtalk_robot_end_to_end(
         engine: Engine, clock: FrozenClock, evidence_file: Path,
         http_sink: HttpSink) -> None:
     # Given the supervising leader's DingTalk group robot as a contact
+    by = office_act(engine.db)
     add_contact(engine.db, "王副市长", "webhook", http_sink.url("/robot/send"),
-                {"preset": "dingtalk"}, hosts=LOOPBACK)
+                {"preset": "dingtalk"}, by=by, hosts=LOOPBACK)
     issue_id = started_issue(engine, evidence_file)
     # When the deadline passes, a sweep runs and the outbox is delivered
     clock.set(RED_AT + timedelta(hours=3))
@@ -441,7 +453,7 @@ def test_an_overdue_issue_reaches_the_leaders_dingtalk_robot_end_to_end(
     assert received.headers["idempotency-key"] == idempotency_key(row.dedupe_key)
     with pytest.raises(InputError, match="unknown webhook preset 'slack'"):
         add_contact(engine.db, "整改办", "webhook", http_sink.url(), {"preset": "slack"},
-                    hosts=LOOPBACK)
+                    by=by, hosts=LOOPBACK)
 
 
 def test_an_acceptance_reminder_without_an_acceptance_unit_goes_to_the_office(

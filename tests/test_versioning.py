@@ -45,7 +45,7 @@ NEXT = SOURCE.replace("version: 1", "version: 3").replace(
 def load_next(engine: Engine, tmp_path: Path) -> None:
     path = tmp_path / "rectification-v3.yaml"
     path.write_text(NEXT, encoding="utf-8")
-    load_definitions(engine.db, load_all(path), now=engine.clock.now())
+    load_definitions(engine.db, load_all(path), now=engine.clock.now(), by=None)
 
 
 def test_an_issue_created_on_version_1_keeps_version_1(engine: Engine, tmp_path: Path) -> None:
@@ -80,12 +80,12 @@ def test_a_fresh_process_reads_rules_from_the_database_not_the_file(
 
 def test_reloading_the_same_version_is_a_no_op_and_a_changed_one_is_refused(
         engine: Engine, tmp_path: Path) -> None:
-    again = load_definitions(engine.db, load_all(DEFINITIONS), now=engine.clock.now())
+    again = load_definitions(engine.db, load_all(DEFINITIONS), now=engine.clock.now(), by=None)
     assert [item.status for item in again] == ["unchanged", "unchanged"]
     changed = tmp_path / "rectification.yaml"
     changed.write_text(SOURCE.replace("deadline: 30 days", "deadline: 20 days", 1), "utf-8")
     with pytest.raises(DefinitionError, match="duplicate id\\+version rectification@1"):
-        load_definitions(engine.db, load_all(changed), now=engine.clock.now())
+        load_definitions(engine.db, load_all(changed), now=engine.clock.now(), by=None)
 
 
 def test_version_3_text_is_itself_valid() -> None:
@@ -132,7 +132,7 @@ def test_migrate_moves_running_issues_lists_the_rest_and_dry_runs(
     timers_before = pending_timers(engine, working)
     path = tmp_path / "rectification-v4.yaml"
     path.write_text(RENAMED, encoding="utf-8")
-    load_definitions(engine.db, load_all(path), now=engine.clock.now())
+    load_definitions(engine.db, load_all(path), now=engine.clock.now(), by=None)
 
     # When the office dry-runs the migration to version 4
     dry = migrate(engine, ("rectification", 1), ("rectification", 4), actor=OFFICE,

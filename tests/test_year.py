@@ -19,13 +19,13 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import FIVE_NEVER, start_directory
+from tests.support import FIVE_NEVER, TEST_KEYS, start_directory
 from workflow.clock import SHANGHAI, FrozenClock
 from workflow.errors import OutOfScopeError, RequirementError
 from workflow.issues import queries, views
 from workflow.issues.engine import Engine, NewIssue
 from workflow.issues.verification import verify
-from workflow.org.directory import add_person, add_unit, resolve_actor
+from workflow.org.directory import OfficeAct, add_person, add_unit, resolve_actor
 from workflow.org.plans import add_inspection, add_plan
 from workflow.supervision.accountability import (
     NewAccountability,
@@ -97,27 +97,28 @@ class Year:
     def set_up(self) -> None:
         db = self.engine.db
         self.on("2019-12-20 09:00")
-        office = start_directory(db)
-        add_unit(db, "淮北市", actor=office)
+        by = OfficeAct(start_directory(db), TEST_KEYS.current)
+        add_unit(db, "淮北市", by=by)
         for name in [*COUNTIES, *DEPARTMENTS]:
-            add_unit(db, name, parent="淮北市", actor=office)
-        add_unit(db, "濉溪县生态环境分局", parent="濉溪县人民政府", actor=office)
+            add_unit(db, name, parent="淮北市", by=by)
+        add_unit(db, "濉溪县生态环境分局", parent="濉溪县人民政府", by=by)
         add_person(db, "市整改办主任", roles=["office"], unit="市整改办", title="主任",
-                   rank="县处级", actor=office)
+                   rank="县处级", by=by)
         for leader, sectors in LEADERS.items():
             add_person(db, leader, roles=["leader"], unit="淮北市", title=leader[1:],
-                       rank="厅局级", sectors=sectors, actor=office)
+                       rank="厅局级", sectors=sectors, by=by)
         for unit, person in WORKERS.items():
-            add_person(db, person, roles=["unit"], unit=unit, rank="乡科级", actor=office)
+            add_person(db, person, roles=["unit"], unit=unit, rank="乡科级", by=by)
         for unit, person in ACCEPTORS.items():
-            add_person(db, person, roles=["acceptor"], unit=unit, rank="乡科级", actor=office)
-        add_person(db, "市纪委监委审理室", roles=["discipline"], unit="市纪委监委", actor=office)
-        add_person(db, "群众代表", roles=["public"], actor=office)
-        add_inspection(db, "2019年安徽省第三生态环境保护督察组", level="省级", round="2019年",
+            add_person(db, person, roles=["acceptor"], unit=unit, rank="乡科级", by=by)
+        add_person(db, "市纪委监委审理室", roles=["discipline"], unit="市纪委监委", by=by)
+        add_person(db, "群众代表", roles=["public"], by=by)
+        add_inspection(db, "2019年安徽省第三生态环境保护督察组", by=by, level="省级",
+                       round="2019年",
                        team="省第三生态环境保护督察组", period=(date(2019, 7, 8),
                                                               date(2019, 8, 8)),
                        feedback_on=date(2019, 11, 10))
-        add_plan(db, PLAN, inspection="2019年安徽省第三生态环境保护督察组",
+        add_plan(db, PLAN, by=by, inspection="2019年安徽省第三生态环境保护督察组",
                  issued_on=date(2019, 12, 20), categories=CATEGORIES)
         office = self.who("市整改办主任")
         for number, category, leader, unit, acceptor, deadline in ISSUES:

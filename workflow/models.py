@@ -390,8 +390,9 @@ class Plan(Base):
 class AuditEvent(Base):
     """An append-only record of an administrative change (people, units, contacts,
     definitions, calendar, dead letters retried, imports, the clock moved): who made it, as
-    which operating-system user, when, and what. ``hash`` covers its content and
-    ``prev_hash`` (the previous record's hash), so the trail is one tamper-evident chain."""
+    which operating-system user, when, and what. ``hash`` (an HMAC under the history key
+    ``key_id`` names) covers its content and ``prev_hash`` (the previous record's hash), so
+    the trail is one tamper-evident chain."""
 
     __tablename__ = "audit_events"
     __table_args__ = (UniqueConstraint("prev_hash", name="uq_audit_events_prev_hash"),)
@@ -406,6 +407,7 @@ class AuditEvent(Base):
     details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64))
+    key_id: Mapped[str | None] = mapped_column(String(32))  # None: plain sha256, before keying
 
 
 class DatabaseInstance(Base):

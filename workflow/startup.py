@@ -74,15 +74,7 @@ def open_engine(settings: Settings, *, clock: Clock | None = None,
 def initialize(engine: Engine, definitions_dir: Path) -> list[LoadOutcome]:
     """Create or upgrade the schema, then load every definition under ``definitions_dir``."""
     upgrade(engine.db)
-    return load_definitions(engine.db, load_all(definitions_dir), now=engine.clock.now())
-
-
-def is_training(db: Database) -> bool:
-    """Whether the database was created for training (``rectify init --training``): only
-    there may the clock be moved."""
-    with db.session() as session:
-        instance = session.get(DatabaseInstance, 1)
-    return bool(instance and instance.training)
+    return load_definitions(engine.db, load_all(definitions_dir), now=engine.clock.now(), by=None)
 
 
 def mark_database(db: Database, *, training: bool) -> bool:

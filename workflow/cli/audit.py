@@ -41,9 +41,18 @@ def audit_list(limit: Annotated[int, typer.Option(help="The newest records at mo
 @audit_app.command("verify")
 @reports_errors
 def audit_verify() -> None:
-    """Walk the audit trail's hash chain; exit 1 on the first altered or missing record."""
-    problem = verify_audit(make_engine().db)
-    if problem:
-        errors.print(f"audit trail check FAILED: {problem}", style="red", highlight=False)
+    """Walk the audit trail's keyed hash chain; exit 1 on an altered, missing or forged
+    record (`rectify verify` checks it too)."""
+    engine = make_engine()
+    check = verify_audit(engine.db, engine.keys)
+    if not check.ok:
+        errors.print(f"audit trail check FAILED: {check.problems[0]}", style="red",
+                     highlight=False, markup=False)
+        for problem in check.problems[1:]:
+            errors.print(f"  {problem}", style="red", highlight=False, markup=False)
         raise typer.Exit(1)
-    console.print("audit trail intact")
+    console.print(f"audit trail intact: {check.records} record(s)", highlight=False)
+    if check.unkeyed:
+        console.print(f"not checked: {check.unkeyed} record(s) predate keying (no key id, "
+                      "plain sha256): anyone with the database could recompute them",
+                      highlight=False)

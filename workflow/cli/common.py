@@ -10,19 +10,22 @@ import sys
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
 from datetime import date, datetime
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from workflow.clock import SystemClock, to_utc
+from workflow.clock import to_utc
 from workflow.config import Settings
 from workflow.db import Database
 from workflow.errors import DefinitionError, InputError, RectifyError
 from workflow.issues.engine import Engine
 from workflow.org.actors import Actor
 from workflow.startup import open_engine
+
+if TYPE_CHECKING:
+    from workflow.org.directory import OfficeAct
 
 console = Console(width=None if sys.stdout.isatty() else 160)
 errors = Console(stderr=True, soft_wrap=True)
@@ -119,38 +122,34 @@ def make_actor(name: str | None, role: str | None) -> Actor:
         db.dispose()
 
 
-def record_audit(actor: Actor, action: str, subject: str, **details: Any) -> None:
-    """Append an administrative change ``actor`` made to the audit trail (after it committed:
-    for changes made by modules that keep no trail themselves)."""
-    from workflow.audit import record_audit as append
+def office_act(engine: Engine, name: str | None, role: str | None) -> OfficeAct:
+    """``--as NAME [--role ROLE]`` making an administrative change: the domain function
+    checks the office and records the change on the audit trail, hashed under the engine's
+    history key."""
+    from workflow.org.directory import OfficeAct
 
-    db = Database(Settings.from_env().database_url)
-    try:
-        append(db, actor.audit(action, subject, **details), at=SystemClock().now())
-    finally:
-        db.dispose()
+    return OfficeAct(make_actor(name, role), engine.keys.current)
 
 
 def moved_clock(engine: Engine, now: str | None, actor: str | None, role: str | None,
-                command: str) -> datetime:
-    """The time a command acts at: the real time, or ``--now`` on a training database (the
-    move goes to the audit trail with who asked for it).
+                command: str) -> tuple[datetime, Actor | None]:
+    """The time a command acts at, and who moved the clock: the real time (no one), or
+    ``--now`` on a training database with its actor (the command's domain function records
+    the move on the audit trail).
 
     Raises:
         InputError: ``--now`` on a database not created for training, or without an actor.
     """
-    from workflow.startup import is_training
+    from workflow.issues.engine import is_training
 
     if now is None:
-        return engine.clock.now()
+        return engine.clock.now(), None
     at = parse_time(now)
     if not is_training(engine.db):
         raise InputError(f"{command} --now moves the clock, which only a training database "
                          "allows (created with `rectify init --training`); here it runs at the "
                          "real time, so leave --now out")
-    who = make_actor(actor, role)
-    record_audit(who, "clock_moved", command, now=at.isoformat())
-    return at
+    return at, make_actor(actor, role)
 
 
 def parse_date(text: str | None, option: str) -> date | None:

@@ -19,7 +19,6 @@ from workflow.cli.common import (
     moved_clock,
     print_json,
     print_table,
-    record_audit,
     reports_errors,
 )
 from workflow.issues import queries
@@ -62,8 +61,8 @@ def sweep_command(
     """Run one timer sweep: claim what is due, notify once per issue, record skips. With
     --now (a training database only) it also needs --as: who moved the clock."""
     engine = make_engine()
-    at = moved_clock(engine, now, actor, role, "sweep")
-    report = sweep(engine, now=at, limit=limit)
+    at, mover = moved_clock(engine, now, actor, role, "sweep")
+    report = sweep(engine, now=at, limit=limit, moved_by=mover)
     if as_json:
         print_json(report.__dict__)
     else:
@@ -89,12 +88,7 @@ def calendar_check(path: Annotated[Path | None, typer.Argument(
 def calendar_recompute(actor: ActorName = None, role: RoleName = None) -> None:
     """After entering a new year's notice: recompute every provisional deadline (an office
     person does)."""
-    from workflow.org.directory import check_administrator
-
     who = make_actor(actor, role)
-    engine = make_engine()
-    check_administrator(engine.db, who, "recompute the calendar")
-    changed = engine.recompute_provisional_deadlines()
-    record_audit(who, "calendar_recompute", "provisional deadlines", issues=changed)
+    changed = make_engine().recompute_provisional_deadlines(actor=who)
     console.print(f"{len(changed)} provisional deadline(s) recomputed"
                   + (f": issues {', '.join(map(str, changed))}" if changed else ""))

@@ -16,10 +16,10 @@ from workflow.cli.common import (
     console,
     make_actor,
     make_engine,
+    office_act,
     os_user,
     print_json,
     print_table,
-    record_audit,
     reports_errors,
 )
 from workflow.clock import SystemClock, local
@@ -72,7 +72,7 @@ def init(
         console.print(f"  checkpoint #{first.seq} of {first.issues} issue(s) and {first.events} "
                       f"event(s): {files.checkpoint_log}", highlight=False)
     if admin is not None:
-        added = bootstrap_office(engine.db, admin, os_user=os_user())
+        added = bootstrap_office(engine.db, admin, key=engine.keys.current, os_user=os_user())
         console.print(f"{admin.strip()} " + ("registered as the first office person"
                                              if added else "is an office person already"))
 
@@ -132,16 +132,11 @@ def definitions_load(
 ) -> None:
     """Load new definition versions into the database (running issues keep theirs); an
     office person does."""
-    from workflow.org.directory import check_administrator
-
-    settings = Settings.from_env()
-    who = make_actor(actor, role)
+    source = path or Settings.from_env().definitions_dir
     engine = make_engine()
-    check_administrator(engine.db, who, "load definitions")
-    outcomes = load_definitions(engine.db, load_all(path or settings.definitions_dir),
-                                now=engine.clock.now())
-    record_audit(who, "definitions_load", str(path or settings.definitions_dir),
-                 outcomes={outcome.ref: outcome.status for outcome in outcomes})
+    by = office_act(engine, actor, role)
+    outcomes = load_definitions(engine.db, load_all(source), now=engine.clock.now(), by=by,
+                                source=str(source))
     for outcome in outcomes:
         console.print(f"{outcome.ref}: {outcome.status} ({outcome.path})")
 

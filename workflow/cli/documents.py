@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from datetime import date
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -19,10 +19,12 @@ from workflow.cli.common import (
     make_engine,
     parse_date,
     print_json,
-    record_audit,
     reports_errors,
 )
 from workflow.errors import InputError
+
+if TYPE_CHECKING:
+    from workflow.issues.checkpoints import Checkpoint
 
 ledger_app = typer.Typer(help="The ledger (台账): Excel import and export.", no_args_is_help=True)
 report_app = typer.Typer(help="Reports: progress (整改进展), monthly briefing (月度调度), public "
@@ -76,9 +78,6 @@ def ledger_import(
                             "conflicts": [c.as_dict() for c in exc.conflicts]})
                 raise typer.Exit(2) from None
             raise
-    record_audit(who, "ledger_import", f"{file.name} → {plan}", created=result.created,
-                 updated=result.updated, units_added=result.units_added,
-                 people_added=result.people_added)
     if as_json:
         print_json({"imported": True, **result.as_dict()})
         return
@@ -109,12 +108,23 @@ def ledger_export(
 
     if file.suffix.lower() != ".xlsx":
         raise InputError(f"{file.name}: the ledger is written as .xlsx; name the file *.xlsx")
-    count = export_ledger(make_engine(), file, plan=plan, state=state, unit=unit)
+    count = export_ledger(make_engine(), file, checkpoint=_latest_checkpoint(), plan=plan,
+                          state=state, unit=unit)
     console.print(f"{count} issue(s) written to {file}")
 
 
 def _as_of(text: str | None) -> date | None:
     return parse_date(text, "--as-of")
+
+
+def _latest_checkpoint() -> Checkpoint | None:
+    """The latest signed checkpoint of the log beside the database, which every report,
+    ledger export and disclosure names."""
+    from workflow.config import Settings
+    from workflow.issues.checkpoints import latest_checkpoint
+    from workflow.startup import trust_files
+
+    return latest_checkpoint(trust_files(Settings.from_env()))
 
 
 @report_app.command("progress")
@@ -128,15 +138,12 @@ def report_progress(
 ) -> None:
     """Progress (整改进展): totals by state, category, unit and leader, the overdue list, the
     accountability figures and the summary sentences officials write."""
-    from workflow.config import Settings
     from workflow.documents.figures import progress_report
-    from workflow.issues.checkpoints import latest_checkpoint
-    from workflow.startup import trust_files
 
     if output not in ("text", "json", "md", "html"):
         raise InputError(f"--format {output!r}: allowed: text, json, md, html")
     report = progress_report(make_engine(), plan=plan, as_of=_as_of(as_of),
-                             checkpoint=latest_checkpoint(trust_files(Settings.from_env())))
+                             checkpoint=_latest_checkpoint())
     if output == "json":
         typer.echo(json.dumps(report.as_dict(), ensure_ascii=False, indent=2))
     else:
@@ -171,5 +178,6 @@ def report_public(
     销号日期 only, as HTML and xlsx."""
     from workflow.documents.disclosure import write_public
 
-    for path in write_public(make_engine(), out=out, plan=plan):
+    for path in write_public(make_engine(), out=out, checkpoint=_latest_checkpoint(),
+                             plan=plan):
         console.print(f"written: {path}")

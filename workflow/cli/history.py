@@ -37,8 +37,8 @@ def verify(issue: Annotated[int | None, typer.Option(help="Only this issue.")] =
                                      "unchanged and no issue deleted.")] = False,
            as_json: JsonOption = False) -> None:
     """Replay every history chain: links, keyed hashes, legality of each event, time order,
-    the issue rows against the replay, evidence files against their hashes (exit 1 on any
-    problem)."""
+    the issue rows against the replay, evidence files against their hashes, and (without
+    --issue) the audit trail (exit 1 on any problem)."""
     engine = make_engine()
     files = trust_files(Settings.from_env()) if checkpoints else None
     report = verify_history(engine, issue, checkpoints=files)
@@ -47,8 +47,10 @@ def verify(issue: Annotated[int | None, typer.Option(help="Only this issue.")] =
     elif report.ok:
         proved = (f"; proved against {report.checkpoints} checkpoint(s) of "
                   f"{files.checkpoint_log}" if files is not None else "")
+        audit = ("" if report.audit_records is None
+                 else f", {report.audit_records} audit record(s)")
         console.print(f"history intact: {report.issues} issue(s), {report.events} event(s), "
-                      f"{report.evidence} evidence file(s){proved}", highlight=False)
+                      f"{report.evidence} evidence file(s){audit}{proved}", highlight=False)
     else:
         errors.print(f"history check FAILED: {report.problems[0]}", style="red",
                      highlight=False, markup=False)

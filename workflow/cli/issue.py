@@ -188,7 +188,10 @@ def issue_fire(
     rehearse a clearance through the 7-day 公示."""
     engine = make_engine()
     if now is not None:
-        engine.clock = FrozenClock(moved_clock(engine, now, actor, role, "issue fire"))
+        at, mover = moved_clock(engine, now, actor, role, "issue fire")
+        if mover is not None:
+            engine.record_clock_move(mover, "issue fire", at)
+        engine.clock = FrozenClock(at)
     try:
         result = engine.fire(issue_id, trigger, actor=make_actor(actor, role), comment=comment,
                              evidence=evidence or [], checklist=parse_pairs(check or [], "--check"),

@@ -14,11 +14,11 @@ from workflow.cli.common import (
     RankOption,
     RoleName,
     console,
-    make_actor,
+    make_engine,
+    office_act,
     parse_date,
     print_json,
     print_table,
-    record_audit,
     reports_errors,
 )
 from workflow.config import Settings
@@ -37,8 +37,8 @@ def units_add(name: Annotated[str, typer.Argument(help="Unit name, e.g. 相山�
     """Register a unit (a county, a department, an office); an office person does."""
     from workflow.org.directory import add_unit
 
-    add_unit(Database(Settings.from_env().database_url), name, parent=parent,
-             actor=make_actor(actor, role))
+    engine = make_engine()
+    add_unit(engine.db, name, parent=parent, by=office_act(engine, actor, role))
     console.print(f"unit {name} registered")
 
 
@@ -77,9 +77,9 @@ def people_add(
     office person does."""
     from workflow.org.directory import add_person
 
-    add_person(Database(Settings.from_env().database_url), name, roles=roles, unit=unit,
-               title=title, rank=rank, sectors=sector or [],
-               actor=make_actor(actor, acting_role))
+    engine = make_engine()
+    add_person(engine.db, name, roles=roles, unit=unit, title=title, rank=rank,
+               sectors=sector or [], by=office_act(engine, actor, acting_role))
     console.print(f"{name} registered ({', '.join(roles)})")
 
 
@@ -128,16 +128,12 @@ def plan_inspection(
     actor: ActorName = None, role: RoleName = None,
 ) -> None:
     """Register the inspection a plan answers (an office person does)."""
-    from workflow.org.directory import check_administrator
     from workflow.org.plans import add_inspection
 
-    who = make_actor(actor, role)
-    db = Database(Settings.from_env().database_url)
-    check_administrator(db, who, "register inspections")
-    add_inspection(Database(Settings.from_env().database_url), name, level=level,
+    engine = make_engine()
+    add_inspection(engine.db, name, by=office_act(engine, actor, role), level=level,
                    round=round_, team=team, period=_period(period),
                    feedback_on=parse_date(feedback, "--feedback"))
-    record_audit(who, "inspection_add", f"inspection {name}", level=level, round=round_)
     console.print(f"inspection {name} registered")
 
 
@@ -152,16 +148,11 @@ def plan_add(
     actor: ActorName = None, role: RoleName = None,
 ) -> None:
     """Register a plan and its categories (an office person does)."""
-    from workflow.org.directory import check_administrator
     from workflow.org.plans import add_plan
 
-    who = make_actor(actor, role)
-    db = Database(Settings.from_env().database_url)
-    check_administrator(db, who, "register plans")
-    add_plan(db, name, inspection=inspection,
+    engine = make_engine()
+    add_plan(engine.db, name, by=office_act(engine, actor, role), inspection=inspection,
              issued_on=parse_date(issued, "--issued"), categories=category or [])
-    record_audit(who, "plan_add", f"plan {name}", inspection=inspection,
-                 categories=category or [])
     console.print(f"plan {name} registered")
 
 

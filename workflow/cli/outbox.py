@@ -13,20 +13,18 @@ from workflow.cli.common import (
     Moment,
     RoleName,
     console,
-    make_actor,
     make_engine,
     moved_clock,
+    office_act,
     parse_pairs,
     print_json,
     print_table,
-    record_audit,
     reports_errors,
 )
-from workflow.errors import InputError
 from workflow.issues.sweep import default_owner
-from workflow.notify.channels import channels_from_env, mask_secrets
+from workflow.notify.channels import channels_from_env
 from workflow.notify.contacts import add_contact, shown_contacts
-from workflow.notify.delivery import deliver_due, list_notifications
+from workflow.notify.delivery import deliver_due
 from workflow.notify.delivery import retry as retry_notifications
 from workflow.notify.digest import compose_digests
 from workflow.notify.shown import message_detail, message_rows
@@ -105,21 +103,9 @@ def outbox_retry(
     actor: ActorName = None, role: RoleName = None,
 ) -> None:
     """Put dead letters back in the queue, due now (an office person does)."""
-    from workflow.org.directory import check_administrator
-
-    who = make_actor(actor, role)
     engine = make_engine()
-    check_administrator(engine.db, who, "retry dead letters")
-    if ids:
-        dead = {n.id for n in list_notifications(engine.db, status="dead", limit=len(ids) + 10**6)}
-        not_dead = [str(i) for i in ids if i not in dead]
-        if not_dead:
-            raise InputError(f"notification(s) {', '.join(not_dead)} are not dead letters; only "
-                             "dead letters are retried (see `rectify outbox dead`)")
-    revived = retry_notifications(engine.db, ids or None, now=engine.clock.now(),
-                                  all_dead=all_dead)
-    record_audit(who, "outbox_retry", "dead letters", ids=ids or [], all_dead=all_dead,
-                 revived=revived)
+    revived = retry_notifications(engine.db, ids or None, by=office_act(engine, actor, role),
+                                  now=engine.clock.now(), all_dead=all_dead)
     console.print(f"{revived} notification(s) queued again")
 
 
@@ -131,7 +117,9 @@ def outbox_deliver(limit: Annotated[int, typer.Option(help="Messages at most.")]
     """Send what is due now through the configured channels (RECTIFY_SMTP_*, webhooks).
     With --now (a training database only) it also needs --as: who moved the clock."""
     engine = make_engine()
-    at = moved_clock(engine, now, actor, role, "outbox deliver")
+    at, mover = moved_clock(engine, now, actor, role, "outbox deliver")
+    if mover is not None:
+        engine.record_clock_move(mover, "outbox deliver", at)
     report = deliver_due(engine.db, channels_from_env(), now=at, owner=default_owner(),
                          limit=limit)
     if as_json:
@@ -163,16 +151,11 @@ def contacts_add(
 ) -> None:
     """Say where a recipient is reached (without a contact, notices go to the log); an office
     person does."""
-    from workflow.org.directory import check_administrator
-
-    who = make_actor(actor, role)
     engine = make_engine()
-    check_administrator(engine.db, who, "register contacts")
+    by = office_act(engine, actor, role)
     options = parse_pairs(option or [], "--option")
-    contact_id = add_contact(engine.db, name, channel, address, options,
+    contact_id = add_contact(engine.db, name, channel, address, options, by=by,
                              hosts=engine.settings.webhook_hosts)
-    record_audit(who, "contact_add", f"contact {contact_id} {name}", channel=channel,
-                 address=mask_secrets(address), options=sorted(options))
     console.print(f"contact {contact_id}: {name} via {channel}")
 
 

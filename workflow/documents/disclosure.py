@@ -4,7 +4,8 @@
 contacts, no internal notes or progress text, no evidence, no history. The rows come from
 ``service.public_views``, the same projection the public role reads. The page escapes
 every value and the workbook writes text that looks like a formula as text
-(``safe_text``).
+(``safe_text``). Both files end with the latest history checkpoint's line
+(``figures.checkpoint_zh``).
 """
 
 from __future__ import annotations
@@ -12,8 +13,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from workflow.documents.figures import html_document
+from workflow.documents.figures import checkpoint_zh, html_document
 from workflow.documents.safe_text import text_cells
+from workflow.issues.checkpoints import Checkpoint
 from workflow.issues.engine import Engine
 from workflow.issues.queries import IssueFilter, list_issues, number_order
 from workflow.issues.views import public_views
@@ -37,8 +39,11 @@ def public_rows(engine: Engine, *, plan: str | None = None) -> list[list[Any]]:
     return rows
 
 
-def write_public(engine: Engine, *, out: Path, plan: str | None = None) -> list[Path]:
-    """Write 信息公开.html and 信息公开.xlsx into ``out``; returns their paths."""
+def write_public(engine: Engine, *, out: Path, checkpoint: Checkpoint | None,
+                 plan: str | None = None) -> list[Path]:
+    """Write 信息公开.html and 信息公开.xlsx into ``out``, each naming ``checkpoint`` (the
+    latest signed one, ``checkpoints.latest_checkpoint``; None: there is none yet); returns
+    their paths."""
     from openpyxl import Workbook
     from openpyxl.styles import Font
 
@@ -47,7 +52,8 @@ def write_public(engine: Engine, *, out: Path, plan: str | None = None) -> list[
     title = f"{plan or ''}整改落实情况公开清单"
     out.mkdir(parents=True, exist_ok=True)
     html = out / "信息公开.html"
-    html.write_text(html_document(title, [], [("", headers, rows)]), encoding="utf-8")
+    line = checkpoint_zh(checkpoint)
+    html.write_text(html_document(title, [line], [("", headers, rows)]), encoding="utf-8")
     book = Workbook()
     sheet = book.active
     sheet.title = "信息公开"
@@ -56,6 +62,7 @@ def write_public(engine: Engine, *, out: Path, plan: str | None = None) -> list[
         cell.font = Font(bold=True)
     for row in rows:
         sheet.append(text_cells(sheet, row))
+    sheet.append([line])
     sheet.freeze_panes = "A2"
     xlsx = out / "信息公开.xlsx"
     book.save(xlsx)

@@ -79,12 +79,12 @@ class Progress:
 
     def summary_zh(self) -> str:
         """The sentence officials write, e.g. 截至2021年3月28日,68个整改任务,已完成整改66个,
-        其余2个正在推进整改."""
+        其余2个正在推进整改, kept exactly; the overdue count follows as a sentence of its own."""
         text = (f"截至{zh_date(self.as_of)}，{self.total}个整改任务，已完成整改{self.completed}个，"
-                f"其余{self.in_progress}个正在推进整改")
+                f"其余{self.in_progress}个正在推进整改。")
         if self.overdue:
-            text += f"，其中{self.overdue}个已超过整改时限"
-        return text + "。"
+            text += f"其中{self.overdue}个已超过整改时限。"
+        return text
 
     def clearance_zh(self) -> str:
         """Where the clearances come from: cleared through acceptance in the system, or
@@ -97,12 +97,7 @@ class Progress:
         return self.accountability.sentence_zh() + "。"
 
     def checkpoint_zh(self) -> str:
-        """The line that lets a reader check the history this report comes from."""
-        if self.checkpoint is None:
-            return "历史存证：尚无签名存证 (no signed history checkpoint yet)。"
-        return (f"历史存证 #{self.checkpoint.seq}：{local(self.checkpoint.at):%Y-%m-%d %H:%M} "
-                f"签名，摘要 {self.checkpoint.digest}（{self.checkpoint.issues}个问题，"
-                f"{self.checkpoint.events}条记录）。")
+        return checkpoint_zh(self.checkpoint)
 
     def as_dict(self) -> dict[str, Any]:
         def tallies(groups: dict[str, Tally]) -> dict[str, dict[str, int]]:
@@ -199,6 +194,17 @@ td,th{border:1px solid #999;padding:4px 8px;vertical-align:top}th{background:#d9
 {% else %}<p>—</p>
 {% endif %}{% endfor %}</body></html>
 """)
+
+
+def checkpoint_zh(checkpoint: Checkpoint | None) -> str:
+    """The line every progress report, ledger export and public disclosure prints, so a
+    reader can check the history it comes from: the latest signed checkpoint's number, time
+    (Asia/Shanghai), digest and counts, or that there is none yet."""
+    if checkpoint is None:
+        return "历史存证：尚无签名存证 (no signed history checkpoint yet)。"
+    return (f"历史存证 #{checkpoint.seq}：{local(checkpoint.at):%Y-%m-%d %H:%M} "
+            f"签名，摘要 {checkpoint.digest}（{checkpoint.issues}个问题，"
+            f"{checkpoint.events}条记录）。")
 
 
 def html_document(title: str, paragraphs: Sequence[str], sections: Sequence[Section], *,

@@ -1,6 +1,8 @@
 """The ledger (台账) export: the issues as the office's xlsx ledger, with the light, days
-overdue, last monthly report and clearance date, and the accountability records. Every cell
-goes through ``safe_text.text_cell``: text that looks like a formula stays text."""
+overdue, last monthly report and clearance date, the accountability records, and a sheet
+历史存证 naming the latest history checkpoint (``figures.checkpoint_zh``). Every cell goes
+through ``safe_text.text_cell``: text that looks like a formula stays text. The import reads
+only 整改情况清单 and 问责情况, so an exported ledger imports again as it is."""
 
 from __future__ import annotations
 
@@ -10,6 +12,8 @@ from typing import Any
 
 from sqlalchemy import select
 
+from workflow.clock import local
+from workflow.documents.figures import checkpoint_zh
 from workflow.documents.ledger_read import (
     ACCOUNTABILITY_COLUMNS,
     ACCOUNTABILITY_SHEET,
@@ -20,17 +24,21 @@ from workflow.documents.ledger_read import (
     column_letter,
 )
 from workflow.documents.safe_text import text_cell, text_cells
+from workflow.issues.checkpoints import Checkpoint
 from workflow.issues.engine import Engine
 from workflow.models import ProgressReport
 
+CHECKPOINT_SHEET = "历史存证"
 LIGHT_FILLS = {"red": "FFC7CE", "yellow": "FFEB9C", "blue": "BDD7EE", "green": "C6EFCE"}
 
 
-def export_ledger(engine: Engine, path: Path, *, plan: str | None = None,
-                  state: str | None = None, unit: str | None = None) -> int:
+def export_ledger(engine: Engine, path: Path, *, checkpoint: Checkpoint | None,
+                  plan: str | None = None, state: str | None = None,
+                  unit: str | None = None) -> int:
     """Write the ledger as xlsx: the official columns plus light, days overdue, last monthly
-    report and clearance date (sheet 整改情况清单), and the accountability records (sheet
-    问责情况). Returns the number of issues written."""
+    report and clearance date (sheet 整改情况清单), the accountability records (sheet
+    问责情况), and ``checkpoint`` (the latest signed one; None: there is none yet) on sheet
+    历史存证. Returns the number of issues written."""
     from openpyxl import Workbook as XlsxWorkbook
     from openpyxl.styles import Alignment, Font, PatternFill
 
@@ -109,6 +117,13 @@ def export_ledger(engine: Engine, path: Path, *, plan: str | None = None,
         written += 1
     second.auto_filter.ref = f"A1:{column_letter(len(ACCOUNTABILITY_COLUMNS) - 1)}" \
                              f"{written + 1}"
+    third = book.create_sheet(CHECKPOINT_SHEET)
+    third.column_dimensions["A"].width = 100
+    third.append([checkpoint_zh(checkpoint)])
+    if checkpoint is not None:
+        header(third, ["存证序号", "签名时间", "摘要", "默克尔根", "问题数", "记录数"])
+        third.append([checkpoint.seq, f"{local(checkpoint.at):%Y-%m-%d %H:%M}",
+                      checkpoint.digest, checkpoint.root, checkpoint.issues, checkpoint.events])
     path.parent.mkdir(parents=True, exist_ok=True)
     book.save(path)
     return len(issues)

@@ -239,6 +239,11 @@ class _Importer:
                 if self.problems or self.conflicts:
                     raise LedgerError(self.path, self.problems,
                                       [] if self.problems else self.conflicts)
+                tx.append_audit(self.actor.audit(
+                    "ledger_import", f"{self.path.name} → {self.plan}", sha256=self.file.sha256,
+                    as_of=self.result.as_of, created=self.result.created,
+                    updated=self.result.updated, units_added=self.result.units_added,
+                    people_added=self.result.people_added), at=self.now)
         finally:
             book.close()
         return self.result
@@ -480,7 +485,7 @@ def import_ledger(engine: Engine, path: Path, *, plan: str, actor: Actor,
         engine: the engine.
         path: an .xlsx or .csv file.
         plan: the plan (整改方案) the rows belong to; created when new.
-        actor: who imports (the office).
+        actor: who imports (the office); the import's audit record, in its transaction.
         definition: the definition new issues start on (its latest version).
         sheet: the issues' sheet (default 整改情况清单, else the first sheet).
         as_of: the day the ledger describes (default today): new issues' states hold from

@@ -39,10 +39,15 @@ from workflow.issues.rows import (
     IssueRow,
     facts_payload,
 )
-from workflow.issues.transaction import IssueTx, compile_statements, open_transaction
-from workflow.models import Issue
+from workflow.issues.transaction import (
+    IssueTx,
+    check_not_ahead,
+    compile_statements,
+    open_transaction,
+)
+from workflow.models import DatabaseInstance, Issue
 from workflow.org.actors import Actor
-from workflow.org.directory import sectors_of
+from workflow.org.directory import OfficeAct, sectors_of
 from workflow.org.plans import check_category
 from workflow.spec.definitions import FROM_ISSUE
 from workflow.spec.durations import Duration, parse_duration
@@ -163,6 +168,17 @@ def deadline_instant(day: date) -> datetime:
     return to_utc(datetime.combine(day, END_OF_DAY, tzinfo=SHANGHAI))
 
 
+_REAL_CLOCK = SystemClock()
+
+
+def is_training(db: Database) -> bool:
+    """Whether the database was created for training (``rectify init --training``): only
+    there may the clock be moved."""
+    with db.session() as session:
+        instance = session.get(DatabaseInstance, 1)
+    return bool(instance and instance.training)
+
+
 class Engine:
     """Moves issues through their definitions.
 
@@ -188,11 +204,45 @@ class Engine:
         self.calendar = calendar or load_calendar()
         self.settings = settings or Settings()
         self._statements = compile_statements(db)
+        self._training: bool | None = None  # read once, on the first write
 
     def transaction(self) -> AbstractContextManager[IssueTx]:
         """One write transaction: every write of the engine and of the domain around it
-        goes through the ``IssueTx`` this yields, and commits or rolls back as one."""
-        return open_transaction(self.db, self._statements, self.keys.current)
+        goes through the ``IssueTx`` this yields, and commits or rolls back as one. Unless
+        the database was created for training, the history it appends may not be dated
+        after the real time at which it opened."""
+        return open_transaction(self.db, self._statements, self.keys.current,
+                                real_clock=self.real_clock())
+
+    def real_clock(self) -> Clock | None:
+        """The clock no history may be dated after: the system's, or None (any time) on a
+        training database. The training flag is read once per engine."""
+        if self._training is None:
+            self._training = is_training(self.db)
+        return None if self._training else _REAL_CLOCK
+
+    def check_time(self, now: datetime) -> None:
+        """Refuse to act at ``now`` when it is ahead of the real time on a database not
+        created for training (the sweep checks before it claims anything).
+
+        Raises:
+            InputError: ``now`` is in the future there.
+        """
+        real = self.real_clock()
+        check_not_ahead(now, real.now() if real else None)
+
+    def record_clock_move(self, mover: Actor, command: str, at: datetime) -> None:
+        """Put a training clock move (``issue fire --now``, ``outbox deliver --now``) on the
+        audit trail, in a transaction of its own just before the command acts at ``at``
+        (``sweep --now`` records its move in its claim's transaction instead).
+
+        Raises:
+            InputError: ``at`` is ahead of the real time on a database not for training.
+        """
+        self.check_time(at)
+        with self.transaction() as tx:
+            tx.append_audit(mover.audit("clock_moved", command, now=at.isoformat()),
+                            at=self.clock.now() if at <= self.clock.now() else at)
 
     def create_issue(self, new: NewIssue, *, actor: Actor, definition: str = "rectification",
                      version: int | None = None, comment: str | None = None) -> int:
@@ -503,50 +553,57 @@ class Engine:
                            actor.name, actor.role, "reach_milestone", row.state, row.state,
                            comment, {"milestone": name}, os_user=actor.os_user))
 
-    def recompute_provisional_deadlines(self) -> list[int]:
+    def recompute_provisional_deadlines(self, *, actor: Actor) -> list[int]:
         """Recompute every provisional deadline with the calendar as it is now (after an office
-        entered a new year's notice): a moved deadline gets new timers, and either way the
-        issue's history records the recomputation.
+        entered a new year's notice), in one transaction with its audit record: a moved
+        deadline gets new timers, and either way the issue's history records the
+        recomputation.
 
         Returns:
             the ids of the issues whose deadline or provisional mark changed.
+
+        Raises:
+            InputError: an empty directory. ActionDeniedError: ``actor`` is not the office.
         """
         with self.db.session() as session:
+            OfficeAct(actor, self.keys.current).check(session, "recompute the calendar")
             ids = list(session.scalars(select(Issue.id).where(Issue.due_provisional.is_(True))
                                        .order_by(Issue.id)))
-        return [issue_id for issue_id in ids if self._recompute(issue_id)]
-
-    def _recompute(self, issue_id: int) -> bool:
         now = self.clock.now()
         with self.transaction() as tx:
-            row = tx.read_issue(issue_id)
-            if row is None or not row.due_provisional or row.due_at is None:
-                return False
-            compiled = self.registry.get(row.definition_id, row.definition_version)
-            spec = compiled.states[row.state]
-            if spec.deadline == FROM_ISSUE:
-                due_at = row.due_at
-                provisional = self.calendar.is_provisional(local(due_at).date())
-            else:
-                entered = tx.entered_at(issue_id, row.state, row.version)
-                due_at, provisional = self.calendar.deadline_after(
-                    entered, parse_duration(spec.deadline))
-            if (due_at, provisional) == (row.due_at, row.due_provisional):
-                return False
-            if due_at == row.due_at:
-                due = Due(due_at, provisional, row.escalation_level, row.key_supervision)
-            else:
-                tx.cancel_timers(issue_id, now, with_milestones=False)
-                tx.schedule(issue_id=issue_id, state=row.state, deadline=due_at,
-                            timers=plan_timers(compiled.timelines[spec.escalate], due_at,
-                                               hour=self.settings.reminder_hour),
-                            now=now)
-                due = Due(due_at, provisional, None, row.key_supervision)
-            tx.record(issue_id=issue_id, old_version=row.version,
-                       prev_hash=row.head_hash, now=now, due=due, event=EventDraft(
-                           SYSTEM_ACTOR, SYSTEM_ROLE, RECOMPUTE_TRIGGER, row.state, row.state,
-                           None, {"previous_due": local(row.due_at).isoformat(),
-                                  **self._due_payload(due)}))
+            changed = [issue_id for issue_id in ids if self._recompute(tx, issue_id, now)]
+            tx.append_audit(actor.audit("calendar_recompute", "provisional deadlines",
+                                        issues=changed), at=now)
+        return changed
+
+    def _recompute(self, tx: IssueTx, issue_id: int, now: datetime) -> bool:
+        row = tx.read_issue(issue_id)
+        if row is None or not row.due_provisional or row.due_at is None:
+            return False
+        compiled = self.registry.get(row.definition_id, row.definition_version)
+        spec = compiled.states[row.state]
+        if spec.deadline == FROM_ISSUE:
+            due_at = row.due_at
+            provisional = self.calendar.is_provisional(local(due_at).date())
+        else:
+            entered = tx.entered_at(issue_id, row.state, row.version)
+            due_at, provisional = self.calendar.deadline_after(
+                entered, parse_duration(spec.deadline))
+        if (due_at, provisional) == (row.due_at, row.due_provisional):
+            return False
+        if due_at == row.due_at:
+            due = Due(due_at, provisional, row.escalation_level, row.key_supervision)
+        else:
+            tx.cancel_timers(issue_id, now, with_milestones=False)
+            tx.schedule(issue_id=issue_id, state=row.state, deadline=due_at,
+                        timers=plan_timers(compiled.timelines[spec.escalate], due_at,
+                                           hour=self.settings.reminder_hour),
+                        now=now)
+            due = Due(due_at, provisional, None, row.key_supervision)
+        tx.record(issue_id=issue_id, old_version=row.version, prev_hash=row.head_hash, now=now,
+                  due=due, event=EventDraft(
+                      SYSTEM_ACTOR, SYSTEM_ROLE, RECOMPUTE_TRIGGER, row.state, row.state, None,
+                      {"previous_due": local(row.due_at).isoformat(), **self._due_payload(due)}))
         logger.info("issue %s: deadline recomputed to %s (provisional: %s)", issue_id, due_at,
                     provisional)
         return True

@@ -25,15 +25,16 @@ GENESIS = "0" * 64
 @dataclass(frozen=True)
 class ChainProblem:
     """One thing wrong with the history: of an issue (at an event, or its row), or of the
-    checkpoint log (``issue_id`` None)."""
+    checkpoint log or the audit trail (``issue_id`` None)."""
 
     issue_id: int | None
     seq: int | None
     message: str
+    subject: str = "checkpoints"  # what ``issue_id`` None is about: the log or the audit trail
 
     def __str__(self) -> str:
         if self.issue_id is None:
-            return f"checkpoints: {self.message}"
+            return f"{self.subject}: {self.message}"
         where = f"issue {self.issue_id}" + (f" event #{self.seq}" if self.seq else "")
         return f"{where}: {self.message}"
 

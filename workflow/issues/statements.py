@@ -29,6 +29,7 @@ from sqlalchemy.dialects import sqlite
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
+from workflow.audit import AUDIT, CHAIN_LOCK
 from workflow.db import Database
 from workflow.issues.rows import FACT_COLUMNS, IssueRow
 from workflow.models import (
@@ -70,6 +71,7 @@ NOTIFICATION_COLUMNS = ["dedupe_key", "issue_id", "timer_id", "kind", "level", "
                         "next_attempt_at", "created_at"]
 ISSUE_COLUMNS = [c.key for c in ISSUES.columns if c.key != "id"]
 EVENT_COLUMNS = [c.key for c in EVENTS.columns if c.key != "id"]
+AUDIT_COLUMNS = [c.key for c in AUDIT.columns if c.key != "id"]
 TIMER_COLUMNS = ["issue_id", "state", "kind", "level", "rank", "deadline_at", "due_at", "status",
                  "attempts", "created_at"]
 
@@ -227,6 +229,13 @@ class Statements:
             ["name", "inspection", "issued_on", "categories"])
         self.insert_record = sql(insert(RECORDS).returning(RECORDS.c.id), RECORD_COLUMNS)
         self.insert_record_issue = sql(insert(RECORD_ISSUES), ["record_id", "issue_id"])
+        # The audit trail's one chain: PostgreSQL writers take its advisory lock (SQLite's
+        # BEGIN IMMEDIATE serialises them already), read its head and append.
+        self.lock_audit_chain = None if db.is_sqlite else sql(
+            select(func.pg_advisory_xact_lock(literal_column(str(CHAIN_LOCK)))))
+        self.select_audit_head = sql(select(AUDIT.c.hash).where(
+            AUDIT.c.id == select(func.max(AUDIT.c.id)).scalar_subquery()))
+        self.insert_audit = sql(insert(AUDIT), AUDIT_COLUMNS)
         self.select_proposal = sql(
             select(PROPOSALS.c.issue_id, PROPOSALS.c.status)
             .where(PROPOSALS.c.id == bindparam("proposal_id")))

@@ -20,7 +20,8 @@ from typing import Any
 
 from sqlalchemy import and_, func, or_, select, update
 
-from workflow.clock import local
+from workflow.audit import AuditEntry, AuditKey, append_audit
+from workflow.clock import SystemClock, local
 from workflow.config import Settings
 from workflow.db import Database
 from workflow.errors import ConflictError
@@ -30,6 +31,7 @@ from workflow.issues.transaction import IssueTx
 from workflow.models import Timer
 from workflow.notify.contacts import Contacts
 from workflow.notify.enqueue import Notice, enqueue
+from workflow.org.actors import Actor
 from workflow.spec.timers import (
     CANCELLED,
     DONE,
@@ -102,14 +104,19 @@ _TIMER_COLUMNS = ("id", "issue_id", "state", "kind", "level", "rank", "deadline_
 
 
 def claim_due_timers(db: Database, *, now: datetime, limit: int, owner: str,
-                     lease: timedelta = DEFAULT_LEASE) -> list[ClaimedTimer]:
+                     lease: timedelta = DEFAULT_LEASE,
+                     audit: tuple[AuditEntry, AuditKey] | None = None) -> list[ClaimedTimer]:
     """Lease up to ``limit`` due timers: pending ones whose time has come, and leased ones
     whose lease expired. PostgreSQL skips rows another sweeper holds (``SKIP LOCKED``);
-    SQLite serialises sweepers on its write lock (``BEGIN IMMEDIATE``)."""
+    SQLite serialises sweepers on its write lock (``BEGIN IMMEDIATE``). ``audit`` (a record
+    and its key) is appended to the audit trail in the same transaction."""
     t = TIMERS
     claim = _claim(now, limit, owner, lease).returning(*(t.c[c] for c in _TIMER_COLUMNS))
     with db.transaction() as conn:
-        return [ClaimedTimer(*row) for row in conn.execute(claim)]
+        claimed = [ClaimedTimer(*row) for row in conn.execute(claim)]
+        if audit is not None:
+            append_audit(conn, audit[0], at=SystemClock().now(), key=audit[1])
+        return claimed
 
 
 def lease_due_timers(db: Database, *, now: datetime, limit: int, owner: str,
@@ -142,11 +149,27 @@ def take_timers(db: Database, ids: list[int], *, owner: str, now: datetime,
 
 
 def sweep(engine: Engine, *, now: datetime | None = None, limit: int = DEFAULT_BATCH,
-          owner: str | None = None, lease: timedelta = DEFAULT_LEASE) -> SweepReport:
-    """Claim what is due and settle it, issue by issue (one transaction each)."""
+          owner: str | None = None, lease: timedelta = DEFAULT_LEASE,
+          moved_by: Actor | None = None) -> SweepReport:
+    """Claim what is due and settle it, issue by issue (one transaction each).
+
+    Args:
+        now: the time to sweep at (default the engine's clock); ahead of the real time only
+            on a training database.
+        moved_by: who moved the clock to ``now`` (``sweep --now``): the move goes to the
+            audit trail in the claim's transaction.
+
+    Raises:
+        InputError: ``now`` is ahead of the real time on a database not for training
+            (nothing is claimed).
+    """
     now = now or engine.clock.now()
+    engine.check_time(now)
     owner = owner or default_owner()
-    claimed = claim_due_timers(engine.db, now=now, limit=limit, owner=owner, lease=lease)
+    audit = None if moved_by is None else (
+        moved_by.audit("clock_moved", "sweep", now=now.isoformat()), engine.keys.current)
+    claimed = claim_due_timers(engine.db, now=now, limit=limit, owner=owner, lease=lease,
+                               audit=audit)
     return settle(engine, claimed, owner=owner, now=now)
 
 

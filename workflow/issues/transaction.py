@@ -2,7 +2,7 @@
 typed method for every write the domain makes — read an issue under the transaction, move it
 under its version guard and append its hash-chained event (an HMAC under the current
 history key), plan and settle timers, queue notifications, record progress reports and
-accountability.
+accountability, and append an administrative change's audit record in the same transaction.
 
 The engine and every domain writer (sweep, supervision, ledger import, version moves) take
 an ``IssueTx`` from ``Engine.transaction()``; none of them touches a cursor or an SQL string.
@@ -19,6 +19,9 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
+from workflow.audit import GENESIS as AUDIT_GENESIS
+from workflow.audit import AuditEntry, audit_hash
+from workflow.clock import Clock, local
 from workflow.db import Database
 from workflow.errors import ConflictError, InputError
 from workflow.issues.history import hash_stored, payload_json
@@ -44,21 +47,36 @@ def compile_statements(db: Database) -> Statements:
     return Statements(db)
 
 
+def check_not_ahead(now: datetime, latest: datetime | None) -> None:
+    """Refuse a time after ``latest`` (the real time; None: a training database, any time).
+
+    Raises:
+        InputError: ``now`` is ahead of ``latest``.
+    """
+    if latest is not None and now > latest:
+        raise InputError(f"the time {local(now):%Y-%m-%d %H:%M} (Asia/Shanghai) is ahead of the "
+                         f"real time {local(latest):%Y-%m-%d %H:%M}: on a database not created "
+                         "for training no record is dated in the future. Act at the real "
+                         "time, or use a training database (`rectify init --training`)")
+
+
 class open_transaction:
     """One write transaction (SQLite: ``BEGIN IMMEDIATE``) as an ``IssueTx`` whose events are
-    hashed under ``key``; commits on success, rolls back on any error (a class, not a
+    hashed under ``key`` and dated no later than ``real_clock`` says (None: any time, a
+    training database); commits on success, rolls back on any error (a class, not a
     generator: it runs on every transition)."""
 
-    __slots__ = ("_integrity_error", "_key", "_raw", "_statements")
+    __slots__ = ("_integrity_error", "_key", "_raw", "_real_clock", "_statements")
 
-    def __init__(self, db: Database, statements: Statements, key: HistoryKey):
+    def __init__(self, db: Database, statements: Statements, key: HistoryKey, *,
+                 real_clock: Clock | None = None):
         self._raw = db.raw_transaction()
-        self._statements, self._key = statements, key
+        self._statements, self._key, self._real_clock = statements, key, real_clock
         self._integrity_error = statements.integrity_error
 
     def __enter__(self) -> IssueTx:
         cursor = self._raw.__enter__()
-        return IssueTx(self._statements, cursor, self._key,
+        return IssueTx(self._statements, cursor, self._key, real_clock=self._real_clock,
                        integrity_error=self._integrity_error)
 
     def __exit__(self, kind: Any, error: Any, trace: Any) -> bool | None:
@@ -72,14 +90,18 @@ class IssueTx:
         statements: the compiled SQL for the database's dialect.
         cursor: the DBAPI cursor of the open transaction.
         key: the history key every event appended here is hashed with.
+        real_clock: the real time, which no event may be dated after; None on a training
+            database, whose clock may be moved.
         integrity_error: the DBAPI's ``IntegrityError`` (a unique key refused a row).
     """
 
     def __init__(self, statements: Statements, cursor: Any, key: HistoryKey, *,
+                 real_clock: Clock | None = None,
                  integrity_error: type[Exception] = Exception):
         self._sql = statements
         self._cursor = cursor
         self._key = key
+        self._real_clock = real_clock
         self._integrity_error = integrity_error
         self._last_time: datetime | None = None
         self._last_stored: Any = None
@@ -167,7 +189,10 @@ class IssueTx:
 
         Raises:
             ConflictError: the issue is no longer at ``old_version``.
+            InputError: ``now`` is ahead of the real time on a database not for training.
         """
+        if self._real_clock is not None:
+            check_not_ahead(now, self._real_clock.now())
         seq = old_version + 1
         if event.os_user is not None:
             event = replace(event, payload={**event.payload, "os_user": event.os_user})
@@ -360,6 +385,23 @@ class IssueTx:
                                                              "new_status": status, "actor": actor,
                                                              "now": self._time(now)})
         return self._cursor.rowcount == 1
+
+    def append_audit(self, entry: AuditEntry, *, at: datetime) -> None:
+        """Append an administrative change's record to the audit trail (keyed with the
+        history key, chained to the trail's head) in this transaction."""
+        if self._sql.lock_audit_chain is not None:
+            self._cursor.execute(self._sql.lock_audit_chain)
+            self._cursor.fetchall()
+        self._cursor.execute(self._sql.select_audit_head)
+        head = self._cursor.fetchone()
+        prev_hash = head[0] if head else AUDIT_GENESIS
+        at = at.astimezone(UTC)
+        self._cursor.execute(self._sql.insert_audit, {
+            "at": self._time(at), "actor": entry.actor, "role": entry.role,
+            "os_user": entry.os_user, "action": entry.action, "subject": entry.subject,
+            "details": self._json(entry.details), "prev_hash": prev_hash,
+            "hash": audit_hash(at=at, entry=entry, prev_hash=prev_hash, key=self._key),
+            "key_id": self._key.id})
 
     def _from_time(self, value: Any) -> datetime | None:
         """A stored time read through the DBAPI, as an aware UTC datetime."""

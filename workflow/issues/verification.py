@@ -9,7 +9,10 @@ by the role the engine writes it as — then the issue's row against the replay 
 definition, version, head, and the facts its events carry: deadline, units, leader,
 category, plan, number…), and every evidence file an event names against the store.
 With a checkpoint log it also proves every event up to each checkpoint unchanged and no
-issue deleted (``workflow.issues.checkpoints``).
+issue deleted (``workflow.issues.checkpoints``). A whole-database check walks the audit trail
+of administrative changes too (``workflow.audit.verify_audit``): a record altered, removed,
+inserted out of turn, or written by someone holding the database alone (plain sha256 after
+keyed records) is reported.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 
+from workflow.audit import verify_audit
 from workflow.errors import InputError, NotFoundError
 from workflow.issues.checkpoints import LogCheck
 from workflow.issues.history import GENESIS, ChainProblem, stored_hash
@@ -67,6 +71,8 @@ class VerifyReport:
         unchecked: what could not be checked, and why.
         evidence: evidence files checked against their hashes.
         checkpoints: checkpoints the chains were proved against (None: not asked).
+        audit_records, unkeyed_audit: audit records walked (None: one issue was checked, not
+            the trail), and those that predate keying.
     """
 
     issues: int = 0
@@ -77,6 +83,8 @@ class VerifyReport:
     unchecked: list[str] = field(default_factory=list)
     evidence: int = 0
     checkpoints: int | None = None
+    audit_records: int | None = None
+    unkeyed_audit: int = 0
 
     @property
     def ok(self) -> bool:
@@ -98,7 +106,8 @@ class VerifyReport:
                 "problem": str(self.problem) if self.problem else None,
                 "problems": [str(p) for p in self.problems], "more_problems": self.more,
                 "unkeyed_events": self.unkeyed, "unchecked": self.unchecked,
-                "evidence_files": self.evidence, "checkpoints": self.checkpoints}
+                "evidence_files": self.evidence, "checkpoints": self.checkpoints,
+                "audit_records": self.audit_records, "unkeyed_audit_records": self.unkeyed_audit}
 
 
 @dataclass
@@ -459,9 +468,21 @@ def _chains(engine: Engine, issue_id: int | None) -> Iterator[tuple[Issue, list[
             yield issue, chain
 
 
+def _check_audit(engine: Engine, report: VerifyReport) -> None:
+    audit = verify_audit(engine.db, engine.keys)
+    report.audit_records, report.unkeyed_audit = audit.records, audit.unkeyed
+    for message in audit.problems:
+        report.add(ChainProblem(None, None, message, subject="audit trail"))
+    if audit.unkeyed:
+        report.unchecked.append(
+            f"{audit.unkeyed} audit record(s) predate keying (no key id, plain sha256): anyone "
+            "with the database could recompute them")
+
+
 def verify(engine: Engine, issue_id: int | None = None, *,
            checkpoints: TrustFiles | None = None) -> VerifyReport:
-    """Replay every issue's chain (or one issue's) and report everything wrong with it.
+    """Replay every issue's chain (or one issue's) and report everything wrong with it;
+    without ``issue_id`` the audit trail too.
 
     Args:
         engine: the engine whose database, keys, definitions and evidence store to check.
@@ -485,6 +506,8 @@ def verify(engine: Engine, issue_id: int | None = None, *,
         lengths[issue.id] = len(chain)
         check.run(issue, chain, wanted)
     check.notes(checkpoints=log is not None)
+    if issue_id is None:
+        _check_audit(engine, report)
     if log is not None:
         for problem in [*log.problems, *log.check(check.head_of, lengths, check.unkeyed)]:
             report.add(problem)

@@ -12,11 +12,13 @@ from typing import Any, Protocol
 
 from sqlalchemy import select
 
+from workflow.clock import SystemClock
 from workflow.config import WebhookHosts
 from workflow.db import Database
 from workflow.errors import InputError
 from workflow.models import Contact
 from workflow.notify.channels import LOG, mask_options, mask_secrets, webhook_refusal
+from workflow.org.directory import OfficeAct
 
 CONTACT_CHANNELS = ("log", "email", "webhook")
 WEBHOOK_OPTIONS = ("preset", "secret")
@@ -37,16 +39,18 @@ def recipients(db: Database, name: str) -> list[Route]:
 
 
 def add_contact(db: Database, name: str, channel: str, address: str,
-                options: Mapping[str, str] | None = None, *,
+                options: Mapping[str, str] | None = None, *, by: OfficeAct,
                 hosts: WebhookHosts | None = None) -> int:
-    """Record where ``name`` (a unit, a leader, the office) is reached; returns its id.
+    """Record where ``name`` (a unit, a leader, the office) is reached (an office act, on the
+    audit trail); returns its id.
 
     Args:
         hosts: the webhook allowlist (``Settings.webhook_hosts``); default the robot hosts.
 
     Raises:
-        InputError: an unknown channel, option or preset, an empty name or address, or a
-            webhook address off the allowlist or not https (nothing is stored).
+        InputError: an unknown channel, option or preset, an empty name or address, a
+            webhook address off the allowlist or not https, or an empty directory (nothing
+            is stored). ActionDeniedError: ``by`` is not the office.
     """
     options = dict(options or {})
     if not name.strip() or not address.strip():
@@ -66,10 +70,14 @@ def add_contact(db: Database, name: str, channel: str, address: str,
     if refusal:
         raise InputError(refusal)
     with db.session(write=True) as session:
+        by.check(session, "register contacts")
         contact = Contact(name=name.strip(), channel=channel, address=address.strip(),
                           options=options)
         session.add(contact)
         session.flush()
+        by.record(session, "contact_add", f"contact {contact.id} {contact.name}",
+                  at=SystemClock().now(), channel=channel, address=mask_secrets(contact.address),
+                  options=sorted(options))
         return contact.id
 
 

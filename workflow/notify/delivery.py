@@ -27,6 +27,7 @@ from workflow.errors import InputError
 from workflow.models import Contact, Notification
 from workflow.notify.channels import LOG, Channel, DeliveryError, OutgoingMessage
 from workflow.notify.statuses import DEAD, PENDING, SENDING, SENT, STATUSES
+from workflow.org.directory import OfficeAct
 
 logger = logging.getLogger(__name__)
 
@@ -330,14 +331,16 @@ def deliver_due(db: Database, channels: Mapping[str, Channel], *, now: datetime,
                          max_attempts=max_attempts)
 
 
-def retry(db: Database, ids: Iterable[int] | None = None, *, now: datetime,
+def retry(db: Database, ids: Iterable[int] | None = None, *, by: OfficeAct, now: datetime,
           all_dead: bool = False) -> int:
-    """Put dead messages back to ``pending``, due at ``now``; ``attempts`` keeps its count,
-    so a revived message that fails again is dead again at once.
+    """Put dead messages back to ``pending``, due at ``now`` (an office act, on the audit
+    trail); ``attempts`` keeps its count, so a revived message that fails again is dead again
+    at once.
 
     Args:
         db: the database.
-        ids: the rows to revive (rows not dead are left alone).
+        ids: the rows to revive; each must be a dead letter.
+        by: the office retrying them.
         now: the current time (aware).
         all_dead: revive every dead row instead of ``ids``.
 
@@ -345,22 +348,31 @@ def retry(db: Database, ids: Iterable[int] | None = None, *, now: datetime,
         How many rows were revived.
 
     Raises:
-        InputError: neither or both of ``ids`` and ``all_dead`` were given.
+        InputError: neither or both of ``ids`` and ``all_dead`` were given, an id that is not
+            a dead letter, or an empty directory. ActionDeniedError: ``by`` is not the office.
     """
     if (ids is None) == (not all_dead):
         raise InputError("retry needs either notification ids or all_dead=True, not both "
                          "and not neither")
     t = NOTIFICATIONS
+    wanted = sorted(set(ids or ()))
     statement = (update(t).where(t.c.status == DEAD)
                  .values(status=PENDING, next_attempt_at=now, lease_owner=None,
                          lease_until=None))
     if not all_dead:
-        wanted = sorted(set(ids or ()))
-        if not wanted:
-            return 0
         statement = statement.where(t.c.id.in_(wanted))
     with db.transaction() as conn:
-        revived = conn.execute(statement).rowcount
+        by.check(conn, "retry dead letters")
+        if wanted:
+            dead = set(conn.scalars(select(t.c.id).where(t.c.id.in_(wanted),
+                                                          t.c.status == DEAD)))
+            not_dead = [str(i) for i in wanted if i not in dead]
+            if not_dead:
+                raise InputError(f"notification(s) {', '.join(not_dead)} are not dead letters; "
+                                 "only dead letters are retried (see `rectify outbox dead`)")
+        revived = conn.execute(statement).rowcount if all_dead or wanted else 0
+        by.record(conn, "outbox_retry", "dead letters", at=now, ids=wanted,
+                  all_dead=all_dead, revived=revived)
     logger.info("revived %s dead notification(s)", revived)
     return revived
 

@@ -10,20 +10,24 @@ directory holds anyone, an unknown name is refused, so every action is taken by 
 office registered.
 
 The directory starts with one explicit step, ``bootstrap_office`` (``rectify init --admin``):
-the first office person. From then on only an office actor registers or changes people,
-units and contacts (``check_administrator``), and each registration is appended to the audit
-trail in the same transaction. ``sectors_of`` loads what the
-access policy needs to know of a leader.
+the first office person. From then on only an office actor makes administrative changes —
+people, units, inspections, plans, contacts, definitions, the calendar, dead letters: each
+such function takes an ``OfficeAct`` (the actor and the key the audit trail is hashed under),
+which checks the office inside the change's write transaction and appends the change's audit
+record to it. ``sectors_of`` loads what the access policy needs to know of a leader.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import Connection, func, select
 from sqlalchemy.orm import Session
 
-from workflow.audit import append_audit
+from workflow.audit import AuditKey, append_audit
 from workflow.clock import SystemClock
 from workflow.db import Database, add_unique
 from workflow.errors import ActionDeniedError, InputError
@@ -38,33 +42,45 @@ UNIT_ROLES = ("unit", "acceptor")  # roles a unit can act in as itself
 ADMIN_ROLE = "office"
 
 
-def _directory_size(session: Session) -> int:
+def _directory_size(session: Session | Connection) -> int:
     return (session.scalar(select(func.count()).select_from(Person)) or 0) + \
         (session.scalar(select(func.count()).select_from(Unit)) or 0)
 
 
-def _check_administrator(session: Session, actor: Actor, action: str) -> None:
-    if not _directory_size(session):
-        raise InputError(f"the directory is empty, so no one may {action} yet; register the "
-                         "first office person with `rectify init --admin NAME`, then act as "
-                         "them (--as NAME)")
-    if actor.role != ADMIN_ROLE:
-        raise ActionDeniedError(action=action, role=actor.role, roles=(ADMIN_ROLE,))
+@dataclass(frozen=True)
+class OfficeAct:
+    """An administrative change by ``actor``, its audit record hashed under ``key`` (the
+    history key, ``Engine.keys.current``): the ``workflow.audit.Authority`` every
+    administrative domain function takes.
 
-
-def check_administrator(db: Database, actor: Actor, action: str) -> None:
-    """Refuse ``action`` (registering or changing the directory or contacts) unless the
-    directory has been started and ``actor`` acts in the office role.
-
-    Raises:
-        InputError: the directory is empty (start it with ``rectify init --admin``).
-        ActionDeniedError: ``actor`` is not the office.
+    ``check`` refuses the change unless the directory has been started and ``actor`` acts in
+    the office role; ``record`` appends the audit record. Both run on the change's own write
+    transaction.
     """
-    with db.session() as session:
-        _check_administrator(session, actor, action)
+
+    actor: Actor
+    key: AuditKey
+
+    def check(self, conn: Session | Connection, action: str) -> None:
+        """Raises:
+            InputError: the directory is empty (start it with ``rectify init --admin``).
+            ActionDeniedError: ``actor`` is not the office.
+        """
+        if not _directory_size(conn):
+            raise InputError(f"the directory is empty, so no one may {action} yet; register "
+                             "the first office person with `rectify init --admin NAME`, then "
+                             "act as them (--as NAME)")
+        if self.actor.role != ADMIN_ROLE:
+            raise ActionDeniedError(action=action, role=self.actor.role, roles=(ADMIN_ROLE,))
+
+    def record(self, conn: Session | Connection, action: str, subject: str, *, at: datetime,
+               **details: Any) -> int:
+        return append_audit(conn, self.actor.audit(action, subject, **details), at=at,
+                            key=self.key)
 
 
-def bootstrap_office(db: Database, name: str, *, os_user: str | None = None) -> bool:
+def bootstrap_office(db: Database, name: str, *, key: AuditKey,
+                     os_user: str | None = None) -> bool:
     """Register ``name`` as the first office person of an empty directory (the one step that
     takes no actor: the person registers themself, on the audit trail).
 
@@ -89,40 +105,40 @@ def bootstrap_office(db: Database, name: str, *, os_user: str | None = None) -> 
         add_unique(session, Person(name=name, roles=[ADMIN_ROLE], sectors=[]), f"person {name!r}")
         admin = Actor(name, ADMIN_ROLE, os_user=os_user)
         append_audit(session, admin.audit("bootstrap", f"person {name}", roles=[ADMIN_ROLE]),
-                     at=SystemClock().now())
+                     at=SystemClock().now(), key=key)
     return True
 
 
-def add_unit(db: Database, name: str, *, actor: Actor, parent: str | None = None) -> int:
-    """Register a unit (an office actor only); returns its id.
+def add_unit(db: Database, name: str, *, by: OfficeAct, parent: str | None = None) -> int:
+    """Register a unit (an office actor only, on the audit trail); returns its id.
 
     Raises:
         InputError: an empty or duplicate name, a parent that is not registered, or an empty
-            directory. ActionDeniedError: ``actor`` is not the office.
+            directory. ActionDeniedError: ``by`` is not the office.
     """
     name = name.strip()
     if not name:
         raise InputError("a unit needs a name")
     with db.session(write=True) as session:
-        _check_administrator(session, actor, "register units")
+        by.check(session, "register units")
         if parent and session.scalar(select(Unit.id).where(Unit.name == parent)) is None:
             raise InputError(f"parent unit {parent!r} is not registered; add it first with "
                              "`rectify units add`")
         unit_id = add_unique(session, Unit(name=name, parent=parent or None), f"unit {name!r}")
-        append_audit(session, actor.audit("unit_add", f"unit {name}", parent=parent or None),
-                     at=SystemClock().now())
+        by.record(session, "unit_add", f"unit {name}", at=SystemClock().now(),
+                  parent=parent or None)
         return unit_id
 
 
-def add_person(db: Database, name: str, *, actor: Actor, roles: Sequence[str],
+def add_person(db: Database, name: str, *, by: OfficeAct, roles: Sequence[str],
                unit: str | None = None, title: str | None = None, rank: str | None = None,
                sectors: Sequence[str] = ()) -> int:
-    """Register a person (an office actor only); returns their id.
+    """Register a person (an office actor only, on the audit trail); returns their id.
 
     Raises:
         InputError: every problem at once (empty name, no or unknown role, unregistered
             unit, unknown rank, a duplicate name), or an empty directory.
-        ActionDeniedError: ``actor`` is not the office.
+        ActionDeniedError: ``by`` is not the office.
     """
     problems = []
     name = name.strip()
@@ -140,7 +156,7 @@ def add_person(db: Database, name: str, *, actor: Actor, roles: Sequence[str],
         except InputError as exc:
             problems.append(str(exc))
     with db.session(write=True) as session:
-        _check_administrator(session, actor, "register people")
+        by.check(session, "register people")
         if unit and session.scalar(select(Unit.id).where(Unit.name == unit)) is None:
             problems.append(f"unit {unit!r} is not registered; add it with `rectify units add`")
         if problems:
@@ -148,10 +164,9 @@ def add_person(db: Database, name: str, *, actor: Actor, roles: Sequence[str],
         person = Person(name=name, roles=list(dict.fromkeys(roles)), unit=unit or None,
                         title=title or None, rank=rank_value, sectors=list(sectors))
         person_id = add_unique(session, person, f"person {name!r}")
-        append_audit(session, actor.audit("person_add", f"person {name}", roles=person.roles,
-                                          unit=person.unit, title=person.title,
-                                          rank=person.rank, sectors=person.sectors),
-                     at=SystemClock().now())
+        by.record(session, "person_add", f"person {name}", at=SystemClock().now(),
+                  roles=person.roles, unit=person.unit, title=person.title, rank=person.rank,
+                  sectors=person.sectors)
         return person_id
 
 

@@ -2,7 +2,9 @@
 
 ``load_definitions`` stores validated definitions; a version that is already stored is left
 alone when its text is unchanged and refused when it differs, so running issues never see
-their rules change. ``Registry.get`` compiles each (id, version) once per process.
+their rules change. A load by someone is an administrative change: the ``Authority`` checks
+them and appends the audit record in the load's own transaction. ``Registry.get`` compiles
+each (id, version) once per process.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from datetime import datetime
 
 from sqlalchemy import func, select
 
+from workflow.audit import Authority
 from workflow.db import Database
 from workflow.errors import DefinitionError, DefinitionFault, NotFoundError
 from workflow.models import DefinitionRecord
@@ -28,16 +31,24 @@ class LoadOutcome:
     status: str  # "loaded" or "unchanged"
 
 
-def load_definitions(db: Database, items: Iterable[LoadedDefinition], *,
-                     now: datetime) -> list[LoadOutcome]:
+def load_definitions(db: Database, items: Iterable[LoadedDefinition], *, now: datetime,
+                     by: Authority | None, source: str = "") -> list[LoadOutcome]:
     """Store definition versions, all or nothing.
+
+    Args:
+        by: who loads them (checked, and on the audit trail with ``source``, the file or
+            directory read); None only for the shipped definitions ``rectify init`` loads
+            into a new database, before anyone is registered.
 
     Raises:
         DefinitionError: a stored id+version has different content (bump the version instead).
+        InputError, ActionDeniedError: ``by`` may not load definitions.
     """
     outcomes: list[LoadOutcome] = []
     faults: list[DefinitionFault] = []
     with db.session(write=True) as session:
+        if by is not None:
+            by.check(session, "load definitions")
         for item in items:
             d = item.definition
             stored = session.get(DefinitionRecord, (d.id, d.version))
@@ -57,6 +68,9 @@ def load_definitions(db: Database, items: Iterable[LoadedDefinition], *,
         if faults:
             session.rollback()
             raise DefinitionError(faults)
+        if by is not None:
+            by.record(session, "definitions_load", source, at=now,
+                      outcomes={outcome.ref: outcome.status for outcome in outcomes})
     return outcomes
 
 
