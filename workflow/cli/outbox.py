@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Annotated, Any
 
 import typer
@@ -21,6 +22,7 @@ from workflow.cli.common import (
     reports_errors,
 )
 from workflow.clock import local
+from workflow.config import RunSettings
 from workflow.errors import InputError
 from workflow.issues.engine import Engine
 from workflow.issues.sweep import default_owner
@@ -29,6 +31,7 @@ from workflow.notify.contacts import add_contact, list_contacts
 from workflow.notify.delivery import deliver_due, list_notifications
 from workflow.notify.delivery import retry as retry_notifications
 from workflow.notify.digest import compose_digests
+from workflow.startup import check_lease
 
 outbox_app = typer.Typer(help="Notification outbox.", no_args_is_help=True)
 contacts_app = typer.Typer(help="Where recipients are reached.", no_args_is_help=True)
@@ -36,7 +39,8 @@ contacts_app = typer.Typer(help="Where recipients are reached.", no_args_is_help
 
 def _outbox_rows(engine: Engine, status: str | None, limit: int) -> list[dict[str, Any]]:
     return [{"id": n.id, "issue_id": n.issue_id, "kind": n.kind, "level": n.level,
-             "recipient": n.recipient, "channel": n.channel, "address": n.address,
+             "recipient": n.recipient, "channel": n.channel, "contact_id": n.contact_id,
+             "address": n.address,
              "subject": n.subject, "status": n.status, "attempts": n.attempts,
              "next_attempt_at": local(n.next_attempt_at).isoformat(),
              "sent_at": local(n.sent_at).isoformat() if n.sent_at else None,
@@ -110,8 +114,10 @@ def outbox_deliver(limit: Annotated[int, typer.Option(help="Messages at most.")]
                    as_json: JsonOption = False) -> None:
     """Send what is due now through the configured channels (RECTIFY_SMTP_*, webhooks)."""
     engine = make_engine()
-    report = deliver_due(engine.db, channels_from_env(), now=engine.clock.now(),
-                         owner=default_owner(), limit=limit)
+    run, channels = RunSettings.from_env(), channels_from_env()
+    check_lease(run, channels)
+    report = deliver_due(engine.db, channels, now=engine.clock.now(), owner=default_owner(),
+                         limit=limit, lease=timedelta(seconds=run.lease), clock=engine.clock)
     if as_json:
         print_json(report.__dict__)
     else:
