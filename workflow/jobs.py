@@ -40,7 +40,7 @@ from workflow.issues.sweep import (
     take_timers,
     timers_in_flight,
 )
-from workflow.models import JobRun
+from workflow.models import JobRun, SchedulerLeadership
 from workflow.notify.channels import ChannelRegistry, channels_from_env
 from workflow.notify.delivery import (
     DeliveryReport,
@@ -58,6 +58,7 @@ from workflow.supervision import lookback, monthly_reports
 logger = logging.getLogger(__name__)
 
 JOB_RUNS = JobRun.__table__
+LEADERSHIP = SchedulerLeadership.__table__
 KEEP_JOB_RUNS = timedelta(days=7)
 
 
@@ -326,3 +327,12 @@ def prune_job_runs(db: Database, *, now: datetime, keep: timedelta = KEEP_JOB_RU
     """Delete job-run records older than ``keep``; returns how many."""
     with db.transaction() as conn:
         return conn.execute(delete(JOB_RUNS).where(JOB_RUNS.c.started_at < now - keep)).rowcount
+
+
+def record_leadership(db: Database, owner: str, *, now: datetime) -> None:
+    """Record that ``owner`` leads from ``now`` on (the one row of ``scheduler_leadership``);
+    ``doctor`` measures lag from here, not from before the scheduler ran."""
+    with db.transaction() as conn:
+        if not conn.execute(update(LEADERSHIP).where(LEADERSHIP.c.id == 1)
+                            .values(owner=owner, since=now)).rowcount:
+            conn.execute(LEADERSHIP.insert().values(id=1, owner=owner, since=now))

@@ -113,9 +113,9 @@ def outbox_retry(
 def outbox_deliver(limit: Annotated[int, typer.Option(help="Messages at most.")] = 100,
                    as_json: JsonOption = False) -> None:
     """Send what is due now through the configured channels (RECTIFY_SMTP_*, webhooks)."""
-    engine = make_engine()
     run, channels = RunSettings.from_env(), channels_from_env()
     check_lease(run, channels)
+    engine = make_engine()
     report = deliver_due(engine.db, channels, now=engine.clock.now(), owner=default_owner(),
                          limit=limit, lease=timedelta(seconds=run.lease), clock=engine.clock)
     if as_json:
