@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, func, select, update
+from sqlalchemy import Connection, and_, func, select, update
 
 from workflow.clock import Clock, FrozenClock
 from workflow.db import Database
@@ -292,18 +292,22 @@ def record_failure(db: Database, message: OutgoingMessage, error: str, *, owner:
 
 def _renew(conn: Any, ids: list[int], *, owner: str, now: datetime,
            lease: timedelta) -> set[int]:
-    """Extend the lease of those of ``ids`` that ``owner`` still holds; returns them."""
+    """Extend the lease of those of ``ids`` that ``owner`` still holds; returns them.
+
+    Only a row being sent has a ``lease_until`` (every other status clears it), so no status
+    is compared here or in ``_mark_sent``: with one, PostgreSQL walks the status index
+    through every row in flight instead of taking the few rows by their ids."""
     t = NOTIFICATIONS
     return set(conn.execute(
-        update(t).where(t.c.id.in_(ids), t.c.lease_owner == owner, t.c.status == SENDING,
-                        t.c.lease_until > now)
+        update(t).where(t.c.id.in_(ids), t.c.lease_owner == owner, t.c.lease_until > now)
         .values(lease_until=now + lease).returning(t.c.id)).scalars())
 
 
 def _mark_sent(conn: Any, message_id: int, *, owner: str, now: datetime) -> bool:
     t = NOTIFICATIONS
     return conn.execute(
-        update(t).where(t.c.id == message_id, t.c.lease_owner == owner, t.c.status == SENDING)
+        update(t).where(t.c.id == message_id, t.c.lease_owner == owner,
+                        t.c.lease_until.is_not(None))
         .values(status=SENT, sent_at=now, lease_until=None)).rowcount == 1
 
 
@@ -321,9 +325,9 @@ def _give_back(db: Database, ids: list[int], *, owner: str) -> int:
 class _Batch:
     """The lease of one batch while it sends: what it records and renews per message."""
 
-    def __init__(self, db: Database, messages: list[OutgoingMessage], *, clock: Clock,
-                 owner: str, lease: timedelta, report: DeliveryReport):
-        self.db, self.clock, self.owner, self.lease = db, clock, owner, lease
+    def __init__(self, db: Database, conn: Connection, messages: list[OutgoingMessage], *,
+                 clock: Clock, owner: str, lease: timedelta, report: DeliveryReport):
+        self.db, self.conn, self.clock, self.owner, self.lease = db, conn, clock, owner, lease
         self.report = report
         self.unsent = [message.id for message in messages]
         self.delivered: int | None = None  # sent, not yet recorded
@@ -350,9 +354,9 @@ class _Batch:
         wanted = [message.id]
         if now - self.heartbeat >= self.lease / HEARTBEAT_SHARE:
             wanted += self.unsent
-        with self.db.transaction() as conn:
-            self._record(conn, now)
-            held = _renew(conn, wanted, owner=self.owner, now=now, lease=self.lease)
+        with self.conn.begin():
+            self._record(self.conn, now)
+            held = _renew(self.conn, wanted, owner=self.owner, now=now, lease=self.lease)
         if len(wanted) > 1:
             self.heartbeat = now
         if len(held) == len(wanted):
@@ -366,8 +370,8 @@ class _Batch:
 
     def finish(self) -> None:
         if self.delivered is not None:
-            with self.db.transaction() as conn:
-                self._record(conn, self.clock.now())
+            with self.conn.begin():
+                self._record(self.conn, self.clock.now())
 
 
 def send_messages(db: Database, channels: Mapping[str, Channel],
@@ -391,7 +395,18 @@ def send_messages(db: Database, channels: Mapping[str, Channel],
         max_attempts: attempts after which a message is given up (``dead``).
     """
     report = DeliveryReport()
-    batch = _Batch(db, messages, clock=clock, owner=owner, lease=lease, report=report)
+    if not messages:
+        return report
+    with db.outbox_writer() as conn:
+        _send_all(db, conn, channels, messages, clock=clock, owner=owner, lease=lease,
+                  max_attempts=max_attempts, report=report)
+    return report
+
+
+def _send_all(db: Database, conn: Connection, channels: Mapping[str, Channel],
+              messages: list[OutgoingMessage], *, clock: Clock, owner: str, lease: timedelta,
+              max_attempts: int, report: DeliveryReport) -> None:
+    batch = _Batch(db, conn, messages, clock=clock, owner=owner, lease=lease, report=report)
     for message in messages:
         if not batch.hold(message):
             break
@@ -415,7 +430,6 @@ def send_messages(db: Database, channels: Mapping[str, Channel],
         _count_failure(report, message, error, record_failure(
             db, message, error, owner=owner, now=clock.now(), max_attempts=max_attempts))
     batch.finish()
-    return report
 
 
 def _count_failure(report: DeliveryReport, message: OutgoingMessage, error: str,
