@@ -56,6 +56,7 @@ from workflow.jobs import (
     daily_checkpoint,
     finish_tick,
     prune_job_runs,
+    record_leadership,
     relay_lookback,
     relay_outbox,
     relay_timers,
@@ -324,6 +325,13 @@ class Scheduler:
         if result:
             logger.info("job %s (tick %s): %s", spec.id, tick.isoformat(), result)
 
+    def _record_leadership(self) -> None:
+        try:
+            record_leadership(self.runtime.db, self.owner, now=self.runtime.now())
+        except Exception:
+            # Jobs run all the same; doctor then measures lag without knowing the start.
+            logger.exception("could not record the leadership of %s", self.owner)
+
     def run(self, stop: threading.Event) -> None:
         """Lead or stand by until ``stop`` is set; then finish the running job, let go of
         the lock and return."""
@@ -336,6 +344,7 @@ class Scheduler:
                     if self.lock.try_acquire():
                         self.leader = True
                         logger.info("scheduler %s is the leader; running jobs", self.owner)
+                        self._record_leadership()
                         self.aps.resume()
                 elif not self.lock.still_held():
                     self.leader = False

@@ -211,7 +211,9 @@ def measure(args: argparse.Namespace) -> dict[str, object]:
         fill_outbox(db, args.count, sink_url + "/hook")
         env = {"DATABASE_URL": database_url, "BROKER_URL": redis.url,
                "RECTIFY_RELAY_INTERVAL": "0.5", "RECTIFY_SWEEP_INTERVAL": "15",
-               "RECTIFY_LOG_LEVEL": "WARNING", "RECTIFY_WEBHOOK_HOSTS": "127.0.0.1"}
+               "RECTIFY_LOG_LEVEL": "WARNING", "RECTIFY_WEBHOOK_HOSTS": "127.0.0.1",
+               # delivery writes no history, but every process loads the history key
+               "RECTIFY_HISTORY_KEY": f"bench-history-key-{uuid.uuid4().hex}"}
         workers = [Rectify(["worker", "--concurrency", str(args.concurrency),
                             "--loglevel", "WARNING", "--hostname", f"bench{n}@%h"],
                            env, workdir / f"worker{n}.log") for n in range(args.workers)]

@@ -8,8 +8,9 @@ import hashlib
 import hmac
 import json
 import threading
+import time
 import urllib.parse
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -30,13 +31,17 @@ class Received:
 @dataclass
 class HttpSink:
     """A webhook receiver: records each POST and answers from ``script`` (then 200 with
-    ``errcode 0``). With ``secret`` set it checks DingTalk's signature like DingTalk does."""
+    ``errcode 0``). With ``secret`` set it checks DingTalk's signature like DingTalk does.
+    ``pause`` says, for each request as it arrives, how many seconds to wait before
+    answering (a slow receiver); ``slow`` counts the requests that waited."""
 
     base: str = ""
     script: list[tuple[int, dict[str, Any]]] = field(default_factory=list)
     secret: str | None = None
     received: list[Received] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    pause: Callable[[], float] = lambda: 0.0
+    slow: int = 0
 
     def url(self, path: str = "/hook") -> str:
         return self.base + path
@@ -74,12 +79,20 @@ def http_sink() -> Iterator[HttpSink]:
             with sink.lock:
                 sink.received.append(Received(parts.path, query, headers, payload, status,
                                               reply.get("errcode", 0)))
+            wait = sink.pause()
+            if wait > 0:
+                with sink.lock:
+                    sink.slow += 1
+                time.sleep(wait)
             data = json.dumps(reply).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
+            try:
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+            except (BrokenPipeError, ConnectionResetError):
+                pass  # the sender stopped waiting (its timeout); the POST was received
 
         def log_message(self, format: str, *args: Any) -> None:
             pass

@@ -49,8 +49,8 @@ from workflow.notify.delivery import (
     claim_due_notifications,
     deliver_due,
     list_notifications,
-    record_sent,
     retry,
+    send_messages,
 )
 from workflow.notify.digest import compose_digests
 from workflow.notify.render import render
@@ -232,7 +232,7 @@ def test_email_reaches_a_real_smtp_server_in_chinese(
         outbox: Database, clock: FrozenClock, smtp_sink: SmtpSink) -> None:
     # Given a unit reached by e-mail and a reminder for it
     add_contact(outbox, UNIT_NAME, "email", "xiangshan@example.gov.cn")
-    [(channel, address, _)] = recipients(outbox, UNIT_NAME)
+    [(channel, address, _, _)] = recipients(outbox, UNIT_NAME)
     notification_id = queue(outbox, clock.now(), channel=channel, address=address)
     channels = ChannelRegistry([EmailChannel(smtp_sink.host, smtp_sink.port,
                                              "整改办 <rectify@example.gov.cn>", timeout=5)])
@@ -428,12 +428,17 @@ def test_expired_lease_is_claimable_again(outbox: Database, clock: FrozenClock) 
     clock.advance(DEFAULT_LEASE + timedelta(seconds=1))
     after = claim_due_notifications(outbox, now=clock.now(), limit=10, owner="B")
 
-    # Then B gets it only after expiry, and A can no longer record an outcome
+    # Then B gets it only after expiry; A, coming back, sends nothing: its lease is gone
     assert during == []
     assert [m.id for m in after] == [notification_id] and after[0].attempt == 2
-    assert not record_sent(outbox, [claimed_by_a], owner="A", now=clock.now())
-    assert record_sent(outbox, after[:1], owner="B", now=clock.now()) == 1
+    log = LogChannel()
+    late = send_messages(outbox, ChannelRegistry([log]), [claimed_by_a], clock=clock,
+                         owner="A")
+    assert (late.sent, len(log.messages)) == (0, 0)
     assert row(outbox, notification_id).lease_owner == "B"
+    assert send_messages(outbox, ChannelRegistry([log]), after, clock=clock,
+                         owner="B").sent == 1
+    assert row(outbox, notification_id).status == SENT
 
 
 def test_message_whose_worker_keeps_dying_goes_dead(outbox: Database,
@@ -538,11 +543,14 @@ def test_recipients_come_from_contacts_or_fall_back_to_the_log(outbox: Database)
                 preset="dingtalk")
 
     # When / Then both contacts are listed; the leader is reached by the log channel
+    with outbox.session() as session:
+        email_id, webhook_id = session.scalars(select(Contact.id).order_by(Contact.id)).all()
     assert recipients(outbox, UNIT_NAME) == [
-        ("email", "xiangshan@example.gov.cn", {}),
-        ("webhook", "https://oapi.dingtalk.com/robot/send?x=1", {"preset": "dingtalk"}),
+        ("email", "xiangshan@example.gov.cn", {}, email_id),
+        ("webhook", "https://oapi.dingtalk.com/robot/send?x=1", {"preset": "dingtalk"},
+         webhook_id),
     ]
-    assert recipients(outbox, "王副市长") == [("log", "王副市长", {})]
+    assert recipients(outbox, "王副市长") == [("log", "王副市长", {}, None)]
 
 
 

@@ -93,7 +93,7 @@ def deliver(ids: list[int], token: str) -> dict[str, int]:
     """Deliver the outbox rows ``ids`` still leased to the batch ``token``."""
     report = deliver_batch(runtime(), ids, token)
     return {"sent": report.sent, "failed": report.failed, "dead": report.dead,
-            "lost": report.lost}
+            "lost": report.lost, "given_back": report.given_back}
 
 
 @app.task(name="rectify.timers")

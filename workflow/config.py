@@ -193,8 +193,9 @@ class RunSettings:
         broker_url: ``BROKER_URL`` (Redis); unset = embedded mode, tasks run in-process.
         sweep_interval: ``RECTIFY_SWEEP_INTERVAL`` seconds between timer sweeps (15).
         relay_interval: ``RECTIFY_RELAY_INTERVAL`` seconds between outbox relays (5).
-        lease: ``RECTIFY_LEASE`` seconds a dispatched batch holds its rows (600); a batch not
-            finished by then is handed out again.
+        lease: ``RECTIFY_LEASE`` seconds a dispatched batch holds its rows (60), renewed
+            before each send; rows of a batch whose worker stopped are handed out again once
+            it ran out. At least 2 × (the longest channel timeout + 1 s), checked at start.
         batch: ``RECTIFY_BATCH`` rows per task (100).
         max_in_flight: ``RECTIFY_MAX_IN_FLIGHT`` rows handed out and not yet settled (5000);
             the relay waits while more are out.
@@ -211,7 +212,7 @@ class RunSettings:
     broker_url: str | None = None
     sweep_interval: float = 15.0
     relay_interval: float = 5.0
-    lease: float = 600.0
+    lease: float = 60.0
     batch: int = 100
     max_in_flight: int = 5000
     lock_period: float = 10.0

@@ -40,7 +40,7 @@ from workflow.issues.sweep import (
     take_timers,
     timers_in_flight,
 )
-from workflow.models import JobRun
+from workflow.models import JobRun, SchedulerLeadership
 from workflow.notify.channels import ChannelRegistry, channels_from_env
 from workflow.notify.delivery import (
     DeliveryReport,
@@ -52,12 +52,13 @@ from workflow.notify.delivery import (
 )
 from workflow.notify.digest import compose_digests
 from workflow.spec.durations import previous_month
-from workflow.startup import open_engine
+from workflow.startup import check_lease, open_engine
 from workflow.supervision import lookback, monthly_reports
 
 logger = logging.getLogger(__name__)
 
 JOB_RUNS = JobRun.__table__
+LEADERSHIP = SchedulerLeadership.__table__
 KEEP_JOB_RUNS = timedelta(days=7)
 
 
@@ -71,8 +72,15 @@ class Runtime:
 
     @classmethod
     def from_env(cls) -> Runtime:
-        return cls(open_engine(Settings.from_env()), channels_from_env(),
-                   RunSettings.from_env())
+        """The runtime the environment configures.
+
+        Raises:
+            ConfigurationError: the database is not ready, or ``RECTIFY_LEASE`` is too short
+                for the channel timeouts (``startup.check_lease``).
+        """
+        run, channels = RunSettings.from_env(), channels_from_env()
+        check_lease(run, channels)
+        return cls(open_engine(Settings.from_env()), channels, run)
 
     @property
     def db(self) -> Database:
@@ -94,13 +102,15 @@ def new_token() -> str:
 # --- what a worker runs ----------------------------------------------------------------------
 
 def deliver_batch(runtime: Runtime, ids: list[int], token: str) -> DeliveryReport:
-    """Send the outbox rows ``ids`` that are still leased to ``token``, record outcomes."""
+    """Send the outbox rows ``ids`` that are still leased to ``token``, renewing the lease
+    before each send and recording each outcome as it happens."""
     now = runtime.now()
     messages = take_batch(runtime.db, ids, owner=token, now=now, lease=runtime.lease)
     if len(messages) < len(ids):
         logger.info("batch %s: %s of %s row(s) were settled or handed out again meanwhile",
                     token, len(ids) - len(messages), len(ids))
-    return send_messages(runtime.db, runtime.channels, messages, now=now, owner=token)
+    return send_messages(runtime.db, runtime.channels, messages, clock=runtime.engine.clock,
+                         owner=token, lease=runtime.lease)
 
 
 def process_timers(runtime: Runtime, ids: list[int], token: str) -> SweepReport:
@@ -317,3 +327,12 @@ def prune_job_runs(db: Database, *, now: datetime, keep: timedelta = KEEP_JOB_RU
     """Delete job-run records older than ``keep``; returns how many."""
     with db.transaction() as conn:
         return conn.execute(delete(JOB_RUNS).where(JOB_RUNS.c.started_at < now - keep)).rowcount
+
+
+def record_leadership(db: Database, owner: str, *, now: datetime) -> None:
+    """Record that ``owner`` leads from ``now`` on (the one row of ``scheduler_leadership``);
+    ``doctor`` measures lag from here, not from before the scheduler ran."""
+    with db.transaction() as conn:
+        if not conn.execute(update(LEADERSHIP).where(LEADERSHIP.c.id == 1)
+                            .values(owner=owner, since=now)).rowcount:
+            conn.execute(LEADERSHIP.insert().values(id=1, owner=owner, since=now))

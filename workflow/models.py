@@ -195,6 +195,10 @@ class Notification(Base):
     level: Mapped[str] = mapped_column(String(64))
     recipient: Mapped[str] = mapped_column(String(200))
     channel: Mapped[str] = mapped_column(String(32))
+    # Where it goes: the contact it was queued for (its address and options are read at send
+    # time), or, for a recipient without contacts and rows older than the reference, the
+    # address itself. A webhook row keeps no address: the URL carries the robot's token.
+    contact_id: Mapped[int | None] = mapped_column(Integer)
     address: Mapped[str | None] = mapped_column(String(500))
     subject: Mapped[str] = mapped_column(String(500))
     body: Mapped[str] = mapped_column(Text)
@@ -269,6 +273,18 @@ class JobRun(Base):
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     outcome: Mapped[str] = mapped_column(String(16))  # running | ok | failed
     detail: Mapped[str | None] = mapped_column(Text)
+
+
+class SchedulerLeadership(Base):
+    """The scheduler that leads now and since when (one row, written when a scheduler takes
+    the leader lock): ``doctor`` counts a due row's wait from the later of its due time and
+    this, so a backlog left by an outage reads as being caught up, not as lag."""
+
+    __tablename__ = "scheduler_leadership"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    owner: Mapped[str] = mapped_column(String(100))
+    since: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
 class AccountabilityRecord(Base):

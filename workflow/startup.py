@@ -1,5 +1,6 @@
-"""Builds a ready engine from settings, initialises a database (schema + definitions) and
-creates the key files the history needs (history key, checkpoint signing key)."""
+"""Builds a ready engine from settings, initialises a database (schema + definitions),
+creates the key files the history needs (history key, checkpoint signing key) and checks the
+run settings a delivering process starts with."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from pathlib import Path
 from sqlalchemy import func, select
 
 from workflow.clock import Clock, SystemClock
-from workflow.config import Settings
+from workflow.config import RunSettings, Settings
 from workflow.db import Database
 from workflow.errors import ConfigurationError, InputError
 from workflow.issues.engine import Engine
@@ -25,6 +26,8 @@ from workflow.issues.keys import (
 )
 from workflow.migrate import current_revision, head_revision, upgrade
 from workflow.models import DatabaseInstance, Issue
+from workflow.notify.channels import Channel
+from workflow.notify.delivery import LEASE_FACTOR, SEND_MARGIN, minimum_lease
 from workflow.spec.definitions import load_all
 from workflow.spec.registry import LoadOutcome, load_definitions
 
@@ -49,6 +52,25 @@ def create_keys(files: TrustFiles, now: datetime,
         made.append(f"checkpoint signing key {signing} created: {files.signing_key} (mode 0600),"
                     f" public key {files.public_key}")
     return made
+
+
+def check_lease(run: RunSettings, channels: Mapping[str, Channel]) -> None:
+    """Refuse a ``RECTIFY_LEASE`` shorter than ``minimum_lease``: a send could outlive its
+    lease and be made twice. Every process that delivers checks it when it starts.
+
+    Raises:
+        ConfigurationError: naming the settings and the rule.
+    """
+    needed, lease = minimum_lease(channels), run.lease
+    if lease < needed:
+        timeouts = ", ".join(f"{name} {channel.timeout:g} s"
+                             for name, channel in sorted(channels.items()) if channel.timeout)
+        raise ConfigurationError(
+            f"RECTIFY_LEASE={lease:g} s is too short for the channel timeouts ({timeouts}; "
+            f"RECTIFY_WEBHOOK_TIMEOUT, RECTIFY_SMTP_TIMEOUT): the lease must be at least "
+            f"{LEASE_FACTOR} × (longest timeout + {SEND_MARGIN:g} s) = {needed:g} s, since it "
+            f"is renewed before each send. Raise RECTIFY_LEASE to {needed:g} or more, or "
+            "lower the timeouts")
 
 
 def open_engine(settings: Settings, *, clock: Clock | None = None,

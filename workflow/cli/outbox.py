@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Annotated, Any
 
 import typer
@@ -21,6 +22,8 @@ from workflow.cli.common import (
     print_table,
     reports_errors,
 )
+from workflow.clock import FrozenClock
+from workflow.config import RunSettings
 from workflow.issues.sweep import default_owner
 from workflow.notify.channels import channels_from_env
 from workflow.notify.contacts import add_contact, shown_contacts
@@ -28,6 +31,7 @@ from workflow.notify.delivery import deliver_due
 from workflow.notify.delivery import retry as retry_notifications
 from workflow.notify.digest import compose_digests
 from workflow.notify.shown import message_detail, message_rows
+from workflow.startup import check_lease
 
 outbox_app = typer.Typer(help="Notification outbox.", no_args_is_help=True)
 contacts_app = typer.Typer(help="Where recipients are reached.", no_args_is_help=True)
@@ -116,12 +120,15 @@ def outbox_deliver(limit: Annotated[int, typer.Option(help="Messages at most.")]
                    as_json: JsonOption = False) -> None:
     """Send what is due now through the configured channels (RECTIFY_SMTP_*, webhooks).
     With --now (a training database only) it also needs --as: who moved the clock."""
+    run, channels = RunSettings.from_env(), channels_from_env()
+    check_lease(run, channels)
     engine = make_engine()
     at, mover = moved_clock(engine, now, actor, role, "outbox deliver")
     if mover is not None:
         engine.record_clock_move(mover, "outbox deliver", at)
-    report = deliver_due(engine.db, channels_from_env(), now=at, owner=default_owner(),
-                         limit=limit)
+        engine.clock = FrozenClock(at)
+    report = deliver_due(engine.db, channels, now=at, owner=default_owner(), limit=limit,
+                         lease=timedelta(seconds=run.lease), clock=engine.clock)
     if as_json:
         print_json(report.__dict__)
     else:

@@ -67,8 +67,8 @@ RECORD_COLUMNS = [c.key for c in RECORDS.columns if c.key != "id"]
 PROGRESS = ProgressReport.__table__
 PROGRESS_COLUMNS = [c.key for c in PROGRESS.columns if c.key != "id"]
 NOTIFICATION_COLUMNS = ["dedupe_key", "issue_id", "timer_id", "kind", "level", "recipient",
-                        "channel", "address", "subject", "body", "status", "attempts",
-                        "next_attempt_at", "created_at"]
+                        "channel", "contact_id", "address", "subject", "body", "status",
+                        "attempts", "next_attempt_at", "created_at"]
 ISSUE_COLUMNS = [c.key for c in ISSUES.columns if c.key != "id"]
 EVENT_COLUMNS = [c.key for c in EVENTS.columns if c.key != "id"]
 AUDIT_COLUMNS = [c.key for c in AUDIT.columns if c.key != "id"]

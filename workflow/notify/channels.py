@@ -22,7 +22,7 @@ import smtplib
 import threading
 import urllib.parse
 from collections import deque
-from collections.abc import Iterator, Mapping
+from collections.abc import Collection, Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from email.headerregistry import Address
 from email.message import EmailMessage
@@ -33,6 +33,7 @@ from typing import Any
 from workflow.clock import Clock, SystemClock
 from workflow.config import Settings, WebhookHosts, positive_number
 from workflow.errors import ConfigurationError, DeliveryError, PermanentDeliveryError
+from workflow.notify.replies import reply_excerpt
 
 logger = logging.getLogger(__name__)
 
@@ -138,9 +139,11 @@ def webhook_refusal(url: str, hosts: WebhookHosts) -> str | None:
 
 
 class Channel:
-    """A way to deliver a message. Subclasses set ``name`` and implement ``send``."""
+    """A way to deliver a message. Subclasses set ``name`` and implement ``send``, and
+    ``timeout``: the seconds one send may wait on a server (0 for one that waits on none)."""
 
     name: str = ""
+    timeout: float = 0.0
 
     def send(self, message: OutgoingMessage) -> None:
         """Deliver ``message`` or raise.
@@ -315,13 +318,16 @@ class WebhookChannel(Channel):
         clock: the time DingTalk's signature carries (it refuses one older than an hour).
         hosts: the allowlist every URL is checked against before it is sent (a contact
             whose host was taken off it is refused for good, ``PermanentDeliveryError``).
+        reply_hosts: hosts whose replies may be kept in an error (``notify.replies``);
+            default the allowlist's.
     """
 
     name = WEBHOOK
 
     def __init__(self, url: str | None = None, *, preset: str = "json",
                  secret: str | None = None, timeout: float = DEFAULT_TIMEOUT,
-                 clock: Clock | None = None, hosts: WebhookHosts | None = None):
+                 clock: Clock | None = None, hosts: WebhookHosts | None = None,
+                 reply_hosts: Collection[str] | None = None):
         if preset not in PRESETS:
             raise ConfigurationError(f"webhook preset {preset!r} is unknown; allowed: "
                                      f"{', '.join(PRESETS)}")
@@ -329,6 +335,7 @@ class WebhookChannel(Channel):
         self.timeout = timeout
         self.clock = clock or SystemClock()
         self.hosts = hosts or WebhookHosts()
+        self.reply_hosts = self.hosts.names if reply_hosts is None else reply_hosts
         # One kept-alive connection per thread and host: http.client costs a third of the
         # CPU of a pooling client per request (docs/performance.md), and the outbox
         # already decides retries, so no pool logic is needed on top.
@@ -401,19 +408,22 @@ class WebhookChannel(Channel):
         except (OSError, http.client.HTTPException) as exc:
             raise DeliveryError(f"webhook {where} unreachable: {exc}") from exc
         if status >= 300:
-            detail = reply[:300].decode("utf-8", errors="replace")
-            raise DeliveryError(f"webhook {where} answered HTTP {status}: {detail}")
+            raise DeliveryError(f"webhook {where} answered HTTP {status}: "
+                                f"{reply_excerpt(target.hostname, reply, self.reply_hosts)}")
         if preset in ("dingtalk", "wecom"):
             # The robots answer 200 even when they refuse; the verdict is in errcode.
             try:
                 answer = json.loads(reply or b"{}")
             except ValueError as exc:
-                raise DeliveryError(f"webhook {where} answered non-JSON: {reply[:200]!r}") \
-                    from exc
+                raise DeliveryError(f"webhook {where} answered non-JSON: "
+                                    f"{reply_excerpt(target.hostname, reply, self.reply_hosts)}"
+                                    ) from exc
             code = answer.get("errcode", 0) if isinstance(answer, dict) else 0
             if code != 0:
-                raise DeliveryError(f"webhook {where} refused the message: errcode {code} "
-                                    f"{answer.get('errmsg', '')}")
+                message_text = str(answer.get("errmsg", ""))
+                raise DeliveryError(
+                    f"webhook {where} refused the message: errcode {str(code)[:20]} "
+                    f"{reply_excerpt(target.hostname, message_text, self.reply_hosts)}")
 
 
 class ChannelRegistry(Mapping[str, Channel]):

@@ -24,18 +24,18 @@ CONTACT_CHANNELS = ("log", "email", "webhook")
 WEBHOOK_OPTIONS = ("preset", "secret")
 WEBHOOK_PRESETS = ("json", "dingtalk", "wecom")
 
-# One way to reach a recipient: (channel, address, options).
-Route = tuple[str, str, dict[str, Any]]
+# One way to reach a recipient: (channel, address, options, contact id or None).
+Route = tuple[str, str, dict[str, Any], int | None]
 
 
 def recipients(db: Database, name: str) -> list[Route]:
-    """Where ``name`` is reached: ``(channel, address, options)`` for each of its contacts,
-    or the log channel (address = the name) when it has none."""
+    """Where ``name`` is reached: ``(channel, address, options, contact id)`` for each of its
+    contacts, or the log channel (address = the name, no contact) when it has none."""
     with db.session() as session:
         contacts = session.scalars(select(Contact).where(Contact.name == name)
                                    .order_by(Contact.id)).all()
-        found = [(c.channel, c.address, dict(c.options or {})) for c in contacts]
-    return found or [(LOG, name, {})]
+        found = [(c.channel, c.address, dict(c.options or {}), c.id) for c in contacts]
+    return found or [(LOG, name, {}, None)]
 
 
 def add_contact(db: Database, name: str, channel: str, address: str,
@@ -125,8 +125,8 @@ class FixedRoute:
     """One route for every name: a digest goes back on the very route its reminders were
     held for, not on each of the recipient's contacts."""
 
-    def __init__(self, channel: str, address: str):
-        self._route: Route = (channel, address, {})
+    def __init__(self, channel: str, address: str, contact_id: int | None = None):
+        self._route: Route = (channel, address, {}, contact_id)
 
     def of(self, name: str) -> list[Route]:
         return [self._route]

@@ -1,12 +1,19 @@
 """Delivery of the outbox: claim due rows under a lease, send them on their channels, record
 the outcome; back off and dead-letter failures; list and revive rows.
 
-Every outcome is written by a guarded ``UPDATE … WHERE id = ? AND lease_owner = ? AND
-status = 'sending'``, so a worker whose lease ran out never overwrites the row another
-worker now holds. ``attempts`` counts delivery attempts started (it goes up when a row is
-claimed), so a message whose worker dies mid-send still reaches ``dead`` after
-``max_attempts`` and cannot loop forever. A row is marked ``sent`` only after its channel
-returned without an error.
+A message is sent at most once unless a process died or a request's outcome is unknown (it
+timed out). Before each send the batch renews the message's lease with one guarded
+``UPDATE … WHERE id = ? AND lease_owner = me AND status = 'sending' AND lease_until > now``
+(and, every third of the lease, the lease of the batch's other rows: the heartbeat); a
+batch that finds its lease gone stops at once and gives back what it still holds. Each
+outcome is recorded as it happens — a delivery in the same transaction as the next renewal —
+by a guarded ``UPDATE … WHERE id = ? AND lease_owner = ? AND status = 'sending'``, so a
+worker whose lease ran out never overwrites the row another worker now holds. A process
+killed mid-batch therefore repeats at most the one message each of its threads had in
+flight. The lease must outlast one send: ``minimum_lease`` states the rule, start-up checks
+it. ``attempts`` counts delivery attempts started (it goes up when a row is taken), so a
+message whose worker dies mid-send still reaches ``dead`` after ``max_attempts`` and cannot
+loop forever. A row is marked ``sent`` only after its channel returned without an error.
 
 A row is ``pending`` until leased (``sending``), then ``sent``, or ``pending`` again after a
 failure, or ``dead`` after the last attempt (``notify.statuses``).
@@ -20,8 +27,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, func, select, update
+from sqlalchemy import Connection, and_, func, select, update
 
+from workflow.clock import Clock, FrozenClock
 from workflow.db import Database
 from workflow.errors import InputError
 from workflow.models import Contact, Notification
@@ -37,7 +45,15 @@ BACKOFF_BASE = timedelta(seconds=30)
 BACKOFF_FACTOR = 2
 BACKOFF_CAP = timedelta(hours=1)
 MAX_ATTEMPTS = 8
-DEFAULT_LEASE = timedelta(minutes=10)
+# The lease is renewed before each send, so it needs to outlast one send, not a batch:
+# LEASE_FACTOR × (the longest channel timeout + SEND_MARGIN). A send can wait its timeout
+# twice (connecting, then reading the answer), the margin covers the database round trips and
+# small clock differences between machines. The default (60 s) holds for the default 10 s
+# timeouts, and a dead worker's rows are taken up again within about a minute.
+DEFAULT_LEASE = timedelta(seconds=60)
+LEASE_FACTOR = 2
+SEND_MARGIN = 1.0
+HEARTBEAT_SHARE = 3  # the batch's other rows are renewed every third of the lease
 DEFAULT_BATCH = 100
 ERROR_TEXT_LIMIT = 2000
 LEASE_EXPIRED_ERROR = ("the lease expired {n} time(s) without a result (did the worker stop "
@@ -56,12 +72,22 @@ class DeliveryReport:
         failed: messages that failed and wait for a retry.
         dead: messages that failed for the last time.
         lost: messages whose lease passed to another worker before the result was recorded.
+        given_back: messages not sent because the batch found its lease gone; the rows it
+            still held are due again at once.
     """
 
     sent: int = 0
     failed: int = 0
     dead: int = 0
     lost: int = 0
+    given_back: int = 0
+
+
+def minimum_lease(channels: Mapping[str, Channel]) -> float:
+    """The shortest lease (seconds) that outlasts one send on any of ``channels``:
+    ``LEASE_FACTOR × (longest timeout + SEND_MARGIN)``."""
+    longest = max((channel.timeout for channel in channels.values()), default=0.0)
+    return LEASE_FACTOR * (longest + SEND_MARGIN)
 
 
 def backoff(attempts: int) -> timedelta:
@@ -106,19 +132,22 @@ def _lease_due(conn: Any, now: datetime, limit: int, values: dict[str, Any],
     return rows
 
 
-_MESSAGE_COLUMNS = ("id", "dedupe_key", "recipient", "channel", "address", "subject", "body",
-                    "kind", "level", "issue_id", "attempts")
+_MESSAGE_COLUMNS = ("id", "dedupe_key", "recipient", "channel", "contact_id", "address",
+                    "subject", "body", "kind", "level", "issue_id", "attempts")
 
 
 def _messages(conn: Any, rows: list[Any]) -> list[OutgoingMessage]:
     rows = sorted(rows, key=lambda row: row.id)
-    options = _contact_options(conn, rows)
-    return [OutgoingMessage(id=row.id, dedupe_key=row.dedupe_key, recipient=row.recipient,
-                            channel=row.channel, address=row.address, subject=row.subject,
-                            body=row.body, kind=row.kind, level=row.level,
-                            issue_id=row.issue_id, attempt=row.attempts,
-                            options=options.get((row.recipient, row.channel, row.address), {}))
-            for row in rows]
+    routes = _routes(conn, rows)
+    messages = []
+    for row in rows:
+        address, options = routes.get(row.id, (row.address, {}))
+        messages.append(OutgoingMessage(
+            id=row.id, dedupe_key=row.dedupe_key, recipient=row.recipient,
+            channel=row.channel, address=address, subject=row.subject, body=row.body,
+            kind=row.kind, level=row.level, issue_id=row.issue_id, attempt=row.attempts,
+            options=options))
+    return messages
 
 
 def claim_due_notifications(db: Database, *, now: datetime, limit: int, owner: str,
@@ -211,32 +240,35 @@ def in_flight(db: Database, *, now: datetime) -> int:
             t.c.status == SENDING, t.c.lease_until >= now)).scalar_one()
 
 
-def _contact_options(conn: Any, rows: list[Any]) -> dict[tuple[str, str, str], dict[str, Any]]:
-    # Options are read at send time, so a corrected secret applies to the next retry.
-    wanted = {(row.recipient, row.channel, row.address) for row in rows
-              if row.channel != LOG and row.address is not None}
-    if not wanted:
-        return {}
+def _routes(conn: Any, rows: list[Any]) -> dict[int, tuple[str | None, dict[str, Any]]]:
+    """Each row's address and contact options, read at send time, so a corrected address or
+    secret applies to the next retry. A row refers to its contact (``contact_id``); rows
+    from before the reference are matched by recipient, channel and address. A row whose
+    contact is gone has no address, and its channel refuses it."""
     c = CONTACTS
-    found = conn.execute(select(c.c.name, c.c.channel, c.c.address, c.c.options)
-                         .where(c.c.name.in_(sorted({name for name, _, _ in wanted}))))
-    return {(name, channel, address): dict(options or {})
-            for name, channel, address, options in found
-            if (name, channel, address) in wanted}
-
-
-def record_sent(db: Database, messages: Iterable[OutgoingMessage], *, owner: str,
-                now: datetime) -> int:
-    """Mark delivered messages ``sent``, in one transaction; returns how many were still
-    ``owner``'s (a message whose lease passed to another worker is recorded by that one)."""
-    t = NOTIFICATIONS
-    ids = sorted(message.id for message in messages)
-    if not ids:
-        return 0
-    with db.transaction() as conn:
-        return conn.execute(
-            update(t).where(t.c.id.in_(ids), t.c.lease_owner == owner, t.c.status == SENDING)
-            .values(status=SENT, sent_at=now, lease_until=None)).rowcount
+    by_id = sorted({row.contact_id for row in rows if row.contact_id is not None})
+    legacy = {(row.recipient, row.channel, row.address) for row in rows
+              if row.contact_id is None and row.channel != LOG and row.address is not None}
+    contacts: dict[int, tuple[str, dict[str, Any]]] = {}
+    matched: dict[tuple[str, str, str], dict[str, Any]] = {}
+    if by_id:
+        for contact_id, address, options in conn.execute(
+                select(c.c.id, c.c.address, c.c.options).where(c.c.id.in_(by_id))):
+            contacts[contact_id] = (address, dict(options or {}))
+    if legacy:
+        for name, channel, address, options in conn.execute(
+                select(c.c.name, c.c.channel, c.c.address, c.c.options)
+                .where(c.c.name.in_(sorted({name for name, _, _ in legacy})))):
+            if (name, channel, address) in legacy:
+                matched[(name, channel, address)] = dict(options or {})
+    routes: dict[int, tuple[str | None, dict[str, Any]]] = {}
+    for row in rows:
+        if row.contact_id is not None:
+            routes[row.id] = contacts.get(row.contact_id, (None, {}))
+        else:
+            routes[row.id] = (row.address,
+                              matched.get((row.recipient, row.channel, row.address), {}))
+    return routes
 
 
 def record_failure(db: Database, message: OutgoingMessage, error: str, *, owner: str,
@@ -259,19 +291,126 @@ def record_failure(db: Database, message: OutgoingMessage, error: str, *, owner:
     return status if done == 1 else None
 
 
-def send_messages(db: Database, channels: Mapping[str, Channel],
-                  messages: list[OutgoingMessage], *, now: datetime, owner: str,
-                  max_attempts: int = MAX_ATTEMPTS) -> DeliveryReport:
-    """Send claimed messages, each on its channel, and record the outcomes.
+def _renew(conn: Any, ids: list[int], *, owner: str, now: datetime,
+           lease: timedelta) -> set[int]:
+    """Extend the lease of those of ``ids`` that ``owner`` still holds; returns them.
 
-    Deliveries are recorded together at the end of the batch (one transaction), failures
-    one by one as they happen. A worker that dies mid-batch leaves its rows leased; they are
-    sent again after the lease, so the repeats a receiver can see are bounded by the batch,
-    and each carries the message's idempotency key.
+    Only a row being sent has a ``lease_until`` (every other status clears it), so no status
+    is compared here or in ``_mark_sent``: with one, PostgreSQL walks the status index
+    through every row in flight instead of taking the few rows by their ids."""
+    t = NOTIFICATIONS
+    return set(conn.execute(
+        update(t).where(t.c.id.in_(ids), t.c.lease_owner == owner, t.c.lease_until > now)
+        .values(lease_until=now + lease).returning(t.c.id)).scalars())
+
+
+def _mark_sent(conn: Any, message_id: int, *, owner: str, now: datetime) -> bool:
+    t = NOTIFICATIONS
+    return conn.execute(
+        update(t).where(t.c.id == message_id, t.c.lease_owner == owner,
+                        t.c.lease_until.is_not(None))
+        .values(status=SENT, sent_at=now, lease_until=None)).rowcount == 1
+
+
+def _give_back(db: Database, ids: list[int], *, owner: str) -> int:
+    """Rows of a batch that lost its lease and were not attempted: due again at once, the
+    attempt ``take_batch`` counted for them taken back."""
+    t = NOTIFICATIONS
+    with db.transaction() as conn:
+        return conn.execute(
+            update(t).where(t.c.id.in_(ids), t.c.lease_owner == owner, t.c.status == SENDING)
+            .values(status=PENDING, lease_owner=None, lease_until=None,
+                    attempts=t.c.attempts - 1)).rowcount
+
+
+class _Batch:
+    """The lease of one batch while it sends: what it records and renews per message."""
+
+    def __init__(self, db: Database, conn: Connection, messages: list[OutgoingMessage], *,
+                 clock: Clock, owner: str, lease: timedelta, report: DeliveryReport):
+        self.db, self.conn, self.clock, self.owner, self.lease = db, conn, clock, owner, lease
+        self.report = report
+        self.unsent = [message.id for message in messages]
+        self.delivered: int | None = None  # sent, not yet recorded
+        self.heartbeat = clock.now()  # the claim just leased every row
+
+    def _record(self, conn: Any, now: datetime) -> None:
+        if self.delivered is None:
+            return
+        if _mark_sent(conn, self.delivered, owner=self.owner, now=now):
+            self.report.sent += 1
+        else:
+            self.report.lost += 1
+            logger.warning("notification %s was sent but its lease had passed to another "
+                           "worker; the receiver drops the repeat by its idempotency key",
+                           self.delivered)
+        self.delivered = None
+
+    def hold(self, message: OutgoingMessage) -> bool:
+        """Record the previous delivery and renew ``message``'s lease, in one transaction
+        (every third of the lease, the batch's other rows too). False: the batch lost its
+        lease; nothing more may be sent, and the rows it still holds are given back."""
+        now = self.clock.now()
+        self.unsent.remove(message.id)
+        wanted = [message.id]
+        if now - self.heartbeat >= self.lease / HEARTBEAT_SHARE:
+            wanted += self.unsent
+        with self.conn.begin():
+            self._record(self.conn, now)
+            held = _renew(self.conn, wanted, owner=self.owner, now=now, lease=self.lease)
+        if len(wanted) > 1:
+            self.heartbeat = now
+        if len(held) == len(wanted):
+            return True
+        left = [message.id, *self.unsent]
+        self.report.given_back += _give_back(self.db, left, owner=self.owner)
+        logger.warning("batch %s lost its lease; %s message(s) left unsent for another batch",
+                       self.owner, len(left))
+        self.unsent = []
+        return False
+
+    def finish(self) -> None:
+        if self.delivered is not None:
+            with self.conn.begin():
+                self._record(self.conn, self.clock.now())
+
+
+def send_messages(db: Database, channels: Mapping[str, Channel],
+                  messages: list[OutgoingMessage], *, clock: Clock, owner: str,
+                  lease: timedelta = DEFAULT_LEASE,
+                  max_attempts: int = MAX_ATTEMPTS) -> DeliveryReport:
+    """Send claimed messages, each on its channel, recording each outcome as it happens.
+
+    Before each send the message's lease is renewed (``_Batch.hold``); a batch that lost its
+    lease stops there. A delivery is recorded with the next renewal (or at the end), a
+    failure at once, so a worker that dies mid-batch repeats at most the message it was
+    sending, and that with the message's idempotency key.
+
+    Args:
+        db: the database.
+        channels: channels by name.
+        messages: messages claimed (leased) to ``owner`` just now.
+        clock: the current time, read before each send.
+        owner: the lease name the messages were claimed for.
+        lease: how long each renewal holds (at least ``minimum_lease(channels)``).
+        max_attempts: attempts after which a message is given up (``dead``).
     """
     report = DeliveryReport()
-    delivered: list[OutgoingMessage] = []
+    if not messages:
+        return report
+    with db.outbox_writer() as conn:
+        _send_all(db, conn, channels, messages, clock=clock, owner=owner, lease=lease,
+                  max_attempts=max_attempts, report=report)
+    return report
+
+
+def _send_all(db: Database, conn: Connection, channels: Mapping[str, Channel],
+              messages: list[OutgoingMessage], *, clock: Clock, owner: str, lease: timedelta,
+              max_attempts: int, report: DeliveryReport) -> None:
+    batch = _Batch(db, conn, messages, clock=clock, owner=owner, lease=lease, report=report)
     for message in messages:
+        if not batch.hold(message):
+            break
         try:
             channel = channels.get(message.channel)
             if channel is None:
@@ -287,32 +426,30 @@ def send_messages(db: Database, channels: Mapping[str, Channel],
                              message.id)
             error = f"{type(exc).__name__}: {exc}"
         else:
-            delivered.append(message)
+            batch.delivered = message.id
             continue
-        status = record_failure(db, message, error, owner=owner, now=now,
-                                max_attempts=max_attempts)
-        if status == DEAD:
-            report.dead += 1
-            logger.error("notification %s to %s via %s is dead after %s attempts: %s",
-                         message.id, message.recipient, message.channel, message.attempt, error)
-        elif status == PENDING:
-            report.failed += 1
-            logger.warning("notification %s attempt %s failed, retry after %s: %s", message.id,
-                           message.attempt, backoff(message.attempt), error)
-        else:
-            report.lost += 1
-    report.sent = record_sent(db, delivered, owner=owner, now=now)
-    if report.sent < len(delivered):
-        report.lost += len(delivered) - report.sent
-        logger.warning("%s notification(s) were sent but their lease had passed to another "
-                       "worker; the receiver drops the repeat by its idempotency key",
-                       len(delivered) - report.sent)
-    return report
+        _count_failure(report, message, error, record_failure(
+            db, message, error, owner=owner, now=clock.now(), max_attempts=max_attempts))
+    batch.finish()
+
+
+def _count_failure(report: DeliveryReport, message: OutgoingMessage, error: str,
+                   status: str | None) -> None:
+    if status == DEAD:
+        report.dead += 1
+        logger.error("notification %s to %s via %s is dead after %s attempts: %s",
+                     message.id, message.recipient, message.channel, message.attempt, error)
+    elif status == PENDING:
+        report.failed += 1
+        logger.warning("notification %s attempt %s failed, retry after %s: %s", message.id,
+                       message.attempt, backoff(message.attempt), error)
+    else:
+        report.lost += 1
 
 
 def deliver_due(db: Database, channels: Mapping[str, Channel], *, now: datetime,
                 owner: str, limit: int = DEFAULT_BATCH, lease: timedelta = DEFAULT_LEASE,
-                max_attempts: int = MAX_ATTEMPTS) -> DeliveryReport:
+                max_attempts: int = MAX_ATTEMPTS, clock: Clock | None = None) -> DeliveryReport:
     """Claim due messages and send them (``claim_due_notifications`` + ``send_messages``).
 
     Args:
@@ -322,13 +459,14 @@ def deliver_due(db: Database, channels: Mapping[str, Channel], *, now: datetime,
         now: the current time (aware).
         owner: this worker's lease name.
         limit: most messages to send in this call.
-        lease: how long the claim holds.
+        lease: how long the claim, and each renewal before a send, holds.
         max_attempts: attempts after which a message is given up (``dead``).
+        clock: the time read before each send; by default time stands still at ``now``.
     """
     messages = claim_due_notifications(db, now=now, limit=limit, owner=owner, lease=lease,
                                        max_attempts=max_attempts)
-    return send_messages(db, channels, messages, now=now, owner=owner,
-                         max_attempts=max_attempts)
+    return send_messages(db, channels, messages, clock=clock or FrozenClock(now), owner=owner,
+                         lease=lease, max_attempts=max_attempts)
 
 
 def retry(db: Database, ids: Iterable[int] | None = None, *, by: OfficeAct, now: datetime,

@@ -44,17 +44,17 @@ def compose_digests(db: Database, *, now: datetime, settings: Settings) -> int:
     queued = 0
     with db.transaction() as conn:
         held = conn.execute(
-            select(t.c.id, t.c.recipient, t.c.channel, t.c.address, t.c.subject,
-                   t.c.issue_id, t.c.level)
+            select(t.c.id, t.c.recipient, t.c.channel, t.c.contact_id, t.c.address,
+                   t.c.subject, t.c.issue_id, t.c.level)
             .where(t.c.status == HELD, t.c.next_attempt_at <= now)
-            .order_by(t.c.recipient, t.c.channel, t.c.address, t.c.id)
+            .order_by(t.c.recipient, t.c.channel, t.c.contact_id, t.c.address, t.c.id)
             .with_for_update()).all()
         outbox = ConnectionOutbox(db, conn)
 
-        def group_key(row: Any) -> tuple[str, str, str]:
-            return row.recipient, row.channel, row.address or ""
+        def group_key(row: Any) -> tuple[str, str, int | None, str]:
+            return row.recipient, row.channel, row.contact_id, row.address or ""
 
-        for (recipient, channel, address), group in groupby(held, key=group_key):
+        for (recipient, channel, contact_id, address), group in groupby(held, key=group_key):
             rows = list(group)
             items = [{"subject": row.subject, "issue_id": row.issue_id, "level": row.level}
                      for row in rows]
@@ -62,7 +62,7 @@ def compose_digests(db: Database, *, now: datetime, settings: Settings) -> int:
                             timer_id=None, context={"recipient": recipient, "date": day,
                                                     "items": items},
                             recipients=(recipient,), key="digest", key_suffix=day)
-            if not enqueue(outbox, FixedRoute(channel, address), notice, now=now,
+            if not enqueue(outbox, FixedRoute(channel, address, contact_id), notice, now=now,
                            settings=settings):
                 continue  # today's digest is queued already; these wait for tomorrow's
             queued += 1

@@ -23,6 +23,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from workflow.config import Settings
 from workflow.db import Database
 from workflow.models import Notification
+from workflow.notify.channels import WEBHOOK
 from workflow.notify.contacts import Routes
 from workflow.notify.render import render
 from workflow.notify.statuses import HELD, PENDING
@@ -50,7 +51,8 @@ class Notice:
         context: the facts the template shows.
         recipients: names (units, leaders, the office), each reached on all its routes.
         key: what makes the notice unique; each row's dedupe key is
-            ``{key}:{recipient}:{channel}:{address}``.
+            ``{key}:{recipient}:{channel}:{address}``, where a webhook contact's address is
+            ``contact:{id}`` (``address_key``).
         held: held for the daily digest (status ``digest``) instead of due now.
         key_suffix: appended to each dedupe key after a colon (the digest's date).
     """
@@ -71,9 +73,20 @@ class Notice:
         return key if self.key_suffix is None else f"{key}:{self.key_suffix}"
 
 
+def address_key(channel: str, address: str | None, contact_id: int | None) -> str:
+    """What stands for the address in a dedupe key: a webhook contact's reference
+    (``contact:{id}``), since its URL carries the robot's token; else the address itself."""
+    if channel == WEBHOOK and contact_id is not None:
+        return f"contact:{contact_id}"
+    return address or ""
+
+
 def enqueue(outbox: Outbox, contacts: Routes, notice: Notice, *, now: datetime,
             settings: Settings) -> int:
     """Render ``notice`` once and queue it for each recipient on each of its routes.
+
+    A row from a contact refers to it (``contact_id``); a webhook row keeps no address, so
+    the robot's token stays in the contact alone and is read when the row is sent.
 
     Args:
         outbox: the open transaction the rows are written in.
@@ -90,12 +103,15 @@ def enqueue(outbox: Outbox, contacts: Routes, notice: Notice, *, now: datetime,
     status = HELD if notice.held else PENDING
     queued = 0
     for name in notice.recipients:
-        for channel, address, _options in contacts.of(name):
+        for channel, address, _options, contact_id in contacts.of(name):
+            kept = None if channel == WEBHOOK and contact_id is not None else address or None
             queued += outbox.add_notification({
-                "dedupe_key": notice.dedupe_key(name, channel, address),
+                "dedupe_key": notice.dedupe_key(name, channel, address_key(
+                    channel, address, contact_id)),
                 "issue_id": notice.issue_id, "timer_id": notice.timer_id,
                 "kind": notice.kind, "level": notice.level, "recipient": name,
-                "channel": channel, "address": address or None, "subject": subject,
+                "channel": channel, "contact_id": contact_id, "address": kept,
+                "subject": subject,
                 "body": body, "status": status, "attempts": 0, "next_attempt_at": now,
                 "created_at": now})
     return queued
