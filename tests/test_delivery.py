@@ -211,8 +211,8 @@ def test_a_webhook_row_keeps_the_contact_not_the_robots_token(
     with outbox.transaction() as conn:
         assert enqueue(ConnectionOutbox(outbox, conn), Contacts(outbox), notice_to("整改办"),
                        now=clock.now(), settings=Settings()) == 1
-    report = deliver_due(outbox, ChannelRegistry([WebhookChannel(timeout=5, clock=clock, hosts=LOOPBACK)]),
-                         now=clock.now(), owner="w")
+    channel = WebhookChannel(timeout=5, clock=clock, hosts=LOOPBACK)
+    report = deliver_due(outbox, ChannelRegistry([channel]), now=clock.now(), owner="w")
 
     # Then the row names the contact, and no column of it holds the token
     with outbox.session() as session:
@@ -249,8 +249,9 @@ def test_existing_webhook_rows_are_linked_to_their_contact_by_the_migration(
     with db.session() as session:
         [(contact_id, stored_key, address)] = session.execute(select(
             Notification.contact_id, Notification.dedupe_key, Notification.address)).all()
-    report = deliver_due(db, ChannelRegistry([WebhookChannel(timeout=5, clock=clock, hosts=LOOPBACK)]),
-                         now=clock.now() + timedelta(seconds=1), owner="w")
+    channel = WebhookChannel(timeout=5, clock=clock, hosts=LOOPBACK)
+    report = deliver_due(db, ChannelRegistry([channel]), now=clock.now() + timedelta(seconds=1),
+                         owner="w")
 
     # Then it refers to the contact, keeps no token, and still reaches the robot
     assert (stored_key, address) == (f"1:2:red:整改办:webhook:contact:{contact_id}", None)
@@ -260,14 +261,15 @@ def test_existing_webhook_rows_are_linked_to_their_contact_by_the_migration(
 
 def test_a_reply_is_kept_only_from_an_allowed_host_and_only_200_characters(
         outbox: Database, clock: FrozenClock, http_sink: HttpSink) -> None:
-    # Given a receiver on a host outside the allowlist that answers 500 with its secrets
+    # Given a receiver that answers 500 with its secrets, on a host messages may be sent to
+    # but whose replies are not kept (any host but the allowlisted robot hosts)
     http_sink.script.append((500, {"errcode": 1, "errmsg": "internal: db password=hunter2"}))
     notification_id = queue(outbox, clock.now(), channel="webhook",
                             address=http_sink.url("/hook"))
 
     # When the message is delivered
-    deliver_due(outbox, ChannelRegistry([WebhookChannel(timeout=5, clock=clock, hosts=LOOPBACK)]),
-                now=clock.now(), owner="w")
+    channel = WebhookChannel(timeout=5, clock=clock, hosts=LOOPBACK, reply_hosts=())
+    deliver_due(outbox, ChannelRegistry([channel]), now=clock.now(), owner="w")
 
     # Then the status code is kept and the reply is not
     error = row(outbox, notification_id).last_error or ""
