@@ -178,11 +178,12 @@ def test_a_host_taken_off_the_allowlist_is_refused_at_delivery_without_a_request
     channels = ChannelRegistry([WebhookChannel(timeout=5, clock=clock)])
     with caplog.at_level(logging.INFO):
         report = deliver_due(db, channels, now=clock.now(), owner="w1")
-    # Then nothing reached the receiver; the row says why, without the token
-    assert report.sent == 0 and http_sink.received == []
+    # Then nothing reached the receiver; the row is a dead letter at once (a retry cannot
+    # succeed) and says why, without the token
+    assert (report.sent, report.dead) == (0, 1) and http_sink.received == []
     with db.session() as session:
         row = session.scalars(select(Notification)).one()
-    assert row.status != "sent"
+    assert (row.status, row.attempts) == ("dead", 1)
     assert "host '127.0.0.1' is not on the allowlist" in (row.last_error or "")
     assert TOKEN not in (row.last_error or "") and TOKEN not in caplog.text
     # And the channel raises the permanent kind of delivery error

@@ -31,7 +31,7 @@ from sqlalchemy import Connection, and_, func, select, update
 
 from workflow.clock import Clock, FrozenClock
 from workflow.db import Database
-from workflow.errors import InputError
+from workflow.errors import InputError, PermanentDeliveryError
 from workflow.models import Contact, Notification
 from workflow.notify.channels import LOG, Channel, DeliveryError, OutgoingMessage
 from workflow.notify.statuses import DEAD, PENDING, SENDING, SENT, STATUSES
@@ -272,15 +272,17 @@ def _routes(conn: Any, rows: list[Any]) -> dict[int, tuple[str | None, dict[str,
 
 
 def record_failure(db: Database, message: OutgoingMessage, error: str, *, owner: str,
-                   now: datetime, max_attempts: int = MAX_ATTEMPTS) -> str | None:
+                   now: datetime, max_attempts: int = MAX_ATTEMPTS,
+                   permanent: bool = False) -> str | None:
     """Record a failed attempt: back to ``pending`` after the back-off, or ``dead`` once
-    ``max_attempts`` were made.
+    ``max_attempts`` were made, or at once when the failure is ``permanent`` (a retry cannot
+    succeed, e.g. a contact whose host was taken off the webhook allowlist).
 
     Returns:
         The new status, or None when the lease is no longer ``owner``'s.
     """
     t = NOTIFICATIONS
-    status = DEAD if message.attempt >= max_attempts else PENDING
+    status = DEAD if permanent or message.attempt >= max_attempts else PENDING
     with db.transaction() as conn:
         done = conn.execute(
             update(t).where(t.c.id == message.id, t.c.lease_owner == owner,
@@ -417,19 +419,22 @@ def _send_all(db: Database, conn: Connection, channels: Mapping[str, Channel],
                 raise DeliveryError(f"no channel {message.channel!r} is configured (configured: "
                                     f"{', '.join(sorted(channels)) or 'none'})")
             channel.send(message)
+        except PermanentDeliveryError as exc:
+            error, permanent = str(exc), True
         except DeliveryError as exc:
-            error = str(exc)
+            error, permanent = str(exc), False
         except Exception as exc:
             # A bug or an unexpected library error must not stop the batch; it is kept on
             # the row like any failure so that it shows in the dead letters.
             logger.exception("channel %s crashed on notification %s", message.channel,
                              message.id)
-            error = f"{type(exc).__name__}: {exc}"
+            error, permanent = f"{type(exc).__name__}: {exc}", False
         else:
             batch.delivered = message.id
             continue
         _count_failure(report, message, error, record_failure(
-            db, message, error, owner=owner, now=clock.now(), max_attempts=max_attempts))
+            db, message, error, owner=owner, now=clock.now(), max_attempts=max_attempts,
+            permanent=permanent))
     batch.finish()
 
 
