@@ -567,7 +567,7 @@ def test_day_counts_are_shanghai_calendar_days_never_rounded_up(
 
 
 CATCH_UP = """\
-督办通知（问责建议（含红灯督办、重点督办））
+督办通知（问责建议，含红灯督办、重点督办）
 
 下列整改问题已超过整改时限 40 天，仍未完成整改，现予督办。
 
@@ -599,7 +599,7 @@ def test_a_catch_up_notice_names_the_levels_it_covers_and_reaches_their_recipien
 
     # Then the one 问责建议 notice also goes to the leader, owed the red notice and 重点督办,
     # and says it covers them
-    subject = ("【督办通知·问责建议（含红灯督办、重点督办）】已逾期40天："
+    subject = ("【督办通知·问责建议，含红灯督办、重点督办】已逾期40天："
                "部分建筑工地扬尘防控不到位，渣土运输车辆未密闭运输，城区主次干道机械化清扫率偏…")
     assert queued(engine) == [
         Row("1:9:accountability:王副市长:email:wangfushizhang@example.gov.cn", "notice",

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, and_, func, select, update
+from sqlalchemy import Connection, and_, bindparam, func, select, update
 
 from workflow.clock import Clock, FrozenClock
 from workflow.db import Database
@@ -293,6 +293,19 @@ def record_failure(db: Database, message: OutgoingMessage, error: str, *, owner:
     return status if done == 1 else None
 
 
+# The two statements of every message, built once (their compiled form is cached by
+# SQLAlchemy; building a statement costs more than running it).
+_T = NOTIFICATIONS
+_RENEW = (update(_T)
+          .where(_T.c.id.in_(bindparam("ids", expanding=True)),
+                 _T.c.lease_owner == bindparam("owner"), _T.c.lease_until > bindparam("now"))
+          .values(lease_until=bindparam("until")).returning(_T.c.id))
+_MARK_SENT = (update(_T)
+              .where(_T.c.id == bindparam("message_id"), _T.c.lease_owner == bindparam("owner"),
+                     _T.c.lease_until.is_not(None))
+              .values(status=SENT, sent_at=bindparam("sent_at"), lease_until=None))
+
+
 def _renew(conn: Any, ids: list[int], *, owner: str, now: datetime,
            lease: timedelta) -> set[int]:
     """Extend the lease of those of ``ids`` that ``owner`` still holds; returns them.
@@ -300,18 +313,13 @@ def _renew(conn: Any, ids: list[int], *, owner: str, now: datetime,
     Only a row being sent has a ``lease_until`` (every other status clears it), so no status
     is compared here or in ``_mark_sent``: with one, PostgreSQL walks the status index
     through every row in flight instead of taking the few rows by their ids."""
-    t = NOTIFICATIONS
-    return set(conn.execute(
-        update(t).where(t.c.id.in_(ids), t.c.lease_owner == owner, t.c.lease_until > now)
-        .values(lease_until=now + lease).returning(t.c.id)).scalars())
+    return set(conn.execute(_RENEW, {"ids": ids, "owner": owner, "now": now,
+                                     "until": now + lease}).scalars())
 
 
 def _mark_sent(conn: Any, message_id: int, *, owner: str, now: datetime) -> bool:
-    t = NOTIFICATIONS
-    return conn.execute(
-        update(t).where(t.c.id == message_id, t.c.lease_owner == owner,
-                        t.c.lease_until.is_not(None))
-        .values(status=SENT, sent_at=now, lease_until=None)).rowcount == 1
+    return conn.execute(_MARK_SENT, {"message_id": message_id, "owner": owner,
+                                     "sent_at": now}).rowcount == 1
 
 
 def _give_back(db: Database, ids: list[int], *, owner: str) -> int:
