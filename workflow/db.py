@@ -70,21 +70,21 @@ os.register_at_fork(after_in_child=_forget_writers_after_fork)
 
 
 class _ThreadTransaction:
-    """``BEGIN IMMEDIATE`` … ``COMMIT`` on a thread's own SQLite connection (a class, not a
+    """``BEGIN IMMEDIATE`` … ``COMMIT`` on a thread's own SQLite connection and cursor, made
+    once per thread and used for each of its write transactions in turn (a class, not a
     generator: it runs on every transition)."""
 
     __slots__ = ("connection", "cursor")
 
     def __init__(self, connection: Any):
         self.connection = connection
+        self.cursor = connection.cursor()
 
     def __enter__(self) -> Any:
-        self.cursor = self.connection.cursor()
         self.cursor.execute("BEGIN IMMEDIATE")
         return self.cursor
 
     def __exit__(self, kind: Any, error: Any, trace: Any) -> None:
-        self.cursor.close()
         if kind is None:
             self.connection.commit()
         else:
@@ -166,7 +166,7 @@ class Database:
         transactions (a transition is a few hundred microseconds; a pool checkout with its
         reset-on-return costs a tenth of that); PostgreSQL takes one from the pool."""
         if self._own_writers:
-            return _ThreadTransaction(self._thread_connection())
+            return self._thread_transaction()
         return self._pooled_transaction()
 
     @contextmanager
@@ -185,9 +185,9 @@ class Database:
         finally:
             connection.close()
 
-    def _thread_connection(self) -> Any:
+    def _thread_transaction(self) -> _ThreadTransaction:
         """This thread's SQLite write connection (configured like every pooled one)."""
-        held = getattr(self._raw, "connection", None)
+        held = getattr(self._raw, "transaction", None)
         if held is not None:
             return held
         # A fresh one: never shared with another thread, nor across a fork (below).
@@ -195,10 +195,10 @@ class Database:
         cargs, cparams = dialect.create_connect_args(self.engine.url)
         connection = dialect.connect(*cargs, **{**cparams, "check_same_thread": False})
         _sqlite_settings(connection)
-        self._raw.connection = connection
+        self._raw.transaction = held = _ThreadTransaction(connection)
         with self._raw_lock:
             self._raw_held.append(connection)
-        return connection
+        return held
 
     @contextmanager
     def session(self, *, write: bool = False) -> Iterator[Session]:

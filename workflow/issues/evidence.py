@@ -135,7 +135,8 @@ class EvidenceStore:
         refs = []
         for item in items:
             if isinstance(item, EvidenceRef):
-                if not self.path_of(item.sha256).is_file():
+                sha = item.sha256  # os.path, not pathlib: every transition with evidence asks
+                if not os.path.isfile(os.path.join(self.root, sha[:2], sha)):
                     raise NotFoundError(f"evidence {item.sha256} ({item.name}) is not in the "
                                         f"store {self.root}; store it with put() first")
                 refs.append(item)
