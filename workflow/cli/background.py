@@ -20,6 +20,7 @@ from workflow.cli.common import (
     reports_errors,
 )
 from workflow.config import Settings
+from workflow.errors import ConfigurationError
 
 # `worker` passes the options it does not know on to `celery worker`.
 WORKER_CONTEXT = {"allow_extra_args": True, "ignore_unknown_options": True}
@@ -55,10 +56,18 @@ def serve(host: HostOption = "127.0.0.1", port: PortOption = 8000) -> None:
     import threading
 
     import scheduler
+    from workflow.config import RunSettings
 
+    RunSettings.from_env()  # a bad run setting stops serve before it listens
     server = http_server(host, port)
     thread = threading.Thread(target=server.run, name="http", daemon=True)
     thread.start()  # off the main thread, uvicorn leaves the signals to the scheduler
+    while not server.started:
+        if not thread.is_alive():
+            raise ConfigurationError(f"the HTTP server could not listen on {host}:{port} (in "
+                                     "use, or not an address of this machine); choose "
+                                     "another with --host/--port")
+        thread.join(timeout=0.05)
     try:
         scheduler.run_from_env(distributed=False)
     finally:
