@@ -135,7 +135,7 @@ class LockedOutError(AuthenticationError):
     def __init__(self, *, retry_after: int):
         self.retry_after = retry_after
         super().__init__(f"too many failed sign-ins; sign-in is locked for this login or "
-                         f"address, try again in {max(1, retry_after // 60)} minute(s)")
+                         f"address, try again in {max(1, -(-retry_after // 60))} minute(s)")
 
 
 class RequestRefusedError(RectifyError):
