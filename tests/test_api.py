@@ -87,9 +87,9 @@ def start_server(db: Database, tmp_path: Path,
             stdin=PASSWORD + "\n")
     started: list[Rectify] = []
 
-    def start(**settings: str) -> Server:
+    def start(command: str = "web", **settings: str) -> Server:
         port = free_port()
-        process = Rectify(["web", "--port", str(port)], {**env, **settings},
+        process = Rectify([command, "--port", str(port)], {**env, **settings},
                           tmp_path / f"web{len(started)}.log")
         started.append(process)
         server = Server(f"http://127.0.0.1:{port}", process, cli)
@@ -120,6 +120,16 @@ def test_healthz_answers_with_the_schema_version(server: Server) -> None:
     # Then it answers 200 with the schema version the database is at, which is the head
     assert answer.status_code == 200
     assert answer.json()["schema"] == answer.json()["head"] == "0020"
+
+
+def test_serve_answers_http_beside_the_scheduler(start_server: Callable[..., Server]) -> None:
+    # When `rectify serve` runs (the scheduler and the in-process workers with it)
+    server = start_server("serve", BROKER_URL="")
+    # Then it answers over HTTP and signs people in
+    assert httpx.get(server.url + "/healthz").status_code == 200
+    assert server.sign_in("zhang").get("/api/v1/me").status_code == 200
+    # And SIGTERM stops it cleanly
+    assert server.process.terminate() == 0
 
 
 def test_sign_in_sets_a_safe_cookie_and_me_names_the_person(server: Server) -> None:

@@ -69,7 +69,10 @@ def add_account(db: Database, login: str, *, person: str, password: str, actor: 
         if session.scalar(select(Person.id).where(Person.name == person)) is None:
             raise InputError(f"{person!r} is not a registered person; register them first with "
                              "`rectify people add`")
-    acting = resolve_actor(db, person, role)
+    try:
+        acting = resolve_actor(db, person, role)
+    except InputError as exc:  # its advice names --role, which is --account-role here
+        raise InputError(f"{exc} (for the account: --account-role)") from None
     with db.session(write=True) as session:
         account_id = add_unique(session, Account(
             login=login, person=person, role=acting.role, password_hash=hash_password(password),
