@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import cache
+
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
@@ -10,8 +12,13 @@ from workflow.errors import InputError
 MIN_LENGTH = 10
 MAX_LENGTH = 1024  # bounds the work one sign-in costs
 _HASHER = PasswordHasher()  # Argon2id with the library's current recommended parameters
-# Verified when a login is unknown, so an unknown login costs as long as a wrong password.
-_DUMMY_HASH = _HASHER.hash("rectify: no such account, no such password")
+
+
+@cache
+def _dummy_hash() -> str:
+    """Verified when a login is unknown, so an unknown login costs as long as a wrong
+    password; made at the first sign-in, not at import (a hash takes 64 MiB for a moment)."""
+    return _HASHER.hash("rectify: no such account, no such password")
 
 
 def check_new_password(password: str, *, login: str) -> None:
@@ -41,7 +48,7 @@ def verify_password(stored: str | None, password: str) -> bool:
     """Whether ``password`` matches the ``stored`` hash; with no hash (an unknown login) a
     dummy hash is verified, so both take the same time, and False is returned."""
     try:
-        matched = _HASHER.verify(stored or _DUMMY_HASH, password[:MAX_LENGTH])
+        matched = _HASHER.verify(stored or _dummy_hash(), password[:MAX_LENGTH])
     except (VerifyMismatchError, VerificationError, InvalidHashError):
         return False
     return matched and stored is not None
