@@ -66,7 +66,9 @@ logger = logging.getLogger("rectify.scheduler")
 
 # Interval ticks are counted from this instant, so every scheduler has the same ticks.
 ANCHOR = datetime(2020, 1, 1, tzinfo=UTC)
-ADVISORY_KEY = 0x72656374  # "rect"
+# "rsch": not the audit trail's chain lock ("rect", workflow.audit), which every
+# administrative change and sign-in takes; sharing it, a leader blocked them all.
+ADVISORY_KEY = 0x72736368
 REDIS_KEY = "rectify:scheduler:leader"
 MISFIRE_GRACE = 60 * 60
 

@@ -20,7 +20,7 @@ import redis
 from sqlalchemy import func, insert, select
 from sqlalchemy.engine import make_url
 
-from tests.processes import Rectify, RedisServer, wait_for
+from tests.processes import Rectify, RedisServer, free_port, wait_for
 from tests.sinks import HttpSink
 from tests.support import LEADER, LOOPBACK, LOOPBACK_ENV, TEST_KEYS, UNIT, office_act
 from workflow.clock import SystemClock, local
@@ -368,12 +368,14 @@ def test_embedded_serve_on_sqlite_delivers_to_the_log_and_survives_a_kill(
            **FAST}
 
     # When `rectify serve` runs with no servers, is killed with SIGKILL mid-run, and restarts
-    first = start(processes, ["serve"], env, tmp_path / "serve1.log")
+    first = start(processes, ["serve", "--port", str(free_port())], env,
+                  tmp_path / "serve1.log")
     wait_for(lambda: log.exists() and log.stat().st_size > 0, timeout=60, interval=0.01,
              what="the first reminder in the log")
     first.kill()
     sent_before_restart = outbox_counts(db)["sent"]
-    second = start(processes, ["serve"], env, tmp_path / "serve2.log")
+    second = start(processes, ["serve", "--port", str(free_port())], env,
+                   tmp_path / "serve2.log")
 
     def all_sent() -> bool:
         return outbox_counts(db) == Counter({"sent": len(issues)})
@@ -417,7 +419,7 @@ def test_doctor_reports_a_healthy_embedded_setup_and_fails_on_dead_letters(
     assert "rectify serve" in checks["leader"]["detail"]
 
     # When `rectify serve` runs, the same checks pass
-    serve = start(processes, ["serve"], env, tmp_path / "serve.log")
+    serve = start(processes, ["serve", "--port", str(free_port())], env, tmp_path / "serve.log")
     wait_for(lambda: job_runs(db), timeout=30, what="a job run")
     code, report = doctor()
     assert code == 0 and report["healthy"] is True, report

@@ -1,8 +1,9 @@
 """The house keeps its layers: an AST walk over every module of ``workflow/``, ``workers/``
 and ``scheduler.py`` (imports inside functions included).
 
-Layer order (docs/architecture.md): foundations → spec → org → notify → issues → supervision
-→ documents → jobs → cli; a module imports only from its own layer or an earlier one.
+Layer order (docs/architecture.md): foundations → spec → org → auth → notify → issues →
+supervision → documents → jobs → api → cli; a module imports only from its own layer or an
+earlier one.
 ``workers/`` and ``scheduler.py`` stand beside the jobs layer: they run what ``workflow.jobs``
 decides and nothing of the CLI. Each failure names the modules and the line.
 """
@@ -18,8 +19,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 
-LAYERS = ("foundations", "spec", "org", "notify", "issues", "supervision", "documents", "jobs",
-          "cli")
+LAYERS = ("foundations", "spec", "org", "auth", "notify", "issues", "supervision", "documents",
+          "jobs", "api", "cli")
 FOUNDATIONS = ("workflow", "workflow.errors", "workflow.clock", "workflow.config",
                "workflow.audit", "workflow.db", "workflow.models", "workflow.migrate",
                "workflow.migrations")

@@ -1,6 +1,7 @@
 """The README's Usage block works as written: every command in it runs, in order, on a fresh
 training database from a directory that holds the repository's examples; a command marked
-``# refused`` exits 1 (2 for bad input) with a message. None ends in a traceback."""
+``# refused`` exits 1 (2 for bad input) with a message. None ends in a traceback.
+``printf FORMAT [ARG…] | rectify …`` feeds the command's standard input."""
 
 from __future__ import annotations
 
@@ -18,9 +19,9 @@ README = PROJECT_ROOT / "README.md"
 MARKER = "<!-- usage-test:"
 
 
-def usage_commands(text: str) -> list[tuple[str, list[str], bool]]:
+def usage_commands(text: str) -> list[tuple[str, list[str], bool, str | None]]:
     """The Usage block as (line as written, arguments after ``rectify`` or ``export``,
-    refused?) in order; ``a && b`` gives two commands."""
+    refused?, standard input) in order; ``a && b`` gives two commands."""
     block = text[text.index(MARKER):].split("```sh\n", 1)[1].split("```", 1)[0]
     joined = re.sub(r"\\\n\s*", " ", block)
     commands = []
@@ -35,8 +36,15 @@ def usage_commands(text: str) -> list[tuple[str, list[str], bool]]:
             if word != "&&":
                 current.append(word)
                 continue
+            stdin = None
+            if current and current[0] == "printf" and "|" in current:
+                pipe = current.index("|")
+                form, *args = current[1:pipe]
+                stdin = form.replace("\\n", "\n") % tuple(args) if args else \
+                    form.replace("\\n", "\n")
+                current = current[pipe + 1:]
             assert current and current[0] in ("rectify", "export"), line
-            commands.append((line.strip(), current, refused))
+            commands.append((line.strip(), current, refused, stdin))
             current = []
     return commands
 
@@ -61,12 +69,12 @@ def test_every_command_of_the_usage_block_works_as_written(
     runner = CliRunner()
     outputs: dict[tuple[str, ...], str] = {}
     # When each command runs in order
-    for line, words, refused in COMMANDS:
+    for line, words, refused, stdin in COMMANDS:
         if words[0] == "export":
             name, _, value = words[1].partition("=")
             monkeypatch.setenv(name, value)
             continue
-        result = runner.invoke(app, words[1:])
+        result = runner.invoke(app, words[1:], input=stdin)
         # Then it succeeds, or is refused where the README says so, with a message
         assert isinstance(result.exception, SystemExit | None), (line, result.exception)
         assert result.exit_code in ((1, 2) if refused else (0,)), (line, result.output)

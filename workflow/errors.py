@@ -123,6 +123,26 @@ class InputError(RectifyError):
     """A value given by the user is malformed (a date, a role name, a file path...)."""
 
 
+class AuthenticationError(RectifyError):
+    """Who calls could not be established: no or an ended session, a wrong login, password
+    or one-time code, an unknown, expired or revoked token. The message never says whether
+    a login exists."""
+
+
+class LockedOutError(AuthenticationError):
+    """Too many failed sign-ins for this login or from this address; try again later."""
+
+    def __init__(self, *, retry_after: int):
+        self.retry_after = retry_after
+        super().__init__(f"too many failed sign-ins; sign-in is locked for this login or "
+                         f"address, try again in {max(1, -(-retry_after // 60))} minute(s)")
+
+
+class RequestRefusedError(RectifyError):
+    """The caller is known, but the request is refused for how it was made: an unsafe
+    request with a session cookie and no valid CSRF token, a read-only token writing."""
+
+
 class DeliveryError(RectifyError):
     """A channel could not hand a message over; the outbox retries it after a back-off."""
 

@@ -11,7 +11,9 @@ modules, in the order `rectify --help` lists them:
 * `org`: units, people, plan;                * `documents`: ledger, report;
 * `demo`: the demo and its player;           * `tables`: the Rich ledger and history tables;
 * `background`: serve, scheduler, worker, doctor (the only user of `scheduler` and `workers`);
-* `audit`: the audit trail of administrative changes.
+* `audit`: the audit trail of administrative changes;
+* `accounts`: sign-in accounts and API tokens;
+* `background` also serves HTTP: `web` alone, `serve` with the scheduler.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from __future__ import annotations
 import typer
 
 from workflow.cli import (
+    accounts,
     audit,
     background,
     deadlines,
@@ -42,6 +45,7 @@ app.command()(history.verify)
 app.command()(history.checkpoint)
 app.command()(demo.demo)
 app.command()(background.serve)
+app.command()(background.web)
 app.command("scheduler")(background.scheduler_command)
 app.command(context_settings=background.WORKER_CONTEXT)(background.worker)
 app.command()(background.doctor)
@@ -61,6 +65,8 @@ app.add_typer(org.units_app, name="units")
 app.add_typer(org.people_app, name="people")
 app.add_typer(org.plan_app, name="plan")
 app.add_typer(audit.audit_app, name="audit")
+app.add_typer(accounts.accounts_app, name="accounts")
+app.add_typer(accounts.tokens_app, name="tokens")
 app.add_typer(documents.ledger_app, name="ledger")
 app.add_typer(documents.report_app, name="report")
 

@@ -1,13 +1,14 @@
-"""The long-running processes: `rectify serve`, `rectify scheduler`, `rectify worker`, and
-`rectify doctor` that checks on them.
+"""The long-running processes: `rectify serve`, `rectify web`, `rectify scheduler`,
+`rectify worker`, and `rectify doctor` that checks on them.
 
 The one module of `workflow/` that imports `scheduler` (APScheduler) and `workers` (Celery);
-it imports them inside the commands, so the other commands start without either.
+it imports them, uvicorn and the HTTP application inside the commands, so the other commands
+start without them.
 """
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
@@ -19,22 +20,66 @@ from workflow.cli.common import (
     reports_errors,
 )
 from workflow.config import Settings
+from workflow.errors import ConfigurationError
 
 # `worker` passes the options it does not know on to `celery worker`.
 WORKER_CONTEXT = {"allow_extra_args": True, "ignore_unknown_options": True}
 
+HostOption = Annotated[str, typer.Option(help="Address the HTTP server listens on.")]
+PortOption = Annotated[int, typer.Option(min=1, max=65535,
+                                         help="Port the HTTP server listens on.")]
+
+
+def http_server(host: str, port: int) -> Any:
+    """A uvicorn server for the HTTP application on the environment's database. Proxy
+    headers are not taken from uvicorn: the application honours X-Forwarded-Proto only when
+    RECTIFY_TRUST_FORWARDED_PROTO says so."""
+    import uvicorn
+
+    from workflow.api.app import app_from_env
+
+    config = uvicorn.Config(app_from_env(), host=host, port=port, proxy_headers=False,
+                            server_header=False, log_level="info")
+    return uvicorn.Server(config)
+
 
 @reports_errors
-def serve() -> None:
-    """Embedded all-in-one: the scheduler and an in-process pool of workers (no broker).
+def serve(host: HostOption = "127.0.0.1", port: PortOption = 8000) -> None:
+    """Embedded all-in-one: the HTTP server, the scheduler and an in-process pool of workers
+    (no broker).
 
-    Sweeps timers, relays the outbox, sends the daily digest and the monthly report until
-    SIGTERM or Ctrl-C; a second `rectify serve` on the same database stands by. Tune with
-    RECTIFY_SWEEP_INTERVAL, RECTIFY_RELAY_INTERVAL and RECTIFY_THREADS (docs/deploy.md).
+    Serves the HTTP API on --host/--port; sweeps timers, relays the outbox, sends the daily
+    digest and the monthly report until SIGTERM or Ctrl-C; a second `rectify serve` on the
+    same database stands by as scheduler. Tune with RECTIFY_SWEEP_INTERVAL,
+    RECTIFY_RELAY_INTERVAL and RECTIFY_THREADS (docs/deploy.md).
     """
-    import scheduler
+    import threading
 
-    scheduler.run_from_env(distributed=False)
+    import scheduler
+    from workflow.config import RunSettings
+
+    RunSettings.from_env()  # a bad run setting stops serve before it listens
+    server = http_server(host, port)
+    thread = threading.Thread(target=server.run, name="http", daemon=True)
+    thread.start()  # off the main thread, uvicorn leaves the signals to the scheduler
+    while not server.started:
+        if not thread.is_alive():
+            raise ConfigurationError(f"the HTTP server could not listen on {host}:{port} (in "
+                                     "use, or not an address of this machine); choose "
+                                     "another with --host/--port")
+        thread.join(timeout=0.05)
+    try:
+        scheduler.run_from_env(distributed=False)
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)
+
+
+@reports_errors
+def web(host: HostOption = "127.0.0.1", port: PortOption = 8000) -> None:
+    """The HTTP server alone (distributed mode): stateless, sessions live in the database,
+    so several can run behind a reverse proxy. Stops on SIGTERM or Ctrl-C."""
+    http_server(host, port).run()
 
 
 @reports_errors

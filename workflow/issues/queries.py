@@ -216,3 +216,24 @@ def assigned_dates(db: Database, issues: list[Issue]) -> dict[int, str]:
                 elif payload.get("assigned_on"):
                     found[event.issue_id] = payload["assigned_on"]
     return found
+
+
+def issue_page(db: Database, *, after: int | None, limit: int, keep: Callable[[Issue], bool],
+               chunk: int = 500) -> tuple[list[Issue], bool]:
+    """Keyset pagination by id: up to ``limit`` issues with an id above ``after`` that
+    ``keep`` accepts (the reader's scope, ``readable``), in id order, and whether more
+    follow. Rows are read ``chunk`` at a time, so a narrow scope costs a few more reads."""
+    found: list[Issue] = []
+    last = after or 0
+    while True:
+        with db.session() as session:
+            rows = list(session.scalars(select(Issue).where(Issue.id > last)
+                                        .order_by(Issue.id).limit(chunk)))
+        for issue in rows:
+            if keep(issue):
+                if len(found) == limit:
+                    return found, True
+                found.append(issue)
+        if len(rows) < chunk:
+            return found, False
+        last = rows[-1].id

@@ -1,0 +1,105 @@
+"""The FastAPI application: ``/healthz``, sign-in and sign-out (``/api/v1/session``), the
+caller (``/api/v1/me``) and the issues (``workflow.api.issues``); every error as
+problem+json (``workflow.api.problems``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI, Request, Response
+from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel, Field
+from starlette.exceptions import HTTPException
+
+from workflow.api import issues
+from workflow.api.problems import engine_problem, http_problem, validation_problem
+from workflow.api.security import COOKIE, CallerDep, client_address, is_https
+from workflow.auth.providers import PasswordProvider
+from workflow.auth.sessions import end_session, start_session
+from workflow.auth.settings import AuthSettings
+from workflow.auth.trail import SIGN_OUT, record_sign_in_event
+from workflow.clock import local
+from workflow.errors import RectifyError, RequestRefusedError
+from workflow.issues.engine import Engine
+from workflow.migrate import current_revision, head_revision
+
+
+class SignIn(BaseModel):
+    """The body of ``POST /api/v1/session``."""
+
+    login: str = Field(max_length=200)
+    password: str = Field(max_length=4096)
+    totp: str | None = Field(default=None, max_length=16)
+
+
+def create_app(engine: Engine, auth: AuthSettings) -> FastAPI:
+    """The application on ``engine``'s database, signing in as ``auth`` says."""
+    app = FastAPI(title="rectify", version="1", openapi_url="/api/openapi.json",
+                  docs_url=None, redoc_url=None)
+    app.state.engine, app.state.auth = engine, auth
+    app.state.provider = PasswordProvider(engine.db, auth, key=engine.keys.current)
+    app.add_exception_handler(RectifyError, engine_problem)
+    app.add_exception_handler(HTTPException, http_problem)
+    app.add_exception_handler(RequestValidationError, validation_problem)
+
+    @app.get("/healthz")
+    def healthz() -> dict[str, Any]:
+        """200 with the schema version the database is at and the one this code expects."""
+        return {"status": "ok", "schema": current_revision(engine.db), "head": head_revision()}
+
+    @app.post("/api/v1/session")
+    def sign_in(body: SignIn, request: Request, response: Response) -> dict[str, Any]:
+        """Sign in with login, password and (where the account has one) a one-time code:
+        sets the session cookie and returns the CSRF token every unsafe request must carry
+        in X-CSRF-Token."""
+        now = engine.clock.now()
+        address = client_address(request)
+        credentials = {"login": body.login, "password": body.password, "totp": body.totp or ""}
+        signed = app.state.provider.authenticate(credentials, address=address, now=now)
+        new = start_session(engine.db, signed.account_id, address=address, now=now,
+                            settings=auth)
+        response.set_cookie(COOKIE, new.session_id, max_age=int(auth.session_max.total_seconds()),
+                            path="/", httponly=True, samesite="lax",
+                            secure=is_https(request, auth))
+        return {"csrf_token": new.csrf_token, "login": signed.login, "person": signed.person,
+                "role": signed.role, "idle_timeout_s": int(auth.session_idle.total_seconds()),
+                "expires_at": local(now + auth.session_max).isoformat()}
+
+    @app.delete("/api/v1/session", status_code=204)
+    def sign_out(caller: CallerDep, request: Request) -> Response:
+        """Sign out: the session is revoked on the server and the cookie cleared."""
+        if caller.session is None:
+            raise RequestRefusedError("sign-out ends a browser session; an API token is "
+                                      "revoked with `rectify tokens revoke ID`")
+        now = engine.clock.now()
+        end_session(engine.db, caller.session.id, now=now)
+        record_sign_in_event(engine.db, SIGN_OUT,
+                             key=engine.keys.current, login=caller.account.login, now=now,
+                             person=caller.account.person, role=caller.account.role,
+                             address=client_address(request))
+        response = Response(status_code=204)
+        response.delete_cookie(COOKIE, path="/", httponly=True, samesite="lax",
+                               secure=is_https(request, auth))
+        return response
+
+    @app.get("/api/v1/me")
+    def me(caller: CallerDep) -> dict[str, Any]:
+        """Who is signed in: login, person, role, unit, how (session or token) and scope."""
+        return {"login": caller.account.login, "person": caller.account.person,
+                "role": caller.actor.role, "unit": caller.actor.unit, "via": caller.via,
+                "scope": caller.scope, "totp": caller.account.totp_secret is not None}
+
+    app.include_router(issues.router(), prefix="/api/v1")
+    return app
+
+
+def app_from_env() -> FastAPI:
+    """The application on the database and settings the environment names (``rectify web``).
+
+    Raises:
+        ConfigurationError: the database is not initialised, or a setting is unusable.
+    """
+    from workflow.config import Settings
+    from workflow.startup import open_engine
+
+    return create_app(open_engine(Settings.from_env()), AuthSettings.from_env())

@@ -1,0 +1,115 @@
+"""Who calls: a browser session (cookie, with a CSRF token on every unsafe request) or an
+API token (``Authorization: Bearer …``; a read token on safe methods only). Refusals go to
+the audit trail."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from workflow.auth.sessions import LiveSession, live_session
+from workflow.auth.settings import AuthSettings
+from workflow.auth.tokens import READ, WRITE, use_token
+from workflow.auth.trail import REFUSED, TOKEN_USE, record_sign_in_event
+from workflow.errors import AuthenticationError, InputError, RequestRefusedError
+from workflow.issues.engine import Engine
+from workflow.models import Account
+from workflow.org.actors import Actor
+from workflow.org.directory import resolve_actor
+
+COOKIE = "rectify_session"
+CSRF_HEADER = "X-CSRF-Token"
+SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
+SIGN_IN_FIRST = ("sign in first: POST /api/v1/session with login and password, or send "
+                 "Authorization: Bearer TOKEN")
+
+
+@dataclass(frozen=True)
+class Caller:
+    """The signed-in caller of a request: the account, the actor it acts as, how it signed
+    in (``session`` or ``token``) and what it may do (``read`` or ``write``)."""
+
+    account: Account
+    actor: Actor
+    via: str
+    scope: str
+    session: LiveSession | None = None
+
+
+def client_address(request: Request) -> str | None:
+    return request.client.host if request.client else None
+
+
+def is_https(request: Request, settings: AuthSettings) -> bool:
+    """Whether the client reached us over https (``X-Forwarded-Proto`` only when trusted)."""
+    if settings.trust_forwarded_proto:
+        forwarded = request.headers.get("x-forwarded-proto", "").split(",")[0].strip()
+        if forwarded:
+            return forwarded.lower() == "https"
+    return request.url.scheme == "https"
+
+
+def _refuse(engine: Engine, account: Account, request: Request, now: datetime,
+            reason: str) -> RequestRefusedError:
+    record_sign_in_event(engine.db, REFUSED, key=engine.keys.current, login=account.login, now=now,
+                         person=account.person, role=account.role,
+                         address=client_address(request), method=request.method,
+                         path=request.url.path, reason=reason)
+    return RequestRefusedError(reason)
+
+
+def _actor(engine: Engine, account: Account) -> Actor:
+    try:
+        return resolve_actor(engine.db, account.person, account.role)
+    except InputError as exc:  # the directory changed under the account
+        raise AuthenticationError(f"account {account.login} no longer acts for a registered "
+                                  f"person: {exc}") from None
+
+
+def authenticate(request: Request) -> Caller:
+    """The caller of ``request``.
+
+    Raises:
+        AuthenticationError: no credentials, an ended session, a bad token.
+        RequestRefusedError: an unsafe request without its CSRF token, or with a read token.
+    """
+    engine: Engine = request.app.state.engine
+    settings: AuthSettings = request.app.state.auth
+    now = engine.clock.now()
+    header = request.headers.get("authorization")
+    if header is not None:
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise AuthenticationError("the Authorization header must be 'Bearer TOKEN'")
+        use = use_token(engine.db, token.strip(), now=now)
+        if use is None:
+            raise AuthenticationError("the token is unknown, expired or revoked")
+        if use.scope == READ and request.method not in SAFE_METHODS:
+            raise _refuse(engine, use.account, request, now,
+                          f"token {use.id} has scope read: it may only read (GET); "
+                          "a write token is made with `rectify tokens create --scope write`")
+        if use.record_use:
+            record_sign_in_event(engine.db, TOKEN_USE,
+                                 key=engine.keys.current, login=use.account.login, now=now,
+                                 person=use.account.person, role=use.account.role,
+                                 token=use.id, address=client_address(request))
+        return Caller(use.account, _actor(engine, use.account), "token", use.scope)
+    session_id = request.cookies.get(COOKIE)
+    if not session_id:
+        raise AuthenticationError(SIGN_IN_FIRST)
+    live = live_session(engine.db, session_id, now=now, settings=settings)
+    if live is None:
+        raise AuthenticationError("the session has ended (signed out, idle too long or past "
+                                  "its limit); sign in again")
+    if request.method not in SAFE_METHODS and \
+            not live.csrf_matches(request.headers.get(CSRF_HEADER)):
+        raise _refuse(engine, live.account, request, now,
+                      f"an unsafe request with a session cookie needs the {CSRF_HEADER} header "
+                      "with the csrf_token sign-in returned")
+    return Caller(live.account, _actor(engine, live.account), "session", WRITE, live)
+
+
+CallerDep = Annotated[Caller, Depends(authenticate)]
