@@ -376,7 +376,10 @@ try:
     app([ "ledger", "import", sys.argv[1], "--plan", "bomb"])
 except SystemExit as exit:
     code = exit.code
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+# This process's own high-water mark (VmHWM): ru_maxrss would carry the RSS of the test
+# process that spawned it (Linux keeps the larger of the two across exec).
+status = Path("/proc/self/status").read_text().splitlines()
+peak = next(int(line.split()[1]) for line in status if line.startswith("VmHWM:")) / 1024
 children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
 print(json.dumps({"code": code, "peak_mb": max(peak, children)}))
 """
