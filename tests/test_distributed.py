@@ -275,6 +275,29 @@ def test_slow_receiver_repeats_only_what_timed_out_with_two_workers(
     assert repeats <= http_sink.slow, (repeats, http_sink.slow)
 
 
+def test_slow_receiver_at_the_default_batch_and_a_minute_lease_repeats_only_what_timed_out(
+        pg: Database, postgres_url: str, redis_server: RedisServer, http_sink: HttpSink,
+        processes: list[Rectify], tmp_path: Path) -> None:
+    # Given 600 due notifications and a receiver that answers after 15 s during its first
+    # 20 s, with a 10 s webhook timeout, a 60 s lease and batches of 100 (a batch outlives
+    # its lease), on two workers: the case the outbox once sent 585 keys twice
+    http_sink.pause = slow_at_first(15, window=20)
+    keys = fill_outbox(pg, 600, http_sink.url("/hook"))
+    env = distributed_env(postgres_url, redis_server, tmp_path, RECTIFY_LEASE="60",
+                          RECTIFY_WEBHOOK_TIMEOUT="10", RECTIFY_BATCH="100")
+    worker(processes, env, tmp_path / "worker1.log", "w1")
+    worker(processes, env, tmp_path / "worker2.log", "w2")
+    start(processes, ["scheduler"], env, tmp_path / "scheduler.log")
+
+    # When they are delivered, the timed-out ones retried after their back-off
+    wait_for(lambda: outbox_counts(pg)["sent"] == 600, timeout=600, what="all sent")
+
+    # Then the receiver saw no more repeats than requests that timed out
+    repeats = assert_each_delivered_once(pg, http_sink, keys)
+    assert http_sink.slow > 0
+    assert repeats <= http_sink.slow, (repeats, http_sink.slow)
+
+
 def test_embedded_slow_receiver_gets_each_reminder_once(
         processes: list[Rectify], tmp_path: Path, http_sink: HttpSink) -> None:
     # Given 40 issues whose unit's robot takes 0.4 s per request and a 4 s lease, with the

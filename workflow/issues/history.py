@@ -64,8 +64,8 @@ def hash_stored(*, issue_id: int, seq: int, at: datetime, actor: str, role: str,
     head = json.dumps([issue_id, seq, at.isoformat(timespec="microseconds"), actor, role,
                        trigger, from_state, to_state, comment],
                       ensure_ascii=False, separators=(",", ":"))
-    tail = json.dumps(prev_hash, ensure_ascii=False)
-    return key.digest(f"{head[:-1]},{payload_text},{tail}]".encode())
+    # prev_hash is 64 hex digits (or GENESIS): its JSON is itself in quotes
+    return key.digest(f'{head[:-1]},{payload_text},"{prev_hash}"]'.encode())
 
 
 def event_hash(*, issue_id: int, seq: int, at: datetime, actor: str, role: str, trigger: str,

@@ -12,7 +12,6 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import (
-    Boolean,
     and_,
     bindparam,
     delete,
@@ -22,7 +21,6 @@ from sqlalchemy import (
     null,
     or_,
     select,
-    true,
     update,
 )
 from sqlalchemy.dialects import sqlite
@@ -109,15 +107,15 @@ class Statements:
                     escalation_level=bindparam("new_level"),
                     key_supervision=bindparam("new_key_supervision")))
         # Milestone timers outlive a transition within the same state (an extension), not a
-        # change of state.
-        self.cancel_timers = sql(
-            update(TIMERS)
-            .where(TIMERS.c.issue_id == bindparam("issue_id"),
-                   TIMERS.c.status.in_([constant(PENDING), constant(LEASED)]),
-                   or_(TIMERS.c.kind != constant(MILESTONE),
-                       bindparam("with_milestones", type_=Boolean) == true()))
-            .values(status=constant(CANCELLED), finished_at=bindparam("now"), lease_owner=null(),
-                    lease_until=null()))
+        # change of state: two statements, so the common one (a change of state) is plain.
+        unsettled = (TIMERS.c.issue_id == bindparam("issue_id"),
+                     TIMERS.c.status.in_([constant(PENDING), constant(LEASED)]))
+        cancelled = {"status": constant(CANCELLED), "finished_at": bindparam("now"),
+                     "lease_owner": null(), "lease_until": null()}
+        self.cancel_all_timers = sql(update(TIMERS).where(*unsettled).values(**cancelled))
+        self.cancel_timers_but_milestones = sql(
+            update(TIMERS).where(*unsettled, TIMERS.c.kind != constant(MILESTONE))
+            .values(**cancelled))
         self.insert_timer = sql(insert(TIMERS), TIMER_COLUMNS)
         # A sweeper settles a timer that is pending, leased to it, or whose lease ran out;
         # never one another sweeper holds right now.

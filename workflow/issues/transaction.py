@@ -130,9 +130,9 @@ class IssueTx:
     def cancel_timers(self, issue_id: int, now: datetime, *, with_milestones: bool) -> None:
         """Cancel the issue's unsettled timers (milestone timers too when
         ``with_milestones``: the issue leaves the state they belong to)."""
-        self._cursor.execute(self._sql.cancel_timers, {"issue_id": issue_id,
-                                                       "now": self._time(now),
-                                                       "with_milestones": with_milestones})
+        statement = self._sql.cancel_all_timers if with_milestones else \
+            self._sql.cancel_timers_but_milestones
+        self._cursor.execute(statement, {"issue_id": issue_id, "now": self._time(now)})
 
     def update_facts(self, issue_id: int, facts: Mapping[str, Any]) -> None:
         """Write the descriptive facts of ``FACT_COLUMNS`` (a ledger import's update)."""

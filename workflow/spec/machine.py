@@ -19,7 +19,7 @@ from workflow.spec.definitions import ProcessDefinition, TransitionSpec
 from workflow.spec.timers import state_words, timeline
 
 
-@dataclass
+@dataclass(slots=True)
 class FireContext:
     """What a guard sees: the issue and the inputs of one ``fire`` call."""
 
