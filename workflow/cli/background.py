@@ -57,8 +57,12 @@ def serve(host: HostOption = "127.0.0.1", port: PortOption = 8000) -> None:
 
     import scheduler
     from workflow.config import RunSettings
+    from workflow.notify.channels import channels_from_env
+    from workflow.startup import check_lease
 
-    RunSettings.from_env()  # a bad run setting stops serve before it listens
+    # A bad run setting, or a lease too short for the channels' timeouts, stops serve
+    # before it listens.
+    check_lease(RunSettings.from_env(), channels_from_env())
     server = http_server(host, port)
     thread = threading.Thread(target=server.run, name="http", daemon=True)
     thread.start()  # off the main thread, uvicorn leaves the signals to the scheduler
