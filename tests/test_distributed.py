@@ -12,6 +12,7 @@ import time
 import urllib.parse
 from collections import Counter
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -251,48 +252,44 @@ def slow_at_first(seconds: float, window: float) -> Callable[[], float]:
     return pause
 
 
+@dataclass(frozen=True)
+class SlowReceiver:
+    """A receiver answering after ``answer`` s during its first ``window`` s, and the
+    sender's settings: webhook timeout, lease and batch size (strings, as the environment)."""
+
+    answer: float
+    window: float
+    notices: int
+    timeout: str
+    lease: str
+    batch: str
+
+
+@pytest.mark.parametrize("case", [
+    # The case the outbox once sent 585 of 600 keys twice: answers after 15 s, a 10 s
+    # timeout, a 60 s lease and batches of 100 (a batch outlives its lease)
+    SlowReceiver(answer=15, window=20, notices=600, timeout="10", lease="60", batch="100"),
+    # The same shape small: 1.5 s answers, a 1 s timeout, a 4 s lease, batches of 10
+    SlowReceiver(answer=1.5, window=4, notices=60, timeout="1", lease="4", batch="10"),
+], ids=["15s-answers-600-notices", "1.5s-answers-60-notices"])
 def test_slow_receiver_repeats_only_what_timed_out_with_two_workers(
         pg: Database, postgres_url: str, redis_server: RedisServer, http_sink: HttpSink,
-        processes: list[Rectify], tmp_path: Path) -> None:
-    # Given 60 due notifications, a receiver that answers after 1.5 s during its first 4 s
-    # (webhook timeout 1 s: those requests time out), a 4 s lease and batches of 10 that
-    # take longer than the lease, on two workers
-    http_sink.pause = slow_at_first(1.5, window=4)
-    keys = fill_outbox(pg, 60, http_sink.url("/hook"))
-    env = distributed_env(postgres_url, redis_server, tmp_path, RECTIFY_LEASE="4",
-                          RECTIFY_WEBHOOK_TIMEOUT="1", RECTIFY_BATCH="10")
+        processes: list[Rectify], tmp_path: Path, case: SlowReceiver) -> None:
+    # Given due notifications and a receiver slower than the webhook timeout at first (those
+    # requests time out), on two workers
+    http_sink.pause = slow_at_first(case.answer, window=case.window)
+    keys = fill_outbox(pg, case.notices, http_sink.url("/hook"))
+    env = distributed_env(postgres_url, redis_server, tmp_path, RECTIFY_LEASE=case.lease,
+                          RECTIFY_WEBHOOK_TIMEOUT=case.timeout, RECTIFY_BATCH=case.batch)
     worker(processes, env, tmp_path / "worker1.log", "w1")
     worker(processes, env, tmp_path / "worker2.log", "w2")
     start(processes, ["scheduler"], env, tmp_path / "scheduler.log")
 
     # When they are delivered, the timed-out ones retried after their back-off
-    wait_for(lambda: outbox_counts(pg)["sent"] == 60, timeout=120, what="all sent")
+    wait_for(lambda: outbox_counts(pg)["sent"] == case.notices, timeout=600, what="all sent")
 
     # Then each is recorded once, and the receiver saw no more repeats than requests that
     # timed out (whose outcome the sender could not know)
-    repeats = assert_each_delivered_once(pg, http_sink, keys)
-    assert http_sink.slow > 0
-    assert repeats <= http_sink.slow, (repeats, http_sink.slow)
-
-
-def test_slow_receiver_at_the_default_batch_and_a_minute_lease_repeats_only_what_timed_out(
-        pg: Database, postgres_url: str, redis_server: RedisServer, http_sink: HttpSink,
-        processes: list[Rectify], tmp_path: Path) -> None:
-    # Given 600 due notifications and a receiver that answers after 15 s during its first
-    # 20 s, with a 10 s webhook timeout, a 60 s lease and batches of 100 (a batch outlives
-    # its lease), on two workers: the case the outbox once sent 585 keys twice
-    http_sink.pause = slow_at_first(15, window=20)
-    keys = fill_outbox(pg, 600, http_sink.url("/hook"))
-    env = distributed_env(postgres_url, redis_server, tmp_path, RECTIFY_LEASE="60",
-                          RECTIFY_WEBHOOK_TIMEOUT="10", RECTIFY_BATCH="100")
-    worker(processes, env, tmp_path / "worker1.log", "w1")
-    worker(processes, env, tmp_path / "worker2.log", "w2")
-    start(processes, ["scheduler"], env, tmp_path / "scheduler.log")
-
-    # When they are delivered, the timed-out ones retried after their back-off
-    wait_for(lambda: outbox_counts(pg)["sent"] == 600, timeout=600, what="all sent")
-
-    # Then the receiver saw no more repeats than requests that timed out
     repeats = assert_each_delivered_once(pg, http_sink, keys)
     assert http_sink.slow > 0
     assert repeats <= http_sink.slow, (repeats, http_sink.slow)
