@@ -242,7 +242,7 @@ class Engine:
         self.check_time(at)
         with self.transaction() as tx:
             tx.append_audit(mover.audit("clock_moved", command, now=at.isoformat()),
-                            at=self.clock.now() if at <= self.clock.now() else at)
+                            at=max(at, self.clock.now()))
 
     def create_issue(self, new: NewIssue, *, actor: Actor, definition: str = "rectification",
                      version: int | None = None, comment: str | None = None) -> int:
