@@ -31,6 +31,8 @@ from workflow.spec.definitions import load_all
 from workflow.spec.registry import load_definitions
 from workflow.startup import mark_database
 
+pytest_plugins = ["tests.api_support"]  # the running-server fixtures
+
 POSTGRES_ENV = "RECTIFY_TEST_POSTGRES_URL"
 LOCAL_POSTGRES = "postgresql://postgres@127.0.0.1:5432/postgres"
 DEFINITIONS = PROJECT_ROOT / "definitions"
