@@ -23,7 +23,7 @@ from sqlalchemy.engine import make_url
 
 from tests.processes import Rectify, RedisServer, free_port, wait_for
 from tests.sinks import HttpSink
-from tests.support import LEADER, LOOPBACK, LOOPBACK_ENV, TEST_KEYS, UNIT, office_act
+from tests.support import LEADER, LOOPBACK, LOOPBACK_ENV, OFFICE, TEST_KEYS, UNIT, office_act
 from workflow.clock import SystemClock, local
 from workflow.config import PROJECT_ROOT
 from workflow.db import Database
@@ -163,7 +163,7 @@ def test_worker_delivers_a_reminder_from_a_transition_to_the_http_sink(
     deadline = local(datetime.now(UTC)).date() + timedelta(days=2)
     issue_id = engine.create_issue(NewIssue(title="部分建筑工地扬尘防控不到位", unit=UNIT.name,
                                             leader=LEADER.name, deadline=deadline),
-                                   actor=UNIT)
+                                   actor=OFFICE)
     engine.fire(issue_id, "start", actor=UNIT)
     env = distributed_env(postgres_url, shared_redis, tmp_path)
 
@@ -310,7 +310,7 @@ def test_embedded_slow_receiver_gets_each_reminder_once(
     deadline = local(datetime.now(UTC)).date() + timedelta(days=2)
     for n in range(40):
         issue_id = engine.create_issue(NewIssue(title=f"问题{n}", unit=UNIT.name,
-                                                deadline=deadline), actor=UNIT)
+                                                deadline=deadline), actor=OFFICE)
         engine.fire(issue_id, "start", actor=UNIT)
     env = {"DATABASE_URL": url, "BROKER_URL": "", "RECTIFY_EVIDENCE_DIR": str(tmp_path / "ev"),
            "RECTIFY_LEASE": "4", "RECTIFY_WEBHOOK_TIMEOUT": "1", **FAST}
@@ -379,7 +379,7 @@ def test_embedded_serve_on_sqlite_delivers_to_the_log_and_survives_a_kill(
     issues = []
     for n in range(150):
         issue_id = engine.create_issue(NewIssue(title=f"问题{n}", unit=UNIT.name,
-                                                deadline=deadline), actor=UNIT)
+                                                deadline=deadline), actor=OFFICE)
         engine.fire(issue_id, "start", actor=UNIT)
         issues.append(issue_id)
     env = {"DATABASE_URL": url, "BROKER_URL": "", "RECTIFY_NOTIFY_LOG": str(log),

@@ -160,3 +160,16 @@ class ActionDeniedError(RectifyError):
         self.action, self.role, self.roles = action, role, list(roles)
         super().__init__(f"role '{role}' may not {action}; roles allowed: "
                          f"{', '.join(self.roles)}")
+
+
+class VersionRequiredError(RectifyError):
+    """A write over HTTP that does not say which version of the issue it expects
+    (``If-Match``)."""
+
+
+class StaleVersionError(RectifyError):
+    """A write over HTTP expecting a version the issue is no longer at (``If-Match``)."""
+
+
+class RequestInProgressError(RectifyError):
+    """A repeat of a request (same ``Idempotency-Key``) arrived while the first still runs."""

@@ -11,7 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException
 
-from workflow.api import issues
+from workflow.api import actions, issues
 from workflow.api.problems import engine_problem, http_problem, validation_problem
 from workflow.api.security import COOKIE, CallerDep, client_address, is_https
 from workflow.auth.providers import PasswordProvider
@@ -90,6 +90,7 @@ def create_app(engine: Engine, auth: AuthSettings) -> FastAPI:
                 "scope": caller.scope, "totp": caller.account.totp_secret is not None}
 
     app.include_router(issues.router(), prefix="/api/v1")
+    app.include_router(actions.router(), prefix="/api/v1")
     return app
 
 

@@ -9,12 +9,13 @@ import binascii
 import json
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query, Request, Response
 
 from workflow.api.security import CallerDep
 from workflow.errors import InputError
 from workflow.issues import policy, queries, views
 from workflow.issues.engine import Engine
+from workflow.org.directory import sectors_of
 
 MAX_LIMIT = 200
 
@@ -62,16 +63,22 @@ def router() -> APIRouter:
                 "next_cursor": encode_cursor(found[-1].id) if more and found else None}
 
     @routes.get("/issues/{issue_id}")
-    def show_issue(request: Request, caller: CallerDep,
+    def show_issue(request: Request, response: Response, caller: CallerDep,
                    issue_id: int) -> dict[str, Any]:
-        """One issue the caller may read; one outside their scope is 404, like one that does
-        not exist."""
+        """One issue the caller may read, with its version as the ``ETag`` (send it back
+        as ``If-Match`` to fire a transition) and ``actions``: the triggers the caller may
+        fire now and what each requires. One outside their scope is 404, like one that
+        does not exist."""
         engine: Engine = request.app.state.engine
         issue = queries.get_issue(engine.db, issue_id)
         queries.check_readable(engine.db, caller.actor, issue)
         now = engine.clock.now()
+        response.headers["ETag"] = f'"{issue.version}"'
         if policy.reads_disclosed_only(caller.actor):
             return views.public_view(engine.db, issue, engine.registry, now)
-        return views.issue_view(engine.db, issue, engine.registry, now)
+        view = views.issue_view(engine.db, issue, engine.registry, now)
+        view["actions"] = views.actions_for(caller.actor, issue, engine.registry,
+                                            sectors=sectors_of(engine.db, caller.actor))
+        return view
 
     return routes

@@ -22,6 +22,9 @@ PROBLEMS: tuple[tuple[type[errors.RectifyError], int, str, str], ...] = (
     (errors.RequestRefusedError, 403, "refused", "请求被拒绝 / request refused"),
     (errors.OutOfScopeError, 404, "not-found", "未找到 / not found"),
     (errors.NotFoundError, 404, "not-found", "未找到 / not found"),
+    (errors.VersionRequiredError, 428, "version-required", "需要版本号 / version required"),
+    (errors.StaleVersionError, 412, "stale-version", "版本已变 / changed by someone else"),
+    (errors.RequestInProgressError, 409, "in-progress", "请求处理中 / still running"),
     (errors.ConflictError, 409, "conflict", "版本冲突 / changed by someone else"),
     (errors.IllegalTriggerError, 409, "illegal-trigger", "当前状态不允许 / not allowed now"),
     (errors.PermissionDeniedError, 403, "permission-denied", "无权操作 / role not allowed"),
@@ -54,6 +57,8 @@ def engine_problem(request: Request, exc: Exception) -> JSONResponse:
     if isinstance(exc, errors.OutOfScopeError):
         detail = f"issue {exc.issue_id} does not exist"
     headers = {}
+    if isinstance(exc, errors.RequestInProgressError):
+        headers["Retry-After"] = "1"
     if isinstance(exc, errors.LockedOutError):
         headers["Retry-After"] = str(exc.retry_after)
     elif isinstance(exc, errors.AuthenticationError):

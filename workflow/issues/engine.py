@@ -251,6 +251,7 @@ class Engine:
         Returns:
             the new issue's id.
         """
+        policy.check_action(actor, policy.CREATE_ISSUE)
         if not new.title.strip():
             raise InputError("an issue needs a title (反馈问题); got an empty one")
         if new.long_term and new.deadline is not None:

@@ -48,8 +48,9 @@ EVIDENCE_TYPES: Mapping[str, tuple[str | None, ...]] = {
 ALLOWED = ", ".join(EVIDENCE_TYPES)
 
 
-def check_evidence(source: Path, *, max_bytes: int) -> int:
-    """Refuse a file that may not be evidence; returns its size in bytes.
+def check_evidence(source: Path, *, max_bytes: int, name: str | None = None) -> int:
+    """Refuse a file that may not be evidence; returns its size in bytes. ``name`` is the
+    file's own name when ``source`` is a temporary copy of it (an upload).
 
     Raises:
         InputError: the file is missing, empty, over ``max_bytes``, of a type not allowed,
@@ -58,17 +59,18 @@ def check_evidence(source: Path, *, max_bytes: int) -> int:
     """
     if not source.is_file():
         raise InputError(f"evidence file {source} does not exist or is not a regular file")
+    shown_name = name or source.name
     size = source.stat().st_size
     if size == 0:
-        raise InputError(f"evidence file {source.name} is empty (0 bytes); evidence must "
+        raise InputError(f"evidence file {shown_name} is empty (0 bytes); evidence must "
                          "have content")
     if size > max_bytes:
-        raise InputError(f"evidence file {source.name} is {size / MB:.1f} MB; the limit is "
+        raise InputError(f"evidence file {shown_name} is {size / MB:.1f} MB; the limit is "
                          f"{max_bytes / MB:g} MB (RECTIFY_EVIDENCE_MAX_MB)")
-    extension = source.suffix.lower().lstrip(".")
+    extension = Path(shown_name).suffix.lower().lstrip(".")
     if extension not in EVIDENCE_TYPES:
         shown = f".{extension}" if extension else "no extension"
-        raise InputError(f"evidence file {source.name}: type {shown} is not allowed; allowed "
+        raise InputError(f"evidence file {shown_name}: type {shown} is not allowed; allowed "
                          f"types: {ALLOWED}")
     with source.open("rb") as handle:
         head = handle.read(SNIFF_BYTES)
@@ -77,7 +79,7 @@ def check_evidence(source: Path, *, max_bytes: int) -> int:
     if content is None and b"\0" in head:
         content = "binary data"
     if content not in EVIDENCE_TYPES[extension]:
-        raise InputError(f"evidence file {source.name}: its content is "
+        raise InputError(f"evidence file {shown_name}: its content is "
                          f"{content or 'plain text'}, not a .{extension} file; the content "
                          f"must match the extension (allowed types: {ALLOWED})")
     return size
@@ -110,11 +112,12 @@ class EvidenceStore:
     def path_of(self, sha256: str) -> Path:
         return self.root / sha256[:2] / sha256
 
-    def put(self, source: Path | str) -> EvidenceRef:
+    def put(self, source: Path | str, *, name: str | None = None) -> EvidenceRef:
         """Check a file (``check_evidence``), copy it into the store (atomically) and return
-        its reference."""
+        its reference, under ``name`` when given (an upload's own file name), else the
+        file's."""
         source = Path(source)
-        size = check_evidence(source, max_bytes=self.max_bytes)
+        size = check_evidence(source, max_bytes=self.max_bytes, name=name)
         digest = hashlib.sha256()
         with source.open("rb") as handle:
             for chunk in iter(lambda: handle.read(CHUNK), b""):
@@ -128,7 +131,23 @@ class EvidenceStore:
                 for chunk in iter(lambda: handle.read(CHUNK), b""):
                     out.write(chunk)
             os.replace(out.name, target)
-        return EvidenceRef(sha, source.name, size)
+        return EvidenceRef(sha, name or source.name, size)
+
+    def stored(self, sha256: str, name: str) -> EvidenceRef:
+        """The reference to a file already in the store, its size read from the store.
+
+        Raises:
+            InputError: ``sha256`` is not a sha256 digest.
+            NotFoundError: no such file in the store (upload it first).
+        """
+        if len(sha256) != 64 or any(c not in "0123456789abcdef" for c in sha256):
+            raise InputError(f"evidence {sha256[:80]!r} is not a sha256 digest (64 lowercase "
+                             "hex characters, as the upload returned it)")
+        path = self.path_of(sha256)
+        if not path.is_file():
+            raise NotFoundError(f"evidence {sha256} is not in the store; upload the file "
+                                "first and pass the sha256 the upload returned")
+        return EvidenceRef(sha256, name, path.stat().st_size)
 
     def resolve(self, items: Iterable[EvidenceRef | Path | str]) -> list[EvidenceRef]:
         """Store paths and check references, returning references in the given order."""

@@ -56,6 +56,7 @@ class Action:
     roles: tuple[str, ...]
 
 
+CREATE_ISSUE = Action("create issues", ("office",))
 REPORT_PROGRESS = Action("report monthly progress", ("unit", "office"))
 INSTRUCT = Action("give instructions (批示)", ("leader", "office"))
 RECORD_ACCOUNTABILITY = Action("record accountability", ("office", "discipline"))

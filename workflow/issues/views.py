@@ -10,9 +10,13 @@ from sqlalchemy import select
 
 from workflow.clock import local
 from workflow.db import Database
+from workflow.errors import OutOfScopeError
+from workflow.issues import policy
 from workflow.issues.policy import PUBLIC_FIELDS
 from workflow.issues.queries import BEHIND_STATUSES, cleared_dates, milestones
 from workflow.models import Issue, IssueEvent, Milestone
+from workflow.org.actors import Actor
+from workflow.spec.machine import ANSWERS
 from workflow.spec.registry import Registry
 from workflow.spec.timers import LIGHT_LABELS, light_of
 
@@ -113,3 +117,38 @@ def public_views(db: Database, issues: list[Issue], registry: Registry,
         view["cleared_on"] = cleared.get(issue.id)
         views.append({key: view[key] for key in PUBLIC_FIELDS})
     return views
+
+
+def actions_for(actor: Actor, issue: Issue, registry: Registry, *,
+                sectors: frozenset[str]) -> list[dict[str, Any]]:
+    """The triggers ``actor`` may fire on ``issue`` now (role, scope and step allowing), each
+    with its labels and what it requires: a comment, how many evidence files, the checklist
+    items (each answered 是 or 否 with a note), the fields, every sub-task done, and the
+    time a step's period ends when it must be over first."""
+    try:
+        policy.check_act_scope(actor, issue, issue_id=issue.id, action="act",
+                               sectors=sectors)
+    except OutOfScopeError:
+        return []
+    compiled = registry.get(issue.definition_id, issue.definition_version)
+    found = []
+    for trigger in compiled.allowed_triggers(issue.state, actor.role, stage=issue.stage):
+        spec = compiled.transition(issue.state, trigger)
+        assert spec is not None
+        requires = spec.requires
+        checklist = compiled.definition.checklists.get(requires.checklist or "")
+        found.append({
+            "trigger": trigger, "label_zh": spec.label_zh, "label_en": spec.label_en,
+            "requires": {
+                "comment": requires.comment, "evidence": requires.evidence,
+                "checklist": [{"key": item.key, "label_zh": item.label_zh,
+                               "label_en": item.label_en, "answers": list(ANSWERS)}
+                              for item in checklist.items] if checklist else [],
+                "fields": {name: {"type": field.type, "label_zh": field.label_zh,
+                                  "label_en": field.label_en}
+                           for name, field in requires.fields.items()},
+                "subtasks_done": requires.subtasks_done,
+                "not_before": local(issue.stage_until).isoformat()
+                if spec.stage and spec.stage.after_period and issue.stage_until else None,
+            }})
+    return found
