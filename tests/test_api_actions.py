@@ -185,6 +185,7 @@ def test_evidence_is_uploaded_used_and_downloaded_within_scope(server: Server) -
         assert li.get("/api/v1/issues/1/events").status_code == 404
         assert upload(li, 1, "x.pdf", PDF).status_code == 404
     with closing(server.sign_in("public")) as public:
+        assert upload(public, 1, "x.pdf", PDF).status_code == 403
         assert public.get(f"/api/v1/issues/1/evidence/{ref['sha256']}").status_code == 403
         assert public.get("/api/v1/issues/1/events").status_code == 403
 

@@ -169,8 +169,7 @@ def router() -> APIRouter:
         transition's ``evidence``."""
         engine: Engine = request.app.state.engine
         issue = _readable_issue(engine, caller, issue_id)
-        if policy.reads_disclosed_only(caller.actor):
-            raise NotFoundError(f"issue {issue_id} does not exist")
+        policy.check_action(caller.actor, policy.UPLOAD_EVIDENCE)
         policy.check_act_scope(caller.actor, issue, issue_id=issue_id,
                                action="upload evidence",
                                sectors=sectors_of(engine.db, caller.actor))

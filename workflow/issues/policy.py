@@ -57,6 +57,8 @@ class Action:
 
 
 CREATE_ISSUE = Action("create issues", ("office",))
+UPLOAD_EVIDENCE = Action("upload evidence (佐证材料)",
+                         ("office", "unit", "acceptor", "leader", "discipline"))
 REPORT_PROGRESS = Action("report monthly progress", ("unit", "office"))
 INSTRUCT = Action("give instructions (批示)", ("leader", "office"))
 RECORD_ACCOUNTABILITY = Action("record accountability", ("office", "discipline"))
