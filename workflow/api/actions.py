@@ -21,7 +21,7 @@ from python_multipart.multipart import MultipartParser, parse_options_header
 
 from workflow.api import idempotency
 from workflow.api.problems import engine_problem
-from workflow.api.security import CallerDep
+from workflow.api.security import CallerDep, IssueId
 from workflow.errors import (
     ConflictError,
     InputError,
@@ -94,7 +94,7 @@ def _version(if_match: str | None, issue_id: int) -> int:
     return int(found.group(1))
 
 
-def _readable_issue(engine: Engine, caller: CallerDep, issue_id: int, *,
+def _readable_issue(engine: Engine, caller: CallerDep, issue_id: IssueId, *,
                     history: bool = False) -> Any:
     issue = queries.get_issue(engine.db, issue_id)
     queries.check_readable(engine.db, caller.actor, issue, history=history)
@@ -125,7 +125,7 @@ def router() -> APIRouter:
                                      "Location": f"/api/v1/issues/{issue_id}"})
 
     @routes.get("/issues/{issue_id}/events")
-    def events(request: Request, caller: CallerDep, issue_id: int) -> dict[str, Any]:
+    def events(request: Request, caller: CallerDep, issue_id: IssueId) -> dict[str, Any]:
         """The issue's timeline, oldest first, each event with its hash and the previous
         one's; not for the public (internal records: people, notes, evidence)."""
         engine: Engine = request.app.state.engine
@@ -134,7 +134,7 @@ def router() -> APIRouter:
                 "items": [views.event_view(e) for e in queries.history(engine.db, issue_id)]}
 
     @routes.post("/issues/{issue_id}/transitions/{trigger}")
-    def fire(request: Request, caller: CallerDep, issue_id: int, trigger: str,
+    def fire(request: Request, caller: CallerDep, issue_id: IssueId, trigger: str,
              body: Transition,
              if_match: Annotated[str | None, Header(alias="If-Match")] = None,
              key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
@@ -163,7 +163,7 @@ def router() -> APIRouter:
                                     now=engine.clock.now(), run=run)
 
     @routes.post("/issues/{issue_id}/evidence", status_code=201)
-    async def upload(request: Request, caller: CallerDep, issue_id: int) -> JSONResponse:
+    async def upload(request: Request, caller: CallerDep, issue_id: IssueId) -> JSONResponse:
         """Upload one evidence file (multipart/form-data, field ``file``) for the issue:
         streamed to the store, checked for size and type; the answer names it for a
         transition's ``evidence``."""
@@ -177,7 +177,7 @@ def router() -> APIRouter:
         return JSONResponse(ref.as_dict(), status_code=201)
 
     @routes.get("/issues/{issue_id}/evidence/{sha256}")
-    def download(request: Request, caller: CallerDep, issue_id: int,
+    def download(request: Request, caller: CallerDep, issue_id: IssueId,
                  sha256: str) -> FileResponse:
         """An evidence file of the issue's timeline, to those who may read its history."""
         engine: Engine = request.app.state.engine
@@ -194,7 +194,7 @@ def router() -> APIRouter:
     return routes
 
 
-def _fire(engine: Engine, caller: CallerDep, issue_id: int, trigger: str, body: Transition,
+def _fire(engine: Engine, caller: CallerDep, issue_id: IssueId, trigger: str, body: Transition,
           expected: int) -> idempotency.Stored:
     _readable_issue(engine, caller, issue_id)
     refs: list[EvidenceRef] = [engine.evidence.stored(item.sha256, item.name)

@@ -12,7 +12,12 @@ from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException
 
 from workflow.api import actions, issues
-from workflow.api.problems import engine_problem, http_problem, validation_problem
+from workflow.api.problems import (
+    engine_problem,
+    http_problem,
+    internal_problem,
+    validation_problem,
+)
 from workflow.api.security import COOKIE, CallerDep, client_address, is_https
 from workflow.auth.providers import PasswordProvider
 from workflow.auth.sessions import end_session, start_session
@@ -41,6 +46,7 @@ def create_app(engine: Engine, auth: AuthSettings) -> FastAPI:
     app.add_exception_handler(RectifyError, engine_problem)
     app.add_exception_handler(HTTPException, http_problem)
     app.add_exception_handler(RequestValidationError, validation_problem)
+    app.add_exception_handler(Exception, internal_problem)
 
     @app.get("/healthz")
     def healthz() -> dict[str, Any]:

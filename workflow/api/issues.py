@@ -11,7 +11,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
 
-from workflow.api.security import CallerDep
+from workflow.api.security import CallerDep, IssueId
 from workflow.errors import InputError
 from workflow.issues import policy, queries, views
 from workflow.issues.engine import Engine
@@ -64,7 +64,7 @@ def router() -> APIRouter:
 
     @routes.get("/issues/{issue_id}")
     def show_issue(request: Request, response: Response, caller: CallerDep,
-                   issue_id: int) -> dict[str, Any]:
+                   issue_id: IssueId) -> dict[str, Any]:
         """One issue the caller may read, with its version as the ``ETag`` (send it back
         as ``If-Match`` to fire a transition) and ``actions``: the triggers the caller may
         fire now and what each requires. One outside their scope is 404, like one that

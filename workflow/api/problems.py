@@ -3,6 +3,7 @@ stable ``type`` per error class of ``workflow.errors``."""
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from fastapi import Request
@@ -11,6 +12,8 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
 from workflow import errors
+
+logger = logging.getLogger(__name__)
 
 MEDIA_TYPE = "application/problem+json"
 TYPE_PREFIX = "urn:rectify:problem:"
@@ -64,6 +67,15 @@ def engine_problem(request: Request, exc: Exception) -> JSONResponse:
     elif isinstance(exc, errors.AuthenticationError):
         headers["WWW-Authenticate"] = 'Bearer realm="rectify"'
     return problem(status, slug, title, detail, request, headers)
+
+
+def internal_problem(request: Request, exc: Exception) -> JSONResponse:
+    """An error nobody foresaw: logged with its traceback on the server, answered as a
+    problem that says only that — never the traceback."""
+    logger.error("%s %s failed", request.method, request.url.path, exc_info=exc)
+    return problem(500, "internal", "内部错误 / internal error",
+                   "the server failed to answer this request; it is logged — tell the "
+                   "office's administrator the time and the path", request)
 
 
 def http_problem(request: Request, exc: Exception) -> JSONResponse:

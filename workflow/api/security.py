@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Path, Request
 
 from workflow.auth.sessions import LiveSession, live_session
 from workflow.auth.settings import AuthSettings
@@ -113,3 +113,6 @@ def authenticate(request: Request) -> Caller:
 
 
 CallerDep = Annotated[Caller, Depends(authenticate)]
+
+MAX_ID = 2_147_483_647  # ids are 32-bit integers on PostgreSQL
+IssueId = Annotated[int, Path(ge=1, le=MAX_ID, description="the issue's id")]
