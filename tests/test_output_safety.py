@@ -100,6 +100,32 @@ def test_public_list_keeps_formula_payloads_as_text(engine: Engine, tmp_path: Pa
     assert all(values.count(text) == 2 for text in PAYLOADS)
 
 
+def test_control_characters_in_text_do_not_stop_an_export(engine: Engine,
+                                                          tmp_path: Path) -> None:
+    # Given an issue whose title holds an escape and a bell, as pasted text sometimes does
+    new_issue(engine, version=2, plan="方案", number="1", title="油烟\x1b[31m扰民\x07")
+    # When the ledger and the public list are written
+    exported = tmp_path / "台账.xlsx"
+    assert export_ledger(engine, exported, checkpoint=None, plan="方案") == 1
+    _, xlsx = write_public(engine, out=tmp_path / "public", checkpoint=None, plan="方案")
+    # Then both files are written, the characters xlsx cannot hold shown as U+FFFD
+    for path in (exported, xlsx):
+        assert "油烟\ufffd[31m扰民\ufffd" in [value for _, value in text_cells_of(path)]
+
+
+def test_a_nul_character_is_refused_before_it_reaches_the_database(engine: Engine) -> None:
+    with pytest.raises(InputError, match="NUL character"):
+        new_issue(engine, version=2, title="油烟\x00扰民")
+    with pytest.raises(InputError, match="cooperating_units contains a NUL"):
+        new_issue(engine, version=2, title="油烟", cooperating_units=("甲\x00",))
+    assert queries.list_issues(engine.db, engine.registry, queries.IssueFilter(),
+                               now=engine.clock.now()) == []
+    issue_id = new_issue(engine, version=2, title="油烟")
+    with pytest.raises(InputError, match="comment contains a NUL"):
+        engine.fire(issue_id, "start", actor=UNIT, comment="开始\x00")
+    assert queries.get_issue(engine.db, issue_id).state == "assigned"
+
+
 # --- Markdown reports carry no HTML ---------------------------------------------------------
 
 

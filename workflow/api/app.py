@@ -11,7 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException
 
-from workflow.api import actions, issues
+from workflow.api import actions, documents, issues
 from workflow.api.problems import (
     engine_problem,
     http_problem,
@@ -97,6 +97,7 @@ def create_app(engine: Engine, auth: AuthSettings) -> FastAPI:
 
     app.include_router(issues.router(), prefix="/api/v1")
     app.include_router(actions.router(), prefix="/api/v1")
+    app.include_router(documents.router(), prefix="/api/v1")
     return app
 
 

@@ -7,7 +7,9 @@ what spreadsheet programs take for a formula (``=HYPERLINK(…)`` leaks data, ``
 a program), so such a cell is written as a string (``data_type`` ``s``) with the
 ``quotePrefix`` style, which keeps it text even when someone edits it; reading it back gives
 the same text. HTML pages are escaped by Jinja2's autoescape (``figures.html_document``);
-Markdown is escaped here.
+Markdown is escaped here. A control character (U+0000–U+001F but tab and line breaks),
+which the xlsx format cannot hold, is written as U+FFFD (�), so the file is still written and
+shows where the text had one.
 """
 
 from __future__ import annotations
@@ -26,7 +28,10 @@ def text_cell(sheet: Any, value: Any) -> Any:
     a formula stays text. Numbers, dates and None are kept as they are. The cell goes to
     ``sheet.append`` (a write-only sheet's or an ordinary one's)."""
     from openpyxl.cell import WriteOnlyCell
+    from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 
+    if isinstance(value, str):
+        value = ILLEGAL_CHARACTERS_RE.sub("\ufffd", value)
     cell = WriteOnlyCell(sheet, value=value)
     if isinstance(value, str) and value.startswith(FORMULA_STARTS):
         cell.data_type = "s"

@@ -140,6 +140,24 @@ class FireResult:
     event_hash: str
 
 
+def _has_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, Mapping):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, (list, tuple)):
+        return any(_has_nul(v) for v in value)
+    return False
+
+
+def _check_no_nul(values: Mapping[str, Any]) -> None:
+    """Refuse text with a NUL character, which no database column can hold."""
+    for name, value in values.items():
+        if _has_nul(value):
+            raise InputError(f"{name} contains a NUL character (U+0000), which cannot be "
+                             "stored; remove it and try again")
+
+
 def _existing(tx: IssueTx, issue_id: int) -> IssueRow:
     row = tx.read_issue(issue_id)
     if row is None:
@@ -252,6 +270,7 @@ class Engine:
             the new issue's id.
         """
         policy.check_action(actor, policy.CREATE_ISSUE)
+        _check_no_nul(vars(new))
         if not new.title.strip():
             raise InputError("an issue needs a title (反馈问题); got an empty one")
         if new.long_term and new.deadline is not None:
@@ -337,6 +356,7 @@ class Engine:
             NotFoundError, IllegalTriggerError, PermissionDeniedError, OutOfScopeError,
             RequirementError, ConflictError: and nothing is written.
         """
+        _check_no_nul({"comment": comment, "checklist": checklist, "fields": fields})
         refs = self.evidence.resolve(evidence)
         sectors = sectors_of(self.db, actor)
         now = self.clock.now()

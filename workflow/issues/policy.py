@@ -59,6 +59,9 @@ class Action:
 CREATE_ISSUE = Action("create issues", ("office",))
 UPLOAD_EVIDENCE = Action("upload evidence (佐证材料)",
                          ("office", "unit", "acceptor", "leader", "discipline"))
+READ_REPORTS = Action("read the progress figures and the monthly briefing",
+                      ("office", "discipline", "leader"))
+EXPORT_LEDGER = Action("export the ledger (台账)", ("office", "discipline"))
 REPORT_PROGRESS = Action("report monthly progress", ("unit", "office"))
 INSTRUCT = Action("give instructions (批示)", ("leader", "office"))
 RECORD_ACCOUNTABILITY = Action("record accountability", ("office", "discipline"))
