@@ -1,5 +1,7 @@
-"""Read queries over issues, their history, milestones and timers (no side effects), and the
-read scope of an actor as the access policy (``policy``) gives it."""
+"""Read queries over issues, their history, milestones and timers (no side effects); the
+read scope of an actor as the access policy (``policy``) gives it, in Python and as a SQL
+condition; and the ledger query behind ``GET /api/v1/issues`` (filters, sorts, keyset
+pages, a capped count), all in SQL."""
 
 from __future__ import annotations
 
@@ -417,15 +419,15 @@ def ledger_page_statements(conditions: list[Any], sort: SortOrder, *,
         left, right = tuple_(*columns), tuple_(*values)
         return left < right if sort.descending else left > right
 
-    statements = []
     if not sort.nullable:
         where = [] if position is None else [after((Issue.id,), (position.after_id,))]
         return [select(Issue).where(*conditions, *where).order_by(by_id).limit(limit + 1)]
+    statements = []
     if position is None or not position.in_nulls:
         keyed = [c.is_not(None) for c in sort.keys[-1:]]
         if position is not None:
-            values = tuple(_key_literal(c, v) for c, v in zip(sort.keys, position.keys,
-                                                              strict=True))
+            values = tuple(literal(v, type_=c.type) for c, v in zip(sort.keys, position.keys,
+                                                                     strict=True))
             keyed.append(after((*sort.keys, Issue.id), (*values, position.after_id)))
         statements.append(select(Issue).where(*conditions, *keyed).order_by(*order)
                           .limit(limit + 1))
@@ -435,10 +437,6 @@ def ledger_page_statements(conditions: list[Any], sort: SortOrder, *,
     statements.append(select(Issue).where(*conditions, *unkeyed).order_by(by_id)
                       .limit(limit + 1))
     return statements
-
-
-def _key_literal(column: Any, value: Any) -> Any:
-    return literal(value, type_=column.type)
 
 
 def ledger_page(db: Database, registry: Registry, query: LedgerQuery, *, actor: Actor,
