@@ -20,6 +20,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -76,12 +77,19 @@ class Issue(Base):
         ForeignKeyConstraint(["definition_id", "definition_version"],
                              ["process_definitions.id", "process_definitions.version"]),
         UniqueConstraint("plan", "number", name="uq_issues_plan_number"),
-        Index("ix_issues_state", "state"),
-        Index("ix_issues_unit", "unit"),
+        # The ledger query's filters and sorts walk these in id order (migration 0022); on
+        # PostgreSQL, GIN indexes of the unit lists as jsonb serve ``queries.works_unit``.
+        Index("ix_issues_state_id", "state", "id"),
+        Index("ix_issues_unit_id", "unit", "id"),
+        Index("ix_issues_lead_unit_id", "lead_unit", "id"),
         Index("ix_issues_leader", "leader"),
-        Index("ix_issues_deadline_at", "deadline_at"),
-        Index("ix_issues_due_at", "due_at"),
+        Index("ix_issues_deadline_at_id", "deadline_at", "id"),
+        Index("ix_issues_due_at_id", "due_at", "id"),
+        Index("ix_issues_number_order", text("length(number)"), "number", "id"),
         Index("ix_issues_parent_id", "parent_id"),
+        *(Index(f"ix_issues_{column}_gin", text(f"(CAST({column} AS JSONB)) jsonb_path_ops"),
+                postgresql_using="gin").ddl_if(dialect="postgresql")
+          for column in ("responsible_units", "cooperating_units")),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)

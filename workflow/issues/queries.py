@@ -1,14 +1,21 @@
-"""Read queries over issues, their history, milestones and timers (no side effects), and the
-read scope of an actor as the access policy (``policy``) gives it."""
+"""Read queries over issues, their history, milestones and timers (no side effects); the
+read scope of an actor as the access policy (``policy``) gives it, in Python and as a SQL
+condition; and the ledger query behind ``GET /api/v1/issues`` (filters, sorts, keyset
+pages, a capped count), all in SQL."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+import hashlib
+import json
+from collections.abc import Callable, Collection
+from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, exists, false, func, or_, select
+from sqlalchemy import Boolean, and_, exists, false, func, literal, or_, select, true, tuple_
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.functions import FunctionElement
 
 from workflow.clock import local
 from workflow.db import Database
@@ -218,22 +225,251 @@ def assigned_dates(db: Database, issues: list[Issue]) -> dict[int, str]:
     return found
 
 
-def issue_page(db: Database, *, after: int | None, limit: int, keep: Callable[[Issue], bool],
-               chunk: int = 500) -> tuple[list[Issue], bool]:
-    """Keyset pagination by id: up to ``limit`` issues with an id above ``after`` that
-    ``keep`` accepts (the reader's scope, ``readable``), in id order, and whether more
-    follow. Rows are read ``chunk`` at a time, so a narrow scope costs a few more reads."""
+class json_list_has(FunctionElement[bool]):
+    """SQL condition: the JSON list column (first argument) holds the text (second), the
+    same on SQLite (``json_each``) and PostgreSQL (``jsonb @>``, which the GIN indexes of
+    migration 0022 serve)."""
+
+    type = Boolean()
+    inherit_cache = True
+    name = "json_list_has"
+
+
+@compiles(json_list_has)
+def _json_list_has_sqlite(element: json_list_has, compiler: SQLCompiler, **kw: Any) -> str:
+    column, value = (compiler.process(c, **kw) for c in element.clauses)
+    return f"EXISTS (SELECT 1 FROM json_each({column}) WHERE json_each.value = {value})"
+
+
+@compiles(json_list_has, "postgresql")
+def _json_list_has_postgresql(element: json_list_has, compiler: SQLCompiler,
+                              **kw: Any) -> str:
+    column, value = (compiler.process(c, **kw) for c in element.clauses)
+    return f"(CAST({column} AS JSONB) @> jsonb_build_array(CAST({value} AS TEXT)))"
+
+
+def works_unit(unit: str) -> Any:
+    """SQL condition: ``unit`` works the issue (``policy.working_units``: lead, responsible
+    or cooperating unit)."""
+    if not unit:
+        return false()
+    return or_(Issue.unit == unit, Issue.lead_unit == unit,
+               json_list_has(Issue.responsible_units, unit),
+               json_list_has(Issue.cooperating_units, unit))
+
+
+def read_scope(actor: Actor, *, sectors: Collection[str] = frozenset()) -> Any:
+    """SQL condition: ``actor`` may read the issue. The same rule as ``policy.may_read``,
+    role by role (tests/test_api_list.py checks that they agree on generated issues)."""
+    if actor.role in policy.READ_ALL_ROLES:
+        return true()
+    if actor.role == "unit":
+        return works_unit(actor.organisation)
+    if actor.role == "acceptor":
+        return Issue.acceptance_unit == actor.organisation
+    if actor.role == "leader":
+        supervised = Issue.leader == actor.name
+        return or_(supervised, Issue.category.in_(sorted(sectors))) if sectors else supervised
+    return false()
+
+
+@dataclass(frozen=True)
+class LedgerQuery:
+    """Filters of the ledger query (``GET /api/v1/issues``); ``None`` means no filter.
+    ``overdue`` True keeps the issues past their deadline and not completed, False the
+    others; ``q`` is text the title (反馈问题) contains."""
+
+    state: str | None = None
+    step: str | None = None
+    light: str | None = None
+    unit: str | None = None
+    leader: str | None = None
+    plan: str | None = None
+    category: str | None = None
+    overdue: bool | None = None
+    long_term: bool | None = None
+    q: str | None = None
+
+    def fingerprint(self, sort: str) -> str:
+        """A short digest of the filters and the sort, which a page cursor carries so that
+        it continues only the query that gave it."""
+        text = json.dumps([sort, [getattr(self, f.name) for f in fields(self)]],
+                          ensure_ascii=False)
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class SortOrder:
+    """One order of the ledger query: its key columns before the id tie-breaker, the
+    direction of all of them, the Python type of each key value, and how to read them off a
+    loaded issue. Issues without a key value come last, in either direction."""
+
+    keys: tuple[Any, ...] = ()
+    descending: bool = False
+    kinds: tuple[type, ...] = ()
+    key_of: Callable[[Issue], tuple[Any, ...]] = lambda issue: ()
+
+    @property
+    def nullable(self) -> bool:
+        return bool(self.keys)
+
+
+def _number_key(issue: Issue) -> tuple[Any, ...]:
+    return (None, None) if issue.number is None else (len(issue.number), issue.number)
+
+
+# The orders the ledger query offers; the name is what ``sort=`` takes.
+SORTS: dict[str, SortOrder] = {
+    "id": SortOrder(),
+    "-id": SortOrder(descending=True),
+    "due_at,id": SortOrder((Issue.due_at,), False, (datetime,), lambda i: (i.due_at,)),
+    "-due_at,-id": SortOrder((Issue.due_at,), True, (datetime,), lambda i: (i.due_at,)),
+    "deadline_at,id": SortOrder((Issue.deadline_at,), False, (datetime,),
+                                lambda i: (i.deadline_at,)),
+    "-deadline_at,-id": SortOrder((Issue.deadline_at,), True, (datetime,),
+                                  lambda i: (i.deadline_at,)),
+    # 序号 as numbers: shorter first, so 2 comes before 10.
+    "number,id": SortOrder((func.length(Issue.number), Issue.number), False, (int, str),
+                           _number_key),
+}
+DEFAULT_SORT = "id"
+COUNT_CAP = 10_000
+
+
+@dataclass(frozen=True)
+class PagePosition:
+    """Where a page continues: after the issue ``after_id`` whose key values are ``keys``,
+    or, with ``in_nulls``, after it among the issues that have no key value."""
+
+    after_id: int
+    keys: tuple[Any, ...] = ()
+    in_nulls: bool = False
+
+
+@dataclass(frozen=True)
+class LedgerPage:
+    issues: list[Issue]
+    next_position: PagePosition | None
+
+
+def allowed_states(db: Database, registry: Registry) -> list[str]:
+    """Every state key of the loaded definitions."""
+    return sorted({s.key for d in _definitions(db, registry) for s in d.states})
+
+
+def allowed_steps(db: Database, registry: Registry) -> list[str]:
+    """Every stage key (a step inside a state) of the loaded definitions."""
+    return sorted({stage.key for d in _definitions(db, registry) for s in d.states
+                   for stage in s.stages})
+
+
+def _definitions(db: Database, registry: Registry) -> list[Any]:
+    with db.session() as session:
+        refs = session.execute(select(DefinitionRecord.id, DefinitionRecord.version)).all()
+    return [registry.get(definition_id, version).definition for definition_id, version in refs]
+
+
+def ledger_conditions(db: Database, registry: Registry, query: LedgerQuery, *,
+                      now: datetime) -> list[Any]:
+    """SQL conditions of ``query``'s filters.
+
+    Raises:
+        InputError: a state, step or light that is not one of the definitions', naming
+            those allowed.
+    """
+    conditions: list[Any] = []
+    if query.state is not None:
+        states = allowed_states(db, registry)
+        if query.state not in states:
+            raise InputError(f"unknown state {query.state!r}; states: {', '.join(states)}")
+        conditions.append(Issue.state == query.state)
+    if query.step is not None:
+        steps = allowed_steps(db, registry)
+        if query.step not in steps:
+            raise InputError(f"unknown step {query.step!r}; steps: "
+                             f"{', '.join(steps) or 'none'}")
+        conditions.append(Issue.stage == query.step)
+    if query.light is not None:
+        conditions.append(_light_clause(db, registry, query.light, now))
+    if query.unit is not None:
+        conditions.append(works_unit(query.unit))
+    for column, value in ((Issue.leader, query.leader), (Issue.plan, query.plan),
+                          (Issue.category, query.category), (Issue.long_term, query.long_term)):
+        if value is not None:
+            conditions.append(column == value)
+    if query.overdue is not None:
+        open_states = _open_states_clause(db, registry)
+        overdue = and_(Issue.deadline_at < now, open_states)
+        conditions.append(overdue if query.overdue else or_(
+            Issue.deadline_at.is_(None), Issue.deadline_at >= now, ~open_states))
+    if query.q:
+        conditions.append(Issue.title.contains(query.q, autoescape=True))
+    return conditions
+
+
+def ledger_page_statements(conditions: list[Any], sort: SortOrder, *,
+                           position: PagePosition | None, limit: int) -> list[Any]:
+    """The statements of one page, run in turn until ``limit + 1`` rows are found: the
+    issues with a key value after ``position`` in key order, then those without one in id
+    order. Each is a plain keyset range, so it walks an index from where the page starts."""
+    order = [c.desc() if sort.descending else c.asc() for c in (*sort.keys, Issue.id)]
+    by_id = Issue.id.desc() if sort.descending else Issue.id.asc()
+
+    def after(columns: tuple[Any, ...], values: tuple[Any, ...]) -> Any:
+        left, right = tuple_(*columns), tuple_(*values)
+        return left < right if sort.descending else left > right
+
+    if not sort.nullable:
+        where = [] if position is None else [after((Issue.id,), (position.after_id,))]
+        return [select(Issue).where(*conditions, *where).order_by(by_id).limit(limit + 1)]
+    statements = []
+    if position is None or not position.in_nulls:
+        keyed = [c.is_not(None) for c in sort.keys[-1:]]
+        if position is not None:
+            values = tuple(literal(v, type_=c.type) for c, v in zip(sort.keys, position.keys,
+                                                                     strict=True))
+            keyed.append(after((*sort.keys, Issue.id), (*values, position.after_id)))
+        statements.append(select(Issue).where(*conditions, *keyed).order_by(*order)
+                          .limit(limit + 1))
+    unkeyed = [c.is_(None) for c in sort.keys[-1:]]
+    if position is not None and position.in_nulls:
+        unkeyed.append(after((Issue.id,), (position.after_id,)))
+    statements.append(select(Issue).where(*conditions, *unkeyed).order_by(by_id)
+                      .limit(limit + 1))
+    return statements
+
+
+def ledger_page(db: Database, registry: Registry, query: LedgerQuery, *, actor: Actor,
+                sort: str = DEFAULT_SORT, position: PagePosition | None = None,
+                limit: int = 50, now: datetime) -> LedgerPage:
+    """One page of the ledger: the issues ``actor`` may read (``read_scope``) that match
+    ``query``, in ``sort`` order (one of ``SORTS``), after ``position``; and where the next
+    page starts (None on the last)."""
+    order = SORTS[sort]
+    conditions = [read_scope(actor, sectors=sectors_of(db, actor)),
+                  *ledger_conditions(db, registry, query, now=now)]
     found: list[Issue] = []
-    last = after or 0
-    while True:
-        with db.session() as session:
-            rows = list(session.scalars(select(Issue).where(Issue.id > last)
-                                        .order_by(Issue.id).limit(chunk)))
-        for issue in rows:
-            if keep(issue):
-                if len(found) == limit:
-                    return found, True
-                found.append(issue)
-        if len(rows) < chunk:
-            return found, False
-        last = rows[-1].id
+    with db.session() as session:
+        for statement in ledger_page_statements(conditions, order, position=position,
+                                                limit=limit):
+            found.extend(session.scalars(statement.limit(limit + 1 - len(found))))
+            if len(found) > limit:
+                break
+    if len(found) <= limit:
+        return LedgerPage(found, None)
+    last = found[limit - 1]
+    keys = order.key_of(last)
+    return LedgerPage(found[:limit], PagePosition(
+        last.id, keys, in_nulls=order.nullable and keys[-1] is None))
+
+
+def ledger_count(db: Database, registry: Registry, query: LedgerQuery, *, actor: Actor,
+                 now: datetime, cap: int = COUNT_CAP) -> tuple[int, bool]:
+    """How many issues ``actor`` may read match ``query``, counted up to ``cap``; and
+    whether there are more than ``cap``."""
+    conditions = [read_scope(actor, sectors=sectors_of(db, actor)),
+                  *ledger_conditions(db, registry, query, now=now)]
+    capped = select(Issue.id).where(*conditions).limit(cap + 1).subquery()
+    with db.session() as session:
+        counted = session.scalar(select(func.count()).select_from(capped)) or 0
+    return min(counted, cap), counted > cap
