@@ -6,19 +6,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import FastAPI, Request, Response
+from fastapi import Depends, FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException
 
-from workflow.api import actions, documents, issues
+from workflow.api import actions, documents, issues, supervision
 from workflow.api.problems import (
     engine_problem,
     http_problem,
     internal_problem,
     validation_problem,
 )
-from workflow.api.security import COOKIE, CallerDep, client_address, is_https
+from workflow.api.security import COOKIE, CallerDep, client_address, is_https, refuse_nul
 from workflow.auth.providers import PasswordProvider
 from workflow.auth.sessions import end_session, start_session
 from workflow.auth.settings import AuthSettings
@@ -40,7 +40,7 @@ class SignIn(BaseModel):
 def create_app(engine: Engine, auth: AuthSettings) -> FastAPI:
     """The application on ``engine``'s database, signing in as ``auth`` says."""
     app = FastAPI(title="rectify", version="1", openapi_url="/api/openapi.json",
-                  docs_url=None, redoc_url=None)
+                  docs_url=None, redoc_url=None, dependencies=[Depends(refuse_nul)])
     app.state.engine, app.state.auth = engine, auth
     app.state.provider = PasswordProvider(engine.db, auth, key=engine.keys.current)
     app.add_exception_handler(RectifyError, engine_problem)
@@ -98,6 +98,7 @@ def create_app(engine: Engine, auth: AuthSettings) -> FastAPI:
     app.include_router(issues.router(), prefix="/api/v1")
     app.include_router(actions.router(), prefix="/api/v1")
     app.include_router(documents.router(), prefix="/api/v1")
+    app.include_router(supervision.router(), prefix="/api/v1")
     return app
 
 

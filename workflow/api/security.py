@@ -4,9 +4,10 @@ the audit trail."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Path, Request
 
@@ -113,6 +114,37 @@ def authenticate(request: Request) -> Caller:
 
 
 CallerDep = Annotated[Caller, Depends(authenticate)]
+
+
+async def refuse_nul(request: Request) -> None:
+    """Refuse a request whose query or JSON body holds a NUL character (U+0000): no
+    database column can store one, and no user means one. Runs before every route."""
+    if "%00" in request.url.query or "\x00" in request.url.path:
+        raise InputError("the request's address holds a NUL character (%00), which is "
+                         "never valid here; remove it")
+    if request.headers.get("content-type", "").startswith("application/json"):
+        body = await request.body()
+        if b"\x00" in body or (b"\\u0000" in body and _holds_nul(_json_or_none(body))):
+            raise InputError("the request body holds a NUL character (\\u0000), which "
+                             "cannot be stored; remove it and send again")
+
+
+def _json_or_none(body: bytes) -> Any:
+    try:
+        return json.loads(body)
+    except ValueError:
+        return None  # the route's own parsing says what is wrong with it
+
+
+def _holds_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_holds_nul(k) or _holds_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_holds_nul(v) for v in value)
+    return False
+
 
 MAX_ID = 2_147_483_647  # ids are 32-bit integers on PostgreSQL
 IssueId = Annotated[int, Path(ge=1, le=MAX_ID, description="the issue's id")]
