@@ -51,7 +51,8 @@ class SignIn(BaseModel):
 def create_app(engine: Engine, auth: AuthSettings) -> FastAPI:
     """The application on ``engine``'s database, signing in as ``auth`` says."""
     app = FastAPI(title="rectify", version="1", openapi_url="/api/openapi.json",
-                  docs_url=None, redoc_url=None)
+                  docs_url=None, redoc_url=None,
+                  responses=problem_responses(422))  # a request that does not parse, anywhere
     app.state.engine, app.state.auth = engine, auth
     app.state.provider = PasswordProvider(engine.db, auth, key=engine.keys.current)
     app.add_exception_handler(RectifyError, engine_problem)
@@ -67,7 +68,8 @@ def create_app(engine: Engine, auth: AuthSettings) -> FastAPI:
             openapi_url=app.openapi_url or "", title="rectify API",
             swagger_js_url=f"{DOCS_STATIC}/swagger-ui-bundle.js",
             swagger_css_url=f"{DOCS_STATIC}/swagger-ui.css",
-            swagger_favicon_url=f"{DOCS_STATIC}/favicon-32x32.png")
+            swagger_favicon_url=f"{DOCS_STATIC}/favicon-32x32.png",
+            swagger_ui_parameters={"validatorUrl": None})  # no badge from swagger.io
 
     @app.get("/healthz", summary="Health and schema version")
     def healthz() -> dict[str, Any]:
