@@ -97,6 +97,10 @@ def test_the_disclosure_list_pages_disclosed_fields_and_leaves_sub_tasks_out(
     # And a cursor this API did not give is a problem saying what to pass
     assert_problem(client.get("/api/v1/public/issues", params={"cursor": "bogus"}), 422,
                    "next_cursor")
+    # And so is a cursor of the signed-in ledger, which pages another query
+    ledger = server.sign_in("office").get("/api/v1/issues", params={"limit": 1}).json()
+    assert_problem(client.get("/api/v1/public/issues",
+                              params={"cursor": ledger["next_cursor"]}), 422, "cursor")
 
 
 def test_one_issue_shows_its_disclosed_fields_and_404_for_none(server: Server) -> None:
@@ -163,7 +167,8 @@ def test_an_objection_sends_the_issue_back_to_the_site_check_and_gives_a_ticket(
     assert client.get("/api/v1/public/notices").json() == {"items": []}
     # And the ticket's status says what happened, with the issue's public fields only:
     # never the address or the contact
-    status = client.get(f"/api/v1/public/objections/{ticket.lower()}")
+    typed = f"{ticket[:6]}-{ticket[6:]}".lower().replace("1", "l").replace("0", "o")
+    status = client.get(f"/api/v1/public/objections/{typed}")
     assert status.status_code == 200, status.text
     found = status.json()
     assert set(found) == TICKET and set(found["issue"]) == {"id", "number", "title"}
@@ -177,8 +182,9 @@ def test_an_objection_sends_the_issue_back_to_the_site_check_and_gives_a_ticket(
         row = session.scalar(select(PublicObjection))
     assert (row.contact, row.address_hash) == ("13800000000",
                                                objections.address_hash("127.0.0.1"))
-    # And an unknown ticket is 404
-    assert_problem(client.get("/api/v1/public/objections/26ZZZZZZZZZZ"), 404, "ticket")
+    # And an unknown ticket, or text that is no ticket at all, is 404
+    for unknown in ("26ZZZZZZZZZZ", "26UUUUUUUUUU", "%00", "x" * 40):
+        assert_problem(client.get(f"/api/v1/public/objections/{unknown}"), 404, "ticket")
 
 
 def test_an_objection_outside_the_notice_is_refused_and_changes_nothing(
@@ -200,6 +206,8 @@ def test_an_objection_outside_the_notice_is_refused_and_changes_nothing(
     ({"text": "很" * 2001}, ("at most 2000",)),
     ({"text": "整改不到位", "contact": "x" * 201}, ("at most 200",)),
     ({"text": "整改不到位", "name": "张三"}, ("name",)),
+    ({"text": "整改不到位", "contact": "138\u0000"}, ("NUL",)),
+    ({"text": "整改\u0000不到位"}, ("NUL",)),
     ({}, ("text",)),
 ])
 def test_bad_objections_say_what_is_allowed_and_change_nothing(

@@ -14,11 +14,11 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from workflow.api.issues import MAX_LIMIT, decode_cursor, encode_cursor
 from workflow.api.problems import problem, problem_responses
-from workflow.api.security import client_address
+from workflow.api.security import IssueId, client_address
 from workflow.auth.settings import AuthSettings
 from workflow.clock import local
 from workflow.errors import NotFoundError
-from workflow.issues import objections, policy, queries, views
+from workflow.issues import objections, policy, public_reads, queries, views
 from workflow.issues.engine import Engine
 
 
@@ -108,6 +108,11 @@ class TicketStatus(BaseModel):
     answered_at: str | None
 
 
+# The cursor of the disclosure list carries this in place of a query's fingerprint, so a
+# cursor of another list is refused.
+PUBLIC_LIST = "public-disclosure"
+
+
 def _disclosed(engine: Engine, issue_id: int) -> Any:
     issue = queries.get_issue(engine.db, issue_id)
     if not policy.is_disclosed(issue):
@@ -125,6 +130,7 @@ def _retry_after(sent: list[datetime], settings: AuthSettings, now: datetime) ->
 
 def router() -> APIRouter:
     """The public routes (no sign-in)."""
+    by_id = queries.SORTS[queries.DEFAULT_SORT]
     routes = APIRouter(prefix="/public", tags=["public"])
 
     @routes.get("/issues", summary="The disclosure list (信息公开)",
@@ -132,20 +138,22 @@ def router() -> APIRouter:
     def list_public(
         request: Request,
         limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 50,
-        page: Annotated[str | None, Query(alias="cursor", max_length=200)] = None,
+        page: Annotated[str | None, Query(alias="cursor", max_length=1000)] = None,
     ) -> dict[str, Any]:
         """The issues the disclosure lists, their disclosed fields only, in id order:
         ``limit`` per page and ``next_cursor`` for the next."""
         engine: Engine = request.app.state.engine
-        found, more = queries.issue_page(engine.db, after=decode_cursor(page), limit=limit,
-                                         keep=policy.is_disclosed)
+        position = decode_cursor(page, PUBLIC_LIST, by_id)
+        found, more = public_reads.disclosed_page(
+            engine.db, after=position.after_id if position else None, limit=limit)
         return {"items": views.public_views(engine.db, found, engine.registry,
                                             engine.clock.now()),
-                "next_cursor": encode_cursor(found[-1].id) if more and found else None}
+                "next_cursor": encode_cursor(PUBLIC_LIST, queries.PagePosition(found[-1].id))
+                if more and found else None}
 
     @routes.get("/issues/{issue_id}", summary="One disclosed issue",
                 response_model=PublicIssue, responses=problem_responses(404, 422))
-    def show_public(request: Request, issue_id: Annotated[int, Path(ge=1)]) -> dict[str, Any]:
+    def show_public(request: Request, issue_id: IssueId) -> dict[str, Any]:
         """One issue's disclosed fields; 404 for none (or one the disclosure leaves out)."""
         engine: Engine = request.app.state.engine
         issue = _disclosed(engine, issue_id)
@@ -172,8 +180,7 @@ def router() -> APIRouter:
     @routes.post("/issues/{issue_id}/objections", status_code=201,
                  summary="Object to an issue in 公示", response_model=ObjectionReceived,
                  responses=problem_responses(404, 422, 429))
-    def send_objection(request: Request, issue_id: Annotated[int, Path(ge=1)],
-                       body: ObjectionIn) -> Any:
+    def send_objection(request: Request, issue_id: IssueId, body: ObjectionIn) -> Any:
         """Send an objection (异议) while the issue is in 公示: it goes on the issue's
         history (sending it back to the site check) and the answer is a ticket number to
         look it up by. 422 when the issue is not in 公示, saying when objections are

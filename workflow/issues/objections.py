@@ -11,6 +11,7 @@ definitions/rectification.yaml).
 from __future__ import annotations
 
 import hashlib
+import re
 import secrets
 from dataclasses import dataclass
 from datetime import datetime
@@ -36,6 +37,7 @@ RECEIVED = "received"
 TICKET_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 TICKET_RANDOM = 10  # 50 random bits after the two-digit year
 TICKET_MAX = 40
+TICKET_PATTERN = re.compile(rf"^\d{{2}}[{TICKET_ALPHABET}]{{{TICKET_RANDOM}}}$")
 
 
 class NotAtNoticeError(InputError):
@@ -117,9 +119,14 @@ def new_ticket(now: datetime) -> str:
                                          for _ in range(TICKET_RANDOM))
 
 
+# Crockford's reading of the letters it leaves out: I and L as 1, O as 0.
+_MISREAD = str.maketrans("ILO", "110")
+
+
 def normal_ticket(text: str) -> str:
-    """A ticket as typed back (any case, spaces or dashes) in its stored form."""
-    return "".join(text.split()).replace("-", "").upper()
+    """A ticket as typed back (any case, spaces or dashes, I/L for 1, O for 0) in its stored
+    form."""
+    return "".join(text.split()).replace("-", "").upper().translate(_MISREAD)
 
 
 def check_text(text: str, contact: str | None) -> tuple[str, str | None]:
@@ -129,6 +136,10 @@ def check_text(text: str, contact: str | None) -> tuple[str, str | None]:
         InputError: text shorter than ``TEXT_MIN`` or longer than ``TEXT_MAX`` characters, or
             a contact longer than ``CONTACT_MAX``.
     """
+    for name, value in (("text", text), ("contact", contact)):
+        if value and "\x00" in value:
+            raise InputError(f"the objection's {name} contains a NUL character (U+0000); "
+                             "send plain text")
     text = text.strip()
     if not TEXT_MIN <= len(text) <= TEXT_MAX:
         raise InputError(f"the objection text has {len(text)} characters; it must have "
@@ -209,12 +220,14 @@ def ticket_view(db: Database, registry: Registry, ticket: str) -> dict[str, Any]
     Raises:
         NotFoundError: no such ticket.
     """
-    wanted = normal_ticket(ticket)[:TICKET_MAX]
+    wanted = normal_ticket(ticket)
     with db.session() as session:
-        row = session.scalar(select(PublicObjection).where(PublicObjection.ticket == wanted))
+        row = session.scalar(select(PublicObjection).where(PublicObjection.ticket == wanted)) \
+            if TICKET_PATTERN.match(wanted) else None
         if row is None:
             raise NotFoundError(f"no objection has ticket {ticket[:TICKET_MAX]!r}; check the "
-                                "ticket number you were given (异议编号)")
+                                "ticket number you were given (异议编号: two digits and ten "
+                                "letters or digits, e.g. 26K7QH3M9TXA)")
         issue = session.get(Issue, row.issue_id)
         event = session.scalar(select(IssueEvent).where(IssueEvent.issue_id == row.issue_id,
                                                         IssueEvent.seq == row.event_seq))
