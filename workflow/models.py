@@ -536,7 +536,8 @@ class IdempotencyKey(Base):
 
 class PublicObjection(Base):
     """An objection from the public during an issue's 公示, sent without sign-in: the ticket
-    number it is looked up by, the text, the sha256 of the sender's address (for the rate
+    number it is looked up by, the text, how to reach the sender if they gave it (never
+    shown on a public answer), the sha256 of the sender's address (for the rate
     limit, never the address itself), its status and the history event it became."""
 
     __tablename__ = "public_objections"
@@ -546,6 +547,7 @@ class PublicObjection(Base):
     ticket: Mapped[str] = mapped_column(String(32))
     issue_id: Mapped[int] = mapped_column(Integer, index=True)
     text: Mapped[str] = mapped_column(Text)
+    contact: Mapped[str | None] = mapped_column(String(200))
     address_hash: Mapped[str] = mapped_column(String(64), index=True)
     status: Mapped[str] = mapped_column(String(16))
     event_seq: Mapped[int | None] = mapped_column(Integer)

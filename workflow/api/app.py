@@ -1,6 +1,11 @@
 """The FastAPI application: ``/healthz``, sign-in and sign-out (``/api/v1/session``), the
-caller (``/api/v1/me``) and the issues (``workflow.api.issues``); every error as
-problem+json (``workflow.api.problems``)."""
+caller (``/api/v1/me``), the issues (``workflow.api.issues``) and what is done to them
+(``workflow.api.actions``), documents (``workflow.api.documents``), supervision
+(``workflow.api.supervision``), what the public reads
+and sends without sign-in (``workflow.api.public``), the OpenAPI document
+(``/api/openapi.json``) and its interactive docs (``/api/docs``, Swagger UI served from the
+``swagger-ui-bundle`` package, no CDN); every error as problem+json
+(``workflow.api.problems``)."""
 
 from __future__ import annotations
 
@@ -8,14 +13,19 @@ from typing import Any
 
 from fastapi import Depends, FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse
+from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException
+from swagger_ui_bundle import swagger_ui_path
 
-from workflow.api import actions, documents, issues, supervision
+from workflow.api import actions, documents, issues, public, supervision
 from workflow.api.problems import (
     engine_problem,
     http_problem,
     internal_problem,
+    problem_responses,
     validation_problem,
 )
 from workflow.api.security import COOKIE, CallerDep, client_address, is_https, refuse_nul
@@ -27,6 +37,8 @@ from workflow.clock import local
 from workflow.errors import RectifyError, RequestRefusedError
 from workflow.issues.engine import Engine
 from workflow.migrate import current_revision, head_revision
+
+DOCS_STATIC = "/api/docs/static"
 
 
 class SignIn(BaseModel):
@@ -40,20 +52,32 @@ class SignIn(BaseModel):
 def create_app(engine: Engine, auth: AuthSettings) -> FastAPI:
     """The application on ``engine``'s database, signing in as ``auth`` says."""
     app = FastAPI(title="rectify", version="1", openapi_url="/api/openapi.json",
-                  docs_url=None, redoc_url=None, dependencies=[Depends(refuse_nul)])
+                  docs_url=None, redoc_url=None, dependencies=[Depends(refuse_nul)],
+                  responses=problem_responses(422))  # a request that does not parse, anywhere
     app.state.engine, app.state.auth = engine, auth
     app.state.provider = PasswordProvider(engine.db, auth, key=engine.keys.current)
     app.add_exception_handler(RectifyError, engine_problem)
     app.add_exception_handler(HTTPException, http_problem)
     app.add_exception_handler(RequestValidationError, validation_problem)
     app.add_exception_handler(Exception, internal_problem)
+    app.mount(DOCS_STATIC, StaticFiles(directory=str(swagger_ui_path)), name="docs-static")
 
-    @app.get("/healthz")
+    @app.get("/api/docs", include_in_schema=False)
+    def docs() -> HTMLResponse:
+        """Swagger UI on the OpenAPI document, its script and style from this server."""
+        return get_swagger_ui_html(
+            openapi_url=app.openapi_url or "", title="rectify API",
+            swagger_js_url=f"{DOCS_STATIC}/swagger-ui-bundle.js",
+            swagger_css_url=f"{DOCS_STATIC}/swagger-ui.css",
+            swagger_favicon_url=f"{DOCS_STATIC}/favicon-32x32.png",
+            swagger_ui_parameters={"validatorUrl": None})  # no badge from swagger.io
+
+    @app.get("/healthz", summary="Health and schema version")
     def healthz() -> dict[str, Any]:
         """200 with the schema version the database is at and the one this code expects."""
         return {"status": "ok", "schema": current_revision(engine.db), "head": head_revision()}
 
-    @app.post("/api/v1/session")
+    @app.post("/api/v1/session", summary="Sign in", responses=problem_responses(401, 422, 429))
     def sign_in(body: SignIn, request: Request, response: Response) -> dict[str, Any]:
         """Sign in with login, password and (where the account has one) a one-time code:
         sets the session cookie and returns the CSRF token every unsafe request must carry
@@ -71,7 +95,8 @@ def create_app(engine: Engine, auth: AuthSettings) -> FastAPI:
                 "role": signed.role, "idle_timeout_s": int(auth.session_idle.total_seconds()),
                 "expires_at": local(now + auth.session_max).isoformat()}
 
-    @app.delete("/api/v1/session", status_code=204)
+    @app.delete("/api/v1/session", status_code=204, summary="Sign out",
+                responses=problem_responses(401, 403))
     def sign_out(caller: CallerDep, request: Request) -> Response:
         """Sign out: the session is revoked on the server and the cookie cleared."""
         if caller.session is None:
@@ -88,7 +113,7 @@ def create_app(engine: Engine, auth: AuthSettings) -> FastAPI:
                                secure=is_https(request, auth))
         return response
 
-    @app.get("/api/v1/me")
+    @app.get("/api/v1/me", summary="Who is signed in", responses=problem_responses(401))
     def me(caller: CallerDep) -> dict[str, Any]:
         """Who is signed in: login, person, role, unit, how (session or token) and scope."""
         return {"login": caller.account.login, "person": caller.account.person,
@@ -99,6 +124,7 @@ def create_app(engine: Engine, auth: AuthSettings) -> FastAPI:
     app.include_router(actions.router(), prefix="/api/v1")
     app.include_router(documents.router(), prefix="/api/v1")
     app.include_router(supervision.router(), prefix="/api/v1")
+    app.include_router(public.router(), prefix="/api/v1")
     return app
 
 

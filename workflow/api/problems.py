@@ -9,6 +9,7 @@ from typing import Any
 from fastapi import Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 from starlette.exceptions import HTTPException
 
 from workflow import errors
@@ -41,6 +42,30 @@ PROBLEMS: tuple[tuple[type[errors.RectifyError], int, str, str], ...] = (
 )
 HTTP_TITLES = {401: "unauthenticated", 403: "refused", 404: "not-found",
                405: "method-not-allowed", 422: "bad-input"}
+
+
+class Problem(BaseModel):
+    """An RFC 9457 problem, as every error is answered."""
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    instance: str
+
+
+def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """The ``responses`` of a route answering ``statuses`` as problems, for the OpenAPI
+    document."""
+    schema = Problem.model_json_schema()
+    return {status: {"content": {MEDIA_TYPE: {"schema": schema}},
+                     "description": HTTP_DESCRIPTIONS.get(status, "problem")}
+            for status in statuses}
+
+
+HTTP_DESCRIPTIONS = {401: "not signed in", 403: "refused", 404: "no such thing",
+                     409: "not allowed in the current state", 422: "bad input",
+                     429: "too many requests; see Retry-After"}
 
 
 def problem(status: int, slug: str, title: str, detail: str, request: Request,

@@ -39,7 +39,9 @@ class AuthSettings:
       ``RECTIFY_LOCKOUT_FOR`` [15m];
     - ``RECTIFY_REQUIRE_TOTP`` [0]: office accounts must sign in with a one-time code;
     - ``RECTIFY_TRUST_FORWARDED_PROTO`` [0]: behind a reverse proxy that sets
-      ``X-Forwarded-Proto``, believe it (the cookie is then ``Secure`` for https).
+      ``X-Forwarded-Proto``, believe it (the cookie is then ``Secure`` for https);
+    - ``RECTIFY_OBJECTION_LIMIT`` [5/1h]: objections from the public (sent without sign-in)
+      one address may send per span; ``N`` alone means per hour.
     """
 
     session_idle: timedelta = timedelta(minutes=30)
@@ -48,6 +50,8 @@ class AuthSettings:
     lockout_for: timedelta = timedelta(minutes=15)
     require_totp: bool = False
     trust_forwarded_proto: bool = False
+    objection_limit: int = 5
+    objection_window: timedelta = timedelta(hours=1)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> AuthSettings:
@@ -67,7 +71,23 @@ class AuthSettings:
         if not after.isdigit() or int(after) < 1:
             raise ConfigurationError(f"RECTIFY_LOCKOUT_AFTER {after!r} must be a whole number "
                                      "of failed sign-ins, at least 1 (default 5)")
+        limit, window = _objection_limit(env.get("RECTIFY_OBJECTION_LIMIT", "5/1h"))
         return cls(**spans, lockout_after=int(after),
+                   objection_limit=limit, objection_window=window,
                    require_totp=env.get("RECTIFY_REQUIRE_TOTP", "").lower() in _TRUE,
                    trust_forwarded_proto=env.get("RECTIFY_TRUST_FORWARDED_PROTO", "").lower()
                    in _TRUE)
+
+
+def _objection_limit(text: str) -> tuple[int, timedelta]:
+    count, _, span = text.partition("/")
+    count = count.strip()
+    try:
+        window = parse_span(span, "RECTIFY_OBJECTION_LIMIT") if span else timedelta(hours=1)
+    except InputError:
+        window = None
+    if not count.isdigit() or int(count) < 1 or window is None:
+        raise ConfigurationError(f"RECTIFY_OBJECTION_LIMIT {text!r} must be a whole number of "
+                                 "objections, at least 1, optionally per span: 5/1h, 20/1d "
+                                 "(default 5/1h)")
+    return int(count), window

@@ -15,6 +15,7 @@ from typing import Any
 
 from workflow.documents.figures import checkpoint_zh, html_document
 from workflow.documents.safe_text import text_cells
+from workflow.issues import policy
 from workflow.issues.checkpoints import Checkpoint
 from workflow.issues.engine import Engine
 from workflow.issues.queries import IssueFilter, list_issues, number_order
@@ -30,7 +31,7 @@ def public_rows(engine: Engine, *, plan: str | None = None) -> list[list[Any]]:
     now = engine.clock.now()
     issues = sorted((i for i in list_issues(engine.db, engine.registry,
                                             IssueFilter(plan=plan), now=now)
-                     if i.parent_id is None), key=lambda i: (number_order(i.number), i.id))
+                     if policy.is_disclosed(i)), key=lambda i: (number_order(i.number), i.id))
     rows = []
     for view in public_views(engine.db, issues, engine.registry, now):
         view["units"] = "、".join(view["responsible_units"]) or view["unit"] or ""

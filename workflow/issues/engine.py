@@ -9,7 +9,7 @@ appends the hash-chained history event. Nothing is written when any check fails.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import date, datetime, time
@@ -338,7 +338,8 @@ class Engine:
     def fire(self, issue_id: int, trigger: str, *, actor: Actor, comment: str | None = None,
              evidence: Iterable[EvidenceRef | str] = (), checklist: Mapping[str, Any] | None = None,
              fields: Mapping[str, Any] | None = None,
-             expected_version: int | None = None) -> FireResult:
+             expected_version: int | None = None,
+             along: Callable[[IssueTx, int], None] | None = None) -> FireResult:
         """Fire ``trigger`` on an issue in one transaction.
 
         Args:
@@ -351,6 +352,8 @@ class Engine:
                 the transition) or ``{"answer": …, "note": …}``.
             fields: values for the transition's declared fields.
             expected_version: the version the caller last saw; a different one is a conflict.
+            along: a write that stands or falls with the event (a public objection's
+                ticket), called in the same transaction with the event's seq.
 
         Raises:
             NotFoundError, IllegalTriggerError, PermissionDeniedError, OutOfScopeError,
@@ -430,6 +433,8 @@ class Engine:
                                                    os_user=actor.os_user))
             if (stage, stage_until) != (row.stage, row.stage_until):
                 tx.set_stage(issue_id, stage, stage_until)
+            if along is not None:
+                along(tx, version + 1)
         return FireResult(issue_id, trigger, state, to_state, version + 1, new_hash)
 
     def _open_subtasks(self, tx: IssueTx, issue_id: int) -> list[tuple[int, str | None]]:

@@ -27,6 +27,11 @@ from workflow.errors import ActionDeniedError, OutOfScopeError
 from workflow.org.actors import Actor
 
 
+class HasParent(Protocol):
+    @property
+    def parent_id(self) -> int | None: ...
+
+
 class IssueFacts(Protocol):
     """What the rules need to know of an issue; a ``models.Issue`` and an ``IssueRow``
     both have it."""
@@ -83,6 +88,12 @@ PUBLIC_ROLE = "public"
 PUBLIC_FIELDS = ("id", "plan", "number", "category", "title", "measures", "unit",
                  "responsible_units", "deadline", "long_term", "state", "state_label_zh",
                  "state_label_en", "cleared_on")
+
+
+def is_disclosed(issue: HasParent) -> bool:
+    """Whether the disclosure (信息公开) lists the issue: top-level issues only; a sub-task
+    (分解任务) is disclosed through the issue it was split from."""
+    return issue.parent_id is None
 
 
 def may_take(actor: Actor, action: Action) -> bool:

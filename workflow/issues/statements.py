@@ -41,6 +41,7 @@ from workflow.models import (
     Person,
     Plan,
     ProgressReport,
+    PublicObjection,
     Timer,
     Unit,
 )
@@ -64,6 +65,8 @@ RECORD_ISSUES = AccountabilityIssue.__table__
 RECORD_COLUMNS = [c.key for c in RECORDS.columns if c.key != "id"]
 PROGRESS = ProgressReport.__table__
 PROGRESS_COLUMNS = [c.key for c in PROGRESS.columns if c.key != "id"]
+OBJECTIONS = PublicObjection.__table__
+OBJECTION_COLUMNS = [c.key for c in OBJECTIONS.columns if c.key != "id"]
 NOTIFICATION_COLUMNS = ["dedupe_key", "issue_id", "timer_id", "kind", "level", "recipient",
                         "channel", "contact_id", "address", "subject", "body", "status",
                         "attempts", "next_attempt_at", "created_at"]
@@ -193,6 +196,7 @@ class Statements:
             .where(PROGRESS.c.issue_id == bindparam("issue_id"),
                    PROGRESS.c.month == bindparam("month")))
         self.insert_progress = sql(insert(PROGRESS), PROGRESS_COLUMNS)
+        self.insert_objection = sql(insert(OBJECTIONS), OBJECTION_COLUMNS)
         self.select_newest_progress = sql(
             select(PROGRESS.c.status, PROGRESS.c.on_schedule)
             .where(PROGRESS.c.issue_id == bindparam("issue_id"))

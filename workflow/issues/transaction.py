@@ -27,7 +27,7 @@ from workflow.errors import ConflictError, InputError
 from workflow.issues.history import hash_stored, payload_json
 from workflow.issues.keys import HistoryKey
 from workflow.issues.rows import FACT_COLUMNS, Due, EventDraft, IssueRow
-from workflow.issues.statements import PROGRESS_COLUMNS, Statements
+from workflow.issues.statements import OBJECTION_COLUMNS, PROGRESS_COLUMNS, Statements
 from workflow.spec.timers import MILESTONE_SEP, PENDING, PlannedTimer
 
 
@@ -355,6 +355,12 @@ class IssueTx:
             else None,
             "flagged_at": self._time(values["flagged_at"]) if values.get("flagged_at")
             else None})
+
+    def add_objection(self, values: dict[str, Any]) -> None:
+        """Insert a public objection (``public_objections``) with its ticket."""
+        self._cursor.execute(self._sql.insert_objection, {
+            **{key: None for key in OBJECTION_COLUMNS}, **values,
+            "created_at": self._time(values["created_at"])})
 
     def fill_missing_progress(self, report_id: int, values: dict[str, Any]) -> None:
         """A late report fills the month that was marked missing."""

@@ -38,6 +38,7 @@ def upgrade() -> None:
         sa.Column("ticket", sa.String(32), nullable=False),
         sa.Column("issue_id", sa.Integer, nullable=False),
         sa.Column("text", sa.Text, nullable=False),
+        sa.Column("contact", sa.String(200), nullable=True),
         sa.Column("address_hash", sa.String(64), nullable=False),
         sa.Column("status", sa.String(16), nullable=False),
         sa.Column("event_seq", sa.Integer, nullable=True),
