@@ -183,8 +183,10 @@ def test_an_objection_sends_the_issue_back_to_the_site_check_and_gives_a_ticket(
     assert (row.contact, row.address_hash) == ("13800000000",
                                                objections.address_hash("127.0.0.1"))
     # And an unknown ticket, or text that is no ticket at all, is 404
-    for unknown in ("26ZZZZZZZZZZ", "26UUUUUUUUUU", "%00", "x" * 40):
+    for unknown in ("26ZZZZZZZZZZ", "26UUUUUUUUUU", "x" * 40):
         assert_problem(client.get(f"/api/v1/public/objections/{unknown}"), 404, "ticket")
+    # And a NUL in the address is refused before any route runs
+    assert_problem(client.get("/api/v1/public/objections/%00"), 422, "NUL")
 
 
 def test_an_objection_outside_the_notice_is_refused_and_changes_nothing(

@@ -16,7 +16,7 @@ from workflow.auth.settings import AuthSettings
 from workflow.auth.tokens import READ, WRITE, use_token
 from workflow.auth.trail import REFUSED, TOKEN_USE, record_sign_in_event
 from workflow.errors import AuthenticationError, InputError, RequestRefusedError
-from workflow.issues.engine import Engine
+from workflow.issues.engine import Engine, holds_nul
 from workflow.models import Account
 from workflow.org.actors import Actor
 from workflow.org.directory import resolve_actor
@@ -124,7 +124,7 @@ async def refuse_nul(request: Request) -> None:
                          "never valid here; remove it")
     if request.headers.get("content-type", "").startswith("application/json"):
         body = await request.body()
-        if b"\x00" in body or (b"\\u0000" in body and _holds_nul(_json_or_none(body))):
+        if b"\x00" in body or (b"\\u0000" in body and holds_nul(_json_or_none(body))):
             raise InputError("the request body holds a NUL character (\\u0000), which "
                              "cannot be stored; remove it and send again")
 
@@ -134,16 +134,6 @@ def _json_or_none(body: bytes) -> Any:
         return json.loads(body)
     except ValueError:
         return None  # the route's own parsing says what is wrong with it
-
-
-def _holds_nul(value: Any) -> bool:
-    if isinstance(value, str):
-        return "\x00" in value
-    if isinstance(value, dict):
-        return any(_holds_nul(k) or _holds_nul(v) for k, v in value.items())
-    if isinstance(value, list):
-        return any(_holds_nul(v) for v in value)
-    return False
 
 
 MAX_ID = 2_147_483_647  # ids are 32-bit integers on PostgreSQL

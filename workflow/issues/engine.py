@@ -140,20 +140,21 @@ class FireResult:
     event_hash: str
 
 
-def _has_nul(value: Any) -> bool:
+def holds_nul(value: Any) -> bool:
+    """Whether text (or any text inside a mapping or list) holds a NUL character."""
     if isinstance(value, str):
         return "\x00" in value
     if isinstance(value, Mapping):
-        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+        return any(holds_nul(k) or holds_nul(v) for k, v in value.items())
     if isinstance(value, (list, tuple)):
-        return any(_has_nul(v) for v in value)
+        return any(holds_nul(v) for v in value)
     return False
 
 
 def _check_no_nul(values: Mapping[str, Any]) -> None:
     """Refuse text with a NUL character, which no database column can hold."""
     for name, value in values.items():
-        if _has_nul(value):
+        if holds_nul(value):
             raise InputError(f"{name} contains a NUL character (U+0000), which cannot be "
                              "stored; remove it and try again")
 
