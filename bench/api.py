@@ -36,6 +36,7 @@ from pathlib import Path
 # Run as a script, this file's folder comes first on sys.path, and bench/transitions.py would
 # shadow the `transitions` library the engine imports.
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).parent.resolve()]
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # for bench.scratch
 
 import argparse
 import json
@@ -56,12 +57,13 @@ from typing import Any
 
 import httpx
 import psycopg
-from sqlalchemy import create_engine, text
+from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
+from bench.scratch import postgres_database
 from workflow.api.issues import encode_cursor
 from workflow.clock import SystemClock
-from workflow.db import Database, normalize_url
+from workflow.db import Database
 from workflow.issues import queries
 from workflow.org.actors import Actor
 from workflow.spec.registry import Registry
@@ -94,21 +96,6 @@ def scenarios() -> list[Scenario]:
             Scenario("office, unit=A", "office", office, {"unit": UNIT_A}),
             Scenario("office, overdue=true", "office", office, {"overdue": True}),
             Scenario("unit A, its scope", "unit", unit, {})]
-
-
-def postgres_database(server: str) -> tuple[str, Callable[[], None]]:
-    admin = create_engine(normalize_url(server), isolation_level="AUTOCOMMIT")
-    name = f"rectify_bench_{uuid.uuid4().hex[:8]}"
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-
-    def drop() -> None:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
-
-    url = make_url(normalize_url(server)).set(database=name)
-    return url.render_as_string(hide_password=False), drop
 
 
 def rectify(env: dict[str, str], *args: str, stdin: str | None = None) -> None:

@@ -19,6 +19,7 @@ from pathlib import Path
 # Run as a script, this file's folder comes first on sys.path, and bench/transitions.py would
 # shadow the `transitions` library the engine imports.
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).parent.resolve()]
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # for bench.scratch
 
 import argparse
 import json
@@ -27,16 +28,14 @@ import secrets
 import statistics
 import tempfile
 import time
-import uuid
-from collections.abc import Callable
 from datetime import date, timedelta
 
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import text
 
+from bench.scratch import postgres_database
 from workflow.clock import FrozenClock
 from workflow.config import PROJECT_ROOT
-from workflow.db import Database, normalize_url
+from workflow.db import Database
 from workflow.issues.engine import Engine, NewIssue, deadline_instant
 from workflow.issues.evidence import EvidenceStore
 from workflow.issues.keys import HistoryKeys
@@ -118,21 +117,6 @@ def measure(url: str, workdir: Path, size: int) -> dict[str, float]:
     elapsed = statistics.median(times)
     return {"size": size, "pending": pending, "seconds": round(elapsed, 3),
             "timers_per_s": round(DUE / elapsed), "runs": [round(t, 3) for t in times]}
-
-
-def postgres_database(server: str) -> tuple[str, Callable[[], None]]:
-    admin = create_engine(normalize_url(server), isolation_level="AUTOCOMMIT")
-    name = f"rectify_bench_{uuid.uuid4().hex[:8]}"
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-
-    def drop() -> None:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
-
-    url = make_url(normalize_url(server)).set(database=name)
-    return url.render_as_string(hide_password=False), drop
 
 
 def main() -> int:
