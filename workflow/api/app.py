@@ -20,7 +20,7 @@ from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException
 from swagger_ui_bundle import swagger_ui_path
 
-from workflow.api import actions, documents, issues, public, supervision
+from workflow.api import actions, admin, documents, issues, public, supervision
 from workflow.api.problems import (
     engine_problem,
     http_problem,
@@ -125,6 +125,7 @@ def create_app(engine: Engine, auth: AuthSettings) -> FastAPI:
     app.include_router(documents.router(), prefix="/api/v1")
     app.include_router(supervision.router(), prefix="/api/v1")
     app.include_router(public.router(), prefix="/api/v1")
+    app.include_router(admin.router(), prefix="/api/v1")
     return app
 
 
