@@ -52,6 +52,8 @@ def test_the_office_registers_units_and_people_as_the_cli_lists_them(server: Ser
     assert unit.status_code == 201, unit.text
     units = json.loads(server.cli("units", "list", "--json"))
     assert {"name": "相山区生态环境分局", "parent": UNIT_A} in units
+    assert {k: v for k, v in unit.json().items() if k != "id"} == \
+        {"name": "相山区生态环境分局", "parent": UNIT_A}
     assert person.status_code == 201, person.text
     people = json.loads(server.cli("people", "list", "--json"))
     added = next(p for p in people if p["name"] == "王副市长")

@@ -108,7 +108,8 @@ def router() -> APIRouter:
         """Register a unit under a registered parent (or none), as `rectify units add`."""
         engine = _engine(request)
         unit_id = add_unit(engine.db, body.name, parent=body.parent, by=_act(engine, caller))
-        return {"id": unit_id, "name": body.name.strip(), "parent": body.parent}
+        shown = next(_unit_row(u) for u in units(engine.db) if u.id == unit_id)
+        return {"id": unit_id, **shown}
 
     @routes.get("/directory/people")
     def list_people(request: Request, caller: CallerDep) -> list[dict[str, Any]]:
