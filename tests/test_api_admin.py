@@ -86,7 +86,7 @@ def test_bad_directory_input_is_a_problem_naming_what_is_allowed(server: Server)
     assert "roles: office, unit, acceptor, leader, discipline, public" in detail
     assert "unit '无此单位' is not registered" in detail
     assert "is registered already" in problem(again, 422)
-    assert "name" in problem(nul, 422)
+    assert "NUL character" in problem(nul, 422)
     # And nothing changed, nothing was recorded
     assert server.cli("units", "list", "--json") == units
     assert server.cli("people", "list", "--json") == people

@@ -14,6 +14,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Query, Request
 from pydantic import BaseModel, Field, StringConstraints
 
+from workflow.api.problems import problem_responses
 from workflow.api.security import MAX_ID, CallerDep
 from workflow.config import RunSettings
 from workflow.doctor import as_json as checks_json
@@ -25,11 +26,11 @@ from workflow.notify.shown import message_detail, message_rows
 from workflow.org.directory import OfficeAct, add_person, add_unit, people, units
 from workflow.org.ranks import rank_label
 
-NO_NUL = r"^[^\x00]*$"  # no database column holds U+0000
-Name = Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=NO_NUL)]
-Short = Annotated[str, StringConstraints(max_length=200, pattern=NO_NUL)]
-Address = Annotated[str, StringConstraints(min_length=1, max_length=500, pattern=NO_NUL)]
-Option = Annotated[str, StringConstraints(max_length=500, pattern=NO_NUL)]
+Name = Annotated[str, StringConstraints(min_length=1, max_length=200)]
+Short = Annotated[str, StringConstraints(max_length=200)]
+Word = Annotated[str, StringConstraints(max_length=32)]
+Address = Annotated[str, StringConstraints(min_length=1, max_length=500)]
+Option = Annotated[str, StringConstraints(max_length=500)]
 MessageId = Annotated[int, Path(ge=1, le=MAX_ID, description="the outbox message's id")]
 
 
@@ -44,11 +45,11 @@ class PersonIn(BaseModel):
     """The body of ``POST /directory/people`` (``rectify people add``)."""
 
     name: Name
-    roles: list[Annotated[str, StringConstraints(max_length=32, pattern=NO_NUL)]] = Field(
+    roles: list[Word] = Field(
         max_length=10, description="office, unit, acceptor, leader, discipline, public")
     unit: Name | None = Field(default=None, description="their (registered) unit")
     title: Short | None = Field(default=None, description="职务, e.g. 副市长")
-    rank: Annotated[str, StringConstraints(max_length=16, pattern=NO_NUL)] | None = Field(
+    rank: Word | None = Field(
         default=None, description="职级: 省部级 厅局级 县处级 乡科级 其他")
     sectors: list[Name] = Field(default_factory=list, max_length=50,
                                 description="包保领域 (问题类别) of a leader")
@@ -58,12 +59,11 @@ class ContactIn(BaseModel):
     """The body of ``POST /contacts`` (``rectify contacts add``)."""
 
     recipient: Name = Field(description="unit, leader or office name, as on issues")
-    channel: Annotated[str, StringConstraints(max_length=32, pattern=NO_NUL)] = Field(
-        description="log, email or webhook")
+    channel: Word = Field(description="log, email or webhook")
     address: Address = Field(description="e-mail address or webhook URL")
-    options: dict[Annotated[str, StringConstraints(max_length=32, pattern=NO_NUL)], Option] = \
-        Field(default_factory=dict, max_length=10,
-              description="webhook options: preset (dingtalk, wecom, json), secret")
+    options: dict[Word, Option] = Field(
+        default_factory=dict, max_length=10,
+        description="webhook options: preset (dingtalk, wecom, json), secret")
 
 
 def _engine(request: Request) -> Engine:
@@ -96,14 +96,16 @@ def router() -> APIRouter:
     """The administration routes."""
     routes = APIRouter()
 
-    @routes.get("/directory/units")
+    @routes.get("/directory/units", summary="Registered units",
+                responses=problem_responses(401, 403))
     def list_units(request: Request, caller: CallerDep) -> list[dict[str, Any]]:
         """Registered units (name, parent), as `rectify units list --json`."""
         engine = _engine(request)
         _office_only(engine, caller, "read the directory")
         return [_unit_row(u) for u in units(engine.db)]
 
-    @routes.post("/directory/units", status_code=201)
+    @routes.post("/directory/units", status_code=201, summary="Register a unit",
+                 responses=problem_responses(401, 403, 422))
     def create_unit(request: Request, caller: CallerDep, body: UnitIn) -> dict[str, Any]:
         """Register a unit under a registered parent (or none), as `rectify units add`."""
         engine = _engine(request)
@@ -111,7 +113,8 @@ def router() -> APIRouter:
         shown = next(_unit_row(u) for u in units(engine.db) if u.id == unit_id)
         return {"id": unit_id, **shown}
 
-    @routes.get("/directory/people")
+    @routes.get("/directory/people", summary="Registered people",
+                responses=problem_responses(401, 403))
     def list_people(request: Request, caller: CallerDep) -> list[dict[str, Any]]:
         """Registered people with their roles, unit, title, rank and sectors, as
         `rectify people list --json`."""
@@ -119,7 +122,8 @@ def router() -> APIRouter:
         _office_only(engine, caller, "read the directory")
         return [_person_row(p) for p in people(engine.db)]
 
-    @routes.post("/directory/people", status_code=201)
+    @routes.post("/directory/people", status_code=201, summary="Register a person",
+                 responses=problem_responses(401, 403, 422))
     def create_person(request: Request, caller: CallerDep, body: PersonIn) -> dict[str, Any]:
         """Register a person with the roles they act in, as `rectify people add`."""
         engine = _engine(request)
@@ -129,7 +133,8 @@ def router() -> APIRouter:
         shown = next(_person_row(p) for p in people(engine.db) if p.id == person_id)
         return {"id": person_id, **shown}
 
-    @routes.get("/contacts")
+    @routes.get("/contacts", summary="Recipients' contacts (masked)",
+                responses=problem_responses(401, 403))
     def list_contacts(request: Request, caller: CallerDep) -> list[dict[str, Any]]:
         """Recipients and their channels, tokens in addresses and secret options masked, as
         `rectify contacts list --json`."""
@@ -137,7 +142,8 @@ def router() -> APIRouter:
         _office_only(engine, caller, "read contacts")
         return shown_contacts(engine.db)
 
-    @routes.post("/contacts", status_code=201)
+    @routes.post("/contacts", status_code=201, summary="Add a contact",
+                 responses=problem_responses(401, 403, 422))
     def create_contact(request: Request, caller: CallerDep, body: ContactIn) -> dict[str, Any]:
         """Say where a recipient is reached, as `rectify contacts add`: a webhook's host must
         be on the allowlist (RECTIFY_WEBHOOK_HOSTS). Answers the contact, masked."""
@@ -147,7 +153,8 @@ def router() -> APIRouter:
                                  hosts=engine.settings.webhook_hosts)
         return next(c for c in shown_contacts(engine.db) if c["id"] == contact_id)
 
-    @routes.get("/outbox/dead")
+    @routes.get("/outbox/dead", summary="Dead letters (masked)",
+                responses=problem_responses(401, 403, 422))
     def dead_letters(request: Request, caller: CallerDep,
                      limit: Annotated[int, Query(ge=1, le=1000)] = 50) -> list[dict[str, Any]]:
         """Dead letters, newest first: messages that failed every attempt (addresses and
@@ -156,7 +163,8 @@ def router() -> APIRouter:
         _office_only(engine, caller, "read dead letters")
         return message_rows(engine.db, status="dead", limit=limit)
 
-    @routes.post("/outbox/{message_id}/retry")
+    @routes.post("/outbox/{message_id}/retry", summary="Retry a dead letter",
+                 responses=problem_responses(401, 403, 404, 422))
     def retry_dead_letter(request: Request, caller: CallerDep,
                           message_id: MessageId) -> dict[str, Any]:
         """Put a dead letter back in the queue, due now, as `rectify outbox retry ID`.
@@ -167,7 +175,8 @@ def router() -> APIRouter:
         revived = retry(engine.db, [message_id], by=act, now=engine.clock.now())
         return {"revived": revived, "message": message_detail(engine.db, message_id)}
 
-    @routes.get("/doctor")
+    @routes.get("/doctor", summary="Health checks (rectify doctor)",
+                responses=problem_responses(401, 403))
     def doctor(request: Request, caller: CallerDep) -> dict[str, Any]:
         """The health checks of `rectify doctor --json` (database, broker, scheduler leader,
         leases, dead letters, contacts, lag): 200 with ``healthy`` false when any fails."""
