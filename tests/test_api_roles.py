@@ -24,6 +24,9 @@ LOGINS = {"office": "office", "unit": "zhang", "acceptor": "checker", "leader": 
 
 # endpoint → role → (answer on the issue in scope, answer on the one outside it)
 ON_ISSUES: dict[str, dict[str, tuple[int, int]]] = {
+    "read its monthly reports": {"office": (200, 200), "unit": (200, 404),
+                                 "acceptor": (200, 404), "leader": (200, 404),
+                                 "discipline": (200, 200), "public": (403, 403)},
     "read the issue": {"office": (200, 200), "unit": (200, 404), "acceptor": (200, 404),
                        "leader": (200, 404), "discipline": (200, 200),
                        "public": (200, 200)},
@@ -45,7 +48,33 @@ ON_NONE: dict[str, dict[str, int]] = {
                         "discipline": 403, "public": 403},
     "list issues": dict.fromkeys(ROLES, 200),
     "who am I": dict.fromkeys(ROLES, 200),
+    "progress figures": {"office": 200, "unit": 403, "acceptor": 403, "leader": 200,
+                         "discipline": 200, "public": 403},
+    "monthly briefing": {"office": 200, "unit": 403, "acceptor": 403, "leader": 200,
+                         "discipline": 200, "public": 403},
+    "ledger export": {"office": 200, "unit": 403, "acceptor": 403, "leader": 403,
+                      "discipline": 200, "public": 403},
+    "disclosure list": dict.fromkeys(ROLES, 200),
+    "accountability proposals": {"office": 200, "unit": 403, "acceptor": 403, "leader": 403,
+                                 "discipline": 200, "public": 403},
+    "accountability records": {"office": 200, "unit": 403, "acceptor": 403, "leader": 403,
+                               "discipline": 200, "public": 403},
+    "directory units": {**dict.fromkeys(ROLES, 403), "office": 200},
+    "directory people": {**dict.fromkeys(ROLES, 403), "office": 200},
+    "contacts": {**dict.fromkeys(ROLES, 403), "office": 200},
+    "dead letters": {**dict.fromkeys(ROLES, 403), "office": 200},
+    "doctor": {**dict.fromkeys(ROLES, 403), "office": 200},
 }
+READS = {"progress figures": "/api/v1/documents/progress",
+         "monthly briefing": "/api/v1/documents/monthly?month=2026-11",
+         "ledger export": "/api/v1/documents/ledger.xlsx",
+         "disclosure list": "/api/v1/documents/disclosure.html",
+         "accountability proposals": "/api/v1/accountability/proposals",
+         "accountability records": "/api/v1/accountability/records",
+         "directory units": "/api/v1/directory/units",
+         "directory people": "/api/v1/directory/people",
+         "contacts": "/api/v1/contacts", "dead letters": "/api/v1/outbox/dead",
+         "doctor": "/api/v1/doctor"}
 PDF = b"%PDF-1.4\n%%EOF\n"
 
 
@@ -89,6 +118,8 @@ def new_pair(server: Server) -> dict[str, int]:
 def call(client: httpx.Client, endpoint: str, issue_id: int, sha: str) -> httpx.Response:
     if endpoint == "read the issue":
         return client.get(f"/api/v1/issues/{issue_id}")
+    if endpoint == "read its monthly reports":
+        return client.get(f"/api/v1/issues/{issue_id}/reports")
     if endpoint == "read its timeline":
         return client.get(f"/api/v1/issues/{issue_id}/events")
     if endpoint == "download its evidence":
@@ -106,6 +137,8 @@ def call_plain(client: httpx.Client, endpoint: str) -> httpx.Response:
         return client.post("/api/v1/issues", json={"title": "新问题", "units": [UNIT_A]})
     if endpoint == "list issues":
         return client.get("/api/v1/issues")
+    if endpoint in READS:
+        return client.get(READS[endpoint])
     assert endpoint == "who am I"
     return client.get("/api/v1/me")
 
