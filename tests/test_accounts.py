@@ -74,8 +74,11 @@ def test_an_account_stores_an_argon2id_hash_and_is_on_the_audit_trail(
     listed = json.loads(rectify("accounts", "list", "--json").output)
     assert [(a["login"], a["person"], a["disabled"]) for a in listed] == [
         ("zhang", "张科长", False)]
-    trail = json.loads(rectify("audit", "list", "--json").output)
+    trail = json.loads(rectify("audit", "list", "--as", OFFICE, "--json").output)
     assert trail[-1]["action"] == "account_add" and trail[-1]["actor"] == OFFICE
+    # And only the office reads the trail
+    refused = rectify("audit", "list", "--as", "张科长")
+    assert refused.exit_code == 1 and "roles allowed: office" in refused.output
 
 
 def test_only_the_office_manages_accounts(rectify, db: Database) -> None:

@@ -27,7 +27,7 @@ SECRET = "SECsignature987"
 
 
 def audit(server: Server) -> list[dict[str, Any]]:
-    return json.loads(server.cli("audit", "list", "--json", "--limit", "500"))
+    return json.loads(server.cli("audit", "list", "--as", OFFICE, "--json", "--limit", "500"))
 
 
 def problem(answer: httpx.Response, status: int) -> str:

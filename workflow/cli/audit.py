@@ -8,10 +8,13 @@ import typer
 
 from workflow.audit import audit_events, verify_audit
 from workflow.cli.common import (
+    ActorName,
     JsonOption,
+    RoleName,
     console,
     errors,
     make_engine,
+    office_act,
     print_json,
     print_table,
     reports_errors,
@@ -24,11 +27,17 @@ audit_app = typer.Typer(help="The audit trail of administrative changes.", no_ar
 @audit_app.command("list")
 @reports_errors
 def audit_list(limit: Annotated[int, typer.Option(help="The newest records at most.")] = 50,
+               actor: ActorName = None, role: RoleName = None,
                as_json: JsonOption = False) -> None:
-    """Who registered, loaded, retried, imported or moved the clock, and when; oldest first."""
+    """Who registered, loaded, retried, imported, moved the clock, signed in, was refused or
+    downloaded a document, and when; oldest first. For the office (--as)."""
+    engine = make_engine()
+    by = office_act(engine, actor, role)
+    with engine.db.session() as session:
+        by.check(session, "read the audit trail")
     rows = [{"id": e.id, "at": local(e.at).isoformat(), "actor": e.actor, "role": e.role,
              "os_user": e.os_user, "action": e.action, "subject": e.subject,
-             "details": e.details} for e in audit_events(make_engine().db, limit=limit)]
+             "details": e.details} for e in audit_events(engine.db, limit=limit)]
     if as_json:
         print_json(rows)
         return
