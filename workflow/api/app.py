@@ -9,6 +9,7 @@ and sends without sign-in (``workflow.api.public``), the OpenAPI document
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from fastapi import Depends, FastAPI, Request, Response
@@ -20,7 +21,7 @@ from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException
 from swagger_ui_bundle import swagger_ui_path
 
-from workflow.api import actions, admin, documents, issues, public, supervision
+from workflow.api import actions, admin, documents, issues, pages, public, supervision
 from workflow.api.problems import (
     engine_problem,
     http_problem,
@@ -125,6 +126,9 @@ def create_app(engine: Engine, auth: AuthSettings) -> FastAPI:
     app.include_router(documents.router(), prefix="/api/v1")
     app.include_router(supervision.router(), prefix="/api/v1")
     app.include_router(public.router(), prefix="/api/v1")
+    app.include_router(pages.router())
+    app.mount("/static", StaticFiles(directory=str(Path(pages.__file__).parent / "static")),
+              name="static")
     app.include_router(admin.router(), prefix="/api/v1")
     return app
 

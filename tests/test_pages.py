@@ -1,0 +1,102 @@
+"""The pages in a real browser: Playwright for Python driving Debian's Chromium
+(``/usr/bin/chromium``, or ``RECTIFY_TEST_CHROMIUM``) on a real `rectify web`. The office
+signs in and filters the ledger; the filter lives in the address; a wrong password is told
+on the page; sign-out ends the session. No console error, no request off 127.0.0.1."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import urlparse
+
+import pytest
+from playwright.sync_api import Browser, Page, sync_playwright
+
+from tests.api_support import PASSWORD, UNIT_A, Server
+
+pytestmark = pytest.mark.processes
+
+CHROMIUM = os.environ.get("RECTIFY_TEST_CHROMIUM") or shutil.which("chromium") or \
+    "/usr/bin/chromium"
+SHOTS = Path(__file__).resolve().parent.parent / "test-screenshots"
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"no Chromium at {CHROMIUM}: install Debian's chromium (bash .ci/run does) "
+                    "or set RECTIFY_TEST_CHROMIUM")
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=CHROMIUM,
+                                              args=["--no-sandbox"])
+        yield launched
+        launched.close()
+
+
+@pytest.fixture
+def page(browser: Browser, server: Server) -> Iterator[Page]:
+    context = browser.new_context(base_url=server.url, locale="zh-CN",
+                                  viewport={"width": 1280, "height": 800})
+    opened = context.new_page()
+    opened.problems = []  # type: ignore[attr-defined]
+    opened.on("console", lambda m: m.type == "error" and opened.problems.append(m.text))
+    opened.on("pageerror", lambda e: opened.problems.append(str(e)))
+    opened.on("request", lambda r: urlparse(r.url).hostname not in ("127.0.0.1", None)
+              and opened.problems.append(f"left loopback: {r.url}"))
+    yield opened
+    context.close()
+
+
+def shot(page: Page, name: str) -> None:
+    SHOTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+
+
+def test_the_office_signs_in_and_filters_the_ledger(page: Page, server: Server) -> None:
+    # When the office opens the site, it is sent to sign in
+    page.goto("/")
+    assert page.url.endswith("/login?ended=true")
+    page.get_by_label("账号").fill("office")
+    page.get_by_label("密码").fill(PASSWORD)
+    page.get_by_role("button", name="登录").click()
+    # Then it sees the ledger with both issues and their lights
+    page.wait_for_url("**/ledger")
+    rows = page.locator("#rows tbody tr")
+    assert rows.count() == 2
+    assert "餐饮油烟扰民" in page.inner_text("#rows") and "黑臭水体" in page.inner_text("#rows")
+    assert "共 2 项" in page.inner_text("#rows")
+    shot(page, "office-ledger")
+    # When it picks a unit, the rows change in place and the address keeps the filter
+    options = page.locator("#unit option").all_inner_texts()
+    assert options[1:] == sorted(options[1:])
+    page.select_option("#unit", UNIT_A)
+    page.wait_for_url("**unit=*")
+    page.wait_for_function("document.querySelectorAll('#rows tbody tr').length === 1")
+    assert "餐饮油烟扰民" in page.inner_text("#rows")
+    assert "黑臭水体" not in page.inner_text("#rows")
+    shot(page, "office-ledger-unit")
+    # And the same address opened anew shows the same view
+    link = page.url
+    page.goto(link)
+    assert page.locator("#rows tbody tr").count() == 1
+    assert page.locator("#unit").input_value() == UNIT_A
+    # When it signs out, the ledger sends it back to sign in, saying why
+    page.get_by_role("button", name="退出登录").click()
+    page.wait_for_url("**/login?ended=true")
+    assert "会话已结束" in page.inner_text("main")
+    page.goto("/ledger")
+    assert "/login" in page.url
+    assert page.problems == []  # type: ignore[attr-defined]
+
+
+def test_a_wrong_password_is_told_on_the_page(page: Page) -> None:
+    page.goto("/login")
+    page.get_by_label("账号").fill("office")
+    page.get_by_label("密码").fill("not the password")
+    page.get_by_role("button", name="登录").click()
+    assert "login or password is wrong" in page.inner_text("[role=alert]")
+    assert page.get_by_label("账号").input_value() == "office"
+    shot(page, "signin-refused")
+    assert page.problems == []  # type: ignore[attr-defined]
