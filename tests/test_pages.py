@@ -82,6 +82,19 @@ def test_the_office_signs_in_and_filters_the_ledger(page: Page, server: Server) 
     page.goto(link)
     assert page.locator("#rows tbody tr").count() == 1
     assert page.locator("#unit").input_value() == UNIT_A
+    # When it opens the issue, its page shows the facts, the office's actions and the
+    # timeline with each event's hash
+    page.get_by_role("link", name="餐饮油烟扰民").click()
+    page.wait_for_url("**/issues/1")
+    assert "相山区人民政府" in page.inner_text("table.facts")
+    timeline = page.locator("#timeline tbody tr")
+    assert timeline.count() == 1 and "交办" in timeline.inner_text()
+    full_hash = page.locator("#timeline code").get_attribute("title")
+    assert full_hash and len(full_hash) == 64
+    assert page.locator("[data-trigger=start]").inner_text() == "开始整改"
+    shot(page, "office-issue")
+    page.get_by_role("link", name="← 返回台账").click()
+    page.wait_for_url("**/ledger")
     # When it signs out, the ledger sends it back to sign in, saying why
     page.get_by_role("button", name="退出登录").click()
     page.wait_for_url("**/login?ended=true")
@@ -89,6 +102,20 @@ def test_the_office_signs_in_and_filters_the_ledger(page: Page, server: Server) 
     page.goto("/ledger")
     assert "/login" in page.url
     assert page.problems == []  # type: ignore[attr-defined]
+
+
+def test_another_units_issue_page_is_not_found(page: Page) -> None:
+    page.goto("/login")
+    page.get_by_label("账号").fill("li.ke")
+    page.get_by_label("密码").fill(PASSWORD)
+    page.get_by_role("button", name="登录").click()
+    page.wait_for_url("**/ledger")
+    # The unit of issue 2 sees only its own issue, and issue 1's page is as if it did not exist
+    assert page.locator("#rows tbody tr").count() == 1
+    answer = page.goto("/issues/1")
+    assert answer is not None and answer.status == 404
+    assert "问题 1 不存在" in page.inner_text("[role=alert]")
+    assert "餐饮油烟扰民" not in page.content()
 
 
 def test_a_wrong_password_is_told_on_the_page(page: Page) -> None:

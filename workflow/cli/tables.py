@@ -8,6 +8,7 @@ from typing import Any
 from rich.table import Table
 
 from workflow.clock import local
+from workflow.issues.views import event_labels
 from workflow.models import IssueEvent
 from workflow.spec.registry import Registry
 
@@ -38,12 +39,7 @@ def ledger_table(views: Iterable[dict[str, Any]], *, title: str = "整改情况�
 def history_table(events: Iterable[IssueEvent], registry: Registry, definition_id: str,
                   version: int, *, title: str) -> Table:
     """One issue's events with state labels, times in Asia/Shanghai and short hashes."""
-    definition = registry.get(definition_id, version).definition
-    labels = {state.key: state.label_zh for state in definition.states}
-    triggers = {spec.trigger: spec.label_zh for spec in definition.transitions}
-    triggers.update(create="交办", remind="催办提醒", escalate="督办升级", skip="跳过过期提醒",
-                    recompute_deadline="重算时限", set_milestones="倒排工期",
-                    reach_milestone="完成阶段节点")
+    labels, triggers = event_labels(registry, definition_id, version)
     table = Table(title=title, header_style="bold")
     for header in ("#", "时间 (Asia/Shanghai)", "操作", "人员/单位", "角色", "状态变化", "说明",
                    "佐证/清单", "hash"):

@@ -92,6 +92,19 @@ def _view(issue: Issue, registry: Registry, now: datetime,
     }
 
 
+def event_labels(registry: Registry, definition_id: str,
+                 version: int) -> tuple[dict[str, str], dict[str, str]]:
+    """The Chinese labels of a definition version's states and of the history's verbs (its
+    triggers and the engine's own events)."""
+    definition = registry.get(definition_id, version).definition
+    states = {state.key: state.label_zh for state in definition.states}
+    verbs = {spec.trigger: spec.label_zh for spec in definition.transitions}
+    verbs.update(create="交办", remind="催办提醒", escalate="督办升级", skip="跳过过期提醒",
+                 recompute_deadline="重算时限", set_milestones="倒排工期",
+                 reach_milestone="完成阶段节点")
+    return states, verbs
+
+
 def event_view(event: IssueEvent) -> dict[str, Any]:
     return {
         "seq": event.seq, "at": local(event.at).isoformat(), "actor": event.actor,
