@@ -94,11 +94,21 @@ def _version(if_match: str | None, issue_id: int) -> int:
     return int(found.group(1))
 
 
-def _readable_issue(engine: Engine, caller: CallerDep, issue_id: IssueId, *,
-                    history: bool = False) -> Any:
+def readable_issue(engine: Engine, caller: CallerDep, issue_id: IssueId, *,
+                   history: bool = False) -> Any:
+    """The issue, when the caller may read it (or its history): 404 otherwise."""
     issue = queries.get_issue(engine.db, issue_id)
     queries.check_readable(engine.db, caller.actor, issue, history=history)
     return issue
+
+
+def caller_view(engine: Engine, caller: CallerDep, issue: Any) -> dict[str, Any]:
+    """The issue as the caller sees it after reading or acting: its view and ``actions``,
+    the triggers the caller may fire now and what each requires."""
+    view = views.issue_view(engine.db, issue, engine.registry, engine.clock.now())
+    view["actions"] = views.actions_for(caller.actor, issue, engine.registry,
+                                        sectors=sectors_of(engine.db, caller.actor))
+    return view
 
 
 def router() -> APIRouter:
@@ -129,7 +139,7 @@ def router() -> APIRouter:
         """The issue's timeline, oldest first, each event with its hash and the previous
         one's; not for the public (internal records: people, notes, evidence)."""
         engine: Engine = request.app.state.engine
-        _readable_issue(engine, caller, issue_id, history=True)
+        readable_issue(engine, caller, issue_id, history=True)
         return {"issue_id": issue_id,
                 "items": [views.event_view(e) for e in queries.history(engine.db, issue_id)]}
 
@@ -168,7 +178,7 @@ def router() -> APIRouter:
         streamed to the store, checked for size and type; the answer names it for a
         transition's ``evidence``."""
         engine: Engine = request.app.state.engine
-        issue = _readable_issue(engine, caller, issue_id)
+        issue = readable_issue(engine, caller, issue_id)
         policy.check_action(caller.actor, policy.UPLOAD_EVIDENCE)
         policy.check_act_scope(caller.actor, issue, issue_id=issue_id,
                                action="upload evidence",
@@ -181,7 +191,7 @@ def router() -> APIRouter:
                  sha256: str) -> FileResponse:
         """An evidence file of the issue's timeline, to those who may read its history."""
         engine: Engine = request.app.state.engine
-        _readable_issue(engine, caller, issue_id, history=True)
+        readable_issue(engine, caller, issue_id, history=True)
         for event in queries.history(engine.db, issue_id):
             for item in (event.payload or {}).get("evidence", []):
                 if item.get("sha256") == sha256:
@@ -196,7 +206,7 @@ def router() -> APIRouter:
 
 def _fire(engine: Engine, caller: CallerDep, issue_id: IssueId, trigger: str, body: Transition,
           expected: int) -> idempotency.Stored:
-    _readable_issue(engine, caller, issue_id)
+    readable_issue(engine, caller, issue_id)
     refs: list[EvidenceRef] = [engine.evidence.stored(item.sha256, item.name)
                                for item in body.evidence]
     try:
@@ -209,10 +219,8 @@ def _fire(engine: Engine, caller: CallerDep, issue_id: IssueId, trigger: str, bo
             f"issue {issue_id} is at version {actual}, not {expected}: someone changed it "
             "since you read it; read it again (GET) and decide anew") from exc
     issue = queries.get_issue(engine.db, issue_id)
-    view = views.issue_view(engine.db, issue, engine.registry, engine.clock.now())
-    view["actions"] = views.actions_for(caller.actor, issue, engine.registry,
-                                        sectors=sectors_of(engine.db, caller.actor))
-    return idempotency.Stored(200, view, "application/json", etag(issue.version))
+    return idempotency.Stored(200, caller_view(engine, caller, issue), "application/json",
+                              etag(issue.version))
 
 
 async def _receive(request: Request, engine: Engine) -> EvidenceRef:

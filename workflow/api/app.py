@@ -29,11 +29,17 @@ from workflow.api.problems import (
     problem_responses,
     validation_problem,
 )
-from workflow.api.security import COOKIE, CallerDep, client_address, is_https, refuse_nul
+from workflow.api.security import (
+    CallerDep,
+    clear_session_cookie,
+    client_address,
+    end_signed_session,
+    refuse_nul,
+    set_session_cookie,
+)
 from workflow.auth.providers import PasswordProvider
-from workflow.auth.sessions import end_session, start_session
+from workflow.auth.sessions import start_session
 from workflow.auth.settings import AuthSettings
-from workflow.auth.trail import SIGN_OUT, record_sign_in_event
 from workflow.clock import local
 from workflow.errors import RectifyError, RequestRefusedError
 from workflow.issues.engine import Engine
@@ -89,9 +95,7 @@ def create_app(engine: Engine, auth: AuthSettings) -> FastAPI:
         signed = app.state.provider.authenticate(credentials, address=address, now=now)
         new = start_session(engine.db, signed.account_id, address=address, now=now,
                             settings=auth)
-        response.set_cookie(COOKIE, new.session_id, max_age=int(auth.session_max.total_seconds()),
-                            path="/", httponly=True, samesite="lax",
-                            secure=is_https(request, auth))
+        set_session_cookie(response, request, auth, new.session_id)
         return {"csrf_token": new.csrf_token, "login": signed.login, "person": signed.person,
                 "role": signed.role, "idle_timeout_s": int(auth.session_idle.total_seconds()),
                 "expires_at": local(now + auth.session_max).isoformat()}
@@ -103,15 +107,9 @@ def create_app(engine: Engine, auth: AuthSettings) -> FastAPI:
         if caller.session is None:
             raise RequestRefusedError("sign-out ends a browser session; an API token is "
                                       "revoked with `rectify tokens revoke ID`")
-        now = engine.clock.now()
-        end_session(engine.db, caller.session.id, now=now)
-        record_sign_in_event(engine.db, SIGN_OUT,
-                             key=engine.keys.current, login=caller.account.login, now=now,
-                             person=caller.account.person, role=caller.account.role,
-                             address=client_address(request))
+        end_signed_session(engine, caller.session, request)
         response = Response(status_code=204)
-        response.delete_cookie(COOKIE, path="/", httponly=True, samesite="lax",
-                               secure=is_https(request, auth))
+        clear_session_cookie(response, request, auth)
         return response
 
     @app.get("/api/v1/me", summary="Who is signed in", responses=problem_responses(401))

@@ -14,11 +14,11 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
 
+from workflow.api.actions import caller_view, etag
 from workflow.api.security import CallerDep, IssueId
 from workflow.errors import InputError
 from workflow.issues import policy, queries, views
 from workflow.issues.engine import Engine
-from workflow.org.directory import sectors_of
 
 MAX_LIMIT = 200
 MAX_TEXT = 200
@@ -130,12 +130,9 @@ def router() -> APIRouter:
         issue = queries.get_issue(engine.db, issue_id)
         queries.check_readable(engine.db, caller.actor, issue)
         now = engine.clock.now()
-        response.headers["ETag"] = f'"{issue.version}"'
+        response.headers["ETag"] = etag(issue.version)
         if policy.reads_disclosed_only(caller.actor):
             return views.public_view(engine.db, issue, engine.registry, now)
-        view = views.issue_view(engine.db, issue, engine.registry, now)
-        view["actions"] = views.actions_for(caller.actor, issue, engine.registry,
-                                            sectors=sectors_of(engine.db, caller.actor))
-        return view
+        return caller_view(engine, caller, issue)
 
     return routes

@@ -17,12 +17,19 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
-from workflow.api.security import COOKIE, IssueId, client_address, is_https
-from workflow.auth.sessions import LiveSession, end_session, live_session, start_session
+from workflow.api.security import (
+    COOKIE,
+    IssueId,
+    clear_session_cookie,
+    client_address,
+    end_signed_session,
+    is_https,
+    set_session_cookie,
+)
+from workflow.auth.sessions import LiveSession, live_session, start_session
 from workflow.auth.settings import AuthSettings
-from workflow.auth.trail import SIGN_OUT, record_sign_in_event
 from workflow.clock import local
-from workflow.errors import AuthenticationError, InputError, RectifyError
+from workflow.errors import AuthenticationError, RectifyError
 from workflow.issues import policy, queries, views
 from workflow.issues.engine import Engine
 from workflow.org.directory import resolve_actor, sectors_of, units
@@ -86,28 +93,20 @@ def router() -> APIRouter:
         new = start_session(engine.db, signed.account_id, address=address, now=now,
                             settings=settings)
         answer = RedirectResponse("/ledger", status_code=303)
-        secure = is_https(request, settings)
-        max_age = int(settings.session_max.total_seconds())
-        answer.set_cookie(COOKIE, new.session_id, max_age=max_age, path="/", httponly=True,
-                          samesite="lax", secure=secure)
-        answer.set_cookie(CSRF_COOKIE, new.csrf_token, max_age=max_age, path="/",
-                          samesite="strict", secure=secure)
+        set_session_cookie(answer, request, settings, new.session_id)
+        answer.set_cookie(CSRF_COOKIE, new.csrf_token,
+                          max_age=int(settings.session_max.total_seconds()), path="/",
+                          samesite="strict", secure=is_https(request, settings))
         return answer
 
     @routes.post("/logout")
     async def sign_out(request: Request) -> Response:
-        engine: Engine = request.app.state.engine
         live = _live(request)
         form = await request.form()
         if live is not None and live.csrf_matches(str(form.get("csrf_token", ""))):
-            now = engine.clock.now()
-            end_session(engine.db, live.id, now=now)
-            record_sign_in_event(engine.db, SIGN_OUT, key=engine.keys.current,
-                                 login=live.account.login, now=now,
-                                 person=live.account.person, role=live.account.role,
-                                 address=client_address(request))
+            end_signed_session(request.app.state.engine, live, request)
         answer = RedirectResponse("/login?ended=true", status_code=303)
-        answer.delete_cookie(COOKIE, path="/")
+        clear_session_cookie(answer, request, request.app.state.auth)
         answer.delete_cookie(CSRF_COOKIE, path="/")
         return answer
 
@@ -132,7 +131,7 @@ def router() -> APIRouter:
             count, capped = queries.ledger_count(engine.db, engine.registry, query,
                                                  actor=actor, now=now)
             items = views.issue_views(engine.db, found.issues, engine.registry, now)
-        except (InputError, RectifyError) as exc:
+        except RectifyError as exc:
             error, items, count, capped = str(exc), [], 0, False
         return render(
             "ledger.html", 400 if error else 200, title="台账", person=live.account.person,

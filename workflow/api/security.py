@@ -9,12 +9,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import Depends, Path, Request
+from fastapi import Depends, Path, Request, Response
 
-from workflow.auth.sessions import LiveSession, live_session
+from workflow.auth.sessions import LiveSession, end_session, live_session
 from workflow.auth.settings import AuthSettings
 from workflow.auth.tokens import READ, WRITE, use_token
-from workflow.auth.trail import REFUSED, TOKEN_USE, record_sign_in_event
+from workflow.auth.trail import REFUSED, SIGN_OUT, TOKEN_USE, record_sign_in_event
 from workflow.errors import AuthenticationError, InputError, RequestRefusedError
 from workflow.issues.engine import Engine, holds_nul
 from workflow.models import Account
@@ -114,6 +114,30 @@ def authenticate(request: Request) -> Caller:
 
 
 CallerDep = Annotated[Caller, Depends(authenticate)]
+
+
+def set_session_cookie(response: Response, request: Request, settings: AuthSettings,
+                       session_id: str) -> None:
+    """The session cookie of a sign-in: HttpOnly, SameSite=Lax, Secure over https."""
+    response.set_cookie(COOKIE, session_id, max_age=int(settings.session_max.total_seconds()),
+                        path="/", httponly=True, samesite="lax",
+                        secure=is_https(request, settings))
+
+
+def clear_session_cookie(response: Response, request: Request,
+                         settings: AuthSettings) -> None:
+    response.delete_cookie(COOKIE, path="/", httponly=True, samesite="lax",
+                           secure=is_https(request, settings))
+
+
+def end_signed_session(engine: Engine, session: LiveSession, request: Request) -> None:
+    """End a session on the server and put the sign-out on the audit trail."""
+    now = engine.clock.now()
+    end_session(engine.db, session.id, now=now)
+    record_sign_in_event(engine.db, SIGN_OUT, key=engine.keys.current,
+                         login=session.account.login, now=now,
+                         person=session.account.person, role=session.account.role,
+                         address=client_address(request))
 
 
 async def refuse_nul(request: Request) -> None:

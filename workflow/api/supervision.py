@@ -11,14 +11,12 @@ from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
+from workflow.api.actions import caller_view, etag, readable_issue
 from workflow.api.security import MAX_ID, CallerDep, IssueId
 from workflow.clock import local
 from workflow.errors import InputError
-from workflow.issues import policy, queries, views
+from workflow.issues import policy, queries
 from workflow.issues.engine import Engine
-from workflow.org.directory import sectors_of
-
-PROPOSAL_STATUSES = ("open", "adopted", "dismissed")
 
 
 class MonthlyReport(BaseModel):
@@ -39,16 +37,8 @@ class Note(BaseModel):
 def _issue_answer(engine: Engine, caller: CallerDep, issue_id: int,
                   status: int) -> JSONResponse:
     issue = queries.get_issue(engine.db, issue_id)
-    view = views.issue_view(engine.db, issue, engine.registry, engine.clock.now())
-    view["actions"] = views.actions_for(caller.actor, issue, engine.registry,
-                                        sectors=sectors_of(engine.db, caller.actor))
-    return JSONResponse(view, status_code=status, headers={"ETag": f'"{issue.version}"'})
-
-
-def _readable(engine: Engine, caller: CallerDep, issue_id: int, *,
-              history: bool = False) -> None:
-    issue = queries.get_issue(engine.db, issue_id)
-    queries.check_readable(engine.db, caller.actor, issue, history=history)
+    return JSONResponse(caller_view(engine, caller, issue), status_code=status,
+                        headers={"ETag": etag(issue.version)})
 
 
 def router() -> APIRouter:
@@ -59,15 +49,12 @@ def router() -> APIRouter:
     def monthly_reports(request: Request, caller: CallerDep,
                         issue_id: IssueId) -> dict[str, Any]:
         """The issue's monthly reports, and the months flagged as unreported."""
-        from workflow.supervision.monthly_reports import reports
+        from workflow.supervision.monthly_reports import report_view, reports
 
         engine: Engine = request.app.state.engine
-        _readable(engine, caller, issue_id, history=True)
-        return {"issue_id": issue_id, "items": [
-            {"month": r.month, "status": r.status, "percent": r.percent,
-             "on_schedule": r.on_schedule, "text": r.text, "reported_by": r.reported_by,
-             "reported_at": local(r.reported_at).isoformat() if r.reported_at else None}
-            for r in reports(engine, issue_id)]}
+        readable_issue(engine, caller, issue_id, history=True)
+        return {"issue_id": issue_id,
+                "items": [report_view(r) for r in reports(engine, issue_id)]}
 
     @routes.post("/issues/{issue_id}/reports", status_code=201)
     def report_month(request: Request, caller: CallerDep, issue_id: IssueId,
@@ -77,7 +64,7 @@ def router() -> APIRouter:
         from workflow.supervision.monthly_reports import NewProgress, report
 
         engine: Engine = request.app.state.engine
-        _readable(engine, caller, issue_id)
+        readable_issue(engine, caller, issue_id)
         report(engine, issue_id, NewProgress(body.month, body.text, body.percent,
                                              body.on_schedule), actor=caller.actor)
         return _issue_answer(engine, caller, issue_id, 201)
@@ -90,7 +77,7 @@ def router() -> APIRouter:
         from workflow.supervision.instructions import instruct as give
 
         engine: Engine = request.app.state.engine
-        _readable(engine, caller, issue_id)
+        readable_issue(engine, caller, issue_id)
         give(engine, issue_id, body.text, actor=caller.actor)
         return _issue_answer(engine, caller, issue_id, 201)
 
@@ -100,7 +87,7 @@ def router() -> APIRouter:
               body: Note | None = None) -> JSONResponse:
         """Record that a milestone (阶段性节点) was reached."""
         engine: Engine = request.app.state.engine
-        _readable(engine, caller, issue_id)
+        readable_issue(engine, caller, issue_id)
         engine.reach_milestone(issue_id, name, actor=caller.actor,
                                comment=body.text if body else None)
         return _issue_answer(engine, caller, issue_id, 200)
@@ -111,6 +98,7 @@ def router() -> APIRouter:
                   ) -> dict[str, Any]:
         """Escalation proposals (问责建议): ``status`` open (default), adopted, dismissed,
         or ``all``; for the office and the discipline body."""
+        from workflow.supervision.accountability import PROPOSAL_STATUSES
         from workflow.supervision.accountability import proposals as found
 
         engine: Engine = request.app.state.engine

@@ -27,7 +27,7 @@ from workflow.cli.common import (
     reports_errors,
 )
 from workflow.cli.tables import history_table, ledger_table
-from workflow.clock import FrozenClock, local
+from workflow.clock import FrozenClock
 from workflow.errors import InputError, RequirementError
 from workflow.issues import policy, queries
 from workflow.issues.engine import NewIssue
@@ -269,14 +269,11 @@ def issue_progress(
 def issue_reports(issue_id: Annotated[int, typer.Argument(help="Issue id.")],
                   as_json: JsonOption = False) -> None:
     """The issue's monthly progress reports, and the months that went unreported."""
-    from workflow.supervision.monthly_reports import reports
+    from workflow.supervision.monthly_reports import report_view, reports
 
     engine = make_engine()
     queries.get_issue(engine.db, issue_id)  # an unknown issue is an error, not an empty list
-    rows = [{"month": r.month, "status": r.status, "percent": r.percent,
-             "on_schedule": r.on_schedule, "text": r.text, "reported_by": r.reported_by,
-             "reported_at": local(r.reported_at).isoformat() if r.reported_at else None}
-            for r in reports(engine, issue_id)]
+    rows = [report_view(r) for r in reports(engine, issue_id)]
     if as_json:
         print_json(rows)
         return

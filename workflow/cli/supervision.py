@@ -139,9 +139,6 @@ def accountability_dismiss(
     console.print(f"proposal {proposal} dismissed")
 
 
-PROPOSAL_STATUSES = ("open", "adopted", "dismissed")
-
-
 @accountability_app.command("proposals")
 @reports_errors
 def accountability_proposals(
@@ -151,7 +148,7 @@ def accountability_proposals(
     as_json: JsonOption = False,
 ) -> None:
     """Escalation proposals (问责建议) waiting for the office's decision."""
-    from workflow.supervision.accountability import proposals
+    from workflow.supervision.accountability import PROPOSAL_STATUSES, proposals
 
     if status not in (None, *PROPOSAL_STATUSES):
         raise InputError(f"--status {status!r} is not a proposal status; statuses: "

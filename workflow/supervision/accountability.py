@@ -200,6 +200,9 @@ def _issues(tx: IssueTx, ids: list[int]) -> dict[int, Any]:
     return rows
 
 
+PROPOSAL_STATUSES = ("open", "adopted", "dismissed")
+
+
 def proposals(engine: Engine, *, status: str | None = "open") -> list[AccountabilityProposal]:
     """Escalation proposals, oldest first (``status`` None: all)."""
     query = select(AccountabilityProposal).order_by(AccountabilityProposal.id)

@@ -12,9 +12,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import and_, select
 
+from workflow.clock import local
 from workflow.config import Settings
 from workflow.errors import InputError, NotFoundError
 from workflow.issues import policy
@@ -157,6 +159,15 @@ def _remind(tx: IssueTx, contacts: Contacts, row: IssueRow, issue_id: int, month
         timer_id=None, context={"unit": unit, "title": row.title, "month": month},
         recipients=(unit,), key=f"missing-report:{issue_id}:{month}"),
         now=now, settings=settings)
+
+
+def report_view(report: ProgressReport) -> dict[str, Any]:
+    """A monthly report (or missing month) as JSON-ready fields, times in Asia/Shanghai."""
+    return {"month": report.month, "status": report.status, "percent": report.percent,
+            "on_schedule": report.on_schedule, "text": report.text,
+            "reported_by": report.reported_by,
+            "reported_at": local(report.reported_at).isoformat() if report.reported_at
+            else None}
 
 
 def reports(engine: Engine, issue_id: int) -> list[ProgressReport]:
