@@ -47,13 +47,35 @@ def render(name: str, status: int = 200, **values: Any) -> HTMLResponse:
     return HTMLResponse(_TEMPLATES.get_template(name).render(**values), status_code=status)
 
 
-def _live(request: Request) -> LiveSession | None:
+NAV = {"office": (("台账", "/ledger"), ("领导驾驶舱", "/cockpit"), ("新建问题", "/issues/new")),
+       "leader": (("领导驾驶舱", "/cockpit"), ("台账", "/ledger")),
+       "unit": (("我的待办", "/inbox"), ("台账", "/ledger")),
+       "acceptor": (("验收待办", "/inbox"), ("台账", "/ledger")),
+       "discipline": (("台账", "/ledger"),)}
+
+
+def signed_in(request: Request) -> LiveSession | None:
+    """The live session of the page's caller, or None (never signed in, signed out, idle
+    too long): the page then sends the caller to sign in."""
     engine: Engine = request.app.state.engine
     session_id = request.cookies.get(COOKIE)
     if not session_id:
         return None
     return live_session(engine.db, session_id, now=engine.clock.now(),
                         settings=request.app.state.auth)
+
+
+def frame(request: Request, live: LiveSession) -> dict[str, Any]:
+    """What every signed-in page shows around its content: who is signed in, the sign-out
+    form's CSRF token and the links of the person's role."""
+    role = live.account.role
+    return {"person": live.account.person, "csrf": request.cookies.get(CSRF_COOKIE, ""),
+            "role_label": ROLE_LABELS.get(role, role), "nav": NAV.get(role, ()),
+            "here": request.url.path}
+
+
+def sign_in_again() -> RedirectResponse:
+    return RedirectResponse("/login?ended=true", status_code=303)
 
 
 def _states(engine: Engine) -> list[tuple[str, str]]:
@@ -101,7 +123,7 @@ def router() -> APIRouter:
 
     @routes.post("/logout")
     async def sign_out(request: Request) -> Response:
-        live = _live(request)
+        live = signed_in(request)
         form = await request.form()
         if live is not None and live.csrf_matches(str(form.get("csrf_token", ""))):
             end_signed_session(request.app.state.engine, live, request)
@@ -114,9 +136,9 @@ def router() -> APIRouter:
     def ledger(request: Request) -> Response:
         """The ledger the signed-in person may read, filtered as the address says."""
         engine: Engine = request.app.state.engine
-        live = _live(request)
+        live = signed_in(request)
         if live is None:
-            return RedirectResponse("/login?ended=true", status_code=303)
+            return sign_in_again()
         actor = resolve_actor(engine.db, live.account.person, live.account.role)
         params = request.query_params
         text = {name: (params.get(name) or "").strip()[:200] or None
@@ -134,9 +156,8 @@ def router() -> APIRouter:
         except RectifyError as exc:
             error, items, count, capped = str(exc), [], 0, False
         return render(
-            "ledger.html", 400 if error else 200, title="台账", person=live.account.person,
-            role_label=ROLE_LABELS.get(live.account.role, live.account.role),
-            csrf=request.cookies.get(CSRF_COOKIE, ""), query=query, items=items,
+            "ledger.html", 400 if error else 200, title="台账", **frame(request, live), query=query,
+            items=items,
             count=count, capped=capped, error=error,
             states=_states(engine), lights=[(k, v[0]) for k, v in LIGHT_LABELS.items()],
             units=sorted(u.name for u in units(engine.db)), page=PAGE)
@@ -146,18 +167,17 @@ def router() -> APIRouter:
         """一案一档: the facts, the light, milestones, what the signed-in person may do, and
         the timeline with each event's hash and evidence; outside their scope, 404."""
         engine: Engine = request.app.state.engine
-        live = _live(request)
+        live = signed_in(request)
         if live is None:
-            return RedirectResponse("/login?ended=true", status_code=303)
+            return sign_in_again()
         actor = resolve_actor(engine.db, live.account.person, live.account.role)
-        frame = {"person": live.account.person, "csrf": request.cookies.get(CSRF_COOKIE, ""),
-                 "role_label": ROLE_LABELS.get(live.account.role, live.account.role)}
+        around = frame(request, live)
         try:
             issue = queries.get_issue(engine.db, issue_id)
             queries.check_readable(engine.db, actor, issue)
         except RectifyError:  # not there, or outside the scope: the same answer
             return render("notfound.html", 404, title="未找到",
-                          message=f"问题 {issue_id} 不存在。", **frame)
+                          message=f"问题 {issue_id} 不存在。", **around)
         now = engine.clock.now()
         view = views.issue_view(engine.db, issue, engine.registry, now)
         events = None
@@ -174,6 +194,6 @@ def router() -> APIRouter:
         actions = views.actions_for(actor, issue, engine.registry,
                                     sectors=sectors_of(engine.db, actor))
         return render("issue.html", title=f"问题 {view['number'] or issue_id}", issue=view,
-                      events=events, actions=actions, **frame)
+                      events=events, actions=actions, **around)
 
     return routes
