@@ -47,7 +47,8 @@ def render(name: str, status: int = 200, **values: Any) -> HTMLResponse:
     return HTMLResponse(_TEMPLATES.get_template(name).render(**values), status_code=status)
 
 
-NAV = {"office": (("台账", "/ledger"), ("领导驾驶舱", "/cockpit"), ("新建问题", "/issues/new")),
+NAV = {"office": (("台账", "/ledger"), ("领导驾驶舱", "/cockpit"), ("新建问题", "/issues/new"),
+                  ("系统管理", "/admin")),
        "leader": (("领导驾驶舱", "/cockpit"), ("台账", "/ledger")),
        "unit": (("我的待办", "/inbox"), ("台账", "/ledger")),
        "acceptor": (("验收待办", "/inbox"), ("台账", "/ledger")),
@@ -72,6 +73,21 @@ def frame(request: Request, live: LiveSession) -> dict[str, Any]:
     return {"person": live.account.person, "csrf": request.cookies.get(CSRF_COOKIE, ""),
             "role_label": ROLE_LABELS.get(role, role), "nav": NAV.get(role, ()),
             "here": request.url.path}
+
+
+TEXT_FILTERS = ("state", "step", "light", "unit", "leader", "plan", "category", "q")
+YES_NO_FILTERS = ("overdue", "long_term")
+
+
+def ledger_query(request: Request) -> queries.LedgerQuery:
+    """The ledger filters the page's address names: the text ones as given (trimmed, at
+    most 200 characters), ``overdue`` and ``long_term`` as 1 (yes) or 0 (no). A link from
+    the cockpit or a saved view is this address."""
+    params = request.query_params
+    text = {name: (params.get(name) or "").strip()[:200] or None for name in TEXT_FILTERS}
+    flags = {name: {"1": True, "0": False}.get(params.get(name) or "")
+             for name in YES_NO_FILTERS}
+    return queries.LedgerQuery(**text, **flags)
 
 
 def sign_in_again() -> RedirectResponse:
@@ -140,11 +156,7 @@ def router() -> APIRouter:
         if live is None:
             return sign_in_again()
         actor = resolve_actor(engine.db, live.account.person, live.account.role)
-        params = request.query_params
-        text = {name: (params.get(name) or "").strip()[:200] or None
-                for name in ("state", "light", "unit", "q")}
-        query = queries.LedgerQuery(state=text["state"], light=text["light"],
-                                    unit=text["unit"], q=text["q"])
+        query = ledger_query(request)
         now = engine.clock.now()
         error = None
         try:
