@@ -100,9 +100,11 @@ class OutOfScopeError(TransitionError):
 class RequirementError(TransitionError):
     """A guard of the transition rejected the call (missing comment, evidence, checklist...)."""
 
-    def __init__(self, *, issue_id: int, trigger: str, problems: Sequence[str]):
+    def __init__(self, *, issue_id: int, trigger: str, problems: Sequence[str],
+                 problems_zh: Sequence[str] | None = None):
         self.issue_id, self.trigger = issue_id, trigger
         self.problems = list(problems)
+        self.problems_zh = list(problems_zh) if problems_zh is not None else self.problems
         details = "; ".join(self.problems)
         super().__init__(f"issue {issue_id}: '{trigger}' refused: {details}")
 

@@ -70,22 +70,32 @@ def _stage_label(spec: Any, key: str | None) -> str:
 
 
 def _stage_problems(compiled: CompiledDefinition, spec: Any, row: IssueRow,
-                    now: datetime) -> list[str]:
-    """Why the issue is not at a step of its state the transition may be fired from."""
+                    now: datetime) -> list[tuple[str, str]]:
+    """Why the issue is not at a step of its state the transition may be fired from, in
+    English and in Chinese."""
     rule = spec.stage
     if rule is None:
         return []
     state = compiled.states[row.state]
     if row.stage not in rule.source:
         wanted = " or ".join(_stage_label(state, key) for key in rule.source)
-        at = _stage_label(state, row.stage)
+        wanted_zh = "或".join(_stage_label_zh(state, key) for key in rule.source)
+        at, at_zh = _stage_label(state, row.stage), _stage_label_zh(state, row.stage)
         if row.stage_until is not None and now < row.stage_until:
             at += f" until {local(row.stage_until):%Y-%m-%d %H:%M}"
-        return [f"the issue must be at step {wanted}; it is at {at}"]
+            at_zh += f"（至{local(row.stage_until):%Y-%m-%d %H:%M}）"
+        return [(f"the issue must be at step {wanted}; it is at {at}",
+                 f"须在“{wanted_zh}”环节办理，当前为“{at_zh}”")]
     if rule.after_period and row.stage_until is not None and now < row.stage_until:
-        return [f"step {_stage_label(state, row.stage)} runs until "
-                f"{local(row.stage_until):%Y-%m-%d %H:%M}; wait until it is over"]
+        until = f"{local(row.stage_until):%Y-%m-%d %H:%M}"
+        return [(f"step {_stage_label(state, row.stage)} runs until {until}; wait until it "
+                 "is over", f"“{_stage_label_zh(state, row.stage)}”期至{until}，期满后方可办理")]
     return []
+
+
+def _stage_label_zh(spec: Any, key: str | None) -> str:
+    stage = spec.stage(key) if key else None
+    return stage.label_zh if stage else "无环节"
 
 
 def _next_stage(compiled: CompiledDefinition, spec: Any, row: IssueRow, to_state: str,

@@ -19,6 +19,7 @@ from workflow.org.actors import Actor
 from workflow.spec.machine import ANSWERS
 from workflow.spec.registry import Registry
 from workflow.spec.timers import LIGHT_LABELS, light_of
+from workflow.spec.workdays import WorkCalendar
 
 
 def days_overdue(issue: Issue, registry: Registry, now: datetime) -> int:
@@ -165,3 +166,50 @@ def actions_for(actor: Actor, issue: Issue, registry: Registry, *,
                 if spec.stage and spec.stage.after_period and issue.stage_until else None,
             }})
     return found
+
+
+def light_reason(view: dict[str, Any], registry: Registry, calendar: WorkCalendar,
+                 now: datetime) -> str:
+    """Why an issue's light is what it is, in a sentence an office reads on the issue page
+    and the 督办单: the working days left (or past) its deadline and the next rung of the
+    escalation ladder, e.g. "剩余3个工作日（整改时限2027-01-10）；逾期后将向包保领导、整改办发出
+    红灯督办"."""
+    definition_id, _, version = view["definition"].partition("@")
+    definition = registry.get(definition_id, int(version)).definition
+    if view["light"] == "green" and view["state"] in _completed_states(definition):
+        return "已完成整改"
+    if not view["due"]:
+        return "长期坚持，无整改时限" if view["long_term"] else "未设整改时限"
+    due = datetime.fromisoformat(view["due"]).date()
+    today = local(now).date()
+    left = calendar.working_days_between(today, due)
+    ladder = list(definition.notices.escalation)
+    roles = {key: role.label_zh for key, role in definition.roles.items()}
+
+    def told(rung: Any) -> str:
+        return "、".join(roles.get(r, r) for r in rung.notify)
+
+    if view["light"] == "red":
+        keys = [rung.key for rung in ladder]
+        reached = keys.index(view["escalation_level"]) if view["escalation_level"] in keys \
+            else -1
+        text = f"已逾期{max(-left, 0)}个工作日（整改时限{due}）"
+        if reached >= 0:
+            text += f"，已{ladder[reached].label_zh}"
+        if reached + 1 < len(ladder):
+            rung = ladder[reached + 1]
+            when = f"逾期{rung.after}后" if rung.after else "逾期后"
+            when = when.replace(" days", "天").replace(" day", "天").replace(" hours", "小时")
+            text += f"；{when}将向{told(rung)}发出{rung.label_zh}"
+        return text
+    text = f"剩余{left}个工作日（整改时限{due}）"
+    if view["light"] == "yellow":
+        text = ("阶段性节点逾期" if any(m["missed"] for m in view["milestones"])
+                else "未达序时进度") + "；" + text
+    if ladder:
+        text += f"；逾期后将向{told(ladder[0])}发出{ladder[0].label_zh}"
+    return text
+
+
+def _completed_states(definition: Any) -> set[str]:
+    return {state.key for state in definition.states if state.completed or state.terminal}

@@ -32,7 +32,8 @@ class FireContext:
     accepted_fields: dict[str, Any] = field(default_factory=dict)
     accepted_checklist: dict[str, dict[str, str]] = field(default_factory=dict)
     open_subtasks: Sequence[tuple[int, str | None]] = ()  # (id, unit) of unfinished sub-tasks
-    stage_problems: Sequence[str] = ()  # the issue is not at a step the transition allows
+    # the issue is not at a step the transition allows: (English, Chinese) of each reason
+    stage_problems: Sequence[tuple[str, str]] = ()
 
 
 # A checklist item is affirmed only by an explicit yes; any other text is no answer at all.
@@ -82,62 +83,79 @@ class RequirementGuard:
     def __call__(self, event: EventData) -> bool:
         context: FireContext = event.model
         requires = self.spec.requires
-        problems: list[str] = list(context.stage_problems)
+        problems: list[tuple[str, str]] = list(context.stage_problems)
         if requires.comment and not (context.comment or "").strip():
-            problems.append("a comment is required (说明/理由)")
+            problems.append(("a comment is required (说明/理由)", "请填写说明/理由"))
         if len(context.evidence) < requires.evidence:
-            problems.append(f"at least {requires.evidence} evidence file(s) are required "
-                            f"(佐证材料); {len(context.evidence)} given")
+            problems.append((f"at least {requires.evidence} evidence file(s) are required "
+                             f"(佐证材料); {len(context.evidence)} given",
+                             f"须上传至少{requires.evidence}份佐证材料，"
+                             f"已上传{len(context.evidence)}份"))
         problems += self._checklist_problems(context)
         problems += self._field_problems(context)
         if requires.subtasks_done and context.open_subtasks:
-            problems.append("every sub-task must be done first; not done: " + ", ".join(
-                f"issue {issue_id} ({unit or 'no unit'})"
-                for issue_id, unit in context.open_subtasks))
+            problems.append((
+                "every sub-task must be done first; not done: " + ", ".join(
+                    f"issue {issue_id} ({unit or 'no unit'})"
+                    for issue_id, unit in context.open_subtasks),
+                "子任务须全部完成，未完成：" + "、".join(
+                    f"问题{issue_id}（{unit or '未定单位'}）"
+                    for issue_id, unit in context.open_subtasks)))
         if problems:
             raise RequirementError(issue_id=context.issue_id, trigger=self.spec.trigger,
-                                   problems=problems)
+                                   problems=[en for en, _ in problems],
+                                   problems_zh=[zh for _, zh in problems])
         return True
 
-    def _checklist_problems(self, context: FireContext) -> list[str]:
+    def _checklist_problems(self, context: FireContext) -> list[tuple[str, str]]:
         given = context.checklist
         if self.checklist is None:
             if given:
-                return [f"'{self.spec.trigger}' takes no checklist"]
+                return [(f"'{self.spec.trigger}' takes no checklist", "此操作不需填写清单")]
             return []
         given = given or {}
         keys = [item.key for item in self.checklist.items]
-        problems = [f"unknown checklist item '{key}'; items of {self.spec.requires.checklist}: "
-                    f"{', '.join(keys)}" for key in given if key not in keys]
+        problems = [(f"unknown checklist item '{key}'; items of {self.spec.requires.checklist}: "
+                     f"{', '.join(keys)}", f"清单中没有“{key}”一项")
+                    for key in given if key not in keys]
         for item in self.checklist.items:
             where = f"checklist {self.checklist.label_zh} item '{item.key}' ({item.label_zh})"
             try:
                 answer = checklist_answer(given.get(item.key))
             except ValueError as exc:
-                problems.append(f"{where}: {exc}; answer {item.key}=是:NOTE "
-                                f"(allowed answers: {', '.join(ANSWERS)}; a note is required)")
+                problems.append((f"{where}: {exc}; answer {item.key}=是:NOTE "
+                                 f"(allowed answers: {', '.join(ANSWERS)}; a note is required)",
+                                 f"“{item.label_zh}”须回答是或否并填写说明"))
                 continue
             if answer["answer"] != "是":
-                problems.append(f"{where} is answered 否 ({answer['note']}); clearance needs "
-                                "every item answered 是")
+                problems.append((f"{where} is answered 否 ({answer['note']}); clearance needs "
+                                 "every item answered 是",
+                                 f"“{item.label_zh}”回答为否（{answer['note']}），"
+                                 "销号须每项均为是"))
                 continue
             context.accepted_checklist[item.key] = answer
         return problems
-    def _field_problems(self, context: FireContext) -> list[str]:
+
+    def _field_problems(self, context: FireContext) -> list[tuple[str, str]]:
         specs = self.spec.requires.fields
-        problems = [f"unknown field '{name}'; fields of '{self.spec.trigger}': "
-                    f"{', '.join(specs) or 'none'}" for name in context.fields if name not in specs]
+        problems = [(f"unknown field '{name}'; fields of '{self.spec.trigger}': "
+                     f"{', '.join(specs) or 'none'}", f"此操作没有“{name}”一项")
+                    for name in context.fields if name not in specs]
         for name, spec in specs.items():
             value = context.fields.get(name)
             if value is None or (isinstance(value, str) and not value.strip()):
-                problems.append(f"field '{name}' ({spec.label_zh}) is required, type {spec.type}")
+                problems.append((f"field '{name}' ({spec.label_zh}) is required, type "
+                                 f"{spec.type}", f"请填写{spec.label_zh}"))
                 continue
             try:
                 context.accepted_fields[name] = _coerce(spec.type, value)
             except ValueError:
                 expected = {"date": "a date like 2026-12-31", "number": "a number",
                             "text": "text"}[spec.type]
-                problems.append(f"field '{name}' ({spec.label_zh}) = {value!r} is not {expected}")
+                expected_zh = {"date": "日期（如2026-12-31）", "number": "数字",
+                               "text": "文字"}[spec.type]
+                problems.append((f"field '{name}' ({spec.label_zh}) = {value!r} is not "
+                                 f"{expected}", f"{spec.label_zh}须为{expected_zh}"))
         return problems
 
 
