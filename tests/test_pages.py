@@ -91,7 +91,7 @@ def test_the_office_signs_in_and_filters_the_ledger(page: Page, server: Server) 
     assert timeline.count() == 1 and "交办" in timeline.inner_text()
     full_hash = page.locator("#timeline code").get_attribute("title")
     assert full_hash and len(full_hash) == 64
-    assert page.locator("[data-trigger=start]").inner_text() == "开始整改"
+    assert page.locator("[data-trigger=start] legend").inner_text() == "开始整改"
     shot(page, "office-issue")
     page.get_by_role("link", name="← 返回台账").click()
     page.wait_for_url("**/ledger")

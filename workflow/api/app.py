@@ -21,7 +21,16 @@ from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException
 from swagger_ui_bundle import swagger_ui_path
 
-from workflow.api import actions, admin, documents, issues, pages, public, supervision
+from workflow.api import (
+    actions,
+    admin,
+    documents,
+    issues,
+    page_issue,
+    pages,
+    public,
+    supervision,
+)
 from workflow.api.problems import (
     engine_problem,
     http_problem,
@@ -124,6 +133,7 @@ def create_app(engine: Engine, auth: AuthSettings) -> FastAPI:
     app.include_router(documents.router(), prefix="/api/v1")
     app.include_router(supervision.router(), prefix="/api/v1")
     app.include_router(public.router(), prefix="/api/v1")
+    app.include_router(page_issue.router())
     app.include_router(pages.router())
     app.mount("/static", StaticFiles(directory=str(Path(pages.__file__).parent / "static")),
               name="static")

@@ -19,7 +19,6 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from workflow.api.security import (
     COOKIE,
-    IssueId,
     clear_session_cookie,
     client_address,
     end_signed_session,
@@ -28,11 +27,10 @@ from workflow.api.security import (
 )
 from workflow.auth.sessions import LiveSession, live_session, start_session
 from workflow.auth.settings import AuthSettings
-from workflow.clock import local
 from workflow.errors import AuthenticationError, RectifyError
-from workflow.issues import policy, queries, views
+from workflow.issues import queries, views
 from workflow.issues.engine import Engine
-from workflow.org.directory import resolve_actor, sectors_of, units
+from workflow.org.directory import resolve_actor, units
 from workflow.spec.timers import LIGHT_LABELS
 
 CSRF_COOKIE = "rectify_csrf"
@@ -173,39 +171,5 @@ def router() -> APIRouter:
             count=count, capped=capped, error=error,
             states=_states(engine), lights=[(k, v[0]) for k, v in LIGHT_LABELS.items()],
             units=sorted(u.name for u in units(engine.db)), page=PAGE)
-
-    @routes.get("/issues/{issue_id}")
-    def issue_page(request: Request, issue_id: IssueId) -> Response:
-        """一案一档: the facts, the light, milestones, what the signed-in person may do, and
-        the timeline with each event's hash and evidence; outside their scope, 404."""
-        engine: Engine = request.app.state.engine
-        live = signed_in(request)
-        if live is None:
-            return sign_in_again()
-        actor = resolve_actor(engine.db, live.account.person, live.account.role)
-        around = frame(request, live)
-        try:
-            issue = queries.get_issue(engine.db, issue_id)
-            queries.check_readable(engine.db, actor, issue)
-        except RectifyError:  # not there, or outside the scope: the same answer
-            return render("notfound.html", 404, title="未找到",
-                          message=f"问题 {issue_id} 不存在。", **around)
-        now = engine.clock.now()
-        view = views.issue_view(engine.db, issue, engine.registry, now)
-        events = None
-        if policy.may_take(actor, policy.READ_HISTORY):
-            states, verbs = views.event_labels(engine.registry, issue.definition_id,
-                                               issue.definition_version)
-            events = [{"seq": e.seq, "at": f"{local(e.at):%Y-%m-%d %H:%M}",
-                       "verb": verbs.get(e.trigger, e.trigger), "actor": e.actor,
-                       "change": (f"{states.get(e.from_state, e.from_state)} → "
-                                  if e.from_state else "") + states.get(e.to_state, e.to_state),
-                       "comment": e.comment, "hash": e.hash,
-                       "evidence": (e.payload or {}).get("evidence", [])}
-                      for e in queries.history(engine.db, issue_id)]
-        actions = views.actions_for(actor, issue, engine.registry,
-                                    sectors=sectors_of(engine.db, actor))
-        return render("issue.html", title=f"问题 {view['number'] or issue_id}", issue=view,
-                      events=events, actions=actions, **around)
 
     return routes
