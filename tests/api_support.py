@@ -49,10 +49,12 @@ class Server:
 
 
 @pytest.fixture
-def start_server(db: Database, tmp_path: Path,
-                 monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., Server]]:
+def start_server(db: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                 request: pytest.FixtureRequest) -> Iterator[Callable[..., Server]]:
     """Starts `rectify web` on a database with two units, a person of each, the public, and
-    one issue per unit; accounts zhang (unit A), li (unit B), office, public."""
+    one issue per unit; accounts zhang (unit A), li (unit B), office, public. A test marked
+    ``training`` gets a training database (its server may run at a rehearsal time:
+    ``start(args=("--now", TIME, "--as", OFFICE))``)."""
     url = db.engine.url.render_as_string(hide_password=False)
     env = {"DATABASE_URL": url, "RECTIFY_EVIDENCE_DIR": str(tmp_path / "evidence")}
     for name, value in env.items():
@@ -66,7 +68,8 @@ def start_server(db: Database, tmp_path: Path,
         assert result.exit_code == code, (args, result.output, result.exception)
         return result.output
 
-    cli("init", "--admin", OFFICE)
+    training = request.node.get_closest_marker("training") is not None
+    cli("init", "--admin", OFFICE, *(["--training"] if training else []))
     for unit in (UNIT_A, UNIT_B):
         cli("units", "add", unit, "--as", OFFICE)
     cli("people", "add", "张科长", "--role", "unit", "--unit", UNIT_A, "--as", OFFICE)
@@ -82,9 +85,9 @@ def start_server(db: Database, tmp_path: Path,
             stdin=PASSWORD + "\n")
     started: list[Rectify] = []
 
-    def start(command: str = "web", **settings: str) -> Server:
+    def start(command: str = "web", args: tuple[str, ...] = (), **settings: str) -> Server:
         port = free_port()
-        process = Rectify([command, "--port", str(port)], {**env, **settings},
+        process = Rectify([command, "--port", str(port), *args], {**env, **settings},
                           tmp_path / f"web{len(started)}.log")
         started.append(process)
         server = Server(f"http://127.0.0.1:{port}", process, cli)

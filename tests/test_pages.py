@@ -40,13 +40,19 @@ def page(browser: Browser, server: Server) -> Iterator[Page]:
     context = browser.new_context(base_url=server.url, locale="zh-CN",
                                   viewport={"width": 1280, "height": 800})
     opened = context.new_page()
-    opened.problems = []  # type: ignore[attr-defined]
-    opened.on("console", lambda m: m.type == "error" and opened.problems.append(m.text))
-    opened.on("pageerror", lambda e: opened.problems.append(str(e)))
-    opened.on("request", lambda r: urlparse(r.url).hostname not in ("127.0.0.1", None)
-              and opened.problems.append(f"left loopback: {r.url}"))
+    loopback_only(opened)
     yield opened
     context.close()
+
+
+def loopback_only(page: Page) -> None:
+    """Collect in ``page.problems`` every console error, page error and request that
+    leaves 127.0.0.1 (a test asserts the list is empty)."""
+    page.problems = []  # type: ignore[attr-defined]
+    page.on("console", lambda m: m.type == "error" and page.problems.append(m.text))
+    page.on("pageerror", lambda e: page.problems.append(str(e)))
+    page.on("request", lambda r: urlparse(r.url).hostname not in ("127.0.0.1", None)
+            and page.problems.append(f"left loopback: {r.url}"))
 
 
 def shot(page: Page, name: str) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 from zoneinfo import ZoneInfo
@@ -48,3 +49,14 @@ def to_utc(value: datetime) -> datetime:
 def local(value: datetime) -> datetime:
     """Return an aware datetime converted to Asia/Shanghai for display."""
     return to_utc(value).astimezone(SHANGHAI)
+
+
+class RunningClock:
+    """A clock that starts at a given time and runs on with the real one: a training
+    server's rehearsal time (``rectify web --now``)."""
+
+    def __init__(self, at: datetime):
+        self._at, self._started = to_utc(at), time.monotonic()
+
+    def now(self) -> datetime:
+        return self._at + timedelta(seconds=time.monotonic() - self._started)

@@ -53,18 +53,20 @@ def _actor(engine: Engine, live: LiveSession) -> Actor:
 
 def refusal(exc: RectifyError) -> tuple[int, list[str]]:
     """The HTTP status and the lines a page shows for a refused action: the guard's own
-    lines in Chinese, or a Chinese lead with the engine's message."""
+    lines in Chinese, or a Chinese lead with the engine's message. A form filled in wrong
+    or overtaken by another change is answered 200 with the form again (as a form page
+    is); a request the person may not make is 403."""
     if isinstance(exc, RequirementError):
-        return 400, exc.problems_zh
+        return 200, exc.problems_zh
     if isinstance(exc, ConflictError):
-        return 409, ["此问题已被他人更新，页面已刷新为最新情况，请确认后重新办理。"]
+        return 200, ["此问题已被他人更新，页面已刷新为最新情况，请确认后重新办理。"]
     if isinstance(exc, ActionDeniedError | PermissionDeniedError):
         return 403, [f"您无权办理此操作。（{exc}）"]
     if isinstance(exc, OutOfScopeError):
         return 403, [f"此问题不在您的职责范围内。（{exc}）"]
     if isinstance(exc, NotFoundError):
         return 404, [f"未找到。（{exc}）"]
-    return 400, [f"未能办理：{exc}"]
+    return 200, [f"未能办理：{exc}"]
 
 
 def _text(form: FormData, name: str, limit: int = TEXT_MAX) -> str:
@@ -118,6 +120,9 @@ def issue_values(request: Request, live: LiveSession, issue: Any) -> dict[str, A
         and _may_act(engine, actor, issue),
         "may_upload": policy.may_take(actor, policy.UPLOAD_EVIDENCE),
         "stage_until": f"{local(issue.stage_until):%Y-%m-%d %H:%M}"
+        if issue.stage_until else None,
+        "stage_over": issue.stage_until is not None and now >= issue.stage_until,
+        "stage_days_left": max((local(issue.stage_until).date() - local(now).date()).days, 0)
         if issue.stage_until else None,
         "failed": None, "messages": [], "entered": {}, "done": None,
     }
@@ -274,6 +279,10 @@ def router() -> APIRouter:
         try:
             version = int(str(form.get("version") or "0"))
             if action is None:  # not this person's, or not now: the engine says which
+                roles = _firing_roles(request, issue, trigger)
+                if actor.role not in roles:
+                    raise ActionDeniedError(action=f"fire '{trigger}'", role=actor.role,
+                                            roles=roles)
                 engine.fire(issue.id, trigger, actor=actor, comment=entered["comment"],
                             expected_version=version)
             else:
@@ -350,7 +359,7 @@ def router() -> APIRouter:
         query = queries.LedgerQuery(step="applied") if actor.role == "acceptor" else \
             queries.LedgerQuery()
         found = queries.ledger_page(engine.db, engine.registry, query, actor=actor,
-                                    sort="deadline", position=None, limit=200, now=now)
+                                    sort="due_at,id", position=None, limit=200, now=now)
         items = [v for v in views.issue_views(engine.db, found.issues, engine.registry, now)
                  if v["light"] != "green" or v["state"] not in ("cleared", "follow_up")]
         items.sort(key=lambda v: (URGENCY.get(v["light"], 9), v["due"] or "9999", v["id"]))
@@ -368,6 +377,15 @@ def _percent(form: FormData) -> int:
     if not text.isdigit():
         raise InputError("完成进度须为0到100之间的整数")
     return int(text)
+
+
+def _firing_roles(request: Request, issue: Any, trigger: str) -> list[str]:
+    """The roles that fire ``trigger`` anywhere in the issue's definition: a page gone
+    stale may still show it to them; a crafted request from another role is refused."""
+    engine: Engine = request.app.state.engine
+    compiled = engine.registry.get(issue.definition_id, issue.definition_version)
+    return sorted({role for t in compiled.definition.transitions if t.trigger == trigger
+                   for role in t.roles})
 
 
 def _all_transitions(request: Request, issue: Any) -> list[dict[str, str]]:

@@ -14,8 +14,12 @@ import typer
 from rich.table import Table
 
 from workflow.cli.common import (
+    ActorName,
     JsonOption,
+    Moment,
+    RoleName,
     console,
+    moved_clock,
     print_json,
     reports_errors,
 )
@@ -30,15 +34,15 @@ PortOption = Annotated[int, typer.Option(min=1, max=65535,
                                          help="Port the HTTP server listens on.")]
 
 
-def http_server(host: str, port: int) -> Any:
-    """A uvicorn server for the HTTP application on the environment's database. Proxy
-    headers are not taken from uvicorn: the application honours X-Forwarded-Proto only when
-    RECTIFY_TRUST_FORWARDED_PROTO says so."""
+def http_server(host: str, port: int, *, app: Any = None) -> Any:
+    """A uvicorn server for the HTTP application (by default on the environment's
+    database). Proxy headers are not taken from uvicorn: the application honours
+    X-Forwarded-Proto only when RECTIFY_TRUST_FORWARDED_PROTO says so."""
     import uvicorn
 
     from workflow.api.app import app_from_env
 
-    config = uvicorn.Config(app_from_env(), host=host, port=port, proxy_headers=False,
+    config = uvicorn.Config(app or app_from_env(), host=host, port=port, proxy_headers=False,
                             server_header=False, log_level="info")
     return uvicorn.Server(config)
 
@@ -80,10 +84,27 @@ def serve(host: HostOption = "127.0.0.1", port: PortOption = 8000) -> None:
 
 
 @reports_errors
-def web(host: HostOption = "127.0.0.1", port: PortOption = 8000) -> None:
+def web(host: HostOption = "127.0.0.1", port: PortOption = 8000, now: Moment = None,
+        actor: ActorName = None, role: RoleName = None) -> None:
     """The HTTP server alone (distributed mode): stateless, sessions live in the database,
-    so several can run behind a reverse proxy. Stops on SIGTERM or Ctrl-C."""
-    http_server(host, port).run()
+    so several can run behind a reverse proxy. Stops on SIGTERM or Ctrl-C.
+
+    On a training database, --now with --as serves a rehearsal: the server's clock starts
+    at that time and runs on (the move is put on the audit trail)."""
+    if now is None:
+        http_server(host, port).run()
+        return
+    from workflow.api.app import create_app
+    from workflow.auth.settings import AuthSettings
+    from workflow.clock import RunningClock
+    from workflow.startup import open_engine
+
+    engine = open_engine(Settings.from_env())
+    at, mover = moved_clock(engine, now, actor, role, "web")
+    assert mover is not None
+    engine.record_clock_move(mover, "web", at)
+    engine.clock = RunningClock(at)
+    http_server(host, port, app=create_app(engine, AuthSettings.from_env())).run()
 
 
 @reports_errors

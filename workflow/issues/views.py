@@ -102,7 +102,9 @@ def event_labels(registry: Registry, definition_id: str,
     verbs = {spec.trigger: spec.label_zh for spec in definition.transitions}
     verbs.update(create="交办", remind="催办提醒", escalate="督办升级", skip="跳过过期提醒",
                  recompute_deadline="重算时限", set_milestones="倒排工期",
-                 reach_milestone="完成阶段节点")
+                 reach_milestone="完成阶段节点", progress="月度进展", instruct="领导批示",
+                 missing_report="月度进展未报送", split="分解子任务", migrate="迁移流程版本",
+                 accountability="记录问责", dismiss_proposal="不予问责")
     return states, verbs
 
 
