@@ -8,6 +8,7 @@ act sees no such form, and a crafted request from it is refused."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -17,6 +18,7 @@ import pytest
 from playwright.sync_api import Browser, BrowserContext, Page
 
 from tests.api_support import OFFICE, PASSWORD, UNIT_A, UNIT_B, Server
+from tests.processes import Rectify, free_port, wait_for
 from tests.test_pages import browser, loopback_only, shot  # noqa: F401  (fixture)
 
 pytestmark = [pytest.mark.processes, pytest.mark.training]
@@ -238,3 +240,38 @@ def test_a_form_posted_without_the_csrf_token_changes_nothing(
         assert shown is not None and shown.status == 404
         assert "不存在" in page.inner_text("[role=alert]")
     context.close()
+
+
+def test_the_demo_serves_its_pages_to_the_accounts_it_prints(browser: Browser,  # noqa: F811
+                                                              tmp_path: Path) -> None:
+    port = free_port()
+    demo = Rectify(["demo", "--serve", "--port", str(port)], {}, tmp_path / "demo.log")
+    try:
+        wait_for(lambda: "Ctrl-C stops the demo" in demo.output() or not demo.alive(),
+                 timeout=120, what="rectify demo --serve printing its accounts")
+        printed = demo.output()
+        password = re.search(r"password (demo-\S+?)\)", printed)
+        assert password, printed
+        assert "leader" in printed and "王副市长" in printed
+        server = Server(f"http://127.0.0.1:{port}", demo, lambda *a, **k: "")
+        wait_for(lambda: _answers(server.url), timeout=60, what="the demo answering")
+        context = browser.new_context(base_url=server.url, locale="zh-CN")
+        page = context.new_page()
+        loopback_only(page)
+        page.goto("/login")
+        page.get_by_label("账号").fill("office")
+        page.get_by_label("密码").fill(password.group(1))
+        page.get_by_role("button", name="登录").click()
+        page.wait_for_url("**/ledger")
+        assert page.locator("#rows tbody tr").count() > 3
+        assert page.problems == []  # type: ignore[attr-defined]
+        context.close()
+    finally:
+        demo.terminate()
+
+
+def _answers(url: str) -> bool:
+    try:
+        return httpx.get(url + "/healthz", timeout=2).status_code == 200
+    except httpx.TransportError:
+        return False

@@ -72,10 +72,11 @@ def create_app(engine: Engine, auth: AuthSettings) -> FastAPI:
                   responses=problem_responses(422))  # a request that does not parse, anywhere
     app.state.engine, app.state.auth = engine, auth
     app.state.provider = PasswordProvider(engine.db, auth, key=engine.keys.current)
-    app.add_exception_handler(RectifyError, engine_problem)
-    app.add_exception_handler(HTTPException, http_problem)
-    app.add_exception_handler(RequestValidationError, validation_problem)
-    app.add_exception_handler(Exception, internal_problem)
+    app.add_exception_handler(RectifyError, pages.page_or_problem(engine_problem))
+    app.add_exception_handler(HTTPException, pages.page_or_problem(http_problem))
+    app.add_exception_handler(RequestValidationError,
+                              pages.page_or_problem(validation_problem))
+    app.add_exception_handler(Exception, pages.page_or_problem(internal_problem))
     app.mount(DOCS_STATIC, StaticFiles(directory=str(swagger_ui_path)), name="docs-static")
 
     @app.get("/api/docs", include_in_schema=False)

@@ -10,6 +10,7 @@ against the hash the session keeps."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +52,28 @@ NAV = {"office": (("台账", "/ledger"), ("领导驾驶舱", "/cockpit"), ("新�
        "unit": (("我的待办", "/inbox"), ("台账", "/ledger")),
        "acceptor": (("验收待办", "/inbox"), ("台账", "/ledger")),
        "discipline": (("台账", "/ledger"),)}
+
+
+PAGE_ERRORS = {404: "页面不存在。", 405: "不支持此操作。",
+               500: "服务器内部错误，已记录在服务器日志中；请将时间和网址告知系统管理员。"}
+
+
+def page_or_problem(handler: Callable[[Request, Exception], Response],
+                    ) -> Callable[[Request, Exception], Response]:
+    """``handler`` (an RFC 9457 problem) for the API; for a browser asking for a page
+    (not under /api, accepting HTML) the same refusal as a page in Chinese."""
+
+    def answer(request: Request, exc: Exception) -> Response:
+        problem = handler(request, exc)
+        if request.url.path.startswith(("/api/", "/static/", "/healthz")) or \
+                "text/html" not in request.headers.get("accept", ""):
+            return problem
+        status = problem.status_code
+        message = PAGE_ERRORS.get(status) or (
+            "请求的地址有误。" if status == 422 else f"请求未能完成（{status}）。")
+        return render("notfound.html", status, title="出错了", message=message)
+
+    return answer
 
 
 def signed_in(request: Request) -> LiveSession | None:

@@ -106,8 +106,14 @@ def run_demo(workdir: Path, *, on_step: Callable[[str], None] = lambda _: None,
 @reports_errors
 def demo(keep: Annotated[Path | None, typer.Option(help="Keep the demo database in this "
                                                    "directory instead of a temporary one.")]
-         = None) -> None:
-    """Play a small sample plan on a throw-away SQLite file and print ledger and histories."""
+         = None,
+         serve: Annotated[bool, typer.Option(
+             "--serve", help="Then serve the demo's pages on http://127.0.0.1:PORT (sign in "
+                             "with the accounts it prints) until Ctrl-C.")] = False,
+         port: Annotated[int, typer.Option(min=1, max=65535,
+                                           help="Port of --serve.")] = 8000) -> None:
+    """Play a small sample plan on a throw-away SQLite file and print ledger and histories;
+    with --serve, then open it in a browser."""
     with tempfile.TemporaryDirectory(prefix="rectify-demo-") as scratch:
         workdir = keep or Path(scratch)
         if workdir.exists() and not workdir.is_dir():
@@ -139,9 +145,58 @@ def demo(keep: Annotated[Path | None, typer.Option(help="Keep the demo database 
         console.print(f"history verified: {report.issues} issues, {report.events} events, "
                       f"{'intact' if report.ok else report.problem}")
         _demo_sample_ledger(engine)
+        if serve:
+            _serve(engine, plan, port)
         if keep:
             console.print(f"demo database kept in {workdir / 'demo.db'}")
         engine.db.dispose()
+
+
+DEMO_PEOPLE = (  # login, person, role, unit: one of each party the pages serve
+    ("office", "市整改办", "office", None),
+    ("unit", "张科长", "unit", "相山区人民政府"),
+    ("acceptor", "王工", "acceptor", "市城管局"),
+    ("leader", "王副市长", "leader", None),
+)
+
+
+def _serve(engine: Engine, plan: DemoPlan, port: int) -> None:
+    """Register one person and account of each party, then serve the pages on loopback,
+    the clock running on from the plan's ``as_of``."""
+    import secrets
+
+    from workflow.api.app import create_app
+    from workflow.api.pages import ROLE_LABELS
+    from workflow.auth.accounts import add_account
+    from workflow.auth.settings import AuthSettings
+    from workflow.cli.background import http_server
+    from workflow.clock import RunningClock
+    from workflow.org.directory import OfficeAct, add_person, add_unit, bootstrap_office, units
+
+    office = Actor("市整改办", "office")
+    bootstrap_office(engine.db, office.name, key=engine.keys.current)
+    act = OfficeAct(office, engine.keys.current)
+    known = {unit.name for unit in units(engine.db)}
+    for _, _, _, unit in DEMO_PEOPLE:
+        if unit and unit not in known:
+            add_unit(engine.db, unit, by=act)
+            known.add(unit)
+    password = "demo-" + secrets.token_urlsafe(9)
+    table = []
+    for login, person, role, unit in DEMO_PEOPLE:
+        if person != office.name:
+            add_person(engine.db, person, by=act, roles=[role], unit=unit)
+        add_account(engine.db, login, person=person, password=password, by=act,
+                    now=engine.clock.now(), role=role)
+        table.append(f"  {login:<10} {person}（{ROLE_LABELS.get(role, role)}）")
+    engine.clock = RunningClock(plan.as_of)
+    console.rule("rectify demo --serve")
+    console.print(f"open http://127.0.0.1:{port}/ in a browser; sign in as one of (password "
+                  f"{password}):", highlight=False)
+    for line in table:
+        console.print(line, highlight=False, markup=False)
+    console.print("the public portal needs no sign-in; Ctrl-C stops the demo", highlight=False)
+    http_server("127.0.0.1", port, app=create_app(engine, AuthSettings.from_env())).run()
 
 
 def _demo_sample_ledger(engine: Engine) -> None:
