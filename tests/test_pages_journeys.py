@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -20,6 +20,8 @@ from playwright.sync_api import Browser, BrowserContext, Page
 from tests.api_support import OFFICE, PASSWORD, UNIT_A, UNIT_B, Server
 from tests.processes import Rectify, free_port, wait_for
 from tests.test_pages import browser, loopback_only, shot  # noqa: F401  (fixture)
+from workflow.clock import SHANGHAI
+from workflow.spec.workdays import load_calendar
 
 pytestmark = [pytest.mark.processes, pytest.mark.training]
 
@@ -275,3 +277,30 @@ def _answers(url: str) -> bool:
         return httpx.get(url + "/healthz", timeout=2).status_code == 200
     except httpx.TransportError:
         return False
+
+
+def test_the_unit_reaches_a_milestone_and_reads_why_its_light_is_lit(
+        browser: Browser, server: Server) -> None:  # noqa: F811
+    server.cli("issue", "milestones", "1", "--stage", "方案编制=10 working days",
+               "--stage", "整改实施=60 working days", "--as", OFFICE)
+    context, page = sign_in(browser, server, "zhang")
+    page.goto("/issues/1")
+    # The light's reason counts the working days left of the step (3 to sign for it) …
+    assert re.fullmatch(r"剩余[0-3]个工作日（办理时限\d{4}-\d\d-\d\d）；逾期后将向包保领导、"
+                        r"整改办发出红灯督办", page.inner_text("#reason"))
+    # … and once started, of the deadline, naming the next rung of the ladder
+    page.locator("#act-start").get_by_role("button", name="开始整改").click()
+    page.wait_for_url("**done=start*")
+    today = datetime.now(SHANGHAI).date()
+    left = load_calendar().working_days_between(today, date(2027, 12, 31))
+    assert page.inner_text("#reason") == (f"剩余{left}个工作日（整改时限2027-12-31）；"
+                                          "逾期后将向包保领导、整改办发出红灯督办")
+    assert page.locator("#milestones li").count() == 2
+    page.get_by_label("节点").select_option(index=0)
+    page.get_by_label("完成情况").fill("整改方案已印发")
+    page.get_by_role("button", name="节点完成").click()
+    page.wait_for_url("**done=milestone*")
+    assert "方案编制（已完成）" in page.inner_text("#milestones")
+    assert "完成阶段节点" in timeline(page)
+    assert page.problems == []  # type: ignore[attr-defined]
+    context.close()

@@ -183,6 +183,7 @@ def light_reason(view: dict[str, Any], registry: Registry, calendar: WorkCalenda
     if not view["due"]:
         return "长期坚持，无整改时限" if view["long_term"] else "未设整改时限"
     due = datetime.fromisoformat(view["due"]).date()
+    limit = "整改时限" if view["deadline"] == due.isoformat() else "办理时限"
     today = local(now).date()
     left = calendar.working_days_between(today, due)
     ladder = list(definition.notices.escalation)
@@ -195,7 +196,7 @@ def light_reason(view: dict[str, Any], registry: Registry, calendar: WorkCalenda
         keys = [rung.key for rung in ladder]
         reached = keys.index(view["escalation_level"]) if view["escalation_level"] in keys \
             else -1
-        text = f"已逾期{max(-left, 0)}个工作日（整改时限{due}）"
+        text = f"已逾期{max(-left, 0)}个工作日（{limit}{due}）"
         if reached >= 0:
             text += f"，已{ladder[reached].label_zh}"
         if reached + 1 < len(ladder):
@@ -204,7 +205,7 @@ def light_reason(view: dict[str, Any], registry: Registry, calendar: WorkCalenda
             when = when.replace(" days", "天").replace(" day", "天").replace(" hours", "小时")
             text += f"；{when}将向{told(rung)}发出{rung.label_zh}"
         return text
-    text = f"剩余{left}个工作日（整改时限{due}）"
+    text = f"剩余{left}个工作日（{limit}{due}）"
     if view["light"] == "yellow":
         text = ("阶段性节点逾期" if any(m["missed"] for m in view["milestones"])
                 else "未达序时进度") + "；" + text
