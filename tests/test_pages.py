@@ -129,7 +129,7 @@ def test_a_wrong_password_is_told_on_the_page(page: Page) -> None:
     page.get_by_label("账号").fill("office")
     page.get_by_label("密码").fill("not the password")
     page.get_by_role("button", name="登录").click()
-    assert "login or password is wrong" in page.inner_text("[role=alert]")
+    assert page.inner_text("[role=alert]") == "账号或密码错误。"
     assert page.get_by_label("账号").input_value() == "office"
     shot(page, "signin-refused")
     assert page.problems == []  # type: ignore[attr-defined]

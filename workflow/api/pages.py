@@ -28,7 +28,7 @@ from workflow.api.security import (
 )
 from workflow.auth.sessions import LiveSession, live_session, start_session
 from workflow.auth.settings import AuthSettings
-from workflow.errors import AuthenticationError, RectifyError
+from workflow.errors import AuthenticationError, LockedOutError, RectifyError
 from workflow.issues import queries, views
 from workflow.issues.engine import Engine
 from workflow.org.directory import resolve_actor, units
@@ -111,6 +111,21 @@ def ledger_query(request: Request) -> queries.LedgerQuery:
     return queries.LedgerQuery(**text, **flags)
 
 
+def sign_in_refusal(exc: AuthenticationError) -> str:
+    """Why a sign-in was refused, as the sign-in page says it."""
+    from workflow.auth import providers
+
+    if isinstance(exc, LockedOutError):
+        return (f"登录失败次数过多，该账号或地址已暂时锁定，请 {max(1, -(-exc.retry_after // 60))}"
+                " 分钟后再试。")
+    return {providers.WRONG: "账号或密码错误。",
+            providers.TOTP_NEEDED: "此账号需要动态口令：请同时填写 6 位动态口令。",
+            providers.TOTP_WRONG: "动态口令错误或已使用过。",
+            providers.TOTP_REQUIRED: "整改办账号须开启动态口令（双重认证），此账号尚未设置；"
+                                     "请管理员执行 rectify accounts totp 为其设置。",
+            }.get(str(exc), f"登录失败：{exc}")
+
+
 def sign_in_again() -> RedirectResponse:
     return RedirectResponse("/login?ended=true", status_code=303)
 
@@ -148,7 +163,7 @@ def router() -> APIRouter:
             signed = request.app.state.provider.authenticate(credentials, address=address,
                                                              now=now)
         except AuthenticationError as exc:
-            return render("signin.html", title="登录", error=str(exc), login=login)
+            return render("signin.html", title="登录", error=sign_in_refusal(exc), login=login)
         new = start_session(engine.db, signed.account_id, address=address, now=now,
                             settings=settings)
         answer = RedirectResponse("/ledger", status_code=303)
