@@ -26,7 +26,11 @@ from workflow.api import (
     admin,
     documents,
     issues,
+    page_admin,
+    page_cockpit,
     page_issue,
+    page_notice,
+    page_public,
     pages,
     public,
     supervision,
@@ -135,6 +139,10 @@ def create_app(engine: Engine, auth: AuthSettings) -> FastAPI:
     app.include_router(supervision.router(), prefix="/api/v1")
     app.include_router(public.router(), prefix="/api/v1")
     app.include_router(page_issue.router())
+    app.include_router(page_notice.router())
+    app.include_router(page_cockpit.router())
+    app.include_router(page_public.router())
+    app.include_router(page_admin.router())
     app.include_router(pages.router())
     app.mount("/static", StaticFiles(directory=str(Path(pages.__file__).parent / "static")),
               name="static")

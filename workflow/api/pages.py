@@ -52,6 +52,8 @@ NAV = {"office": (("台账", "/ledger"), ("领导驾驶舱", "/cockpit"), ("新�
        "unit": (("我的待办", "/inbox"), ("台账", "/ledger")),
        "acceptor": (("验收待办", "/inbox"), ("台账", "/ledger")),
        "discipline": (("台账", "/ledger"),)}
+# Where each role lands after signing in (and at ``/``): the first link of its navigation.
+HOME = {role: links[0][1] for role, links in NAV.items()} | {"leader": "/ledger"}
 
 
 PAGE_ERRORS = {404: "页面不存在。", 405: "不支持此操作。",
@@ -142,8 +144,12 @@ def router() -> APIRouter:
     routes = APIRouter(include_in_schema=False)
 
     @routes.get("/")
-    def home() -> RedirectResponse:
-        return RedirectResponse("/ledger", status_code=303)
+    def home(request: Request) -> RedirectResponse:
+        """The signed-in person's first page (their role's), else the sign-in page."""
+        live = signed_in(request)
+        if live is None:
+            return RedirectResponse("/login", status_code=303)
+        return RedirectResponse(HOME.get(live.account.role, "/ledger"), status_code=303)
 
     @routes.get("/login")
     def sign_in_page(ended: bool = False) -> HTMLResponse:
@@ -166,7 +172,7 @@ def router() -> APIRouter:
             return render("signin.html", title="登录", error=sign_in_refusal(exc), login=login)
         new = start_session(engine.db, signed.account_id, address=address, now=now,
                             settings=settings)
-        answer = RedirectResponse("/ledger", status_code=303)
+        answer = RedirectResponse(HOME.get(signed.role, "/ledger"), status_code=303)
         set_session_cookie(answer, request, settings, new.session_id)
         answer.set_cookie(CSRF_COOKIE, new.csrf_token,
                           max_age=int(settings.session_max.total_seconds()), path="/",
