@@ -149,6 +149,8 @@ FILTERS: list[tuple[dict[str, Any], Any]] = [
     ({"q": "_"}, lambda i: "_" in i["title"]),
     *(({"light": light}, lambda i, light=light: i["light"] == light)
       for light in ("red", "yellow", "blue", "green")),
+    ({"key_supervision": "true"}, lambda i: i["key_supervision"]),
+    ({"key_supervision": "false"}, lambda i: not i["key_supervision"]),
     ({"unit": UNIT_A, "overdue": "true", "plan": PLAN},
      lambda i: works(i, UNIT_A) and i["days_overdue"] > 0 and i["plan"] == PLAN),
 ]

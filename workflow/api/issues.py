@@ -87,6 +87,7 @@ def router() -> APIRouter:
         unit: TextFilter = None, leader: TextFilter = None, plan: TextFilter = None,
         category: TextFilter = None, overdue: bool | None = None,
         long_term: bool | None = None, q: TextFilter = None,
+        key_supervision: bool | None = None,
         sort: Annotated[str, Query(max_length=40)] = queries.DEFAULT_SORT,
         limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 50,
         page: Annotated[str | None, Query(alias="cursor", max_length=1000)] = None,
@@ -100,7 +101,8 @@ def router() -> APIRouter:
             raise InputError(f"unknown sort {sort!r}; sorts: {', '.join(queries.SORTS)}")
         query = queries.LedgerQuery(state=state, step=step, light=light, unit=unit,
                                     leader=leader, plan=plan, category=category,
-                                    overdue=overdue, long_term=long_term, q=q)
+                                    overdue=overdue, long_term=long_term, q=q,
+                                    key_supervision=key_supervision)
         fingerprint = query.fingerprint(sort)
         position = decode_cursor(page, fingerprint, queries.SORTS[sort])
         now = engine.clock.now()

@@ -99,13 +99,13 @@ def frame(request: Request, live: LiveSession) -> dict[str, Any]:
 
 
 TEXT_FILTERS = ("state", "step", "light", "unit", "leader", "plan", "category", "q")
-YES_NO_FILTERS = ("overdue", "long_term")
+YES_NO_FILTERS = ("overdue", "long_term", "key_supervision")
 
 
 def ledger_query(request: Request) -> queries.LedgerQuery:
     """The ledger filters the page's address names: the text ones as given (trimmed, at
-    most 200 characters), ``overdue`` and ``long_term`` as 1 (yes) or 0 (no). A link from
-    the cockpit or a saved view is this address."""
+    most 200 characters), ``overdue``, ``long_term`` and ``key_supervision`` (重点督办) as
+    1 (yes) or 0 (no). A link from the cockpit or a saved view is this address."""
     params = request.query_params
     text = {name: (params.get(name) or "").strip()[:200] or None for name in TEXT_FILTERS}
     flags = {name: {"1": True, "0": False}.get(params.get(name) or "")

@@ -289,6 +289,7 @@ class LedgerQuery:
     overdue: bool | None = None
     long_term: bool | None = None
     q: str | None = None
+    key_supervision: bool | None = None  # 重点督办
 
     def fingerprint(self, sort: str) -> str:
         """A short digest of the filters and the sort, which a page cursor carries so that
@@ -394,7 +395,8 @@ def ledger_conditions(db: Database, registry: Registry, query: LedgerQuery, *,
     if query.unit is not None:
         conditions.append(works_unit(query.unit))
     for column, value in ((Issue.leader, query.leader), (Issue.plan, query.plan),
-                          (Issue.category, query.category), (Issue.long_term, query.long_term)):
+                          (Issue.category, query.category), (Issue.long_term, query.long_term),
+                          (Issue.key_supervision, query.key_supervision)):
         if value is not None:
             conditions.append(column == value)
     if query.overdue is not None:
