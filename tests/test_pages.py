@@ -134,3 +134,35 @@ def test_a_wrong_password_is_told_on_the_page(page: Page) -> None:
     assert page.get_by_label("账号").input_value() == "office"
     shot(page, "signin-refused")
     assert page.problems == []  # type: ignore[attr-defined]
+
+
+def test_the_pages_speak_english_when_asked_and_chinese_again(page: Page, server: Server) -> None:
+    # Given the sign-in page in Chinese, when the person switches to English
+    page.goto("/login")
+    assert page.locator("html").get_attribute("lang") == "zh-CN"
+    page.get_by_role("link", name="English").click()
+    page.wait_for_url("**/login")
+    # Then the form and, once signed in, the frame speak English
+    assert page.locator("html").get_attribute("lang") == "en"
+    page.get_by_label("Login").fill("office")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url("**/ledger")
+    assert page.get_by_role("button", name="Sign out").count() == 1
+    assert page.get_by_role("navigation", name="Main navigation").get_by_role(
+        "link", name="Ledger").count() == 1
+    # And the switch back keeps the page and its filter
+    page.goto("/ledger?light=red")
+    page.get_by_role("link", name="中文").click()
+    page.wait_for_url("**/ledger?light=red")
+    assert page.get_by_role("button", name="退出登录").count() == 1
+    assert page.problems == []  # type: ignore[attr-defined]
+
+
+def test_the_language_switch_never_sends_to_another_site(server: Server) -> None:
+    with server.client() as client:
+        for target in ("//evil.example/", "https://evil.example/", "/\\evil.example"):
+            answer = client.get("/language/en", params={"next": target})
+            assert answer.status_code == 303 and answer.headers["location"] == "/", target
+        answer = client.get("/language/xx", params={"next": "/public"})
+        assert answer.headers["location"] == "/public" and "rectify_lang" not in answer.cookies

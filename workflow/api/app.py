@@ -25,6 +25,7 @@ from workflow.api import (
     actions,
     admin,
     documents,
+    i18n,
     issues,
     page_admin,
     page_cockpit,
@@ -81,6 +82,18 @@ def create_app(engine: Engine, auth: AuthSettings) -> FastAPI:
     app.add_exception_handler(RequestValidationError,
                               pages.page_or_problem(validation_problem))
     app.add_exception_handler(Exception, pages.page_or_problem(internal_problem))
+    @app.middleware("http")
+    async def page_language(request: Request, call_next: Any) -> Response:
+        """The language the pages of this request speak (``workflow.api.i18n``)."""
+        query = request.url.query
+        tokens = (i18n.current.set(i18n.language_of(request)),
+                  i18n.here.set(request.url.path + (f"?{query}" if query else "")))
+        try:
+            return await call_next(request)
+        finally:
+            i18n.current.reset(tokens[0])
+            i18n.here.reset(tokens[1])
+
     app.mount(DOCS_STATIC, StaticFiles(directory=str(swagger_ui_path)), name="docs-static")
 
     @app.get("/api/docs", include_in_schema=False)

@@ -18,6 +18,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
+from workflow.api import i18n
 from workflow.api.security import (
     COOKIE,
     clear_session_cookie,
@@ -40,10 +41,17 @@ ROLE_LABELS = {"office": "整改办", "unit": "责任单位", "acceptor": "验�
                "leader": "包保领导", "discipline": "纪检监察机关", "public": "公众"}
 _TEMPLATES = Environment(loader=FileSystemLoader(Path(__file__).parent / "templates"),
                          autoescape=select_autoescape(default=True))
+# ``_("…")`` in a template: the text in the page's language (a plain string, so it is
+# escaped like any other value).
+_TEMPLATES.globals["_"] = i18n.gettext
 
 
 def render(name: str, status: int = 200, **values: Any) -> HTMLResponse:
-    return HTMLResponse(_TEMPLATES.get_template(name).render(**values), status_code=status)
+    """The template ``name`` in the request's language (``i18n.current``)."""
+    language = i18n.current.get()
+    html = _TEMPLATES.get_template(name).render(
+        lang=language, html_lang=i18n.HTML_LANG[language], here_url=i18n.here.get(), **values)
+    return HTMLResponse(html, status_code=status)
 
 
 NAV = {"office": (("台账", "/ledger"), ("领导驾驶舱", "/cockpit"), ("新建问题", "/issues/new"),
@@ -73,7 +81,7 @@ def page_or_problem(handler: Callable[[Request, Exception], Response],
         status = problem.status_code
         message = PAGE_ERRORS.get(status) or (
             "请求的地址有误。" if status == 422 else f"请求未能完成（{status}）。")
-        return render("notfound.html", status, title="出错了", message=message)
+        return render("notfound.html", status, title="出错了", message=i18n.gettext(message))
 
     return answer
 
@@ -150,6 +158,15 @@ def router() -> APIRouter:
         if live is None:
             return RedirectResponse("/login", status_code=303)
         return RedirectResponse(HOME.get(live.account.role, "/ledger"), status_code=303)
+
+    @routes.get("/language/{code}")
+    def choose_language(code: str, next: str | None = None) -> RedirectResponse:
+        """Switch the pages' language (``zh`` or ``en``) and go back to the page."""
+        answer = RedirectResponse(i18n.same_site_path(next), status_code=303)
+        if code in i18n.LANGUAGES:
+            answer.set_cookie(i18n.COOKIE, code, max_age=365 * 86400, path="/",
+                              samesite="lax")
+        return answer
 
     @routes.get("/login")
     def sign_in_page(ended: bool = False) -> HTMLResponse:
