@@ -304,3 +304,33 @@ def test_the_unit_reaches_a_milestone_and_reads_why_its_light_is_lit(
     assert "完成阶段节点" in timeline(page)
     assert page.problems == []  # type: ignore[attr-defined]
     context.close()
+
+
+def test_the_office_assigns_a_cooperating_unit_and_splits_it_a_sub_task(
+        browser: Browser, server: Server) -> None:  # noqa: F811
+    context, page = sign_in(browser, server, "office")
+    page.goto("/issues/new")
+    page.get_by_label("反馈问题（必填）").fill("跨区河道垃圾清理")
+    page.get_by_label("责任单位", exact=True).select_option(UNIT_A)
+    page.get_by_label("配合单位（可多选）").select_option([UNIT_B])
+    page.get_by_label("整改时限").fill("2031-06-30")
+    page.get_by_role("button", name="交办").click()
+    page.wait_for_url("**done=create*")
+    assert page.inner_text("#cooperating") == UNIT_B
+    # When the office splits it, the sub-task is listed with its unit and state
+    page.locator("#split-form").get_by_role("button", name="拆分").click()
+    page.wait_for_url("**done=split*")
+    rows = page.locator("#subtasks tbody tr")
+    assert rows.count() == 1 and UNIT_B in rows.inner_text() and "已交办" in rows.inner_text()
+    assert page.locator("#split-form").count() == 0  # nothing left to split
+    parent_url = page.url.split("?")[0]
+    shot(page, "office-subtasks")
+    # And the cooperating unit finds it in its inbox, its page naming the parent issue
+    other, unit_page = sign_in(browser, server, "li.ke")
+    unit_page.get_by_role("link", name=re.compile("配合任务")).click()
+    assert unit_page.get_by_role("link", name=re.compile("跨区河道垃圾清理")).get_attribute(
+        "href") == parent_url.removeprefix(server.url)
+    assert unit_page.locator("#split-form").count() == 0
+    assert page.problems == [] and unit_page.problems == []  # type: ignore[attr-defined]
+    context.close()
+    other.close()

@@ -106,6 +106,11 @@ def issue_values(request: Request, live: LiveSession, issue: Any) -> dict[str, A
     compiled = engine.registry.get(issue.definition_id, issue.definition_version)
     state = compiled.definition.state(issue.state)
     open_issue = not (state.completed or state.terminal)
+    may_read = queries.readable(engine.db, actor)
+    children = queries.subtasks(engine.db, issue.id)
+    split_units = [u for u in issue.cooperating_units or []
+                   if u not in {c.unit for c in children}]
+    parent = queries.get_issue(engine.db, issue.parent_id) if issue.parent_id else None
     return {
         **frame(request, live), "title": f"问题 {view['number'] or issue.id}", "issue": view,
         "reason": views.light_reason(view, engine.registry, engine.calendar, now),
@@ -124,6 +129,11 @@ def issue_values(request: Request, live: LiveSession, issue: Any) -> dict[str, A
         "stage_over": issue.stage_until is not None and now >= issue.stage_until,
         "stage_days_left": max((local(issue.stage_until).date() - local(now).date()).days, 0)
         if issue.stage_until else None,
+        "subtasks": views.issue_views(engine.db, [c for c in children if may_read(c)],
+                                      engine.registry, now),
+        "parent": parent if parent is not None and may_read(parent) else None,
+        "split_units": split_units if open_issue and policy.may_take(actor, policy.SPLIT_ISSUE)
+        and _may_act(engine, actor, issue) else [],
         "failed": None, "messages": [], "entered": {}, "done": None,
     }
 
@@ -213,6 +223,9 @@ def router() -> APIRouter:
         entered = {name: _text(form, name) for name in
                    ("title", "number", "category", "plan", "unit", "leader",
                     "acceptance_unit", "deadline", "measures", "target")}
+        cooperating = tuple(dict.fromkeys(str(v)[:200] for v in form.getlist("cooperating")
+                                          if str(v).strip()))
+        entered["cooperating"] = cooperating  # type: ignore[assignment]
         try:
             deadline = None
             if entered["deadline"]:
@@ -229,7 +242,8 @@ def router() -> APIRouter:
                            acceptance_unit=entered["acceptance_unit"] or None,
                            measures=entered["measures"] or None,
                            target=entered["target"] or None, deadline=deadline,
-                           long_term=form.get("long_term") == "1")
+                           long_term=form.get("long_term") == "1",
+                           cooperating_units=cooperating)
             issue_id = engine.create_issue(new, actor=_actor(engine, live))
         except RectifyError as exc:
             status, lines = refusal(exc)
@@ -250,7 +264,7 @@ def router() -> APIRouter:
         if done:
             labels = {a["trigger"]: a["label_zh"] for a in _all_transitions(request, issue)}
             labels.update(create="交办", report="月度进展报送", milestone="节点完成",
-                          instruct="批示")
+                          instruct="批示", split="拆分配合任务")
             values["done"] = labels.get(done[:40], "操作")
         return render("issue.html", **values)
 
@@ -319,6 +333,13 @@ def router() -> APIRouter:
                                     issue.id, _text(form, "name", 200), actor=actor,
                                     comment=_text(form, "text") or None))
 
+    @routes.post("/issues/{issue_id}/split")
+    async def split(request: Request, issue_id: str) -> Response:
+        """Split the issue: a sub-task (配合任务) for each cooperating unit ticked."""
+        return await _note_form(request, issue_id, "split",
+                                lambda engine, issue, form, actor: engine.create_subtasks(
+                                    issue.id, actor=actor, units=_split_units(form)))
+
     @routes.post("/issues/{issue_id}/instruct")
     async def instruct(request: Request, issue_id: str) -> Response:
         """A leader's instruction (批示), sent to the issue's units."""
@@ -370,6 +391,13 @@ def router() -> APIRouter:
                       **frame(request, live))
 
     return routes
+
+
+def _split_units(form: FormData) -> list[str]:
+    chosen = [str(v)[:200] for v in form.getlist("unit") if str(v).strip()]
+    if not chosen:
+        raise InputError("请至少勾选一个配合单位")
+    return chosen
 
 
 def _percent(form: FormData) -> int:

@@ -116,6 +116,13 @@ def get_issue(db: Database, issue_id: int) -> Issue:
     return issue
 
 
+def subtasks(db: Database, issue_id: int) -> list[Issue]:
+    """The issue's sub-tasks (配合任务, ``Engine.create_subtasks``), in the order made."""
+    with db.session() as session:
+        return list(session.scalars(select(Issue).where(Issue.parent_id == issue_id)
+                                    .order_by(Issue.id)))
+
+
 def history(db: Database, issue_id: int) -> list[IssueEvent]:
     """The issue's events, oldest first."""
     get_issue(db, issue_id)
