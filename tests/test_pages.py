@@ -6,6 +6,7 @@ on the page; sign-out ends the session. No console error, no request off 127.0.0
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -151,6 +152,11 @@ def test_the_pages_speak_english_when_asked_and_chinese_again(page: Page, server
     assert page.get_by_role("button", name="Sign out").count() == 1
     assert page.get_by_role("navigation", name="Main navigation").get_by_role(
         "link", name="Ledger").count() == 1
+    # And an issue's page reads in English, its state and actions as the definitions name them
+    page.goto("/issues/1")
+    assert page.get_by_role("heading", name="What you may do").count() == 1
+    assert page.inner_text("#state") == "Assigned"
+    assert page.locator("[data-trigger=start] legend").inner_text() == "Start rectification"
     # And the switch back keeps the page and its filter
     page.goto("/ledger?light=red")
     page.get_by_role("link", name="中文").click()
@@ -166,3 +172,13 @@ def test_the_language_switch_never_sends_to_another_site(server: Server) -> None
             assert answer.status_code == 303 and answer.headers["location"] == "/", target
         answer = client.get("/language/xx", params={"next": "/public"})
         assert answer.headers["location"] == "/public" and "rectify_lang" not in answer.cookies
+
+
+def test_every_text_a_template_marks_for_translation_has_its_english() -> None:
+    from workflow.api.i18n import ENGLISH
+
+    templates = Path(__file__).resolve().parent.parent / "workflow" / "api" / "templates"
+    marked = {m for f in templates.glob("*.html")
+              for m in re.findall(r"""_\(["']([^"']+)["']\)""", f.read_text())}
+    assert len(marked) > 50
+    assert sorted(m for m in marked if m not in ENGLISH) == []

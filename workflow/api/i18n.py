@@ -8,6 +8,7 @@ come from the definitions (states, steps, fields) carry their own English (``lab
 from __future__ import annotations
 
 from contextvars import ContextVar
+from typing import Any
 
 from fastapi import Request
 
@@ -44,6 +45,86 @@ ENGLISH: dict[str, str] = {
     "账号": "Login",
     "密码": "Password",
     "动态口令（已开启时填写）": "One-time code (when enabled)",
+    # the issue page (一案一档), the inbox and the new-issue form
+    "← 返回台账": "← Back to the ledger",
+    "已办理：": "Done: ",
+    "序号": "No.",
+    "整改状态": "State",
+    "亮灯": "Light",
+    "责任领导": "Leader",
+    "整改时限": "Deadline",
+    "长期坚持": "Long-term",
+    "问题类别": "Category",
+    "整改措施": "Measures",
+    "整改目标": "Target",
+    "整改方案": "Plan",
+    "配合单位": "Cooperating units",
+    "公示中，公示期至 {until}，": "In public notice until {until}; ",
+    "公示期已满": "the notice period is over",
+    "还剩 {days} 天": "{days} days left",
+    "。": ".",
+    "本问题是": "This issue is a sub-task of",
+    "的配合任务。": ".",
+    "配合任务": "Sub-tasks",
+    "阶段性节点": "Milestones",
+    "（已完成）": " (reached)",
+    "（已逾期）": " (missed)",
+    "可办理的操作": "What you may do",
+    "当前没有您可办理的操作。": "There is nothing for you to do on this issue now.",
+    "公示期至 {until}，期满后方可办理（还剩 {days} 天）。":
+        "The public notice runs until {until}; this can be done once it is over "
+        "({days} days left).",
+    "说明/理由": "Comment / reason",
+    "（必填）": " (required)",
+    "五个决不放过（逐项回答并说明）": "The five 'never let go' checks (answer each, with a note)",
+    "是": "Yes",
+    "否": "No",
+    "说明": "Note",
+    "佐证材料（至少 {n} 份）": "Evidence (at least {n} files)",
+    "上传进度": "Upload progress",
+    "报送月度进展": "Report the month's progress",
+    "月份": "Month",
+    "完成进度（%）": "Progress (%)",
+    "达到序时进度": "On schedule",
+    "整改进展": "Progress",
+    "报送": "Report",
+    "阶段性节点完成": "Milestone reached",
+    "节点": "Milestone",
+    "完成情况": "What was done",
+    "节点完成": "Mark reached",
+    "拆分配合任务": "Split into sub-tasks",
+    "为配合单位各建一项配合任务；全部配合任务完成后，本问题方可申请验收。":
+        "One sub-task per cooperating unit; this issue can apply for acceptance once every "
+        "sub-task is completed.",
+    "拆分": "Split",
+    "领导批示": "Leader's instruction",
+    "批示内容": "Instruction",
+    "批示": "Instruct",
+    "月度进展": "Monthly progress",
+    "状态": "Status",
+    "进度": "Progress",
+    "报送人": "Reported by",
+    "未报送": "not reported",
+    "已报送": "reported",
+    "（未达序时进度）": " (behind schedule)",
+    "办理记录（一案一档）": "Record (one file per issue)",
+    "时间": "Time",
+    "操作": "Action",
+    "人员/单位": "Person / unit",
+    "状态变化": "Change of state",
+    "佐证材料": "Evidence",
+    "存证哈希": "Hash",
+    "待现场核查的问题，按紧迫程度排列。": "Issues waiting for a site check, most urgent first. ",
+    "本单位承办的问题，按紧迫程度排列。": "Your unit's issues, most urgent first. ",
+    "共 {n} 项。": "{n} in all.",
+    "当前没有待办的问题。": "Nothing to do now.",
+    "新建并交办问题": "Create and assign an issue",
+    "反馈问题（必填）": "Issue as fed back (required)",
+    "配合单位（可多选）": "Cooperating units (any number)",
+    "责任领导（包保领导）": "Supervising leader",
+    "（请选择）": "(choose)",
+    "（无）": "(none)",
+    "交办": "Assign",
     # errors
     "出错了": "Something went wrong",
     "返回台账": "Back to the ledger",
@@ -61,6 +142,14 @@ def gettext(message: str) -> str:
     if current.get() == "en":
         return ENGLISH.get(message, message)
     return message
+
+
+def label(values: dict[str, Any], key: str) -> str:
+    """A label from the definitions in the page's language: ``values[key + "_en"]`` in
+    English where the definition gives one, else ``values[key + "_zh"]``."""
+    if current.get() == "en" and values.get(f"{key}_en"):
+        return str(values[f"{key}_en"])
+    return str(values.get(f"{key}_zh") or "")
 
 
 def ngettext(singular: str, plural: str, count: int) -> str:

@@ -44,6 +44,7 @@ _TEMPLATES = Environment(loader=FileSystemLoader(Path(__file__).parent / "templa
 # ``_("…")`` in a template: the text in the page's language (a plain string, so it is
 # escaped like any other value).
 _TEMPLATES.globals["_"] = i18n.gettext
+_TEMPLATES.globals["label"] = i18n.label
 
 
 def render(name: str, status: int = 200, **values: Any) -> HTMLResponse:
