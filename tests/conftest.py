@@ -114,3 +114,21 @@ def evidence_file(tmp_path: Path) -> Path:
     path = tmp_path / "现场核查记录.txt"
     path.write_text("现场核查：整改到位。", encoding="utf-8")
     return path
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """The browser tests (``tests/test_pages*.py``) drive pages over the same engine the rest
+    of the suite tests on both databases, so they run on one: PostgreSQL, the production
+    database, when ``RECTIFY_TEST_POSTGRES_URL`` names it (as in CI), else SQLite. The other
+    variant is deselected, not skipped: it is not a test that could fail."""
+    keep = "postgresql" if os.environ.get(POSTGRES_ENV) else "sqlite"
+    chosen, dropped = [], []
+    for item in items:
+        backend = getattr(item, "callspec", None) and item.callspec.params.get("db")
+        if backend and backend != keep and Path(str(item.fspath)).name.startswith("test_pages"):
+            dropped.append(item)
+        else:
+            chosen.append(item)
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = chosen
