@@ -101,8 +101,9 @@ def _page(request: Request, live: LiveSession, template: str, title: str, status
 
 
 def _lines(exc: RectifyError) -> tuple[int, list[str]]:
-    status, lines = refusal(exc)
-    return (400 if status == 200 else status), lines
+    """A refusal as the issue page answers it: 200 with the form again and the lines, 403
+    for what the person may not do."""
+    return refusal(exc)
 
 
 # ---- the hub: doctor, checkpoints, verify ------------------------------------------------
@@ -137,7 +138,7 @@ def _hub(request: Request, live: LiveSession, **values: Any) -> Response:
     checkpoints, unreadable = _checkpoints(files)
     return _page(request, live, "admin.html", "系统管理", doctor=_checks(engine),
                  checkpoints=checkpoints, unreadable=unreadable,
-                 checkpoint_log=str(files.checkpoint_log), verified=None, **values)
+                 checkpoint_log=str(files.checkpoint_log), **{"verified": None, **values})
 
 
 def _verified(engine: Engine, with_checkpoints: bool) -> dict[str, Any]:
@@ -327,7 +328,7 @@ def router() -> APIRouter:
             return _page(request, live, "admin_import.html", "台账导入", status, outcome=None,
                          messages=lines, entered=entered)
         return _page(request, live, "admin_import.html", "台账导入",
-                     200 if outcome["imported"] else 400, outcome=outcome, messages=[],
+                     outcome=outcome, messages=[],
                      entered=entered)
 
     @routes.get("/admin/directory")

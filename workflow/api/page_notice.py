@@ -67,7 +67,7 @@ def notice_values(engine: Engine, issue: Any, now: datetime) -> dict[str, Any]:
         notify = ladder[max(reached, 0)].notify if ladder else []
         following = ladder[reached + 1] if reached + 1 < len(ladder) else None
     else:
-        current = view["light_label_zh"]
+        current = ""
         notify = definition.notices.remind if light == "blue" else \
             definition.notices.milestone_missed
         following = ladder[0] if ladder else None
