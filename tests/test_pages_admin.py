@@ -17,7 +17,7 @@ import pytest
 from playwright.sync_api import Browser
 from sqlalchemy import func, select
 
-from tests.api_support import OFFICE, UNIT_A, Server
+from tests.api_support import OFFICE, PASSWORD, UNIT_A, Server
 from tests.test_api_admin import TOKEN, dead_letter
 from tests.test_pages import browser, shot  # noqa: F401  (fixture)
 from tests.test_pages_a11y import violations
@@ -32,6 +32,7 @@ pytestmark = pytest.mark.processes
 HEADER = [column.label for column in ISSUE_COLUMNS[:13]]
 PLAN = "淮北市整改方案"
 NEW_UNIT, PARENT = "相山区生态环境分局", UNIT_A
+LEADER = "王副市长"
 
 
 def ledger(path: Path, deadline: str) -> Path:
@@ -158,6 +159,11 @@ def test_the_office_prints_the_notice_of_an_overdue_issue(
     now = datetime(2028, 1, 20, 10, 0)  # 20 days past issue 1's deadline, 2027-12-31
     first = start_server()
     first.cli("issue", "fire", "1", "start", "--as", "张科长")
+    first.cli("people", "add", LEADER, "--role", "leader", "--as", OFFICE)
+    first.cli("accounts", "add", "wang.fs", "--person", LEADER, "--password-stdin", "--as",
+              OFFICE, stdin=PASSWORD + "\n")
+    first.cli("issue", "create", "--title", "露天焚烧秸秆", "--unit", UNIT_A, "--leader", LEADER,
+              "--deadline", "2027-12-31", "--as", OFFICE)
     first.cli("sweep", "--now", now.isoformat(), "--as", OFFICE)
     later = start_server(args=("--now", now.isoformat(), "--as", OFFICE))
     office, page = sign_in(browser, later, "office")
@@ -184,3 +190,11 @@ def test_the_office_prints_the_notice_of_an_overdue_issue(
     page.emulate_media(media="screen")
     assert page.problems == []  # type: ignore[attr-defined]
     office.close()
+    # The leader opens the notices of their own issues, not of others'
+    leader, page = sign_in(browser, later, "wang.fs")
+    shown = page.goto("/issues/3/notice")
+    assert shown is not None and shown.status == 200
+    assert page.inner_text("#number").startswith("2026-督-0003-红")  # its step's time limit
+    shown = page.goto("/issues/1/notice")
+    assert shown is not None and shown.status == 404
+    leader.close()
