@@ -13,6 +13,7 @@ from collections.abc import Callable
 from datetime import date, datetime
 from pathlib import Path
 
+import httpx
 import pytest
 from playwright.sync_api import Browser
 from sqlalchemy import func, select
@@ -137,6 +138,10 @@ def test_the_office_administers_through_the_pages(browser: Browser, server: Serv
     for action in ("unit_add", "person_add", "token_create", "outbox_retry"):
         assert mine.get(action) == OFFICE, (action, sorted(mine))
     assert page.problems == []  # type: ignore[attr-defined]
+    # A form posted without the session's CSRF token is refused and changes nothing
+    cookies = {c["name"]: c["value"] for c in office.cookies()}
+    answer = httpx.post(server.url + "/admin/units", data={"name": "伪造单位"}, cookies=cookies)
+    assert answer.status_code == 403 and "安全令牌" in answer.text
     office.close()
 
     # A unit gets 403 for the pages and for posts made by hand, and nothing changes

@@ -243,6 +243,20 @@ def _upload_name(upload: UploadFile) -> str:
     return name
 
 
+async def _save(upload: UploadFile, path: Path) -> None:
+    """Copy the upload to ``path``, refusing it past the import's size limit."""
+    from workflow.documents.ledger_file import MAX_FILE_BYTES
+
+    written = 0
+    with path.open("wb") as out:
+        while chunk := await upload.read(1 << 20):
+            written += len(chunk)
+            if written > MAX_FILE_BYTES:
+                raise InputError(f"台账文件超过 {MAX_FILE_BYTES >> 20} MB，未导入；"
+                                 "请拆分后分别导入")
+            out.write(chunk)
+
+
 def _run_import(engine: Engine, path: Path, actor: Actor, entered: dict[str, Any]
                 ) -> dict[str, Any]:
     """``rectify ledger import``: the result as the page shows it, or the problems."""
@@ -319,9 +333,7 @@ def router() -> APIRouter:
             name = _upload_name(upload)
             with tempfile.TemporaryDirectory(prefix="rectify-import-") as folder:
                 path = Path(folder) / name
-                with path.open("wb") as out:
-                    while chunk := await upload.read(1 << 20):
-                        out.write(chunk)
+                await _save(upload, path)
                 outcome = await run_in_threadpool(_run_import, engine, path, actor, entered)
         except RectifyError as exc:
             status, lines = _lines(exc)
