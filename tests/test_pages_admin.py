@@ -203,3 +203,14 @@ def test_the_office_prints_the_notice_of_an_overdue_issue(
     shown = page.goto("/issues/1/notice")
     assert shown is not None and shown.status == 404
     leader.close()
+
+
+def test_the_notice_number_names_year_issue_and_rung() -> None:
+    from workflow.api.page_notice import notice_number
+
+    assert notice_number(12, "blue", 2027, -1) == "2027-督-0012-蓝"
+    assert notice_number(12, "yellow", 2027, -1) == "2027-督-0012-黄"
+    # a red issue before the sweep recorded its rung is at the first one
+    assert notice_number(12, "red", 2027, -1) == notice_number(12, "red", 2027, 0) == \
+        "2027-督-0012-红1"
+    assert notice_number(12345, "red", 2028, 2) == "2028-督-12345-红3"
