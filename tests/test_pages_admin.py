@@ -103,6 +103,10 @@ def test_the_office_administers_through_the_pages(browser: Browser, server: Serv
     page.locator("#account-password").fill("short")
     page.get_by_role("button", name="添加账号").click()
     assert "at least 10 are needed" in page.inner_text("#accounts [role=alert]")
+    # A one-time-code set-up is shown once
+    page.get_by_role("button", name="为 li.ke 设置动态口令").click()
+    assert page.inner_text("#totp-uri").startswith("otpauth://")
+    assert page.locator("[data-login='li.ke'] td").nth(3).inner_text() == "已开启"
     # An API token is shown once, then only masked
     page.get_by_label("令牌代表的账号").select_option("zhang")
     page.get_by_role("button", name="创建令牌").click()

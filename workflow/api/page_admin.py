@@ -5,11 +5,12 @@ tokens), the contacts and the dead letters.
 The office's only: another role is answered 403 and sees no link. Every form posts the
 session's CSRF token to a route here that calls the domain function the CLI and the JSON
 API call (``rectify doctor``, ``verify``, ``ledger import``, ``units|people add``,
-``accounts add|disable|reset-password``, ``tokens create|revoke``, ``contacts add``,
+``accounts add|disable|reset-password|totp``, ``tokens create|revoke``, ``contacts add``,
 ``outbox retry``), as an ``OfficeAct`` of the signed-in person: the change is checked and put
 on the audit trail in its own transaction, as the CLI's are. What the domain says of a refusal
 is shown as it says it, under a Chinese lead; nothing changes. Secrets are masked wherever
-shown; a new API token is shown once, on the page that created it."""
+shown; a new API token, or a one-time-code set-up, is shown once, on the page that made
+it."""
 
 from __future__ import annotations
 
@@ -425,6 +426,16 @@ def router() -> APIRouter:
                                     now=engine.clock.now())
 
         return await _change(request, "accounts", (), run, "password")
+
+    @routes.post("/admin/accounts/{account_id}/totp")
+    async def set_up_totp(request: Request, account_id: str) -> Response:
+        """``rectify accounts totp``: the provisioning URI is shown once, on the answer."""
+        def run(engine: Engine, act: OfficeAct, form: FormData, entered: dict[str, str]) -> Any:
+            login = _login(engine, account_id)
+            uri = accounts.set_up_totp(engine.db, login, by=act, now=engine.clock.now())
+            return lambda live: _directory(request, live, totp_uri=uri, totp_login=login)
+
+        return await _change(request, "accounts", (), run, "totp")
 
     @routes.post("/admin/tokens")
     async def create_token(request: Request) -> Response:
