@@ -176,7 +176,9 @@ def test_the_office_prints_the_notice_of_an_overdue_issue(
     first.cli("sweep", "--now", now.isoformat(), "--as", OFFICE)
     later = start_server(args=("--now", now.isoformat(), "--as", OFFICE))
     office, page = sign_in(browser, later, "office")
-    page.goto("/issues/1/notice")
+    page.goto("/issues/1")  # the issue page links its 督办单
+    page.get_by_role("link", name="督办单").click()
+    page.wait_for_url("**/issues/1/notice")
     late = -load_calendar().working_days_between(date(2028, 1, 20), date(2027, 12, 31))
     assert page.inner_text("#notice-title") == "红色督办单"
     assert page.inner_text("#number") == "2027-督-0001-红2"

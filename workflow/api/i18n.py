@@ -125,6 +125,7 @@ ENGLISH: dict[str, str] = {
     "（请选择）": "(choose)",
     "（无）": "(none)",
     "交办": "Assign",
+    "督办单": "Supervision notice",
     # errors
     "出错了": "Something went wrong",
     "返回台账": "Back to the ledger",

@@ -129,6 +129,7 @@ def issue_values(request: Request, live: LiveSession, issue: Any) -> dict[str, A
         "stage_over": issue.stage_until is not None and now >= issue.stage_until,
         "stage_days_left": max((local(issue.stage_until).date() - local(now).date()).days, 0)
         if issue.stage_until else None,
+        "may_notice": actor.role in ("office", "leader") and view["light"] != "green",
         "subtasks": views.issue_views(engine.db, [c for c in children if may_read(c)],
                                       engine.registry, now),
         "parent": parent if parent is not None and may_read(parent) else None,
