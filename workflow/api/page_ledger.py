@@ -114,13 +114,13 @@ def _refused_filters(query: queries.LedgerQuery, choices: Mapping[str, list[tupl
     """What is wrong with the address's state, step or light, in Chinese (each names the
     values allowed)."""
     problems = []
-    allowed = {"state": queries.allowed_states(engine.db, engine.registry),
-               "step": queries.allowed_steps(engine.db, engine.registry),
-               "light": list(LIGHT_LABELS)}
+    allowed = {"state": lambda: queries.allowed_states(engine.db, engine.registry),
+               "step": lambda: queries.allowed_steps(engine.db, engine.registry),
+               "light": lambda: list(LIGHT_LABELS)}
     names = {"state": "整改状态", "step": "办理环节", "light": "亮灯"}
     for field, label in names.items():
         value = getattr(query, field)
-        if value is not None and value not in allowed[field]:
+        if value is not None and value not in allowed[field]():
             offered = "、".join(text for _, text in choices[field]) or "无"
             problems.append(f"{label}“{value}”不存在；可选：{offered}。")
     return problems
@@ -138,6 +138,10 @@ def ledger_values(request: Request, live: LiveSession, params: Mapping[str, str]
     actor = _actor(engine, live)
     query = _query(params)
     choices = _choices(engine)
+    for name in ("unit", "leader", "category", "plan"):  # a name from a link, kept shown
+        value = getattr(query, name)
+        if value is not None and value not in {v for v, _ in choices[name]}:
+            choices[name] = sorted([*choices[name], (value, value)])
     sort = (params.get("sort") or queries.DEFAULT_SORT).strip()
     cursor = (params.get("cursor") or "").strip()[:CURSOR_MAX] or None
     number = params.get("p") or "1"
