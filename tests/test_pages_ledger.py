@@ -1,9 +1,9 @@
 """The ledger page (台账) in a real browser on a real `rectify web`, with 60 issues made by the
 command line: the office filters by two fields, sorts, pages forward by keyset (no row
 twice), reopens the address in a new tab and sees the same view, saves the view for a
-second office person, exports exactly the view as xlsx, and chases two issues (一键催办)
-through the outbox, once a day, each chase in the issue's timeline. A unit sees its own
-issues without the office's forms, and its crafted posts are refused."""
+second office person (who may delete it), exports exactly the view as xlsx, and chases two
+issues (一键催办) through the outbox, once a day, each chase in the issue's timeline. A unit
+sees its own issues without the office's forms, and its crafted posts are refused."""
 
 from __future__ import annotations
 
@@ -176,6 +176,11 @@ def test_the_office_works_the_ledger(browser: Browser, ledger_server: Server,  #
     other.wait_for_url("**sort=deadline_at*")
     assert "unit=" in other.url and "long_term=0" in other.url and "cursor" not in other.url
     assert row_ids(other) == first
+    # And any office person may delete it (a unit may not: below)
+    saved_id = other.locator("#saved-filters form").get_attribute("action")
+    other.get_by_role("button", name="删除筛选 相山区按整改时限").click()
+    other.wait_for_url("**#saved-filters")
+    assert "尚无保存的筛选" in other.inner_text("#saved-filters")
     assert other.problems == []  # type: ignore[attr-defined]
 
     # When it exports, the file holds exactly the view, a formula kept as text
@@ -227,6 +232,7 @@ def test_the_office_works_the_ledger(browser: Browser, ledger_server: Server,  #
     assert violations(unit) == []
     assert post(server, unit, "/ledger/chase", {"issue": str(chased[0])}).status_code == 403
     assert post(server, unit, "/ledger/filters", {"name": "x", "query": ""}).status_code == 403
+    assert post(server, unit, str(saved_id), {}).status_code == 403
     assert unit.problems == []  # type: ignore[attr-defined]
     with db.session() as session:
         assert len(session.scalars(select(Notification).where(
