@@ -23,7 +23,7 @@ def test_healthz_answers_with_the_schema_version(server: Server) -> None:
     answer = httpx.get(server.url + "/healthz")
     # Then it answers 200 with the schema version the database is at, which is the head
     assert answer.status_code == 200
-    assert answer.json()["schema"] == answer.json()["head"] == "0022"
+    assert answer.json()["schema"] == answer.json()["head"] == "0023"
 
 
 def test_serve_answers_http_beside_the_scheduler(start_server: Callable[..., Server]) -> None:

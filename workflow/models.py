@@ -554,3 +554,18 @@ class PublicObjection(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     answer: Mapped[str | None] = mapped_column(Text)
     answered_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class SavedFilter(Base):
+    """A ledger view the office saved under a name (保存的筛选): the page address's query
+    (filters and sort), who saved it and when. Every office person sees and opens the
+    list."""
+
+    __tablename__ = "saved_filters"
+    __table_args__ = (UniqueConstraint("name", name="uq_saved_filters_name"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(50))
+    query: Mapped[str] = mapped_column(Text)
+    created_by: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())

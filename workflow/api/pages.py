@@ -29,11 +29,9 @@ from workflow.api.security import (
 )
 from workflow.auth.sessions import LiveSession, live_session, start_session
 from workflow.auth.settings import AuthSettings
-from workflow.errors import AuthenticationError, LockedOutError, RectifyError
-from workflow.issues import queries, views
+from workflow.errors import AuthenticationError, LockedOutError
+from workflow.issues import queries
 from workflow.issues.engine import Engine
-from workflow.org.directory import resolve_actor, units
-from workflow.spec.timers import LIGHT_LABELS
 
 CSRF_COOKIE = "rectify_csrf"
 PAGE = 50
@@ -208,30 +206,42 @@ def router() -> APIRouter:
         answer.delete_cookie(CSRF_COOKIE, path="/")
         return answer
 
+    from workflow.api import page_ledger
+
+    def framed(request: Request, live: LiveSession, answer: page_ledger.Answer) -> Response:
+        if isinstance(answer, Response):
+            return answer
+        return render(answer.template, answer.status, **frame(request, live), **answer.values)
+
     @routes.get("/ledger")
     def ledger(request: Request) -> Response:
-        """The ledger the signed-in person may read, filtered as the address says."""
-        engine: Engine = request.app.state.engine
+        """The ledger the signed-in person may read, filtered and sorted as the address
+        says (``page_ledger``)."""
         live = signed_in(request)
-        if live is None:
-            return sign_in_again()
-        actor = resolve_actor(engine.db, live.account.person, live.account.role)
-        query = ledger_query(request)
-        now = engine.clock.now()
-        error = None
-        try:
-            found = queries.ledger_page(engine.db, engine.registry, query, actor=actor,
-                                        sort="id", position=None, limit=PAGE, now=now)
-            count, capped = queries.ledger_count(engine.db, engine.registry, query,
-                                                 actor=actor, now=now)
-            items = views.issue_views(engine.db, found.issues, engine.registry, now)
-        except RectifyError as exc:
-            error, items, count, capped = str(exc), [], 0, False
-        return render(
-            "ledger.html", 400 if error else 200, title="台账", **frame(request, live), query=query,
-            items=items,
-            count=count, capped=capped, error=error,
-            states=_states(engine), lights=[(k, v[0]) for k, v in LIGHT_LABELS.items()],
-            units=sorted(u.name for u in units(engine.db)), page=PAGE)
+        return sign_in_again() if live is None else \
+            framed(request, live, page_ledger.ledger(request, live))
 
+    @routes.get("/ledger/export.xlsx")
+    def ledger_export(request: Request) -> Response:
+        live = signed_in(request)
+        return sign_in_again() if live is None else \
+            framed(request, live, page_ledger.export(request, live))
+
+    @routes.post("/ledger/chase")
+    async def ledger_chase(request: Request) -> Response:
+        live = signed_in(request)
+        return sign_in_again() if live is None else \
+            framed(request, live, await page_ledger.chase_units(request, live))
+
+    @routes.post("/ledger/filters")
+    async def ledger_save_filter(request: Request) -> Response:
+        live = signed_in(request)
+        return sign_in_again() if live is None else \
+            framed(request, live, await page_ledger.save_view(request, live))
+
+    @routes.post("/ledger/filters/{filter_id}/delete")
+    async def ledger_delete_filter(request: Request, filter_id: str) -> Response:
+        live = signed_in(request)
+        return sign_in_again() if live is None else \
+            framed(request, live, await page_ledger.delete_view(request, live, filter_id))
     return routes

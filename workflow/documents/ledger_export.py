@@ -26,7 +26,7 @@ from workflow.documents.ledger_read import (
 from workflow.documents.safe_text import text_cell, text_cells
 from workflow.issues.checkpoints import Checkpoint
 from workflow.issues.engine import Engine
-from workflow.models import ProgressReport
+from workflow.models import Issue, ProgressReport
 
 CHECKPOINT_SHEET = "历史存证"
 LIGHT_FILLS = {"red": "FFC7CE", "yellow": "FFEB9C", "blue": "BDD7EE", "green": "C6EFCE"}
@@ -34,11 +34,13 @@ LIGHT_FILLS = {"red": "FFC7CE", "yellow": "FFEB9C", "blue": "BDD7EE", "green": "
 
 def export_ledger(engine: Engine, path: Path, *, checkpoint: Checkpoint | None,
                   plan: str | None = None, state: str | None = None,
-                  unit: str | None = None) -> int:
+                  unit: str | None = None, issues: Sequence[Issue] | None = None) -> int:
     """Write the ledger as xlsx: the official columns plus light, days overdue, last monthly
     report and clearance date (sheet 整改情况清单), the accountability records (sheet
     问责情况), and ``checkpoint`` (the latest signed one; None: there is none yet) on sheet
-    历史存证. Returns the number of issues written."""
+    历史存证. ``issues`` given (the ledger page's filtered view), exactly those are written,
+    in their order; else every issue but subtasks matching ``plan``, ``state`` and ``unit``,
+    by plan and 序号. Returns the number of issues written."""
     from openpyxl import Workbook as XlsxWorkbook
     from openpyxl.styles import Alignment, Font, PatternFill
 
@@ -53,10 +55,14 @@ def export_ledger(engine: Engine, path: Path, *, checkpoint: Checkpoint | None,
     from workflow.supervision.accountability import records
 
     now = engine.clock.now()
-    issues = [i for i in list_issues(engine.db, engine.registry,
-                                     IssueFilter(state=state, unit=unit, plan=plan), now=now)
-              if i.parent_id is None]
-    issues.sort(key=lambda i: (i.plan or "", number_order(i.number), i.id))
+    if issues is None:
+        chosen = [i for i in list_issues(engine.db, engine.registry,
+                                         IssueFilter(state=state, unit=unit, plan=plan),
+                                         now=now) if i.parent_id is None]
+        chosen.sort(key=lambda i: (i.plan or "", number_order(i.number), i.id))
+    else:
+        chosen = list(issues)
+    issues = chosen
     cleared = cleared_dates(engine.db, engine.registry, issues)
     assigned = assigned_dates(engine.db, issues)
     reports = _last_reports(engine, [i.id for i in issues])

@@ -43,16 +43,17 @@ MAX_PROBLEMS = 200
 CREATE, IMPORT, MIGRATE = "create", "import", "migrate"
 # Events the engine writes outside the definitions' transitions, with the roles it writes
 # them for (where each is refused otherwise: sweep and calendar → the system; monthly
-# reports, instructions, accountability in workflow.supervision; split and milestones in
-# the engine; migrate in issues.versions; import in documents.ledger). None of them moves
-# the state, but an import.
+# reports, instructions, chases (一键催办), accountability in workflow.supervision; split
+# and milestones in the engine; migrate in issues.versions; import in documents.ledger).
+# None of them moves the state, but an import.
 SYSTEM_EVENTS: dict[str, tuple[str, ...]] = {
     "remind": (SYSTEM_ROLE,), "escalate": (SYSTEM_ROLE,), "skip": (SYSTEM_ROLE,),
     "recompute_deadline": (SYSTEM_ROLE,), "missing_report": (SYSTEM_ROLE,),
     "progress": ("unit", "office"), "instruct": ("leader", "office"),
     "split": ("office", "unit"), "set_milestones": ("office", "unit"),
     "reach_milestone": ("office", "unit"), "accountability": ("office", "discipline"),
-    "dismiss_proposal": ("office",), MIGRATE: ("office",), IMPORT: ("office",),
+    "dismiss_proposal": ("office",), "chase": ("office",), MIGRATE: ("office",),
+    IMPORT: ("office",),
 }
 YES = ("是", "yes")
 # Facts compared as times (the rest as they are).

@@ -104,7 +104,7 @@ def event_labels(registry: Registry, definition_id: str,
                  recompute_deadline="重算时限", set_milestones="倒排工期",
                  reach_milestone="完成阶段节点", progress="月度进展", instruct="领导批示",
                  missing_report="月度进展未报送", split="分解子任务", migrate="迁移流程版本",
-                 accountability="记录问责", dismiss_proposal="不予问责")
+                 accountability="记录问责", dismiss_proposal="不予问责", chase="催办")
     return states, verbs
 
 

@@ -1,7 +1,8 @@
 """Message texts of notifications: every Chinese text a notice carries comes from the
 Jinja2 templates in ``templates/`` — reminders (催办提醒), notices (督办通知), the daily
 digest (每日汇总), look-back marks (回头看提醒), missing monthly reports (预警), leaders'
-instructions (领导批示) and the monthly progress notice (月度调度).
+instructions (领导批示), the monthly progress notice (月度调度) and the office's chase
+notices (催办通知).
 
 Each template has a ``{name}.subject.j2`` and a ``{name}.body.j2``. Output is plain text (no
 HTML escaping), and a missing context key is an error rather than a blank, so a notice never
@@ -25,7 +26,9 @@ Context of ``lookback``: ``issue_id``, ``title``, ``cleared`` (when the issue en
 state), ``state_label``, ``mark`` (the date the mark falls on) and ``months``. Context of
 ``missing_report``: ``unit``, ``title`` and ``month`` (``YYYY-MM``); of ``instruction``:
 ``instructed_by``, ``text`` and ``title``; of ``monthly``: ``month``, ``summary`` (the
-report's sentence) and ``states`` (``(label, count)`` pairs).
+report's sentence) and ``states`` (``(label, count)`` pairs); of ``chase`` (催办通知, the
+office's 一键催办): ``unit``, ``title``, ``number``, ``deadline`` (or None), ``chased_by`` and
+``link`` (or None).
 """
 
 from __future__ import annotations
@@ -46,7 +49,7 @@ from workflow.spec.timers import LIGHT_LABELS
 
 TEMPLATE_DIR = Path(__file__).with_name("templates")
 TEMPLATES = ("reminder", "notice", "digest", "lookback", "missing_report", "instruction",
-             "monthly")
+             "monthly", "chase")
 # Templates with optional lines are tidied after rendering (one-line subject, at most one
 # blank line in a row); the others carry free text as typed (an instruction, a title) and
 # are rendered verbatim.
