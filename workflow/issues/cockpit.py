@@ -22,7 +22,6 @@ from sqlalchemy import and_, case, cast, func, literal, select, true, union
 from sqlalchemy.dialects.postgresql import JSONB
 
 from workflow.db import Database
-from workflow.documents.briefing import RANKED
 from workflow.issues import queries, views
 from workflow.issues.queries import LedgerQuery
 from workflow.models import DefinitionRecord, Issue
@@ -138,8 +137,12 @@ def _items(db: Database, registry: Registry, scope: Any, where: Any, order: list
     return views.issue_views(db, found, registry, now)
 
 
-def cockpit(db: Database, registry: Registry, actor: Actor, *, now: datetime) -> Cockpit:
-    """The cockpit of ``actor`` (a leader or the office) at ``now``."""
+def cockpit(db: Database, registry: Registry, actor: Actor, *, now: datetime,
+            ranked: int = 5) -> Cockpit:
+    """The cockpit of ``actor`` (a leader or the office) at ``now``, ``ranked`` units on each
+    of the 红榜 and 黑榜 (ranked as ``workflow.documents.briefing.ranking`` ranks them: 红榜
+    the units with nothing overdue by completion rate, then issues; 黑榜 those with overdue
+    issues by overdue rate, then overdue issues; by name last)."""
     sectors = sectors_of(db, actor)
     scope = queries.read_scope(actor, sectors=sectors)
     leader = actor.name if actor.role == "leader" else None
@@ -211,10 +214,10 @@ def cockpit(db: Database, registry: Registry, actor: Actor, *, now: datetime) ->
                              for s in sorted(sectors)]
     result.units = _units(db, scope, overdue, labels, completed)
     result.red_list = sorted((u for u in result.units if u.overdue.count == 0),
-                             key=lambda u: (-u.completion, -u.total.count, u.unit))[:RANKED]
+                             key=lambda u: (-u.completion, -u.total.count, u.unit))[:ranked]
     result.black_list = sorted((u for u in result.units if u.overdue.count > 0),
                                key=lambda u: (-u.overdue_rate, -u.overdue.count,
-                                              u.unit))[:RANKED]
+                                              u.unit))[:ranked]
     return result
 
 
@@ -245,8 +248,8 @@ def _units(db: Database, scope: Any, overdue: Any, labels: dict[str, str],
     for name, states in tallies.items():
         total = sum(c for c, _ in states.values())
         late = sum(o for _, o in states.values())
-        by_state = [(labels.get(s, s), Figure(states[s][0], LedgerQuery(unit=name, state=s)))
-                    for s in labels if s in completed and s in states]
+        by_state = [(labels[s], Figure(states.get(s, [0])[0], LedgerQuery(unit=name, state=s)))
+                    for s in labels if s in completed]
         cleared = sum(f.count for _, f in by_state)
         found.append(UnitRow(
             name, Figure(total, LedgerQuery(unit=name)), cleared, by_state,
