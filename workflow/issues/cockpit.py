@@ -13,13 +13,15 @@ whatever the number of issues: grouped counts, two short lists and the units' ta
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field, fields, replace
 from datetime import datetime
 from typing import Any
 from urllib.parse import urlencode
 
-from sqlalchemy import and_, case, cast, func, literal, select, true, union
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy import JSON, and_, case, cast, func, literal, or_, select, text, true, union_all
+from sqlalchemy.orm import Session
 
 from workflow.db import Database
 from workflow.issues import queries, views
@@ -119,19 +121,28 @@ def _state_labels(db: Database, registry: Registry) -> tuple[dict[str, str], set
     return labels, completed
 
 
-def _list_elements(db: Database, column: Any) -> Any:
-    """The texts of a JSON list column, as a table with a ``value`` column to join."""
-    if db.engine.dialect.name == "postgresql":
-        as_json = cast(column, JSONB)
-        listed = case((func.jsonb_typeof(as_json) == "array", as_json),
-                      else_=cast(literal("[]"), JSONB))
-        return func.jsonb_array_elements_text(listed).table_valued("value").render_derived()
-    return func.json_each(column).table_valued("value")
+def _json_list(column: Any) -> Any:
+    """A JSON list column on PostgreSQL as it is, an empty list when it holds no list."""
+    return case((func.json_typeof(column) == "array", column),
+                else_=cast(literal("[]"), JSON))
+
+
+@contextmanager
+def _counting(db: Database) -> Iterator[Session]:
+    """A read session for the cockpit's statements. On PostgreSQL without JIT compilation
+    in it (the light conditions make the planner's estimates large enough to compile, which
+    takes seconds where the counting itself takes milliseconds) and with the memory to group
+    a whole ledger without spilling to disk."""
+    with db.session() as session:
+        if db.engine.dialect.name == "postgresql":
+            session.execute(text("SET LOCAL jit = off"))
+            session.execute(text("SET LOCAL work_mem = '32MB'"))
+        yield session
 
 
 def _items(db: Database, registry: Registry, scope: Any, where: Any, order: list[Any],
            now: datetime) -> list[dict[str, Any]]:
-    with db.session() as session:
+    with _counting(db) as session:
         found = list(session.scalars(select(Issue).where(scope, where).order_by(*order)
                                      .limit(LISTED)))
     return views.issue_views(db, found, registry, now)
@@ -153,37 +164,44 @@ def cockpit(db: Database, registry: Registry, actor: Actor, *, now: datetime,
     mine = (Issue.leader == leader) if leader else literal(False)
     one = literal(1)
 
-    # One grouped count: category × state × light × mine, with the overdue and 重点督办
-    # issues of each group.
+    # One grouped count: by category and state, each light's issues, the leader's own by
+    # light, the overdue and the 重点督办 ones (each issue's light worked out once).
     flags = select(Issue.category.label("category"), Issue.state.label("state"),
                    light_of, case((mine, one), else_=0).label("mine"),
                    case((overdue, one), else_=0).label("late"),
-                   case((key, one), else_=0).label("keyed")).where(scope).subquery()
-    grouped = select(flags.c.category, flags.c.state, flags.c.light, flags.c.mine,
-                     func.count(), func.sum(flags.c.late), func.sum(flags.c.keyed)
-                     ).group_by(flags.c.category, flags.c.state, flags.c.light, flags.c.mine)
-    with db.session() as session:
+                   case((key, one), else_=0).label("keyed")).where(scope) \
+        .cte("flags").prefix_with("MATERIALIZED", dialect="postgresql")
+    lit = [func.sum(case((flags.c.light == k, one), else_=0)) for k in LIGHTS]
+    lit_mine = [func.sum(case((and_(flags.c.mine == 1, flags.c.light == k), one), else_=0))
+                for k in LIGHTS]
+    grouped = select(flags.c.category, flags.c.state, func.count(), func.sum(flags.c.mine),
+                     func.sum(flags.c.late), func.sum(flags.c.keyed), *lit, *lit_mine
+                     ).group_by(flags.c.category, flags.c.state)
+    with _counting(db) as session:
         rows = session.execute(grouped).all()
     total = overdue_count = key_count = unlit = unsorted = 0
     by_light: dict[str, int] = defaultdict(int)
     by_state: dict[str, int] = defaultdict(int)
     by_sector: dict[str, dict[str | None, int]] = defaultdict(lambda: defaultdict(int))
     mine_lights: dict[str | None, int] = defaultdict(int)
-    for category, state, light, is_mine, count, late, keyed in rows:
+    for category, state, count, mine_count, late, keyed, *sums in rows:
+        lights = dict(zip(LIGHTS, (int(n or 0) for n in sums[:len(LIGHTS)]), strict=True))
+        own = dict(zip(LIGHTS, (int(n or 0) for n in sums[len(LIGHTS):]), strict=True))
         total += count
-        overdue_count += late or 0
-        key_count += keyed or 0
+        overdue_count += int(late or 0)
+        key_count += int(keyed or 0)
         by_state[state] += count
-        if light is None:
-            unlit += count
-        else:
-            by_light[light] += count
-        if category and category == category.strip() and len(category) <= 200:
-            by_sector[category][light] += count
-        else:
+        unlit += count - sum(lights.values())
+        sector = by_sector[category] if category and category == category.strip() and \
+            len(category) <= 200 else None
+        if sector is None:
             unsorted += count
-        if is_mine:
-            mine_lights[light] += count
+        for k, n in [*lights.items(), (None, count - sum(lights.values()))]:
+            by_light[k] += n
+            if sector is not None:
+                sector[k] += n
+        for k, n in [*own.items(), (None, int(mine_count or 0) - sum(own.values()))]:
+            mine_lights[k] += n
 
     def tallied(name: str, counts: dict[str | None, int], base: LedgerQuery) -> Tallied:
         return Tallied(name, Figure(sum(counts.values()), base),
@@ -224,38 +242,57 @@ def cockpit(db: Database, registry: Registry, actor: Actor, *, now: datetime,
 def _units(db: Database, scope: Any, overdue: Any, labels: dict[str, str],
            completed: set[str]) -> list[UnitRow]:
     """Each unit's tallies, a unit counting every issue it works (``queries.works_unit``),
-    in order of completion rate, then overdue rate, then issues; by name last."""
-    named = [select(Issue.id.label("issue_id"), column.label("name"))
-             .where(scope, column.is_not(None), column != "")
-             for column in (Issue.unit, Issue.lead_unit)]
+    in order of completion rate, then overdue rate, then issues; by name last. A unit
+    counts an issue once whichever of its columns name it (a list names a unit once: the
+    engine keeps the lists without repeats)."""
+    late = case((overdue, literal(1)), else_=0).label("late")
+
+    def named(name: Any, *others: Any) -> list[Any]:
+        """``name`` when it is a unit's name the columns before it (``others``) do not name:
+        each (issue, unit) counts once, without a sort to drop the repeats."""
+        return [name.is_not(None), name != "",
+                *(or_(other.is_(None), other != name) for other in others)]
+
+    branches = [select(Issue.state, late, Issue.unit.label("name"))
+                .where(scope, *named(Issue.unit)),
+                select(Issue.state, late, Issue.lead_unit.label("name"))
+                .where(scope, *named(Issue.lead_unit, Issue.unit))]
     for column in (Issue.responsible_units, Issue.cooperating_units):
-        elements = _list_elements(db, column)
-        named.append(select(Issue.id.label("issue_id"), elements.c.value.label("name"))
-                     .select_from(Issue).join(elements, true())
-                     .where(scope, elements.c.value.is_not(None), elements.c.value != ""))
-    pairs = union(*named).subquery()
-    counted = (select(pairs.c.name, Issue.state, func.count(),
-                      func.sum(case((overdue, literal(1)), else_=0)))
-               .select_from(pairs).join(Issue, Issue.id == pairs.c.issue_id)
-               .group_by(pairs.c.name, Issue.state))
-    with db.session() as session:
+        if db.engine.dialect.name == "postgresql":  # a set-returning column: no join per issue
+            listed = select(Issue.state, late, Issue.unit, Issue.lead_unit,
+                            Issue.responsible_units,
+                            func.json_array_elements_text(_json_list(column)).label("name")
+                            ).where(scope).subquery()
+            value, rows_of = listed.c.name, listed.c
+            statement = select(rows_of.state, rows_of.late, value.label("name"))
+        else:
+            elements = func.json_each(column).table_valued("value")
+            value, rows_of = elements.c.value, Issue
+            statement = select(Issue.state, late, value.label("name")).select_from(Issue) \
+                .join(elements, true()).where(scope)
+        conditions = named(value, rows_of.unit, rows_of.lead_unit)
+        if column is Issue.cooperating_units:
+            conditions.append(~queries.json_list_has(rows_of.responsible_units, value))
+        branches.append(statement.where(*conditions))
+    pairs = union_all(*branches).subquery()
+    counted = (select(pairs.c.name, pairs.c.state, func.count(), func.sum(pairs.c.late))
+               .group_by(pairs.c.name, pairs.c.state))
+    with _counting(db) as session:
         rows = session.execute(counted).all()
     tallies: dict[str, dict[str, list[int]]] = defaultdict(dict)
-    for name, state, count, late in rows:
+    for name, state, count, overdue_count in rows:
         if name == name.strip() and len(name) <= 200:  # what the ledger's unit filter takes
-            tallies[name][state] = [count, late or 0]
+            tallies[name][state] = [count, int(overdue_count or 0)]
     found = []
     for name, states in tallies.items():
         total = sum(c for c, _ in states.values())
-        late = sum(o for _, o in states.values())
+        overdue_total = sum(o for _, o in states.values())
         by_state = [(labels[s], Figure(states.get(s, [0])[0], LedgerQuery(unit=name, state=s)))
                     for s in labels if s in completed]
         cleared = sum(f.count for _, f in by_state)
         found.append(UnitRow(
             name, Figure(total, LedgerQuery(unit=name)), cleared, by_state,
-            Figure(late, LedgerQuery(unit=name, overdue=True)),
+            Figure(overdue_total, LedgerQuery(unit=name, overdue=True)),
             round(100 * cleared / total, 1) if total else 0.0,
-            round(100 * late / total, 1) if total else 0.0))
+            round(100 * overdue_total / total, 1) if total else 0.0))
     return sorted(found, key=lambda u: (-u.completion, u.overdue_rate, -u.total.count, u.unit))
-
-
