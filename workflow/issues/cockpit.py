@@ -20,7 +20,7 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import urlencode
 
-from sqlalchemy import JSON, and_, case, cast, func, literal, or_, select, text, true, union_all
+from sqlalchemy import Text, and_, case, cast, func, literal, or_, select, text, true, union_all
 from sqlalchemy.orm import Session
 
 from workflow.db import Database
@@ -121,12 +121,6 @@ def _state_labels(db: Database, registry: Registry) -> tuple[dict[str, str], set
     return labels, completed
 
 
-def _json_list(column: Any) -> Any:
-    """A JSON list column on PostgreSQL as it is, an empty list when it holds no list."""
-    return case((func.json_typeof(column) == "array", column),
-                else_=cast(literal("[]"), JSON))
-
-
 @contextmanager
 def _counting(db: Database) -> Iterator[Session]:
     """A read session for the cockpit's statements. On PostgreSQL without JIT compilation
@@ -158,33 +152,17 @@ def cockpit(db: Database, registry: Registry, actor: Actor, *, now: datetime,
     scope = queries.read_scope(actor, sectors=sectors)
     leader = actor.name if actor.role == "leader" else None
     light_of = case(*((_condition(db, registry, LedgerQuery(light=k), now), k)
-                      for k in LIGHTS), else_=None).label("light")
+                      for k in LIGHTS), else_=None)
     overdue = _condition(db, registry, LedgerQuery(overdue=True), now)
     key = _condition(db, registry, LedgerQuery(key_supervision=True), now)
     mine = (Issue.leader == leader) if leader else literal(False)
-    one = literal(1)
-
-    # One grouped count: by category and state, each light's issues, the leader's own by
-    # light, the overdue and the 重点督办 ones (each issue's light worked out once).
-    flags = select(Issue.category.label("category"), Issue.state.label("state"),
-                   light_of, case((mine, one), else_=0).label("mine"),
-                   case((overdue, one), else_=0).label("late"),
-                   case((key, one), else_=0).label("keyed")).where(scope) \
-        .cte("flags").prefix_with("MATERIALIZED", dialect="postgresql")
-    lit = [func.sum(case((flags.c.light == k, one), else_=0)) for k in LIGHTS]
-    lit_mine = [func.sum(case((and_(flags.c.mine == 1, flags.c.light == k), one), else_=0))
-                for k in LIGHTS]
-    grouped = select(flags.c.category, flags.c.state, func.count(), func.sum(flags.c.mine),
-                     func.sum(flags.c.late), func.sum(flags.c.keyed), *lit, *lit_mine
-                     ).group_by(flags.c.category, flags.c.state)
-    with _counting(db) as session:
-        rows = session.execute(grouped).all()
+    rows, unit_rows = _count(db, scope, light_of, mine, overdue, key)
     total = overdue_count = key_count = unlit = unsorted = 0
     by_light: dict[str, int] = defaultdict(int)
     by_state: dict[str, int] = defaultdict(int)
     by_sector: dict[str, dict[str | None, int]] = defaultdict(lambda: defaultdict(int))
     mine_lights: dict[str | None, int] = defaultdict(int)
-    for category, state, count, mine_count, late, keyed, *sums in rows:
+    for category, state, count, late, mine_count, keyed, *sums in rows:
         lights = dict(zip(LIGHTS, (int(n or 0) for n in sums[:len(LIGHTS)]), strict=True))
         own = dict(zip(LIGHTS, (int(n or 0) for n in sums[len(LIGHTS):]), strict=True))
         total += count
@@ -230,7 +208,7 @@ def cockpit(db: Database, registry: Registry, actor: Actor, *, now: datetime,
         result.mine = tallied(leader, mine_lights, LedgerQuery(leader=leader))
         result.my_sectors = [tallied(s, by_sector.get(s, {}), LedgerQuery(category=s))
                              for s in sorted(sectors)]
-    result.units = _units(db, scope, overdue, labels, completed)
+    result.units = _units(unit_rows, labels, completed)
     result.red_list = sorted((u for u in result.units if u.overdue.count == 0),
                              key=lambda u: (-u.completion, -u.total.count, u.unit))[:ranked]
     result.black_list = sorted((u for u in result.units if u.overdue.count > 0),
@@ -239,13 +217,28 @@ def cockpit(db: Database, registry: Registry, actor: Actor, *, now: datetime,
     return result
 
 
-def _units(db: Database, scope: Any, overdue: Any, labels: dict[str, str],
-           completed: set[str]) -> list[UnitRow]:
-    """Each unit's tallies, a unit counting every issue it works (``queries.works_unit``),
-    in order of completion rate, then overdue rate, then issues; by name last. A unit
-    counts an issue once whichever of its columns name it (a list names a unit once: the
-    engine keeps the lists without repeats)."""
-    late = case((overdue, literal(1)), else_=0).label("late")
+def _count(db: Database, scope: Any, light_of: Any, mine: Any, overdue: Any,
+           key: Any) -> tuple[list[Any], list[Any]]:
+    """The two grouped counts, in one statement over one pass of the issues (each issue's
+    light worked out once): by category and state, the issues of each light, the leader's
+    own by light, the overdue and the 重点督办 ones; and by unit and state, the issues and
+    the overdue ones, a unit counting every issue it works (``queries.works_unit``) once
+    whichever of its columns name it (a list names a unit once: the engine keeps the lists
+    without repeats)."""
+    one = literal(1)
+    late = case((overdue, one), else_=0).label("late")
+    flags = select(Issue.category, Issue.state, light_of.label("light"),
+                   case((mine, one), else_=0).label("mine"), late,
+                   case((key, one), else_=0).label("keyed"), Issue.unit, Issue.lead_unit
+                   ).where(scope).cte("flags").prefix_with("MATERIALIZED", dialect="postgresql")
+    lit = [func.sum(case((flags.c.light == k, one), else_=0)) for k in LIGHTS]
+    lit_mine = [func.sum(case((and_(flags.c.mine == 1, flags.c.light == k), one), else_=0))
+                for k in LIGHTS]
+    by_category = select(literal("category").label("kind"), flags.c.category.label("name"),
+                         flags.c.state, func.count().label("issues"),
+                         func.sum(flags.c.late).label("late"), func.sum(flags.c.mine),
+                         func.sum(flags.c.keyed), *lit, *lit_mine
+                         ).group_by(flags.c.category, flags.c.state)
 
     def named(name: Any, *others: Any) -> list[Any]:
         """``name`` when it is a unit's name the columns before it (``others``) do not name:
@@ -253,16 +246,18 @@ def _units(db: Database, scope: Any, overdue: Any, labels: dict[str, str],
         return [name.is_not(None), name != "",
                 *(or_(other.is_(None), other != name) for other in others)]
 
-    branches = [select(Issue.state, late, Issue.unit.label("name"))
-                .where(scope, *named(Issue.unit)),
-                select(Issue.state, late, Issue.lead_unit.label("name"))
-                .where(scope, *named(Issue.lead_unit, Issue.unit))]
+    c = flags.c
+    branches = [select(c.state, c.late, c.unit.label("name")).where(*named(c.unit)),
+                select(c.state, c.late, c.lead_unit.label("name"))
+                .where(*named(c.lead_unit, c.unit))]
     for column in (Issue.responsible_units, Issue.cooperating_units):
         if db.engine.dialect.name == "postgresql":  # a set-returning column: no join per issue
+            text_of = func.ltrim(cast(column, Text))
             listed = select(Issue.state, late, Issue.unit, Issue.lead_unit,
                             Issue.responsible_units,
-                            func.json_array_elements_text(_json_list(column)).label("name")
-                            ).where(scope).subquery()
+                            func.json_array_elements_text(column).label("name")
+                            ).where(scope, func.left(text_of, 1) == "[", text_of != "[]"
+                                    ).subquery()
             value, rows_of = listed.c.name, listed.c
             statement = select(rows_of.state, rows_of.late, value.label("name"))
         else:
@@ -275,10 +270,18 @@ def _units(db: Database, scope: Any, overdue: Any, labels: dict[str, str],
             conditions.append(~queries.json_list_has(rows_of.responsible_units, value))
         branches.append(statement.where(*conditions))
     pairs = union_all(*branches).subquery()
-    counted = (select(pairs.c.name, pairs.c.state, func.count(), func.sum(pairs.c.late))
-               .group_by(pairs.c.name, pairs.c.state))
+    zeros = [literal(0)] * (2 + 2 * len(LIGHTS))
+    by_unit = select(literal("unit"), pairs.c.name, pairs.c.state, func.count(),
+                     func.sum(pairs.c.late), *zeros).group_by(pairs.c.name, pairs.c.state)
     with _counting(db) as session:
-        rows = session.execute(counted).all()
+        rows = session.execute(union_all(by_category, by_unit)).all()
+    return ([r[1:] for r in rows if r[0] == "category"],
+            [r[1:5] for r in rows if r[0] == "unit"])
+
+
+def _units(rows: list[Any], labels: dict[str, str], completed: set[str]) -> list[UnitRow]:
+    """Each unit's line of the ranking from its counts by state, in order of completion
+    rate, then overdue rate, then issues; by name last."""
     tallies: dict[str, dict[str, list[int]]] = defaultdict(dict)
     for name, state, count, overdue_count in rows:
         if name == name.strip() and len(name) <= 200:  # what the ledger's unit filter takes
