@@ -8,7 +8,8 @@ it counts: each is counted with the conditions of that query (``queries.ledger_c
 inside the same read scope, so a figure and ``queries.ledger_count`` of its link agree by
 construction. A unit counts the issues it works as the ledger's unit filter does
 (``queries.works_unit``: lead, responsible or cooperating unit). A handful of statements
-whatever the number of issues: grouped counts, two short lists and the units' tallies."""
+whatever the number of issues: one grouped statement over one pass of the issues and the
+two short lists."""
 
 from __future__ import annotations
 
@@ -200,8 +201,7 @@ def cockpit(db: Database, registry: Registry, actor: Actor, *, now: datetime,
                              [Issue.deadline_at.asc(), Issue.id.asc()], now),
         key=Figure(key_count, LedgerQuery(key_supervision=True)),
         key_items=_items(db, registry, scope, key,
-                         [Issue.deadline_at.is_(None), Issue.deadline_at.asc(),
-                          Issue.id.asc()], now),
+                         [Issue.deadline_at.asc().nulls_last(), Issue.id.asc()], now),
         units=[], red_list=[], black_list=[],
         completed_labels=[labels[s] for s in labels if s in completed])
     if leader:
