@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qsl, urlparse
 
+import httpx
 import pytest
 from playwright.sync_api import Browser
 from sqlalchemy import delete
@@ -214,7 +215,11 @@ def test_a_leader_follows_its_issues_on_the_cockpit(
     assert page.problems == []  # type: ignore[attr-defined]
     context.close()
 
-    # A unit opening the cockpit is refused and sees no figure
+    # Someone not signed in is sent to sign in; a unit opening the cockpit is refused and
+    # sees no figure
+    answer = httpx.get(server.url + "/cockpit", follow_redirects=False,
+                       headers={"accept": "text/html"})
+    assert answer.status_code == 303 and answer.headers["location"].startswith("/login")
     context, page = sign_in(browser, server, "zhang")
     answer = page.goto("/cockpit")
     assert answer is not None and answer.status == 403
