@@ -190,7 +190,8 @@ def router() -> APIRouter:
     @routes.get("/public")
     def disclosure(request: Request) -> Response:
         """信息公开: the disclosed issues matching the address's filters, a page at a time
-        (``cursor`` for the next), and the latest checkpoint's digest."""
+        (``cursor`` for the next), and the latest checkpoint's digest; to htmx (a filter
+        changed) the rows only."""
         engine: Engine = request.app.state.engine
         filters = _filters(request)
         limit = _limit(request)
@@ -210,9 +211,12 @@ def router() -> APIRouter:
                          **({"limit": str(limit)} if limit != PAGE else {}),
                          "cursor": encode_cursor(_fingerprint(filters),
                                                  queries.PagePosition(found[-1].id))}
-        return render("public.html", title="信息公开", here="/public", filters=filters,
-                      items=items, count=count, next_query=following, error=error,
-                      paged=cursor is not None and error is None,
+        rows = {"filters": filters, "items": items, "count": count, "next_query": following,
+                "error": error, "paged": cursor is not None and error is None}
+        if request.headers.get("hx-request") and not request.headers.get(
+                "hx-history-restore-request"):  # htmx swaps the rows only
+            return render("public_rows.html", **rows)
+        return render("public.html", title="信息公开", here="/public", **rows,
                       states=_states(engine), categories=_categories(engine),
                       checkpoint=_checkpoint(engine))
 
