@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
+import time
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -45,6 +46,8 @@ _TOKEN = re.compile(r"^[A-Za-z0-9_-]{43}$")  # secrets.token_urlsafe(32)
 STATUS_LABELS = {objections.RECEIVED: "已受理，待答复", "answered": "已答复"}
 NOT_DISCLOSED = "未找到该问题：它不存在，或不在信息公开的范围内。"
 NEAR_TEXT = 4000  # what a refused form keeps of the text typed
+CATEGORIES_FOR = 60.0  # seconds the category drop-down's list is kept
+_CATEGORIES: dict[str, tuple[float, list[str]]] = {}
 
 
 def _issue_id(text: str) -> int | None:
@@ -61,7 +64,7 @@ def _states(engine: Engine) -> list[tuple[str, str]]:
 
 def _filters(request: Request) -> dict[str, str | None]:
     """The list's filters the address names (trimmed, at most 200 characters): ``q`` (in
-    the title or the number), ``state`` and ``category``."""
+    the title, as the ledger's), ``state`` and ``category``."""
     params = request.query_params
     return {name: (params.get(name) or "").strip()[:200] or None
             for name in ("q", "state", "category")}
@@ -70,8 +73,7 @@ def _filters(request: Request) -> dict[str, str | None]:
 def _where(filters: dict[str, str | None]) -> list[Any]:
     clauses = [public_reads.disclosed_clause()]
     if filters["q"]:
-        clauses.append(Issue.title.contains(filters["q"], autoescape=True)
-                       | Issue.number.contains(filters["q"], autoescape=True))
+        clauses.append(Issue.title.contains(filters["q"], autoescape=True))
     if filters["state"]:
         clauses.append(Issue.state == filters["state"])
     if filters["category"]:
@@ -88,23 +90,33 @@ def _fingerprint(filters: dict[str, str | None]) -> str:
 def _disclosed_page(engine: Engine, filters: dict[str, str | None], after: int | None,
                     limit: int) -> tuple[list[Issue], bool, int]:
     """Up to ``limit`` disclosed issues matching ``filters`` with an id above ``after`` (in
-    id order), whether more follow, and how many match in all (counted in SQL)."""
+    id order), whether more follow, and how many match (counted in SQL up to
+    ``queries.COUNT_CAP``, one more meaning more than that)."""
     clauses = _where(filters)
     query = select(Issue).where(*clauses).order_by(Issue.id).limit(limit + 1)
     if after is not None:
         query = query.where(Issue.id > after)
     with engine.db.session() as session:
         found = list(session.scalars(query))
-        count = session.scalar(select(func.count()).select_from(Issue).where(*clauses)) or 0
+        capped = select(Issue.id).where(*clauses).limit(queries.COUNT_CAP + 1).subquery()
+        count = session.scalar(select(func.count()).select_from(capped)) or 0
     return found[:limit], len(found) > limit, count
 
 
 def _categories(engine: Engine) -> list[str]:
+    """The categories of the disclosed issues, sorted: read at most once a minute per
+    process (a scan of every issue; the drop-down may lag a new category by that much)."""
+    key = engine.db.url
+    held = _CATEGORIES.get(key)
+    if held is not None and time.monotonic() - held[0] < CATEGORIES_FOR:
+        return held[1]
     with engine.db.session() as session:
-        return list(session.scalars(
+        found = list(session.scalars(
             select(distinct(Issue.category))
             .where(public_reads.disclosed_clause(), Issue.category.is_not(None))
             .order_by(Issue.category)))
+    _CATEGORIES[key] = (time.monotonic(), found)
+    return found
 
 
 def _checkpoint(engine: Engine) -> dict[str, Any] | None:
@@ -212,7 +224,8 @@ def router() -> APIRouter:
                          "cursor": encode_cursor(_fingerprint(filters),
                                                  queries.PagePosition(found[-1].id))}
         rows = {"filters": filters, "items": items, "count": count, "next_query": following,
-                "error": error, "paged": cursor is not None and error is None}
+                "error": error, "paged": cursor is not None and error is None,
+                "cap": queries.COUNT_CAP}
         if request.headers.get("hx-request") and not request.headers.get(
                 "hx-history-restore-request"):  # htmx swaps the rows only
             return render("public_rows.html", **rows)
