@@ -54,6 +54,8 @@ def test_a_person_without_an_account_reads_the_disclosure_objects_and_follows_th
     assert violations(page) == []
     shot(page, "public-list")
     # The filter changes the rows in place and lives in the address; drop-downs sorted
+    assert page.locator("#filters").get_attribute("hx-indicator") == "#loading"
+    assert page.locator("#loading.htmx-indicator").count() == 1
     categories = page.locator("#category option").all_inner_texts()[1:]
     assert categories == sorted(categories) and "水污染" in categories
     page.select_option("#category", "水污染")
@@ -91,6 +93,7 @@ def test_a_person_without_an_account_reads_the_disclosure_objects_and_follows_th
     notice = page.locator("#notice-1")
     assert "公示截止" in notice.inner_text()
     assert page.evaluate("document.documentElement.scrollWidth") <= 375
+    assert ACCEPTOR not in page.content() and not HASH.search(page.content())
     assert violations(page) == []
     shot(page, "public-notice")
     # Too short an objection is told on the form, saying what is allowed, the text kept
