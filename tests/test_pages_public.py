@@ -180,7 +180,8 @@ def test_forged_posts_the_limit_and_undisclosed_issues_are_refused(
     hidden = client.get(f"/public/issues/{sub_id}")
     assert missing.status_code == hidden.status_code == 404
     assert missing.text == hidden.text and "不在信息公开的范围内" in missing.text
-    assert client.get("/public/issues/abc").text == missing.text
+    for odd in ("abc", "9" * 5000, "０１"):
+        assert client.get(f"/public/issues/{odd}").text == missing.text
     # And an address the list did not give is told, the first page shown
     bad = client.get("/public", params={"cursor": "bogus"})
     assert bad.status_code == 200 and "翻页链接已失效" in bad.text

@@ -51,7 +51,8 @@ _CATEGORIES: dict[str, tuple[float, list[str]]] = {}
 
 
 def _issue_id(text: str) -> int | None:
-    return int(text) if text.isdigit() and 0 < int(text) <= MAX_ID else None
+    return int(text) if text.isascii() and text.isdigit() and len(text) <= 19 \
+        and 0 < int(text) <= MAX_ID else None
 
 
 def _states(engine: Engine) -> list[tuple[str, str]]:
@@ -128,8 +129,8 @@ def _checkpoint(engine: Engine) -> dict[str, Any] | None:
             "root": found.root, "issues": found.issues, "events": found.events}
 
 
-def _not_found(status: int = 404) -> Response:
-    return render("public_message.html", status, title="未找到", heading="未找到",
+def _not_found() -> Response:
+    return render("public_message.html", 404, title="未找到", heading="未找到",
                   message=NOT_DISCLOSED)
 
 
