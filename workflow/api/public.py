@@ -128,6 +128,34 @@ def _retry_after(sent: list[datetime], settings: AuthSettings, now: datetime) ->
     return max(1, int((frees - now) / timedelta(seconds=1)) + 1)
 
 
+def objection_wait(request: Request) -> int | None:
+    """Seconds until the caller's address may send another objection (at most
+    ``objection_limit`` per ``objection_window``, ``RECTIFY_OBJECTION_LIMIT``); None while it
+    is under the limit. The JSON route and the portal's form both ask it first."""
+    engine: Engine = request.app.state.engine
+    settings: AuthSettings = request.app.state.auth
+    now = engine.clock.now()
+    sent = objections.sent_since(engine.db, objections.address_hash(client_address(request)),
+                                 now - settings.objection_window)
+    return _retry_after(sent, settings, now)
+
+
+def notice_items(engine: Engine) -> list[dict[str, Any]]:
+    """The issues now in 公示: their disclosed fields, the step and when the notice ends
+    (``notice_until``, Asia/Shanghai, ISO 8601)."""
+    found = objections.at_notice(engine.db, engine.registry)
+    items = []
+    for issue, view in zip(found, views.public_views(engine.db, found, engine.registry,
+                                                     engine.clock.now()), strict=True):
+        step = objections.notice_step(engine.registry, issue)
+        assert step is not None  # at_notice found it there
+        items.append({**view, "notice_stage": step.stage,
+                      "notice_label_zh": step.label_zh, "notice_label_en": step.label_en,
+                      "notice_until": local(issue.stage_until).isoformat()
+                      if issue.stage_until else None})
+    return items
+
+
 def router() -> APIRouter:
     """The public routes (no sign-in)."""
     by_id = queries.SORTS[queries.DEFAULT_SORT]
@@ -164,18 +192,7 @@ def router() -> APIRouter:
         """The issues now at their definition's public-notice step (公示, where the public
         may object), with their disclosed fields and when the notice ends
         (``notice_until``, Asia/Shanghai)."""
-        engine: Engine = request.app.state.engine
-        found = objections.at_notice(engine.db, engine.registry)
-        items = []
-        for issue, view in zip(found, views.public_views(engine.db, found, engine.registry,
-                                                         engine.clock.now()), strict=True):
-            step = objections.notice_step(engine.registry, issue)
-            assert step is not None  # at_notice found it there
-            items.append({**view, "notice_stage": step.stage,
-                          "notice_label_zh": step.label_zh, "notice_label_en": step.label_en,
-                          "notice_until": local(issue.stage_until).isoformat()
-                          if issue.stage_until else None})
-        return {"items": items}
+        return {"items": notice_items(request.app.state.engine)}
 
     @routes.post("/issues/{issue_id}/objections", status_code=201,
                  summary="Object to an issue in 公示", response_model=ObjectionReceived,
@@ -188,18 +205,14 @@ def router() -> APIRouter:
         (``RECTIFY_OBJECTION_LIMIT``)."""
         engine: Engine = request.app.state.engine
         settings: AuthSettings = request.app.state.auth
-        address = client_address(request)
-        now = engine.clock.now()
-        sent = objections.sent_since(engine.db, objections.address_hash(address),
-                                     now - settings.objection_window)
-        wait = _retry_after(sent, settings, now)
+        wait = objection_wait(request)
         if wait is not None:
             return problem(429, "too-many-objections", "异议提交过于频繁 / too many objections",
                            f"at most {settings.objection_limit} objections per "
                            f"{settings.objection_window} from one address; try again in "
                            f"{wait} s", request, {"Retry-After": str(wait)})
         received = objections.receive(engine, issue_id, text=body.text, contact=body.contact,
-                                      address=address)
+                                      address=client_address(request))
         return JSONResponse({"ticket": received.ticket, "status": objections.RECEIVED,
                              "issue_id": received.issue_id,
                              "created_at": local(received.created_at).isoformat()},
