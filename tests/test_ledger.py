@@ -400,3 +400,21 @@ def test_report_commands(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Non
     output = run("ledger", "import", str(bad), "--plan", "x", "--as", "市整改办",
                  "--role", "office", code=2)
     assert "row 2, 整改状态" in output and "nothing imported" in output
+
+
+def test_a_cleared_issue_without_a_due_time_is_green_in_the_ledger_query_as_on_its_page(
+        engine: Engine, evidence_file: Path) -> None:
+    from tests.support import OFFICE, fire_valid, new_issue
+    from workflow.issues import queries, views
+
+    cleared = new_issue(engine)
+    for trigger in ("start", "apply_acceptance", "clear"):
+        fire_valid(engine, cleared, trigger, evidence_file)
+    issue = queries.get_issue(engine.db, cleared)
+    now = engine.clock.now()
+    assert issue.due_at is None
+    assert views.issue_view(engine.db, issue, engine.registry, now)["light"] == "green"
+    found = {light: [i.id for i in queries.ledger_page(
+        engine.db, engine.registry, queries.LedgerQuery(light=light), actor=OFFICE,
+        now=now).issues] for light in ("green", "blue", "yellow", "red")}
+    assert found == {"green": [cleared], "blue": [], "yellow": [], "red": []}

@@ -173,7 +173,7 @@ def test_a_leader_follows_its_issues_on_the_cockpit(
     # When the leader opens the cockpit, it sees its two issues (not the other two), both
     # assigned and overdue, one of them its own
     context, page = sign_in(browser, server, "wang.fs")
-    page.goto("/cockpit")
+    assert page.url.endswith("/cockpit")  # a leader lands on its cockpit
     assert page.title().startswith("领导驾驶舱")
     assert figure(page, "#total") == 2 and figure(page, "#mine-total") == 1
     state = "#by-state table a[data-state={}]"

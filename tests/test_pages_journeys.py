@@ -237,7 +237,8 @@ def test_a_form_posted_without_the_csrf_token_changes_nothing(
     page.goto("/issues/1")
     assert page.inner_text("#state") == "已交办"
     # And an out-of-range or wrong id is the not-found page, not an error
-    for path in ("/issues/99999999999999999999", "/issues/abc"):
+    for path in ("/issues/99999999999999999999", "/issues/abc", "/issues/" + "9" * 5000,
+                 "/issues/１２"):
         shown = page.goto(path)
         assert shown is not None and shown.status == 404
         assert "不存在" in page.inner_text("[role=alert]")

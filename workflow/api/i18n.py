@@ -128,7 +128,7 @@ ENGLISH: dict[str, str] = {
     "督办单": "Supervision notice",
     # errors
     "出错了": "Something went wrong",
-    "返回台账": "Back to the ledger",
+    "返回首页": "Back to the home page",
     "页面不存在。": "This page does not exist.",
     "不支持此操作。": "This action is not supported.",
     "请求的地址有误。": "The address of the request is not valid.",

@@ -44,7 +44,9 @@ TEXT_MAX = 5000
 
 
 def _issue_id(text: str) -> int | None:
-    return int(text) if text.isdigit() and 0 < int(text) <= MAX_ID else None
+    if not (text.isascii() and text.isdigit() and len(text) <= len(str(MAX_ID))):
+        return None  # also keeps int() off a number of thousands of digits
+    return int(text) if 0 < int(text) <= MAX_ID else None
 
 
 def _actor(engine: Engine, live: LiveSession) -> Actor:

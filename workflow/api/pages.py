@@ -60,7 +60,7 @@ NAV = {"office": (("台账", "/ledger"), ("领导驾驶舱", "/cockpit"), ("新�
        "acceptor": (("验收待办", "/inbox"), ("台账", "/ledger")),
        "discipline": (("台账", "/ledger"),)}
 # Where each role lands after signing in (and at ``/``): the first link of its navigation.
-HOME = {role: links[0][1] for role, links in NAV.items()} | {"leader": "/ledger"}
+HOME = {role: links[0][1] for role, links in NAV.items()}
 
 
 PAGE_ERRORS = {404: "页面不存在。", 405: "不支持此操作。",

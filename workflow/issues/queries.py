@@ -96,6 +96,9 @@ def _light_clause(db: Database, registry: Registry, light: str, now: datetime) -
         if offsets:
             near_parts.append(and_(Issue.definition_id == definition_id,
                                    Issue.definition_version == version,
+                                   # IS NOT NULL first: FALSE, not NULL, without a due time,
+                                   # so that ``~near`` holds for it (green, as light_of says)
+                                   Issue.due_at.is_not(None),
                                    Issue.due_at >= now, Issue.due_at <= now + offsets[0]))
     near = or_(*near_parts) if near_parts else false()
     return {"red": red, "yellow": and_(not_red, missed),
