@@ -110,7 +110,7 @@ def measure(url: str, floor: Floor, requests: int, now: datetime) -> list[dict[s
         client = clients[scenario.login]
         deep = floor.deep_position(scenario, now)
         cursor = encode_cursor(queries.LedgerQuery(**scenario.filters).fingerprint("id"), deep)
-        for depth, extra in (("first", {}), (f"{DEEP_PAGES + 1:,}th", {"cursor": cursor})):
+        for depth, extra in (("first", {}), (f"{DEEP_PAGES + 1:,}st", {"cursor": cursor})):
             print(f"ledger, {scenario.name}, {depth} page …", file=sys.stderr)
             page = timed(get(client, "/ledger", {**page_params(scenario.filters), **extra},
                              scenario.name, "</tbody>"), requests)

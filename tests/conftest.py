@@ -117,7 +117,7 @@ def evidence_file(tmp_path: Path) -> Path:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """The browser tests (``tests/test_pages*.py``) drive pages over the same engine the rest
+    """The browser tests (those using the ``browser`` fixture) drive pages over the engine the rest
     of the suite tests on both databases, so they run on one: PostgreSQL, the production
     database, when ``RECTIFY_TEST_POSTGRES_URL`` names it (as in CI), else SQLite. The other
     variant is deselected, not skipped: it is not a test that could fail."""
@@ -125,7 +125,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     chosen, dropped = [], []
     for item in items:
         backend = getattr(item, "callspec", None) and item.callspec.params.get("db")
-        if backend and backend != keep and Path(str(item.fspath)).name.startswith("test_pages"):
+        if backend and backend != keep and "browser" in getattr(item, "fixturenames", ()):
             dropped.append(item)
         else:
             chosen.append(item)

@@ -21,7 +21,7 @@ from fastapi.responses import RedirectResponse, Response
 from starlette.datastructures import FormData
 
 from workflow.api.pages import frame, render, sign_in_again, signed_in
-from workflow.api.security import MAX_ID
+from workflow.api.security import page_issue_id
 from workflow.auth.sessions import LiveSession
 from workflow.clock import local
 from workflow.errors import (
@@ -41,12 +41,6 @@ from workflow.org.directory import people, resolve_actor, sectors_of, units
 
 URGENCY = {"red": 0, "yellow": 1, "blue": 2, "green": 3}
 TEXT_MAX = 5000
-
-
-def _issue_id(text: str) -> int | None:
-    if not (text.isascii() and text.isdigit() and len(text) <= len(str(MAX_ID))):
-        return None  # also keeps int() off a number of thousands of digits
-    return int(text) if 0 < int(text) <= MAX_ID else None
 
 
 def _actor(engine: Engine, live: LiveSession) -> Actor:
@@ -260,7 +254,7 @@ def router() -> APIRouter:
         live = signed_in(request)
         if live is None:
             return sign_in_again()
-        issue = _readable(request, live, _issue_id(issue_id))
+        issue = _readable(request, live, page_issue_id(issue_id))
         if issue is None:
             return _not_found(request, live, issue_id)
         values = issue_values(request, live, issue)
@@ -281,7 +275,7 @@ def router() -> APIRouter:
         form = await request.form()
         if (refused := _checked(request, live, form)) is not None:
             return refused
-        issue = _readable(request, live, _issue_id(issue_id))
+        issue = _readable(request, live, page_issue_id(issue_id))
         if issue is None:
             return _not_found(request, live, issue_id)
         engine: Engine = request.app.state.engine
@@ -359,7 +353,7 @@ def router() -> APIRouter:
         form = await request.form()
         if (refused := _checked(request, live, form)) is not None:
             return refused
-        issue = _readable(request, live, _issue_id(issue_id))
+        issue = _readable(request, live, page_issue_id(issue_id))
         if issue is None:
             return _not_found(request, live, issue_id)
         engine: Engine = request.app.state.engine

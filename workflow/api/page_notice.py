@@ -22,7 +22,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from workflow.api.pages import frame, render, sign_in_again, signed_in
-from workflow.api.security import MAX_ID
+from workflow.api.security import page_issue_id
 from workflow.clock import local
 from workflow.errors import RectifyError
 from workflow.issues import queries, views
@@ -103,7 +103,7 @@ def router() -> APIRouter:
             return render("notfound.html", 403, title="无权访问",
                           message="督办单由整改办签发，整改办和包保领导可以查看。",
                           **frame(request, live))
-        number = int(issue_id) if issue_id.isdigit() and 0 < int(issue_id) <= MAX_ID else None
+        number = page_issue_id(issue_id)
         try:
             if number is None:
                 raise LookupError

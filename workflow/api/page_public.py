@@ -24,12 +24,11 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
-from sqlalchemy import distinct, func, select
 
 from workflow.api.issues import MAX_LIMIT, decode_cursor, encode_cursor
 from workflow.api.pages import render
 from workflow.api.public import notice_items, objection_wait
-from workflow.api.security import MAX_ID, client_address, is_https
+from workflow.api.security import client_address, is_https, page_issue_id
 from workflow.auth.settings import AuthSettings
 from workflow.clock import local
 from workflow.errors import InputError, NotFoundError, RectifyError
@@ -37,7 +36,6 @@ from workflow.issues import objections, policy, public_reads, queries, views
 from workflow.issues.checkpoints import Checkpoint, latest_checkpoint
 from workflow.issues.engine import Engine
 from workflow.issues.keys import TrustFiles
-from workflow.models import Issue
 
 PAGE = 50
 TOKEN_COOKIE = "rectify_public_token"
@@ -48,11 +46,6 @@ NOT_DISCLOSED = "未找到该问题：它不存在，或不在信息公开的范
 NEAR_TEXT = 4000  # what a refused form keeps of the text typed
 CATEGORIES_FOR = 60.0  # seconds the category drop-down's list is kept
 _CATEGORIES: dict[str, tuple[float, list[str]]] = {}
-
-
-def _issue_id(text: str) -> int | None:
-    return int(text) if text.isascii() and text.isdigit() and len(text) <= 19 \
-        and 0 < int(text) <= MAX_ID else None
 
 
 def _states(engine: Engine) -> list[tuple[str, str]]:
@@ -71,17 +64,6 @@ def _filters(request: Request) -> dict[str, str | None]:
             for name in ("q", "state", "category")}
 
 
-def _where(filters: dict[str, str | None]) -> list[Any]:
-    clauses = [public_reads.disclosed_clause()]
-    if filters["q"]:
-        clauses.append(Issue.title.contains(filters["q"], autoescape=True))
-    if filters["state"]:
-        clauses.append(Issue.state == filters["state"])
-    if filters["category"]:
-        clauses.append(Issue.category == filters["category"])
-    return clauses
-
-
 def _fingerprint(filters: dict[str, str | None]) -> str:
     """What a cursor of this list carries: the filters it was given for."""
     text = "\x1f".join(filters[name] or "" for name in ("q", "state", "category"))
@@ -89,19 +71,9 @@ def _fingerprint(filters: dict[str, str | None]) -> str:
 
 
 def _disclosed_page(engine: Engine, filters: dict[str, str | None], after: int | None,
-                    limit: int) -> tuple[list[Issue], bool, int]:
-    """Up to ``limit`` disclosed issues matching ``filters`` with an id above ``after`` (in
-    id order), whether more follow, and how many match (counted in SQL up to
-    ``queries.COUNT_CAP``, one more meaning more than that)."""
-    clauses = _where(filters)
-    query = select(Issue).where(*clauses).order_by(Issue.id).limit(limit + 1)
-    if after is not None:
-        query = query.where(Issue.id > after)
-    with engine.db.session() as session:
-        found = list(session.scalars(query))
-        capped = select(Issue.id).where(*clauses).limit(queries.COUNT_CAP + 1).subquery()
-        count = session.scalar(select(func.count()).select_from(capped)) or 0
-    return found[:limit], len(found) > limit, count
+                    limit: int) -> tuple[list[Any], bool, int]:
+    return public_reads.filtered_page(engine.db, public_reads.filtered_clauses(**filters),
+                                      after=after, limit=limit)
 
 
 def _categories(engine: Engine) -> list[str]:
@@ -111,11 +83,7 @@ def _categories(engine: Engine) -> list[str]:
     held = _CATEGORIES.get(key)
     if held is not None and time.monotonic() - held[0] < CATEGORIES_FOR:
         return held[1]
-    with engine.db.session() as session:
-        found = list(session.scalars(
-            select(distinct(Issue.category))
-            .where(public_reads.disclosed_clause(), Issue.category.is_not(None))
-            .order_by(Issue.category)))
+    found = public_reads.categories(engine.db)
     _CATEGORIES[key] = (time.monotonic(), found)
     return found
 
@@ -238,7 +206,7 @@ def router() -> APIRouter:
     def public_issue(request: Request, issue_id: str) -> Response:
         """One disclosed issue's public page; the same 404 page for one not disclosed."""
         engine: Engine = request.app.state.engine
-        number = _issue_id(issue_id)
+        number = page_issue_id(issue_id)
         if number is None:
             return _not_found()
         try:
@@ -285,7 +253,7 @@ def router() -> APIRouter:
                           message="提交缺少有效的表单令牌，未作任何处理。请打开“公示”页面，"
                                   "在页面上的表单中重新填写并提交。",
                           link=("/public/notices", "前往公示页面"))
-        number = _issue_id(issue_id)
+        number = page_issue_id(issue_id)
         if number is None:
             return _not_found()
         wait = objection_wait(request)

@@ -162,3 +162,13 @@ def _json_or_none(body: bytes) -> Any:
 
 MAX_ID = 2_147_483_647  # ids are 32-bit integers on PostgreSQL
 IssueId = Annotated[int, Path(ge=1, le=MAX_ID, description="the issue's id")]
+
+
+def page_issue_id(text: str) -> int | None:
+    """The issue id a page's address names, or None (the page answers 404) for anything
+    but ASCII digits of an id in range — checked before ``int()``, which refuses a number
+    of thousands of digits."""
+    if not (text.isascii() and text.isdigit() and len(text) <= len(str(MAX_ID))):
+        return None
+    number = int(text)
+    return number if 0 < number <= MAX_ID else None

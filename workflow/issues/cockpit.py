@@ -13,6 +13,7 @@ two short lists."""
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -21,7 +22,7 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import urlencode
 
-from sqlalchemy import Text, and_, case, cast, func, literal, or_, select, text, true, union_all
+from sqlalchemy import Text, and_, case, cast, func, literal, select, text, true
 from sqlalchemy.orm import Session
 
 from workflow.db import Database
@@ -219,64 +220,50 @@ def cockpit(db: Database, registry: Registry, actor: Actor, *, now: datetime,
 
 def _count(db: Database, scope: Any, light_of: Any, mine: Any, overdue: Any,
            key: Any) -> tuple[list[Any], list[Any]]:
-    """The two grouped counts, in one statement over one pass of the issues (each issue's
-    light worked out once): by category and state, the issues of each light, the leader's
-    own by light, the overdue and the 重点督办 ones; and by unit and state, the issues and
-    the overdue ones, a unit counting every issue it works (``queries.works_unit``) once
-    whichever of its columns name it (a list names a unit once: the engine keeps the lists
-    without repeats)."""
+    """The two grouped counts from one statement over one pass of the issues (each issue's
+    light worked out once): the issues grouped by everything a figure tells them apart by
+    — category, state, light, the leader's own, overdue, 重点督办 and the unit columns —
+    which leaves a few rows per unit and category whatever the size of the ledger; then
+    summed here by category and state (the issues of each light, the leader's own by
+    light, the overdue and the 重点督办 ones) and by unit and state (the issues and the
+    overdue ones, a unit counting every issue it works, ``queries.works_unit``, once
+    whichever of its columns name it)."""
     one = literal(1)
-    late = case((overdue, one), else_=0).label("late")
-    flags = select(Issue.category, Issue.state, light_of.label("light"),
-                   case((mine, one), else_=0).label("mine"), late,
-                   case((key, one), else_=0).label("keyed"), Issue.unit, Issue.lead_unit
-                   ).where(scope).cte("flags").prefix_with("MATERIALIZED", dialect="postgresql")
-    lit = [func.sum(case((flags.c.light == k, one), else_=0)) for k in LIGHTS]
-    lit_mine = [func.sum(case((and_(flags.c.mine == 1, flags.c.light == k), one), else_=0))
-                for k in LIGHTS]
-    by_category = select(literal("category").label("kind"), flags.c.category.label("name"),
-                         flags.c.state, func.count().label("issues"),
-                         func.sum(flags.c.late).label("late"), func.sum(flags.c.mine),
-                         func.sum(flags.c.keyed), *lit, *lit_mine
-                         ).group_by(flags.c.category, flags.c.state)
-
-    def named(name: Any, *others: Any) -> list[Any]:
-        """``name`` when it is a unit's name the columns before it (``others``) do not name:
-        each (issue, unit) counts once, without a sort to drop the repeats."""
-        return [name.is_not(None), name != "",
-                *(or_(other.is_(None), other != name) for other in others)]
-
-    c = flags.c
-    branches = [select(c.state, c.late, c.unit.label("name")).where(*named(c.unit)),
-                select(c.state, c.late, c.lead_unit.label("name"))
-                .where(*named(c.lead_unit, c.unit))]
-    for column in (Issue.responsible_units, Issue.cooperating_units):
-        if db.engine.dialect.name == "postgresql":  # a set-returning column: no join per issue
-            text_of = func.ltrim(cast(column, Text))
-            listed = select(Issue.state, late, Issue.unit, Issue.lead_unit,
-                            Issue.responsible_units,
-                            func.json_array_elements_text(column).label("name")
-                            ).where(scope, func.left(text_of, 1) == "[", text_of != "[]"
-                                    ).subquery()
-            value, rows_of = listed.c.name, listed.c
-            statement = select(rows_of.state, rows_of.late, value.label("name"))
-        else:
-            elements = func.json_each(column).table_valued("value")
-            value, rows_of = elements.c.value, Issue
-            statement = select(Issue.state, late, value.label("name")).select_from(Issue) \
-                .join(elements, true()).where(scope)
-        conditions = named(value, rows_of.unit, rows_of.lead_unit)
-        if column is Issue.cooperating_units:
-            conditions.append(~queries.json_list_has(rows_of.responsible_units, value))
-        branches.append(statement.where(*conditions))
-    pairs = union_all(*branches).subquery()
-    zeros = [literal(0)] * (2 + 2 * len(LIGHTS))
-    by_unit = select(literal("unit"), pairs.c.name, pairs.c.state, func.count(),
-                     func.sum(pairs.c.late), *zeros).group_by(pairs.c.name, pairs.c.state)
+    columns = [Issue.category, Issue.state, light_of, case((mine, one), else_=0),
+               case((overdue, one), else_=0), case((key, one), else_=0), Issue.unit,
+               Issue.lead_unit, cast(Issue.responsible_units, Text),
+               cast(Issue.cooperating_units, Text)]
+    flags = select(*(c.label(f"c{n}") for n, c in enumerate(columns))).where(scope).subquery()
+    grouped = select(*flags.c, func.count()).group_by(*flags.c)
     with _counting(db) as session:
-        rows = session.execute(union_all(by_category, by_unit)).all()
-    return ([r[1:] for r in rows if r[0] == "category"],
-            [r[1:5] for r in rows if r[0] == "unit"])
+        found = session.execute(grouped).all()
+    by_category: dict[tuple[Any, str], list[int]] = defaultdict(lambda: [0] * (4 + 2 * len(LIGHTS)))
+    by_unit: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0])
+    for category, state, light, own, late, keyed, unit, lead, listed, cooperating, n in found:
+        tally = by_category[(category, state)]
+        tally[0] += n
+        tally[1] += late * n
+        tally[2] += own * n
+        tally[3] += keyed * n
+        if light in LIGHTS:
+            tally[4 + LIGHTS.index(light)] += n
+            if own:
+                tally[4 + len(LIGHTS) + LIGHTS.index(light)] += n
+        for name in dict.fromkeys((unit, lead, *_names(listed), *_names(cooperating))):
+            if name:
+                counted = by_unit[(name, state)]
+                counted[0] += n
+                counted[1] += late * n
+    return ([(category, state, *tally) for (category, state), tally in by_category.items()],
+            [(name, state, *counted) for (name, state), counted in by_unit.items()])
+
+
+def _names(listed: str | None) -> list[str]:
+    """The unit names of a JSON list column as stored (text)."""
+    if not listed:
+        return []
+    names = json.loads(listed)
+    return [n for n in names if isinstance(n, str)] if isinstance(names, list) else []
 
 
 def _units(rows: list[Any], labels: dict[str, str], completed: set[str]) -> list[UnitRow]:
