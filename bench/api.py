@@ -50,7 +50,8 @@ import subprocess
 import tempfile
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -383,6 +384,58 @@ def concurrent_transitions(url: str, db: Database, ids: list[int], *, clients: i
             "errors": len(errors), "first_errors": errors[:5], "lost_updates": lost}
 
 
+@dataclass(frozen=True)
+class Deployment:
+    """A bench's running deployment: ``rectify web`` at ``url`` on ``db``, loaded at
+    ``now``, and the floor's own connection to the same database."""
+
+    url: str
+    db: Database
+    floor: Floor
+    now: datetime
+    load_seconds: float
+
+
+@contextmanager
+def deployment(postgres: str, issues: int, prefix: str,
+               extra: Callable[[dict[str, str]], None] | None = None) -> Iterator[Deployment]:
+    """A scratch database on ``postgres`` set up as at a deployment (``set_up``, then
+    ``extra``), ``issues`` issues loaded (``load_issues``) and a real ``rectify web`` on it;
+    stopped and dropped after."""
+    database_url, drop = postgres_database(postgres)
+    web = None
+    try:
+        with tempfile.TemporaryDirectory(prefix=prefix) as scratch:
+            work = Path(scratch)
+            env = {**os.environ, "DATABASE_URL": database_url,
+                   "RECTIFY_EVIDENCE_DIR": str(work / "evidence"),
+                   "RECTIFY_HISTORY_KEY": secrets.token_hex(32),
+                   "RECTIFY_KEY_DIR": str(work / "keys")}
+            env.pop("RECTIFY_ACTOR", None)
+            print("setting up …", file=sys.stderr)
+            set_up(env)
+            if extra is not None:
+                extra(env)
+            db = Database(database_url)
+            now = SystemClock().now()
+            started = time.perf_counter()
+            load_issues(db, issues, now)
+            load_seconds = time.perf_counter() - started
+            print(f"loaded {issues:,} issues in {load_seconds:.1f} s", file=sys.stderr)
+            web, url = start_web(env, work / "web.log")
+            floor = Floor(db, database_url)
+            try:
+                yield Deployment(url, db, floor, now, load_seconds)
+            finally:
+                floor.connection.close()
+                db.dispose()
+    finally:
+        if web is not None:
+            web.terminate()
+            web.wait(timeout=30)
+        drop()
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--postgres", default=os.environ.get("RECTIFY_TEST_POSTGRES_URL")
@@ -398,40 +451,15 @@ def main() -> int:
     if options.issues < 2 * PAGE * DEEP_PAGES:
         raise SystemExit(f"--issues must be at least {2 * PAGE * DEEP_PAGES:,}: every query "
                          "measured needs a page 1,000 pages deep")
-    database_url, drop = postgres_database(options.postgres)
-    web = None
-    try:
-        with tempfile.TemporaryDirectory(prefix="rectify-api-") as scratch:
-            work = Path(scratch)
-            env = {**os.environ, "DATABASE_URL": database_url,
-                   "RECTIFY_EVIDENCE_DIR": str(work / "evidence"),
-                   "RECTIFY_HISTORY_KEY": secrets.token_hex(32),
-                   "RECTIFY_KEY_DIR": str(work / "keys")}
-            env.pop("RECTIFY_ACTOR", None)
-            print("setting up …", file=sys.stderr)
-            set_up(env)
-            db = Database(database_url)
-            now = SystemClock().now()
-            started = time.perf_counter()
-            load_issues(db, options.issues, now)
-            load_seconds = time.perf_counter() - started
-            print(f"loaded {options.issues:,} issues in {load_seconds:.1f} s", file=sys.stderr)
-            with db.engine.connect() as conn:
-                ids = list(conn.execute(text("SELECT id FROM issues")).scalars())
-            web, url = start_web(env, work / "web.log")
-            floor = Floor(db, database_url)
-            rows = measure_reads(url, floor, options.requests, now, ids)
-            print(f"{options.clients} clients firing transitions for "
-                  f"{options.write_seconds:g} s …", file=sys.stderr)
-            writes = concurrent_transitions(url, db, ids, clients=options.clients,
-                                            seconds=options.write_seconds, hot=options.hot)
-            floor.connection.close()
-            db.dispose()
-    finally:
-        if web is not None:
-            web.terminate()
-            web.wait(timeout=30)
-        drop()
+    with deployment(options.postgres, options.issues, "rectify-api-") as run:
+        load_seconds = run.load_seconds
+        with run.db.engine.connect() as conn:
+            ids = list(conn.execute(text("SELECT id FROM issues")).scalars())
+        rows = measure_reads(run.url, run.floor, options.requests, run.now, ids)
+        print(f"{options.clients} clients firing transitions for "
+              f"{options.write_seconds:g} s …", file=sys.stderr)
+        writes = concurrent_transitions(run.url, run.db, ids, clients=options.clients,
+                                        seconds=options.write_seconds, hot=options.hot)
     figures = {"issues": options.issues, "load_seconds": round(load_seconds, 1),
                "requests": options.requests, "python": platform.python_version(),
                "reads": rows, "concurrent_transitions": writes,

@@ -39,9 +39,6 @@ import argparse
 import json
 import os
 import platform
-import secrets
-import tempfile
-import time
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
@@ -55,19 +52,14 @@ from bench.api import (
     PAGE,
     PASSWORD,
     Floor,
-    load_issues,
+    deployment,
     p95,
     rectify,
     scenarios,
-    set_up,
     sign_in,
-    start_web,
     timed,
 )
-from bench.scratch import postgres_database
 from workflow.api.issues import encode_cursor
-from workflow.clock import SystemClock
-from workflow.db import Database
 from workflow.issues import queries
 
 LOCAL_POSTGRES = "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -148,35 +140,8 @@ def main() -> int:
     if options.issues < 2 * PAGE * DEEP_PAGES:
         raise SystemExit(f"--issues must be at least {2 * PAGE * DEEP_PAGES:,}: every query "
                          "measured needs a page 1,000 pages deep")
-    database_url, drop = postgres_database(options.postgres)
-    web = None
-    try:
-        with tempfile.TemporaryDirectory(prefix="rectify-web-") as scratch:
-            work = Path(scratch)
-            env = {**os.environ, "DATABASE_URL": database_url,
-                   "RECTIFY_EVIDENCE_DIR": str(work / "evidence"),
-                   "RECTIFY_HISTORY_KEY": secrets.token_hex(32),
-                   "RECTIFY_KEY_DIR": str(work / "keys")}
-            env.pop("RECTIFY_ACTOR", None)
-            print("setting up …", file=sys.stderr)
-            set_up(env)
-            add_leader(env)
-            db = Database(database_url)
-            now = SystemClock().now()
-            started = time.perf_counter()
-            load_issues(db, options.issues, now)
-            print(f"loaded {options.issues:,} issues in {time.perf_counter() - started:.1f} s",
-                  file=sys.stderr)
-            web, url = start_web(env, work / "web.log")
-            floor = Floor(db, database_url)
-            rows = measure(url, floor, options.requests, now)
-            floor.connection.close()
-            db.dispose()
-    finally:
-        if web is not None:
-            web.terminate()
-            web.wait(timeout=30)
-        drop()
+    with deployment(options.postgres, options.issues, "rectify-web-", add_leader) as run:
+        rows = measure(run.url, run.floor, options.requests, run.now)
     figures = {"issues": options.issues, "requests": options.requests,
                "python": platform.python_version(), "pages": rows,
                "targets_met": all(r["p95_ms"] < r["target_ms"] for r in rows)}

@@ -20,6 +20,7 @@ from sqlalchemy import select
 from tests.api_support import OFFICE, PASSWORD, UNIT_A, UNIT_B, Server
 from tests.test_pages import browser, loopback_only, shot  # noqa: F401  (fixture)
 from tests.test_pages_a11y import violations
+from tests.test_pages_journeys import sign_in
 from workflow.api.page_ledger import BAD_CURSOR, SORT_LABELS
 from workflow.db import Database
 from workflow.issues import queries
@@ -60,17 +61,8 @@ def contexts(browser: Browser) -> Iterator[list[BrowserContext]]:  # noqa: F811
 
 def signed_in(browser: Browser, server: Server, login: str,  # noqa: F811
               opened: list[BrowserContext]) -> Page:
-    context = browser.new_context(base_url=server.url, locale="zh-CN",
-                                  viewport={"width": 1280, "height": 900})
+    context, page = sign_in(browser, server, login)
     opened.append(context)
-    page = context.new_page()
-    loopback_only(page)
-    page.goto("/login")
-    page.get_by_label("账号").fill(login)
-    page.get_by_label("密码").fill(PASSWORD)
-    page.get_by_role("button", name="登录").click()
-    page.wait_for_load_state()
-    assert "/login" not in page.url, page.inner_text("main")
     return page
 
 

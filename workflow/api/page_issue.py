@@ -170,6 +170,22 @@ def _checked(request: Request, live: LiveSession, form: FormData) -> Response | 
     return None
 
 
+async def _posted(request: Request, issue_id: str,
+                  ) -> Response | tuple[LiveSession, FormData, Any]:
+    """The signed-in person, the form and the issue a form on its page posted, or the
+    answer when one of them is missing: sign in again, the CSRF refusal, not found."""
+    live = signed_in(request)
+    if live is None:
+        return sign_in_again()
+    form = await request.form()
+    if (refused := _checked(request, live, form)) is not None:
+        return refused
+    issue = _readable(request, live, page_issue_id(issue_id))
+    if issue is None:
+        return _not_found(request, live, issue_id)
+    return live, form, issue
+
+
 def _refused(request: Request, live: LiveSession, issue_id: int, failed: str,
              exc: RectifyError, entered: dict[str, Any]) -> Response:
     engine: Engine = request.app.state.engine
@@ -269,15 +285,10 @@ def router() -> APIRouter:
     async def act(request: Request, issue_id: str, trigger: str) -> Response:
         """Fire ``trigger`` with the form's comment, evidence, checklist and fields, at the
         version the page showed."""
-        live = signed_in(request)
-        if live is None:
-            return sign_in_again()
-        form = await request.form()
-        if (refused := _checked(request, live, form)) is not None:
-            return refused
-        issue = _readable(request, live, page_issue_id(issue_id))
-        if issue is None:
-            return _not_found(request, live, issue_id)
+        posted = await _posted(request, issue_id)
+        if isinstance(posted, Response):
+            return posted
+        live, form, issue = posted
         engine: Engine = request.app.state.engine
         actor = _actor(engine, live)
         trigger = trigger[:64]
@@ -347,15 +358,10 @@ def router() -> APIRouter:
                                     engine, issue.id, _text(form, "text"), actor=actor))
 
     async def _note_form(request: Request, issue_id: str, what: str, run: Any) -> Response:
-        live = signed_in(request)
-        if live is None:
-            return sign_in_again()
-        form = await request.form()
-        if (refused := _checked(request, live, form)) is not None:
-            return refused
-        issue = _readable(request, live, page_issue_id(issue_id))
-        if issue is None:
-            return _not_found(request, live, issue_id)
+        posted = await _posted(request, issue_id)
+        if isinstance(posted, Response):
+            return posted
+        live, form, issue = posted
         engine: Engine = request.app.state.engine
         entered = {k: str(v)[:TEXT_MAX] for k, v in form.items() if k != "csrf_token"}
         try:
