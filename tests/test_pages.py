@@ -157,6 +157,15 @@ def test_the_pages_speak_english_when_asked_and_chinese_again(page: Page, server
     assert page.get_by_role("heading", name="What you may do").count() == 1
     assert page.inner_text("#state") == "Assigned"
     assert page.locator("[data-trigger=start] legend").inner_text() == "Start rectification"
+    # The ledger's filters, sorts and lights, and the cockpit, read in English too
+    page.goto("/ledger")
+    assert page.get_by_label("Sort").count() == 1 and page.get_by_label("Overdue").count() == 1
+    assert page.locator("#light option[value=red]").inner_text() == "Overdue"
+    assert page.locator("#state option[value=assigned]").inner_text() == "Assigned"
+    assert "2 in all" in page.inner_text("#count")
+    page.goto("/cockpit")
+    assert page.get_by_role("heading", name="By light", exact=True).count() == 1
+    assert page.locator("#by-state [data-state=assigned] .bar-label").inner_text() == "Assigned"
     # And the switch back keeps the page and its filter
     page.goto("/ledger?light=red")
     page.get_by_role("link", name="中文").click()
@@ -180,5 +189,9 @@ def test_every_text_a_template_marks_for_translation_has_its_english() -> None:
     templates = Path(__file__).resolve().parent.parent / "workflow" / "api" / "templates"
     marked = {m for f in templates.glob("*.html")
               for m in re.findall(r"""_\(["']([^"']+)["']\)""", f.read_text())}
+    # and what the pages pass them to translate: the ledger's sorts and yes/no filters
+    from workflow.api.page_ledger import FLAG_LABELS, SORT_LABELS, YES_NO
+
+    marked |= {*SORT_LABELS.values(), *FLAG_LABELS.values(), *(text for _, text in YES_NO)}
     assert len(marked) > 50
     assert sorted(m for m in marked if m not in ENGLISH) == []

@@ -126,6 +126,122 @@ ENGLISH: dict[str, str] = {
     "（无）": "(none)",
     "交办": "Assign",
     "督办单": "Supervision notice",
+    # the ledger (台账)
+    "办理环节": "Step",
+    "是否超期": "Overdue",
+    "重点督办": "Key supervision",
+    "全部": "All",
+    "反馈问题": "Issue",
+    "标题包含的文字": "text in the title",
+    "排序": "Sort",
+    "查询": "Search",
+    "清除筛选": "Clear filters",
+    "加载中…": "Loading…",
+    "保存的筛选": "Saved filters",
+    "（{who} 保存）": " (saved by {who})",
+    "删除筛选": "Delete filter",
+    "删除": "Delete",
+    "尚无保存的筛选。": "No saved filters yet.",
+    "编号（先建在前）": "Id (oldest first)",
+    "编号（后建在前）": "Id (newest first)",
+    "整改时限（早的在前）": "Deadline (earliest first)",
+    "整改时限（晚的在前）": "Deadline (latest first)",
+    "当前期限（早的在前）": "Current due time (earliest first)",
+    "当前期限（晚的在前）": "Current due time (latest first)",
+    "当前期限": "Current due time",
+    "回到第一页": "Back to the first page",
+    "超过 {n} 项": "more than {n}",
+    "共 {n} 项": "{n} in all",
+    "，本页第 {first}–{last} 项（第 {page} 页，每页 {size} 项）":
+        "; rows {first}–{last} on this page (page {page}, {size} a page)",
+    "导出 Excel": "Export to Excel",
+    "保存当前筛选为": "Save this filter as",
+    "名称，最多 50 字": "name, at most 50 characters",
+    "保存筛选": "Save filter",
+    "全选本页": "Select the whole page",
+    "选择问题": "Select issue",
+    "没有符合条件的问题。": "No issue matches.",
+    "一键催办": "Chase the units",
+    "向勾选问题的责任单位发送催办通知；同一问题每天只发送一次。":
+        "Sends a chase notice to the units of the ticked issues; an issue is chased once a day.",
+    "翻页": "Pages",
+    "第一页": "First page",
+    "下一页": "Next page",
+    "已催办 {n} 项": "Chased {n}",
+    "；{n} 项今日已催办，未重复发送（序号 {numbers}）":
+        "; {n} already chased today, not sent again (No. {numbers})",
+    "以下单位尚未登记联系方式，催办通知仅记入系统日志，请登记联系方式（rectify contacts add）：":
+        "These units have no contact yet, so the notice went to the system log only; add their "
+        "contacts (rectify contacts add): ",
+    "以下问题未指定责任单位，未发送：序号 ": "These issues name no unit and were not chased: No. ",
+    # the leader cockpit (领导驾驶舱)
+    "截至 {at}（北京时间），": "As of {at} (Beijing time), ",
+    "您包保和分管领域内的问题共": "the issues you supervise and of your sectors:",
+    "全部的问题共": "all issues:",
+    "{n} 项": "{n}",
+    "。点击任一数字或图形，进入台账查看对应的问题。":
+        ". Click any figure or chart to open the ledger with exactly those issues.",
+    "我包保的问题": "Issues I supervise",
+    "我包保的问题按亮灯": "Issues I supervise, by light",
+    "我包保的问题按亮灯统计": "Issues I supervise, by light",
+    "我分管领域": "My sectors",
+    "分管领域（问题类别）按亮灯统计": "My sectors (categories), by light",
+    "尚未登记您的分管领域（包保领域）。请整改办用 rectify people add --sector 登记。":
+        "No sector is registered for you yet; the office registers it with "
+        "rectify people add --sector.",
+    "合计": "Total",
+    "领域": "Sector",
+    "按亮灯统计": "By light",
+    "按亮灯统计图": "Chart by light",
+    "按亮灯统计（数据表）": "By light (table)",
+    "按亮灯": "by light",
+    "问题数": "Issues",
+    "按整改状态统计": "By state",
+    "按整改状态统计图": "Chart by state",
+    "按整改状态统计（数据表）": "By state (table)",
+    "按领域（问题类别）和亮灯统计": "By sector (category) and light",
+    "按领域和亮灯统计（数据表）": "By sector and light (table)",
+    "没有填写问题类别的问题。": "No issue names a category.",
+    "另有 {n} 项未填问题类别，未列入本表。":
+        "{n} more issues name no category and are not in this table.",
+    "逾期问题": "Overdue issues",
+    "重点督办问题": "Issues under key supervision",
+    "（显示 {shown} 项，共 {n} 项）": " ({shown} shown of {n})",
+    "逾期天数": "Days overdue",
+    "{n} 天": "{n} days",
+    "没有{what}。": "None: {what}.",
+    "查看全部 {n} 项": "See all {n}",
+    "暂无问题": "No issues",
+    "责任单位排名": "Units' ranking",
+    "红榜": "Red list (best)",
+    "黑榜": "Black list (most overdue)",
+    "完成率": "Completion rate",
+    "逾期率": "Overdue rate",
+    "，已销号 {n} 项：": ", {n} cleared: ",
+    "逾期 {n} 项": "{n} overdue",
+    "已销号": "Cleared",
+    "回头看": "Follow-up review",
+    "暂无上榜单位。": "No unit on this list.",
+    "完成率 = 已销号 ÷ 问题总数；逾期率 = 逾期未完成 ÷ 问题总数。"
+    "已销号指处于{states}状态的问题；逾期未完成指已过整改时限、尚未完成整改的问题。":
+        "Completion rate = cleared ÷ all issues; overdue rate = overdue and not completed ÷ all "
+        "issues. Cleared means in the states {states}; overdue means past the deadline and "
+        "not yet completed.",
+    "一个单位的问题指它牵头、负责或配合办理的问题（与台账按“责任单位”筛选相同），"
+    "一个问题计入办理它的每个单位。":
+        "A unit's issues are those it leads, is responsible for or cooperates on (as the "
+        "ledger's unit filter), and an issue counts for every unit that works it.",
+    "红榜：无逾期未完成问题的单位，按完成率从高到低（相同时问题总数多者在前）取前 {n} 名；"
+    "黑榜：有逾期未完成问题的单位，按逾期率从高到低（相同时逾期问题多者在前）取前 {n} 名。":
+        "Red list: the units with nothing overdue, by completion rate, highest first (more "
+        "issues first on a tie), the first {n}; black list: the units with overdue issues, "
+        "by overdue rate, highest first (more overdue issues first on a tie), the first {n}.",
+    "各单位完成率图": "Completion rate by unit",
+    "各单位完成情况（按完成率排序）": "Units by completion rate",
+    "排名": "Rank",
+    "问题总数": "Issues",
+    "逾期未完成": "Overdue",
+    "暂无责任单位的问题。": "No unit has issues yet.",
     # errors
     "出错了": "Something went wrong",
     "返回首页": "Back to the home page",
@@ -151,6 +267,15 @@ def label(values: dict[str, Any], key: str) -> str:
     if current.get() == "en" and values.get(f"{key}_en"):
         return str(values[f"{key}_en"])
     return str(values.get(f"{key}_zh") or "")
+
+
+def light_name(key: str, label_zh: str) -> str:
+    """A light's name (``LIGHT_LABELS``) in the page's language."""
+    from workflow.spec.timers import LIGHT_LABELS
+
+    if current.get() == "en" and key in LIGHT_LABELS:
+        return LIGHT_LABELS[key][1]
+    return label_zh
 
 
 def ngettext(singular: str, plural: str, count: int) -> str:

@@ -23,6 +23,13 @@ from workflow.org.directory import resolve_actor
 ROLES = ("leader", "office")
 
 
+def _english_states(engine: Engine) -> dict[str, str]:
+    """The English label of each state of the latest rectification process."""
+    compiled = engine.registry.get("rectification",
+                                   engine.registry.latest_version("rectification"))
+    return {state.key: state.label_en for state in compiled.definition.states if state.label_en}
+
+
 def router() -> APIRouter:
     """The page routes (not in the OpenAPI document)."""
     routes = APIRouter(include_in_schema=False)
@@ -43,6 +50,7 @@ def router() -> APIRouter:
         return render("cockpit.html", title="领导驾驶舱", **frame(request, live), board=board,
                       as_of=f"{local(now):%Y-%m-%d %H:%M}", ranked=RANKED,
                       leader=actor.role == "leader",
-                      widest_state=max((f.count for _, _, f in board.by_state), default=0))
+                      widest_state=max((f.count for _, _, f in board.by_state), default=0),
+                      state_en=_english_states(engine))
 
     return routes

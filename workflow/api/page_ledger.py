@@ -27,6 +27,7 @@ from fastapi.responses import RedirectResponse, Response
 from sqlalchemy import select
 from starlette.datastructures import FormData, QueryParams
 
+from workflow.api import i18n
 from workflow.api.documents import DOWNLOAD, XLSX
 from workflow.api.issues import decode_cursor, encode_cursor
 from workflow.api.security import client_address
@@ -89,12 +90,17 @@ def _query(params: Mapping[str, str]) -> queries.LedgerQuery:
 
 def _choices(engine: Engine) -> dict[str, list[tuple[str, str]]]:
     """What each drop-down offers, as (value, label): states and steps of the latest
-    rectification process in process order, lights from green to red, units, leaders,
-    plans and categories sorted by name."""
+    rectification process in process order, lights from green to red (labelled in the
+    page's language), units, leaders, plans and categories sorted by name."""
     compiled = engine.registry.get("rectification",
                                    engine.registry.latest_version("rectification"))
-    states = [(s.key, s.label_zh) for s in compiled.definition.states]
-    steps = list({stage.key: (stage.key, f"{stage.label_zh}（{state.label_zh}）")
+    english = i18n.current.get() == "en"
+
+    def named_as(spec: Any) -> str:
+        return spec.label_en if english and spec.label_en else spec.label_zh
+
+    states = [(s.key, named_as(s)) for s in compiled.definition.states]
+    steps = list({stage.key: (stage.key, f"{named_as(stage)}（{named_as(state)}）")
                   for state in compiled.definition.states for stage in state.stages}.values())
     found_plans = plans(engine.db)
     categories = sorted({c for plan in found_plans for c in plan.categories or []})
@@ -103,7 +109,7 @@ def _choices(engine: Engine) -> dict[str, list[tuple[str, str]]]:
         return [(name, name) for name in sorted(set(names))]
 
     return {"state": states, "step": steps,
-            "light": [(key, labels[0]) for key, labels in LIGHT_LABELS.items()],
+            "light": [(key, labels[1 if english else 0]) for key, labels in LIGHT_LABELS.items()],
             "unit": named(u.name for u in units(engine.db)),
             "leader": named(p.name for p in people(engine.db) if "leader" in (p.roles or [])),
             "plan": named(p.name for p in found_plans), "category": named(categories)}

@@ -43,6 +43,7 @@ _TEMPLATES = Environment(loader=FileSystemLoader(Path(__file__).parent / "templa
 # escaped like any other value).
 _TEMPLATES.globals["_"] = i18n.gettext
 _TEMPLATES.globals["label"] = i18n.label
+_TEMPLATES.globals["light_name"] = i18n.light_name
 
 
 def render(name: str, status: int = 200, **values: Any) -> HTMLResponse:
