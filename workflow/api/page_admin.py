@@ -26,8 +26,15 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData, UploadFile
 
 from workflow.api.page_issue import refusal
-from workflow.api.pages import ROLE_LABELS, frame, render, sign_in_again, signed_in
-from workflow.api.security import MAX_ID
+from workflow.api.pages import (
+    ROLE_LABELS,
+    csrf_refusal,
+    frame,
+    render,
+    sign_in_again,
+    signed_in,
+)
+from workflow.api.security import MAX_ID, actor_of
 from workflow.auth import accounts, tokens
 from workflow.auth.sessions import LiveSession
 from workflow.auth.settings import parse_span
@@ -44,7 +51,7 @@ from workflow.notify.contacts import CONTACT_CHANNELS, WEBHOOK_PRESETS, add_cont
 from workflow.notify.delivery import retry
 from workflow.notify.shown import message_rows
 from workflow.org.actors import Actor
-from workflow.org.directory import OfficeAct, add_person, add_unit, people, resolve_actor, units
+from workflow.org.directory import OfficeAct, add_person, add_unit, people, units
 from workflow.org.ranks import RANKS, rank_label
 
 CHECK_LABELS = {"database": "数据库", "broker": "消息队列", "leader": "调度主节点",
@@ -72,7 +79,7 @@ def _office(request: Request) -> tuple[LiveSession, Actor] | Response:
     if live.account.role != "office":
         return render("notfound.html", 403, title="无权访问",
                       message="系统管理仅限整改办使用。", **frame(request, live))
-    return live, resolve_actor(engine.db, live.account.person, live.account.role)
+    return live, actor_of(engine, live)
 
 
 async def _posted(request: Request) -> tuple[LiveSession, Actor, FormData] | Response:
@@ -83,10 +90,8 @@ async def _posted(request: Request) -> tuple[LiveSession, Actor, FormData] | Res
         return found
     live, actor = found
     form = await request.form()
-    if not live.csrf_matches(str(form.get("csrf_token") or "")):
-        return render("notfound.html", 403, title="请求被拒绝",
-                      message="请求缺少有效的安全令牌（CSRF），未作任何更改；请刷新页面后重试。",
-                      **frame(request, live))
+    if (refused := csrf_refusal(request, live, form)) is not None:
+        return refused
     return live, actor, form
 
 

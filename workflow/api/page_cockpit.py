@@ -14,19 +14,18 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from workflow.api.pages import frame, render, sign_in_again, signed_in
+from workflow.api.security import actor_of
 from workflow.clock import local
 from workflow.documents.briefing import RANKED
 from workflow.issues import cockpit
 from workflow.issues.engine import Engine
-from workflow.org.directory import resolve_actor
 
 ROLES = ("leader", "office")
 
 
 def _english_states(engine: Engine) -> dict[str, str]:
     """The English label of each state of the latest rectification process."""
-    compiled = engine.registry.get("rectification",
-                                   engine.registry.latest_version("rectification"))
+    compiled = engine.registry.latest("rectification")
     return {state.key: state.label_en for state in compiled.definition.states if state.label_en}
 
 
@@ -44,7 +43,7 @@ def router() -> APIRouter:
         if live.account.role not in ROLES:
             return render("notfound.html", 403, title="无权访问",
                           message="领导驾驶舱仅供包保领导和整改办查看。", **frame(request, live))
-        actor = resolve_actor(engine.db, live.account.person, live.account.role)
+        actor = actor_of(engine, live)
         now = engine.clock.now()
         board = cockpit.cockpit(engine.db, engine.registry, actor, now=now, ranked=RANKED)
         return render("cockpit.html", title="领导驾驶舱", **frame(request, live), board=board,

@@ -20,8 +20,14 @@ from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 from starlette.datastructures import FormData
 
-from workflow.api.pages import frame, render, sign_in_again, signed_in
-from workflow.api.security import page_issue_id
+from workflow.api.pages import (
+    csrf_refusal,
+    frame,
+    render,
+    sign_in_again,
+    signed_in,
+)
+from workflow.api.security import actor_of, page_issue_id
 from workflow.auth.sessions import LiveSession
 from workflow.clock import local
 from workflow.errors import (
@@ -37,14 +43,10 @@ from workflow.errors import (
 from workflow.issues import policy, queries, views
 from workflow.issues.engine import Engine, NewIssue
 from workflow.org.actors import Actor
-from workflow.org.directory import people, resolve_actor, sectors_of, units
+from workflow.org.directory import people, sectors_of, units
 
 URGENCY = {"red": 0, "yellow": 1, "blue": 2, "green": 3}
 TEXT_MAX = 5000
-
-
-def _actor(engine: Engine, live: LiveSession) -> Actor:
-    return resolve_actor(engine.db, live.account.person, live.account.role)
 
 
 def refusal(exc: RectifyError) -> tuple[int, list[str]]:
@@ -86,7 +88,7 @@ def issue_values(request: Request, live: LiveSession, issue: Any) -> dict[str, A
     from workflow.supervision.monthly_reports import report_view, reports
 
     engine: Engine = request.app.state.engine
-    actor = _actor(engine, live)
+    actor = actor_of(engine, live)
     now = engine.clock.now()
     view = views.issue_view(engine.db, issue, engine.registry, now)
     history = policy.may_take(actor, policy.READ_HISTORY)
@@ -151,7 +153,7 @@ def _readable(request: Request, live: LiveSession, issue_id: int | None) -> Any:
     engine: Engine = request.app.state.engine
     try:
         issue = queries.get_issue(engine.db, issue_id)
-        queries.check_readable(engine.db, _actor(engine, live), issue)
+        queries.check_readable(engine.db, actor_of(engine, live), issue)
     except RectifyError:
         return None
     return issue
@@ -162,24 +164,26 @@ def _not_found(request: Request, live: LiveSession, text: str) -> Response:
                   **frame(request, live))
 
 
-def _checked(request: Request, live: LiveSession, form: FormData) -> Response | None:
-    if not live.csrf_matches(str(form.get("csrf_token") or "")):
-        return render("notfound.html", 403, title="请求被拒绝",
-                      message="请求缺少有效的安全令牌（CSRF），未作任何更改；请刷新页面后重试。",
-                      **frame(request, live))
-    return None
+async def _signed_form(request: Request) -> Response | tuple[LiveSession, FormData]:
+    """The signed-in person and the form they posted, or the answer when either is
+    missing: sign in again, or the CSRF refusal."""
+    live = signed_in(request)
+    if live is None:
+        return sign_in_again()
+    form = await request.form()
+    if (refused := csrf_refusal(request, live, form)) is not None:
+        return refused
+    return live, form
 
 
 async def _posted(request: Request, issue_id: str,
                   ) -> Response | tuple[LiveSession, FormData, Any]:
     """The signed-in person, the form and the issue a form on its page posted, or the
     answer when one of them is missing: sign in again, the CSRF refusal, not found."""
-    live = signed_in(request)
-    if live is None:
-        return sign_in_again()
-    form = await request.form()
-    if (refused := _checked(request, live, form)) is not None:
-        return refused
+    signed = await _signed_form(request)
+    if isinstance(signed, Response):
+        return signed
+    live, form = signed
     issue = _readable(request, live, page_issue_id(issue_id))
     if issue is None:
         return _not_found(request, live, issue_id)
@@ -226,12 +230,10 @@ def router() -> APIRouter:
     @routes.post("/issues/new")
     async def create_issue(request: Request) -> Response:
         """Create and assign (交办) an issue: the office only."""
-        live = signed_in(request)
-        if live is None:
-            return sign_in_again()
-        form = await request.form()
-        if (refused := _checked(request, live, form)) is not None:
-            return refused
+        signed = await _signed_form(request)
+        if isinstance(signed, Response):
+            return signed
+        live, form = signed
         engine: Engine = request.app.state.engine
         entered = {name: _text(form, name) for name in
                    ("title", "number", "category", "plan", "unit", "leader",
@@ -257,7 +259,7 @@ def router() -> APIRouter:
                            target=entered["target"] or None, deadline=deadline,
                            long_term=form.get("long_term") == "1",
                            cooperating_units=cooperating)
-            issue_id = engine.create_issue(new, actor=_actor(engine, live))
+            issue_id = engine.create_issue(new, actor=actor_of(engine, live))
         except RectifyError as exc:
             status, lines = refusal(exc)
             return _new_issue_form(request, live, status=status, messages=lines,
@@ -290,7 +292,7 @@ def router() -> APIRouter:
             return posted
         live, form, issue = posted
         engine: Engine = request.app.state.engine
-        actor = _actor(engine, live)
+        actor = actor_of(engine, live)
         trigger = trigger[:64]
         entered = {"comment": _text(form, "comment"),
                    **{k: str(v)[:1000] for k, v in form.items()
@@ -365,7 +367,7 @@ def router() -> APIRouter:
         engine: Engine = request.app.state.engine
         entered = {k: str(v)[:TEXT_MAX] for k, v in form.items() if k != "csrf_token"}
         try:
-            run(engine, issue, form, _actor(engine, live))
+            run(engine, issue, form, actor_of(engine, live))
         except RectifyError as exc:
             return _refused(request, live, issue.id, what, exc, entered)
         return _done(issue.id, what)
@@ -378,7 +380,7 @@ def router() -> APIRouter:
         if live is None:
             return sign_in_again()
         engine: Engine = request.app.state.engine
-        actor = _actor(engine, live)
+        actor = actor_of(engine, live)
         now = engine.clock.now()
         query = queries.LedgerQuery(step="applied") if actor.role == "acceptor" else \
             queries.LedgerQuery()
@@ -430,7 +432,7 @@ def _new_issue_form(request: Request, live: LiveSession, *, status: int = 200,
                     messages: list[str] | None = None,
                     entered: dict[str, str] | None = None) -> Response:
     engine: Engine = request.app.state.engine
-    actor = _actor(engine, live)
+    actor = actor_of(engine, live)
     if not policy.may_take(actor, policy.CREATE_ISSUE):
         return render("notfound.html", 403, title="无权访问",
                       message="只有整改办可以新建和交办问题。", **frame(request, live))

@@ -30,7 +30,7 @@ from starlette.datastructures import FormData, QueryParams
 from workflow.api import i18n
 from workflow.api.documents import DOWNLOAD, XLSX
 from workflow.api.issues import decode_cursor, encode_cursor
-from workflow.api.security import client_address
+from workflow.api.security import CSRF_REFUSED, actor_of, client_address
 from workflow.audit import AuditEntry, append_audit
 from workflow.auth.sessions import LiveSession
 from workflow.clock import local
@@ -41,7 +41,7 @@ from workflow.issues.engine import Engine
 from workflow.issues.keys import TrustFiles
 from workflow.models import Issue
 from workflow.org.actors import Actor
-from workflow.org.directory import OfficeAct, people, resolve_actor, units
+from workflow.org.directory import OfficeAct, people, units
 from workflow.org.plans import plans
 from workflow.spec.timers import LIGHT_LABELS
 
@@ -92,8 +92,7 @@ def _choices(engine: Engine) -> dict[str, list[tuple[str, str]]]:
     """What each drop-down offers, as (value, label): states and steps of the latest
     rectification process in process order, lights from green to red (labelled in the
     page's language), units, leaders, plans and categories sorted by name."""
-    compiled = engine.registry.get("rectification",
-                                   engine.registry.latest_version("rectification"))
+    compiled = engine.registry.latest("rectification")
     english = i18n.current.get() == "en"
 
     def named_as(spec: Any) -> str:
@@ -132,16 +131,12 @@ def _refused_filters(query: queries.LedgerQuery, choices: Mapping[str, list[tupl
     return problems
 
 
-def _actor(engine: Engine, live: LiveSession) -> Actor:
-    return resolve_actor(engine.db, live.account.person, live.account.role)
-
-
 def ledger_values(request: Request, live: LiveSession, params: Mapping[str, str],
                   ) -> tuple[int, dict[str, Any]]:
     """The status and the values of the ledger page for the view ``params`` name (filters,
     ``sort``, ``cursor`` and the page number ``p``)."""
     engine: Engine = request.app.state.engine
-    actor = _actor(engine, live)
+    actor = actor_of(engine, live)
     query = _query(params)
     choices = _choices(engine)
     for name in ("unit", "leader", "category", "plan"):  # a name from a link, kept shown
@@ -232,8 +227,7 @@ def _checked(live: LiveSession, form: FormData) -> Shown | None:
     """A refusal page when the form lacks the session's CSRF token or the person is not
     the office (403); None when the form may be acted on."""
     if not live.csrf_matches(str(form.get("csrf_token") or "")):
-        return _forbidden("请求缺少有效的安全令牌（CSRF），未作任何更改；"
-                                         "请刷新页面后重试。")
+        return _forbidden(CSRF_REFUSED)
     if live.account.role != OFFICE:
         return _forbidden("只有整改办可以办理此操作（一键催办、保存或删除筛选），"
                                          "未作任何更改。")
@@ -267,7 +261,7 @@ def export(request: Request, live: LiveSession) -> Answer:
     from workflow.documents.ledger_export import export_ledger
 
     engine: Engine = request.app.state.engine
-    actor = _actor(engine, live)
+    actor = actor_of(engine, live)
     if not policy.may_take(actor, policy.EXPORT_LEDGER):
         return _forbidden("只有整改办和纪检监察机关可以导出台账。")
     status, values = ledger_values(request, live, request.query_params)
@@ -312,7 +306,7 @@ async def chase_units(request: Request, live: LiveSession) -> Answer:
         result["problem"] = f"一次最多催办 {CHASE_MAX} 项；已勾选 {len(ids)} 项。"
     else:
         try:
-            result |= _chase_result(engine, chase(engine, ids, actor=_actor(engine, live)))
+            result |= _chase_result(engine, chase(engine, ids, actor=actor_of(engine, live)))
         except NotFoundError:
             result["problem"] = "勾选的问题中有不存在的问题，未催办任何问题；请刷新页面后重试。"
         except RectifyError as exc:
@@ -342,7 +336,7 @@ async def save_view(request: Request, live: LiveSession) -> Answer:
     else:
         try:
             saved_filters.save_filter(engine.db, name, query, by=OfficeAct(
-                _actor(engine, live), engine.keys.current))
+                actor_of(engine, live), engine.keys.current))
         except RectifyError as exc:
             problem = f"未能保存：{exc}"
     if problem is None:
@@ -363,7 +357,7 @@ async def delete_view(request: Request, live: LiveSession, filter_id: str) -> An
         if not (filter_id.isdigit() and int(filter_id) < 2**31):
             raise NotFoundError(f"saved filter {filter_id[:20]} does not exist")
         saved_filters.delete_filter(engine.db, int(filter_id), by=OfficeAct(
-            _actor(engine, live), engine.keys.current))
+            actor_of(engine, live), engine.keys.current))
     except NotFoundError:
         _, values = ledger_values(request, live, QueryParams(back))
         values["save_problem"] = "要删除的筛选不存在（可能已被他人删除）。"

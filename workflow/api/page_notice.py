@@ -22,12 +22,11 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from workflow.api.pages import frame, render, sign_in_again, signed_in
-from workflow.api.security import page_issue_id
+from workflow.api.security import actor_of, page_issue_id
 from workflow.clock import local
 from workflow.errors import RectifyError
 from workflow.issues import queries, views
 from workflow.issues.engine import Engine
-from workflow.org.directory import resolve_actor
 
 NOTICE_ROLES = ("office", "leader")
 KINDS = {"blue": "蓝色提醒单（催办）", "yellow": "黄色预警督办单", "red": "红色督办单"}
@@ -98,7 +97,7 @@ def router() -> APIRouter:
         if live is None:
             return sign_in_again()
         engine: Engine = request.app.state.engine
-        actor = resolve_actor(engine.db, live.account.person, live.account.role)
+        actor = actor_of(engine, live)
         if actor.role not in NOTICE_ROLES:
             return render("notfound.html", 403, title="无权访问",
                           message="督办单由整改办签发，整改办和包保领导可以查看。",

@@ -51,8 +51,7 @@ _CATEGORIES: dict[str, tuple[float, list[str]]] = {}
 def _states(engine: Engine) -> list[tuple[str, str]]:
     """The states of the rectification process's latest version, in the process's order,
     labelled in Chinese."""
-    compiled = engine.registry.get("rectification",
-                                   engine.registry.latest_version("rectification"))
+    compiled = engine.registry.latest("rectification")
     return [(state.key, state.label_zh) for state in compiled.definition.states]
 
 

@@ -21,6 +21,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from workflow.api import i18n
 from workflow.api.security import (
     COOKIE,
+    CSRF_REFUSED,
     clear_session_cookie,
     client_address,
     end_signed_session,
@@ -140,11 +141,13 @@ def sign_in_again() -> RedirectResponse:
     return RedirectResponse("/login?ended=true", status_code=303)
 
 
-def _states(engine: Engine) -> list[tuple[str, str]]:
-    """The states of the rectification process's latest version, labelled in Chinese."""
-    compiled = engine.registry.get("rectification",
-                                   engine.registry.latest_version("rectification"))
-    return [(state.key, state.label_zh) for state in compiled.definition.states]
+def csrf_refusal(request: Request, live: LiveSession, form: Any) -> Response | None:
+    """The 403 page for a form posted without the session's CSRF token; None when it
+    carries it."""
+    if live.csrf_matches(str(form.get("csrf_token") or "")):
+        return None
+    return render("notfound.html", 403, title="请求被拒绝", message=CSRF_REFUSED,
+                  **frame(request, live))
 
 
 def router() -> APIRouter:

@@ -62,6 +62,16 @@ def _refuse(engine: Engine, account: Account, request: Request, now: datetime,
     return RequestRefusedError(reason)
 
 
+# What a page says to a form posted without the session's CSRF token.
+CSRF_REFUSED = "请求缺少有效的安全令牌（CSRF），未作任何更改；请刷新页面后重试。"
+
+
+def actor_of(engine: Engine, session: LiveSession) -> Actor:
+    """The person a page's session acts for, as the directory has them now (as the API's
+    caller: an account whose person is gone is refused)."""
+    return _actor(engine, session.account)
+
+
 def _actor(engine: Engine, account: Account) -> Actor:
     try:
         return resolve_actor(engine.db, account.person, account.role)

@@ -94,6 +94,11 @@ class Registry:
                     compiled = self._compiled[key] = self._compile(definition_id, version)
         return compiled
 
+    def latest(self, definition_id: str) -> CompiledDefinition:
+        """The latest loaded version of ``definition_id``, compiled (NotFoundError, naming
+        those loaded, when there is none)."""
+        return self.get(definition_id, self.latest_version(definition_id))
+
     def latest_version(self, definition_id: str) -> int:
         with self._db.session() as session:
             version = session.scalar(select(func.max(DefinitionRecord.version))
