@@ -90,7 +90,6 @@ class Cockpit:
     by_state: list[tuple[str, str, Figure]]
     by_sector: list[Tallied]
     unsorted: int  # issues with no 问题类别 (the ledger cannot select them by category)
-    unlit: int  # issues showing no light (no due time): in no light's figure
     overdue: Figure
     overdue_items: list[dict[str, Any]]
     key: Figure
@@ -159,7 +158,7 @@ def cockpit(db: Database, registry: Registry, actor: Actor, *, now: datetime,
     key = _condition(db, registry, LedgerQuery(key_supervision=True), now)
     mine = (Issue.leader == leader) if leader else literal(False)
     rows, unit_rows = _count(db, scope, light_of, mine, overdue, key)
-    total = overdue_count = key_count = unlit = unsorted = 0
+    total = overdue_count = key_count = unsorted = 0
     by_light: dict[str, int] = defaultdict(int)
     by_state: dict[str, int] = defaultdict(int)
     by_sector: dict[str, dict[str | None, int]] = defaultdict(lambda: defaultdict(int))
@@ -171,7 +170,6 @@ def cockpit(db: Database, registry: Registry, actor: Actor, *, now: datetime,
         overdue_count += int(late or 0)
         key_count += int(keyed or 0)
         by_state[state] += count
-        unlit += count - sum(lights.values())
         sector = by_sector[category] if category and category == category.strip() and \
             len(category) <= 200 else None
         if sector is None:
@@ -196,7 +194,7 @@ def cockpit(db: Database, registry: Registry, actor: Actor, *, now: datetime,
         by_state=[(k, labels.get(k, k), Figure(by_state.get(k, 0), LedgerQuery(state=k)))
                   for k in [*labels, *sorted(set(by_state) - set(labels))]],
         by_sector=[tallied(c, by_sector[c], LedgerQuery(category=c)) for c in sorted(by_sector)],
-        unsorted=unsorted, unlit=unlit,
+        unsorted=unsorted,
         overdue=Figure(overdue_count, LedgerQuery(overdue=True)),
         overdue_items=_items(db, registry, scope, overdue,
                              [Issue.deadline_at.asc(), Issue.id.asc()], now),
